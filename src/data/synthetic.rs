@@ -5,8 +5,9 @@
 //! Difficulty is set so that a linear read-out can learn it but no single pixel tells the classes
 //! apart: prototypes differ from each other by about [`SEPARATION`] noise standard deviations in
 //! total (summed over all pixels), so a per-pixel difference is small against the noise. The best
-//! possible classifier is then right about 99% of the time, and a small MLP has to average over many
-//! pixels to get there. The patterns are blocks of about 4x4 pixels, so a convolutional network can
+//! possible classifier (nearest prototype) is then right about 97% of the time, and a model has to
+//! average over many pixels to get there: a softmax regression reaches about 95% (1x28x28) or 92%
+//! (3x32x32) after 100-200 SGD steps of 64, starting near chance. The patterns are blocks of about 4x4 pixels, so a convolutional network can
 //! see them as well as an MLP.
 //!
 //! Train and test share the prototypes (derived from the seed) and draw their noise from different
@@ -23,7 +24,7 @@ use super::{DataError, Dataset, ImageShape};
 /// Standard deviation of the per-pixel noise, in the [0, 1] pixel scale.
 pub const NOISE_STD: f32 = 0.2;
 /// Typical distance between two class prototypes, in units of [`NOISE_STD`].
-pub const SEPARATION: f32 = 6.0;
+pub const SEPARATION: f32 = 5.0;
 /// Side of the square pixel block that one random pattern value covers.
 const BLOCK: usize = 4;
 
