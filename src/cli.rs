@@ -1,0 +1,209 @@
+//! The command line: clap derive structs that only parse and validate, `--config FILE.toml`
+//! merged underneath the flags, and `run`, which turns everything into an exit code.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use crate::config::RunConfig;
+use crate::data::DatasetKind;
+use crate::model::ModelKind;
+use crate::Result;
+
+/// Train an image classifier with gradient-weighted model averaging (GRAWA) or a baseline.
+///
+/// Every flag can also be set in a TOML file given with --config (keys are the flag names without
+/// the dashes, e.g. `lr = 0.05`); flags on the command line win. Exit codes: 0 done, 1 diverged,
+/// 2 bad usage or input, 130 interrupted.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "grawa-train", version, about, long_about, max_term_width = 100)]
+pub struct TrainArgs {
+    /// Data set: mnist, fashion-mnist, cifar10, cifar100 or synthetic (needs no files).
+    #[arg(long, default_value = "mnist")]
+    pub dataset: DatasetKind,
+
+    /// Folder holding the data sets (mnist/, fashion-mnist/, cifar-10-batches-bin/, cifar-100-binary/).
+    #[arg(long, env = "GRAWA_DATA", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Model: mlp, cnn (28x28 images), resnet20 or vgg16 (32x32 images).
+    #[arg(long, default_value = "mlp")]
+    pub model: ModelKind,
+
+    /// Stop after this many epochs (fractions allowed). Default 1 when no budget is given.
+    #[arg(long)]
+    pub epochs: Option<f64>,
+
+    /// Stop after this many optimizer steps.
+    #[arg(long)]
+    pub steps: Option<u64>,
+
+    /// Stop after this many minutes of training (fractions allowed).
+    #[arg(long)]
+    pub minutes: Option<f64>,
+
+    /// Images per mini-batch (per worker).
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+
+    /// Base learning rate.
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f64,
+
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+
+    /// Use plain (heavy-ball) momentum instead of Nesterov's.
+    #[arg(long)]
+    pub no_nesterov: bool,
+
+    /// Coupled (L2) weight decay.
+    #[arg(long, default_value_t = 1e-4)]
+    pub weight_decay: f64,
+
+    /// Learning-rate schedule: cosine (over the budget), step (see --milestones) or constant.
+    #[arg(long, default_value = "cosine", value_parser = ["constant", "step", "cosine"])]
+    pub lr_schedule: String,
+
+    /// Step-schedule milestones, in epochs (30,60) or seconds of training (300s,600s).
+    #[arg(long, value_delimiter = ',')]
+    pub milestones: Vec<String>,
+
+    /// Step-schedule factor applied at each milestone.
+    #[arg(long, default_value_t = 0.1)]
+    pub gamma: f64,
+
+    /// Linear warm-up over this many steps.
+    #[arg(long, default_value_t = 0)]
+    pub warmup_steps: u64,
+
+    /// Evaluate on the test set every N steps (default: after each epoch, and always at the end).
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+
+    /// Images per evaluation batch.
+    #[arg(long, default_value_t = 1000)]
+    pub eval_batch_size: usize,
+
+    /// Seed for initialisation, shuffling, augmentation and the synthetic data set.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// CPU threads in total (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+
+    /// Training images in the synthetic data set.
+    #[arg(long, default_value_t = 10_000)]
+    pub synthetic_train: usize,
+
+    /// Test images in the synthetic data set.
+    #[arg(long, default_value_t = 2_000)]
+    pub synthetic_test: usize,
+
+    /// Output folder for config.json, metrics.jsonl and summary.json (default: runs/<dataset>-<model>-seed<seed>-<time>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+
+    /// TOML file with flag values (flags given here override it).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+
+    /// No progress output.
+    #[arg(long)]
+    pub quiet: bool,
+
+    /// Print summary.json as one line on stdout at the end.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses `args` (program name first), with `--config` merged under the flags.
+pub fn parse_from<I, T>(args: I) -> Result<TrainArgs, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let first = TrainArgs::try_parse_from(&args)?;
+    let Some(path) = first.config.clone() else {
+        return Ok(first);
+    };
+    let from_file = config_file_args(&path)
+        .map_err(|msg| TrainArgs::command().error(clap::error::ErrorKind::InvalidValue, msg))?;
+    // The file's values go right after the program name, so any flag on the command line, being
+    // later, overrides them.
+    let mut merged = Vec::with_capacity(args.len() + from_file.len());
+    merged.extend(args.first().cloned());
+    merged.extend(from_file.into_iter().map(OsString::from));
+    merged.extend(args.iter().skip(1).cloned());
+    TrainArgs::try_parse_from(merged)
+}
+
+/// Reads a TOML config file into `--flag=value` arguments, refusing keys that are not flags.
+fn config_file_args(path: &Path) -> Result<Vec<String>, String> {
+    let where_ = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("--config {where_}: {e}"))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        format!("--config {where_}: not valid TOML: {}", e.message())
+    })?;
+    let cmd = TrainArgs::command();
+    let known: Vec<&str> = cmd.get_arguments().filter_map(|a| a.get_long()).collect();
+    let mut out = Vec::new();
+    for (key, value) in table {
+        if !known.contains(&key.as_str()) || key == "config" {
+            return Err(format!("--config {where_}: unknown key '{key}' (keys are flag names, like lr or batch-size)"));
+        }
+        let text = match value {
+            toml::Value::Boolean(true) => {
+                out.push(format!("--{key}"));
+                continue;
+            }
+            toml::Value::Boolean(false) => continue,
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|v| match v {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+            other => {
+                return Err(format!(
+                    "--config {where_}: key '{key}' has an unsupported value {other}"
+                ))
+            }
+        };
+        out.push(format!("--{key}={text}"));
+    }
+    Ok(out)
+}
+
+/// The whole program: parse, train, report; returns the exit code.
+pub fn run<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args = match parse_from(args) {
+        Ok(a) => a,
+        Err(e) => {
+            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match RunConfig::from_args(&args).and_then(crate::train::run) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("grawa-train: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! grawa-train: gradient-weighted model averaging (GRAWA) and its baselines, one machine, several
+//! workers. The binary `grawa-train` is a thin shell over this library (see `cli::run`).
+
+pub mod cli;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod metrics;
+pub mod model;
+pub mod optim;
+pub mod progress;
+pub mod schedule;
+pub mod train;
+
+pub use error::{Error, Result};

@@ -1,0 +1,119 @@
+//! Run outputs: `metrics.jsonl` (one JSON object per event) and `summary.json`. Step events are
+//! summarised per worker over windows of `log_every` steps so the file stays small on fast models.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::train::events::{Event, StepEvent};
+use crate::{Error, Result};
+
+/// The headline numbers of a finished (or stopped) run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub status: String,
+    pub dataset: String,
+    pub model: String,
+    pub algo: String,
+    pub workers: usize,
+    pub seed: u64,
+    pub epochs: f64,
+    pub steps: u64,
+    pub wall_seconds: f64,
+    pub train_seconds: f64,
+    pub images_per_second: f64,
+    pub train_loss: f64,
+    pub test_loss: f64,
+    pub test_accuracy: f64,
+    pub out: PathBuf,
+}
+
+/// Per-worker running window of step losses.
+#[derive(Default)]
+struct Window {
+    loss_sum: f64,
+    steps: u64,
+    images: u64,
+    started: f64,
+}
+
+/// Writes `metrics.jsonl` as events arrive.
+pub struct MetricsWriter {
+    path: PathBuf,
+    file: BufWriter<File>,
+    log_every: u64,
+    windows: Vec<Window>,
+}
+
+impl MetricsWriter {
+    /// Creates `dir/metrics.jsonl` for `workers` workers, one step summary every `log_every` steps.
+    pub fn create(dir: &Path, workers: usize, log_every: u64) -> Result<Self> {
+        let path = dir.join("metrics.jsonl");
+        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(Self {
+            path,
+            file: BufWriter::new(file),
+            log_every: log_every.max(1),
+            windows: (0..workers).map(|_| Window::default()).collect(),
+        })
+    }
+
+    /// Records one event.
+    pub fn record(&mut self, event: &Event) -> Result<()> {
+        match event {
+            Event::Step(s) => self.step(s),
+            Event::Eval(e) => {
+                let mut v = serde_json::to_value(e).map_err(|e| Error::Internal(e.to_string()))?;
+                v["event"] = json!("eval");
+                self.line(&v)
+            }
+        }
+    }
+
+    fn step(&mut self, s: &StepEvent) -> Result<()> {
+        let w = &mut self.windows[s.worker];
+        w.loss_sum += s.loss as f64;
+        w.steps += 1;
+        w.images += s.images as u64;
+        if s.step % self.log_every != 0 {
+            return Ok(());
+        }
+        let dt = s.seconds - w.started;
+        let v = json!({
+            "event": "steps",
+            "worker": s.worker,
+            "step": s.step,
+            "epoch": s.epoch,
+            "seconds": s.seconds,
+            "lr": s.lr,
+            "train_loss": w.loss_sum / w.steps as f64,
+            "images_per_second": if dt > 0.0 { w.images as f64 / dt } else { 0.0 },
+        });
+        *w = Window {
+            started: s.seconds,
+            ..Window::default()
+        };
+        self.line(&v)
+    }
+
+    fn line(&mut self, v: &serde_json::Value) -> Result<()> {
+        writeln!(self.file, "{v}").map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Flushes buffered lines to disk.
+    pub fn flush(&mut self) -> Result<()> {
+        self.file.flush().map_err(|e| Error::io(&self.path, e))
+    }
+}
+
+/// Writes `value` as pretty JSON to `path` atomically (temp file, then rename), so a reader never
+/// sees half a file.
+pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
+    std::fs::write(&tmp, text + "\n").map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}

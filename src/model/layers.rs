@@ -1,0 +1,94 @@
+//! Layer constructors with PyTorch's initialisation, so a model here starts from the same
+//! distribution as its PyTorch reference.
+//!
+//! PyTorch's `nn.Linear` / `nn.Conv2d` default is kaiming_uniform(a = sqrt(5)) for the weight,
+//! which works out to U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the same bound for the bias.
+//! `kaiming_normal_` (ResNet-20's reference init) is N(0, sqrt(2 / fan_in)).
+
+use candle_core::Result;
+use candle_nn::{BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, Init, Linear, VarBuilder};
+
+/// How a layer's weight is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightInit {
+    /// PyTorch's default for Linear and Conv2d.
+    TorchDefault,
+    /// `torch.nn.init.kaiming_normal_` with fan_in and ReLU gain.
+    KaimingNormal,
+}
+
+fn weight_hint(init: WeightInit, fan_in: usize) -> Init {
+    let fan_in = fan_in as f64;
+    match init {
+        WeightInit::TorchDefault => {
+            let b = 1.0 / fan_in.sqrt();
+            Init::Uniform { lo: -b, up: b }
+        }
+        WeightInit::KaimingNormal => Init::Randn {
+            mean: 0.0,
+            stdev: (2.0 / fan_in).sqrt(),
+        },
+    }
+}
+
+fn bias_hint(fan_in: usize) -> Init {
+    let b = 1.0 / (fan_in as f64).sqrt();
+    Init::Uniform { lo: -b, up: b }
+}
+
+/// A fully connected layer with bias.
+pub fn linear(in_dim: usize, out_dim: usize, init: WeightInit, vb: VarBuilder) -> Result<Linear> {
+    let w = vb.get_with_hints((out_dim, in_dim), "weight", weight_hint(init, in_dim))?;
+    let b = vb.get_with_hints(out_dim, "bias", bias_hint(in_dim))?;
+    Ok(Linear::new(w, Some(b)))
+}
+
+/// Shape and options of a 2-D convolution.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvSpec {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub bias: bool,
+}
+
+/// A 2-D convolution.
+pub fn conv2d(spec: ConvSpec, init: WeightInit, vb: VarBuilder) -> Result<Conv2d> {
+    let fan_in = spec.in_channels * spec.kernel * spec.kernel;
+    let w = vb.get_with_hints(
+        (
+            spec.out_channels,
+            spec.in_channels,
+            spec.kernel,
+            spec.kernel,
+        ),
+        "weight",
+        weight_hint(init, fan_in),
+    )?;
+    let b = if spec.bias {
+        Some(vb.get_with_hints(spec.out_channels, "bias", bias_hint(fan_in))?)
+    } else {
+        None
+    };
+    let cfg = Conv2dConfig {
+        padding: spec.padding,
+        stride: spec.stride,
+        dilation: 1,
+        groups: 1,
+        cudnn_fwd_algo: None,
+    };
+    Ok(Conv2d::new(w, b, cfg))
+}
+
+/// BatchNorm with PyTorch's defaults (eps 1e-5, momentum 0.1, gamma 1, beta 0).
+pub fn batch_norm(channels: usize, vb: VarBuilder) -> Result<BatchNorm> {
+    let cfg = BatchNormConfig {
+        eps: 1e-5,
+        remove_mean: true,
+        affine: true,
+        momentum: 0.1,
+    };
+    candle_nn::batch_norm(channels, cfg, vb)
+}

@@ -1,0 +1,77 @@
+//! VGG-16 with BatchNorm for 32x32 images (the common CIFAR variant: 13 conv3x3-BN-ReLU layers,
+//! 5 max-pools, one Linear(512 -> classes)).
+
+use candle_core::{Result, Tensor};
+use candle_nn::{BatchNorm, Conv2d, Linear, Module, ModuleT, VarBuilder};
+
+use super::layers::{batch_norm, conv2d, linear, ConvSpec, WeightInit};
+
+/// Channels per conv layer; 0 marks a 2x2 max-pool.
+const CFG: [usize; 18] = [
+    64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0,
+];
+
+/// The downsampling factor of the feature extractor (five 2x2 pools).
+pub const REDUCTION: usize = 32;
+
+enum Stage {
+    Conv(Conv2d, BatchNorm),
+    Pool,
+}
+
+/// VGG-16-BN.
+pub struct Vgg16 {
+    features: Vec<Stage>,
+    classifier: Linear,
+}
+
+impl Vgg16 {
+    /// A VGG-16 for `channels`-channel images whose sides are multiples of 32.
+    pub fn new(
+        channels: usize,
+        side_h: usize,
+        side_w: usize,
+        num_classes: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let init = WeightInit::TorchDefault;
+        let mut features = Vec::new();
+        let mut in_ch = channels;
+        for (i, &c) in CFG.iter().enumerate() {
+            if c == 0 {
+                features.push(Stage::Pool);
+                continue;
+            }
+            let spec = ConvSpec {
+                in_channels: in_ch,
+                out_channels: c,
+                kernel: 3,
+                stride: 1,
+                padding: 1,
+                bias: true,
+            };
+            let conv = conv2d(spec, init, vb.pp(format!("features.{i}.conv")))?;
+            let bn = batch_norm(c, vb.pp(format!("features.{i}.bn")))?;
+            features.push(Stage::Conv(conv, bn));
+            in_ch = c;
+        }
+        let flat = 512 * (side_h / REDUCTION) * (side_w / REDUCTION);
+        Ok(Self {
+            features,
+            classifier: linear(flat, num_classes, init, vb.pp("classifier"))?,
+        })
+    }
+}
+
+impl ModuleT for Vgg16 {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        let mut out = xs.clone();
+        for stage in &self.features {
+            out = match stage {
+                Stage::Conv(conv, bn) => conv.forward(&out)?.apply_t(bn, train)?.relu()?,
+                Stage::Pool => out.max_pool2d(2)?,
+            };
+        }
+        self.classifier.forward(&out.flatten_from(1)?)
+    }
+}

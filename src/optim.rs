@@ -1,0 +1,120 @@
+//! SGD with momentum, Nesterov and coupled weight decay, with PyTorch's semantics
+//! (`torch.optim.SGD`, dampening 0):
+//!
+//! ```text
+//! d = g + wd * x;  buf = mu * buf + d;  d = d + mu * buf (Nesterov) or d = buf;  x -= lr * d
+//! ```
+//!
+//! The math is `sgd_update` over flat slices (the CPU twin of the fused CUDA step); `Sgd` applies it
+//! to a model's parameters in place, with its momentum held in one flat buffer laid out like the
+//! parameter table. (candle-nn's SGD has no momentum or weight decay.)
+
+use std::cell::RefCell;
+
+use candle_core::backprop::GradStore;
+use candle_core::{CpuStorage, InplaceOp2, Layout, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::model::params::{read_tensor, write_tensor};
+use crate::model::ParamSet;
+
+/// Optimizer hyper-parameters other than the learning rate.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SgdConfig {
+    pub momentum: f32,
+    pub nesterov: bool,
+    pub weight_decay: f32,
+}
+
+/// One SGD step over flat slices: `x` and its momentum `buf` are updated in place from gradient `g`.
+pub fn sgd_update(x: &mut [f32], g: &[f32], buf: &mut [f32], lr: f32, cfg: &SgdConfig) {
+    debug_assert!(x.len() == g.len() && x.len() == buf.len());
+    let (mu, wd) = (cfg.momentum, cfg.weight_decay);
+    for ((xi, &gi), bi) in x.iter_mut().zip(g).zip(buf.iter_mut()) {
+        let d = gi + wd * *xi;
+        *bi = mu * *bi + d;
+        let step = if cfg.nesterov { d + mu * *bi } else { *bi };
+        *xi -= lr * step;
+    }
+}
+
+/// SGD state for one model: the configuration and a flat momentum buffer.
+pub struct Sgd {
+    pub config: SgdConfig,
+    momentum: Vec<f32>,
+}
+
+impl Sgd {
+    /// A fresh optimizer (zero momentum, as PyTorch's first step implies) for `params`.
+    pub fn new(config: SgdConfig, params: &ParamSet) -> Self {
+        Self {
+            config,
+            momentum: vec![0.0; params.len()],
+        }
+    }
+
+    /// The momentum buffer, in the parameter table's layout.
+    pub fn momentum(&self) -> &[f32] {
+        &self.momentum
+    }
+
+    /// Mutable momentum buffer (for restoring state).
+    pub fn momentum_mut(&mut self) -> &mut [f32] {
+        &mut self.momentum
+    }
+
+    /// Applies one step with learning rate `lr`. Parameters without a gradient are skipped, as in
+    /// PyTorch (no weight decay either).
+    pub fn step(&mut self, params: &ParamSet, grads: &GradStore, lr: f32) -> Result<()> {
+        for (var, e) in params.vars().iter().zip(params.table()) {
+            let Some(g) = grads.get(var.as_tensor()) else {
+                continue;
+            };
+            let buf = &mut self.momentum[e.offset..e.offset + e.len];
+            let t = var.as_tensor();
+            if t.device().is_cpu() {
+                let op = SgdInPlace {
+                    buf: RefCell::new(buf),
+                    lr,
+                    config: self.config,
+                };
+                t.inplace_op2(&g.contiguous()?, &op)?;
+            } else {
+                // Round trip through the host until the fused CUDA step replaces it.
+                let mut x = vec![0f32; e.len];
+                let mut gh = vec![0f32; e.len];
+                read_tensor(t, &mut x)?;
+                read_tensor(g, &mut gh)?;
+                sgd_update(&mut x, &gh, buf, lr, &self.config);
+                write_tensor(var, &x)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `sgd_update` applied inside a CPU tensor's storage: no copy and no autograd graph.
+struct SgdInPlace<'a> {
+    buf: RefCell<&'a mut [f32]>,
+    lr: f32,
+    config: SgdConfig,
+}
+
+impl InplaceOp2 for SgdInPlace<'_> {
+    fn name(&self) -> &'static str {
+        "sgd-nesterov"
+    }
+
+    fn cpu_fwd(&self, x: &mut CpuStorage, xl: &Layout, g: &CpuStorage, gl: &Layout) -> Result<()> {
+        let (CpuStorage::F32(x), CpuStorage::F32(g)) = (x, g) else {
+            candle_core::bail!("sgd: only f32 parameters are supported")
+        };
+        let (Some((xa, xb)), Some((ga, gb))) = (xl.contiguous_offsets(), gl.contiguous_offsets())
+        else {
+            candle_core::bail!("sgd: parameter or gradient is not contiguous")
+        };
+        let mut buf = self.buf.borrow_mut();
+        sgd_update(&mut x[xa..xb], &g[ga..gb], &mut buf, self.lr, &self.config);
+        Ok(())
+    }
+}

@@ -1,0 +1,214 @@
+//! The binary end to end: bad input exits 2 with a one-line reason and leaves nothing behind; a
+//! short synthetic run writes its outputs; --config merges under the flags.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn grawa(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_grawa-train"))
+        .args(args)
+        .env_remove("GRAWA_DATA")
+        .output()
+        .expect("binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn assert_usage_error(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(o));
+    let err = stderr(o);
+    assert!(err.contains(needle), "expected '{needle}' in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn unknown_model_and_bad_values_exit_2() {
+    assert_usage_error(&grawa(&["--model", "resnet50"]), "unknown model 'resnet50'");
+    assert_usage_error(&grawa(&["--dataset", "imagenet"]), "imagenet");
+    assert_usage_error(&grawa(&["--lr", "abc"]), "--lr");
+    assert_usage_error(&grawa(&["--dataset", "synthetic", "--lr", "-1"]), "--lr -1");
+    assert_usage_error(
+        &grawa(&["--dataset", "synthetic", "--momentum", "1.5"]),
+        "--momentum",
+    );
+    assert_usage_error(
+        &grawa(&["--dataset", "synthetic", "--batch-size", "0"]),
+        "--batch-size",
+    );
+    assert_usage_error(
+        &grawa(&["--dataset", "synthetic", "--lr-schedule", "step"]),
+        "--milestones",
+    );
+    assert_usage_error(&grawa(&["--no-such-flag"]), "--no-such-flag");
+}
+
+#[test]
+fn missing_data_names_the_file_and_the_fetch_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = grawa(&[
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_usage_error(&o, "train-images-idx3-ubyte");
+    assert!(stderr(&o).contains("fetch-data.sh mnist"), "{}", stderr(&o));
+    assert!(!out.exists(), "nothing may be written on bad input");
+}
+
+/// Writes a tiny valid MNIST (IDX, raw) into `dir/mnist`: `n` images of 28x28 and their labels.
+fn write_tiny_mnist(dir: &Path, n: u32) {
+    let m = dir.join("mnist");
+    std::fs::create_dir_all(&m).unwrap();
+    for (prefix, count) in [("train", n), ("t10k", n)] {
+        let mut img = vec![0, 0, 8, 3];
+        for d in [count, 28, 28] {
+            img.extend_from_slice(&d.to_be_bytes());
+        }
+        img.extend((0..count * 784).map(|i| (i % 251) as u8));
+        std::fs::write(m.join(format!("{prefix}-images-idx3-ubyte")), img).unwrap();
+        let mut lab = vec![0, 0, 8, 1];
+        lab.extend_from_slice(&count.to_be_bytes());
+        lab.extend((0..count).map(|i| (i % 10) as u8));
+        std::fs::write(m.join(format!("{prefix}-labels-idx1-ubyte")), lab).unwrap();
+    }
+}
+
+#[test]
+fn model_and_data_shapes_must_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_mnist(dir.path(), 64);
+    let out = dir.path().join("run");
+    let data = dir.path().to_str().unwrap();
+    let o = grawa(&[
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        data,
+        "--model",
+        "vgg16",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_usage_error(&o, "multiples of 32");
+    assert!(!out.exists(), "nothing may be written on bad input");
+    let o = grawa(&[
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        data,
+        "--batch-size",
+        "128",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_usage_error(&o, "--batch-size 128");
+    assert!(!out.exists());
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_synthetic_run_writes_its_outputs_and_refuses_to_overwrite_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let out_s = out.to_str().unwrap();
+    let args = [
+        "--dataset",
+        "synthetic",
+        "--model",
+        "mlp",
+        "--steps",
+        "60",
+        "--eval-every",
+        "30",
+        "--out",
+        out_s,
+        "--json",
+        "--quiet",
+    ];
+    let o = grawa(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let stdout = String::from_utf8(o.stdout).unwrap();
+    let line: serde_json::Value =
+        serde_json::from_str(stdout.trim()).expect("--json prints one JSON line");
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(line, summary);
+    for key in [
+        "dataset",
+        "model",
+        "algo",
+        "workers",
+        "epochs",
+        "steps",
+        "wall_seconds",
+        "images_per_second",
+        "train_loss",
+        "test_loss",
+        "test_accuracy",
+    ] {
+        assert!(summary.get(key).is_some(), "summary.json lacks {key}");
+    }
+    assert_eq!(summary["steps"], 60);
+    let acc = summary["test_accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc) && acc > 0.5, "accuracy {acc}");
+    let config = read_json(&out.join("config.json"));
+    assert_eq!(config["model"], "mlp");
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let evals = metrics
+        .lines()
+        .filter(|l| l.contains("\"event\":\"eval\""))
+        .count();
+    assert_eq!(
+        evals, 2,
+        "an evaluation at step 30 and one at the end:\n{metrics}"
+    );
+    assert!(metrics
+        .lines()
+        .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+
+    let again = grawa(&args);
+    assert_usage_error(&again, "already holds a run");
+}
+
+#[test]
+fn config_file_values_sit_under_the_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("run.toml");
+    std::fs::write(
+        &cfg,
+        "dataset = \"synthetic\"\nmodel = \"mlp\"\nsteps = 5\nlr = 0.05\nquiet = true\n",
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let o = grawa(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--lr",
+        "0.02",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let config = read_json(&out.join("config.json"));
+    assert_eq!(config["schedule"]["base"], 0.02);
+    assert_eq!(config["budget"]["steps"], 5);
+    assert_eq!(config["dataset"], "synthetic");
+
+    std::fs::write(&cfg, "learning_rate = 0.1\n").unwrap();
+    assert_usage_error(
+        &grawa(&["--config", cfg.to_str().unwrap()]),
+        "unknown key 'learning_rate'",
+    );
+    assert_usage_error(
+        &grawa(&["--config", "/nonexistent/run.toml"]),
+        "/nonexistent/run.toml",
+    );
+}
