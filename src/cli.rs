@@ -19,6 +19,8 @@ use crate::Result;
 /// 2 bad usage or input, 130 interrupted.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "grawa-train", version, about, long_about, max_term_width = 100)]
+// Later occurrences win (so flags override --config values) and "-1" is a value, not a flag.
+#[command(args_override_self = true, allow_negative_numbers = true)]
 pub struct TrainArgs {
     /// Data set: mnist, fashion-mnist, cifar10, cifar100 or synthetic (needs no files).
     #[arg(long, default_value = "mnist")]

@@ -78,7 +78,7 @@ impl MetricsWriter {
         w.loss_sum += s.loss as f64;
         w.steps += 1;
         w.images += s.images as u64;
-        if s.step % self.log_every != 0 {
+        if !s.step.is_multiple_of(self.log_every) {
             return Ok(());
         }
         let dt = s.seconds - w.started;

@@ -212,3 +212,30 @@ fn config_file_values_sit_under_the_flags() {
         "/nonexistent/run.toml",
     );
 }
+
+#[test]
+fn a_diverging_run_exits_1_naming_the_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = grawa(&[
+        "--dataset",
+        "synthetic",
+        "--model",
+        "mlp",
+        "--lr",
+        "1e9",
+        "--lr-schedule",
+        "constant",
+        "--steps",
+        "200",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("diverged: worker 0 at step"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -1,16 +1,21 @@
 //! A small convolutional network for 28x28 images (MNIST, Fashion-MNIST):
-//! conv3x3(32) ReLU maxpool2, conv3x3(64) ReLU maxpool2, Linear(128) ReLU, Linear(classes).
+//! conv3x3(32) BN ReLU maxpool2, conv3x3(64) BN ReLU maxpool2, Linear(128) ReLU, Linear(classes).
+//! BatchNorm is there because the default learning rate (0.1 with Nesterov momentum) is too hot
+//! for the plain network to learn much in one epoch: with it, Fashion-MNIST goes past 0.86 in one.
 
 use candle_core::{Result, Tensor};
-use candle_nn::{Conv2d, Linear, Module, ModuleT, VarBuilder};
+use candle_nn::{BatchNorm, Conv2d, Linear, Module, ModuleT, VarBuilder};
 
-use super::layers::{conv2d, linear, ConvSpec, WeightInit};
+use super::layers::{batch_norm, conv2d, linear, ConvSpec, WeightInit};
+use super::pool::max_pool2x2;
 use crate::data::ImageShape;
 
 /// The small CNN.
 pub struct Cnn {
     conv1: Conv2d,
+    bn1: BatchNorm,
     conv2: Conv2d,
+    bn2: BatchNorm,
     fc1: Linear,
     fc2: Linear,
 }
@@ -43,7 +48,9 @@ impl Cnn {
         };
         Ok(Self {
             conv1: conv2d(conv(shape.channels, 32), init, vb.pp("conv1"))?,
+            bn1: batch_norm(32, vb.pp("bn1"))?,
             conv2: conv2d(conv(32, 64), init, vb.pp("conv2"))?,
+            bn2: batch_norm(64, vb.pp("bn2"))?,
             fc1: linear(64 * h * w, 128, init, vb.pp("fc1"))?,
             fc2: linear(128, num_classes, init, vb.pp("fc2"))?,
         })
@@ -51,9 +58,11 @@ impl Cnn {
 }
 
 impl ModuleT for Cnn {
-    fn forward_t(&self, xs: &Tensor, _train: bool) -> Result<Tensor> {
-        let xs = self.conv1.forward(xs)?.relu()?.max_pool2d(2)?;
-        let xs = self.conv2.forward(&xs)?.relu()?.max_pool2d(2)?;
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        let xs = self.conv1.forward(xs)?.apply_t(&self.bn1, train)?.relu()?;
+        let xs = max_pool2x2(&xs)?;
+        let xs = self.conv2.forward(&xs)?.apply_t(&self.bn2, train)?.relu()?;
+        let xs = max_pool2x2(&xs)?;
         let xs = self.fc1.forward(&xs.flatten_from(1)?)?.relu()?;
         self.fc2.forward(&xs)
     }

@@ -6,6 +6,7 @@ pub mod init;
 pub mod layers;
 pub mod mlp;
 pub mod params;
+pub mod pool;
 pub mod resnet;
 pub mod vgg;
 

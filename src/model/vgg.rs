@@ -5,6 +5,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::{BatchNorm, Conv2d, Linear, Module, ModuleT, VarBuilder};
 
 use super::layers::{batch_norm, conv2d, linear, ConvSpec, WeightInit};
+use super::pool::max_pool2x2;
 
 /// Channels per conv layer; 0 marks a 2x2 max-pool.
 const CFG: [usize; 18] = [
@@ -69,7 +70,7 @@ impl ModuleT for Vgg16 {
         for stage in &self.features {
             out = match stage {
                 Stage::Conv(conv, bn) => conv.forward(&out)?.apply_t(bn, train)?.relu()?,
-                Stage::Pool => out.max_pool2d(2)?,
+                Stage::Pool => max_pool2x2(&out)?,
             };
         }
         self.classifier.forward(&out.flatten_from(1)?)

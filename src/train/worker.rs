@@ -91,7 +91,7 @@ impl Worker {
                 seconds: start.elapsed().as_secs_f64(),
             }));
             let last = self.budget.max_steps == Some(step);
-            if step % self.eval_every == 0 && !last {
+            if step.is_multiple_of(self.eval_every) && !last {
                 let t = Instant::now();
                 let ev = self.evaluate(step, epoch, &start, loss_sum / loss_count as f64)?;
                 eval_seconds += t.elapsed().as_secs_f64();

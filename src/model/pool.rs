@@ -1,0 +1,23 @@
+//! 2x2 max-pooling with a correct gradient.
+//!
+//! candle 0.11.1's `max_pool2d` backward is wrong: it multiplies the incoming gradient by the
+//! *fraction* of window elements that are maximal instead of dividing by their count, so a window
+//! with one maximum passes back a quarter of its gradient (measured against finite differences in
+//! `tests/ops_grad.rs`). Small CNNs then barely learn. Pooling here is a reshape and two `max`
+//! reductions, whose backward routes the gradient to the maximum, as PyTorch does for a unique
+//! maximum, and which works on every device.
+
+use candle_core::{Result, Tensor};
+
+/// Max over non-overlapping 2x2 windows of an (N, C, H, W) tensor; an odd last row or column is
+/// dropped, as `nn.MaxPool2d(2)` does.
+pub fn max_pool2x2(xs: &Tensor) -> Result<Tensor> {
+    let (n, c, h, w) = xs.dims4()?;
+    let (h2, w2) = (h / 2, w / 2);
+    let xs = if h % 2 == 1 || w % 2 == 1 {
+        xs.narrow(2, 0, 2 * h2)?.narrow(3, 0, 2 * w2)?
+    } else {
+        xs.clone()
+    };
+    xs.reshape((n, c, h2, 2, w2, 2))?.max(5)?.max(3)
+}
