@@ -72,21 +72,20 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
         cfg.seed,
         &device,
     )?;
-    prepare_out_dir(&cfg.out)?;
-    write_json_atomic(&cfg.out.join("config.json"), &cfg)?;
-
     let norm = Normalization::for_kind(cfg.dataset);
-    let train = Arc::new(split.train);
     let test = Arc::new(split.test);
-    let loader = ShardLoader::new(
-        train,
+    let loader = ShardLoader::try_new(
+        Arc::new(split.train),
         norm.clone(),
         Augment::for_kind(cfg.dataset),
         cfg.batch_size,
         0,
         1,
         cfg.seed,
-    );
+    )?;
+    prepare_out_dir(&cfg.out)?;
+    write_json_atomic(&cfg.out.join("config.json"), &cfg)?;
+
     let budget = StepBudget::new(&cfg.budget, loader.batches_per_epoch());
     let opt = Sgd::new(cfg.sgd, &model.params);
     let worker = Worker {
