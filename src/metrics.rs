@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::json;
@@ -40,10 +41,14 @@ struct Window {
     started: f64,
 }
 
+/// Lines reach the disk at least this often, so `tail -f metrics.jsonl` follows a run.
+const FLUSH_INTERVAL: Duration = Duration::from_secs(2);
+
 /// Writes `metrics.jsonl` as events arrive.
 pub struct MetricsWriter {
     path: PathBuf,
     file: BufWriter<File>,
+    last_flush: Instant,
     log_every: u64,
     windows: Vec<Window>,
 }
@@ -56,6 +61,7 @@ impl MetricsWriter {
         Ok(Self {
             path,
             file: BufWriter::new(file),
+            last_flush: Instant::now(),
             log_every: log_every.max(1),
             windows: (0..workers).map(|_| Window::default()).collect(),
         })
@@ -100,11 +106,16 @@ impl MetricsWriter {
     }
 
     fn line(&mut self, v: &serde_json::Value) -> Result<()> {
-        writeln!(self.file, "{v}").map_err(|e| Error::io(&self.path, e))
+        writeln!(self.file, "{v}").map_err(|e| Error::io(&self.path, e))?;
+        if self.last_flush.elapsed() >= FLUSH_INTERVAL {
+            self.flush()?;
+        }
+        Ok(())
     }
 
     /// Flushes buffered lines to disk.
     pub fn flush(&mut self) -> Result<()> {
+        self.last_flush = Instant::now();
         self.file.flush().map_err(|e| Error::io(&self.path, e))
     }
 }

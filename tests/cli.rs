@@ -239,3 +239,42 @@ fn a_diverging_run_exits_1_naming_the_worker() {
         stderr(&o)
     );
 }
+
+#[test]
+fn sigint_stops_at_a_step_boundary_with_exit_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_grawa-train"))
+        .args([
+            "--dataset",
+            "synthetic",
+            "--model",
+            "mlp",
+            "--steps",
+            "100000000",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until training runs (the first step summary is written), so the handler is installed.
+    let metrics = out.join("metrics.jsonl");
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(&metrics).map_or(true, |m| m.is_empty()) {
+        assert!(started.elapsed().as_secs() < 60, "training did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(
+        !out.join("summary.json").exists(),
+        "an interrupted run has no summary"
+    );
+}
