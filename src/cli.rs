@@ -195,10 +195,14 @@ where
 {
     let args = match parse_from(args) {
         Ok(a) => a,
-        Err(e) => {
-            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: clap prints them to stdout.
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("grawa-train: {} (see --help)", one_line(&e));
+            return ExitCode::from(2);
         }
     };
     match RunConfig::from_args(&args).and_then(crate::train::run) {
@@ -208,4 +212,12 @@ where
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// clap's error without its "error: " prefix and the usage lines after it: scripts and people get
+/// one line that names the flag and the expected values.
+fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or("invalid arguments");
+    first.strip_prefix("error: ").unwrap_or(first).to_string()
 }
