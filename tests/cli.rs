@@ -244,7 +244,7 @@ fn a_diverging_run_exits_1_naming_the_worker() {
 fn sigint_stops_at_a_step_boundary_with_exit_130() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_grawa-train"))
+    let child = Command::new(env!("CARGO_BIN_EXE_grawa-train"))
         .args([
             "--dataset",
             "synthetic",
