@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
+use crate::algo::{AlgoKind, NormSource, ScheduleKind};
 use crate::config::RunConfig;
 use crate::data::DatasetKind;
 use crate::model::ModelKind;
@@ -33,6 +34,67 @@ pub struct TrainArgs {
     /// Model: mlp, cnn (28x28 images), resnet20 or vgg16 (32x32 images).
     #[arg(long, default_value = "mlp")]
     pub model: ModelKind,
+
+    /// Workers (model replicas), one thread each, on disjoint shards of the training set.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+
+    /// Algorithm: lgrawa, mgrawa, ddp, ddp-sam, local-sgd, easgd, lsgd; sgd for one worker.
+    /// Default: lgrawa with several workers, sgd with one.
+    #[arg(long)]
+    pub algo: Option<AlgoKind>,
+
+    /// How local steps and rounds interleave: sync (tau steps each, then all meet), permits
+    /// (workers*tau steps per round, first come first served) or async (nobody waits).
+    #[arg(long, default_value = "sync")]
+    pub schedule: ScheduleKind,
+
+    /// Local steps between rounds (default: 32 for GRAWA and local-sgd, 4 for easgd and lsgd).
+    #[arg(long)]
+    pub tau: Option<u64>,
+
+    /// Pull strength lambda toward the center (GRAWA, default 0.5) or the leader (lsgd, 0.1).
+    #[arg(long)]
+    pub pull: Option<f32>,
+
+    /// Proximal coefficient p: after every local step x <- (1 - p/tau) x + (p/tau) z toward the
+    /// last center or leader (GRAWA 0.01, lsgd 0.1; 0 turns it off).
+    #[arg(long)]
+    pub prox: Option<f32>,
+
+    /// EASGD's moving rate beta.
+    #[arg(long)]
+    pub beta: Option<f32>,
+
+    /// SAM's neighbourhood radius rho (ddp-sam).
+    #[arg(long)]
+    pub rho: Option<f32>,
+
+    /// Where GRAWA's gradient norms come from: probe (a fresh batch at each round) or accumulated
+    /// (the local steps' gradients since the last round).
+    #[arg(long)]
+    pub norm_source: Option<NormSource>,
+
+    /// GRAWA weights are proportional to 1/norm^POWER: 1 or 2.
+    #[arg(long)]
+    pub weight_power: Option<f64>,
+
+    /// Images in GRAWA's probe batch (default: the batch size).
+    #[arg(long)]
+    pub probe_samples: Option<usize>,
+
+    /// Async only: the most local steps a worker runs past its last snapshot without receiving a
+    /// center built from it (default 4*tau).
+    #[arg(long)]
+    pub max_staleness: Option<u64>,
+
+    /// Also evaluate the center and every worker at each evaluation.
+    #[arg(long)]
+    pub eval_workers: bool,
+
+    /// Training batches used to recalibrate BatchNorm statistics of the evaluated model.
+    #[arg(long, default_value_t = 16)]
+    pub bn_recal_batches: usize,
 
     /// Stop after this many epochs (fractions allowed). Default 1 when no budget is given.
     #[arg(long)]
@@ -205,6 +267,11 @@ where
             return ExitCode::from(2);
         }
     };
+    // With several workers in one process, candle's element-wise thread pool serialises them all
+    // (FACTS.md: 41 -> 67 images/s with 2 workers): give each worker's ops one thread instead.
+    if args.workers > 1 && std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
     match RunConfig::from_args(&args).and_then(crate::train::run) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {

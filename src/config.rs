@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::algo::{AlgoConfig, AlgoKind, NormSource, ScheduleKind};
 use crate::cli::TrainArgs;
 use crate::data::DatasetKind;
 use crate::model::ModelKind;
@@ -27,7 +28,7 @@ pub struct RunConfig {
     pub dataset: DatasetKind,
     pub data_dir: PathBuf,
     pub model: ModelKind,
-    pub algo: String,
+    pub algo: AlgoConfig,
     pub workers: usize,
     pub device: String,
     pub budget: Budget,
@@ -36,6 +37,8 @@ pub struct RunConfig {
     pub schedule: LrSchedule,
     pub eval_every: Option<u64>,
     pub eval_batch_size: usize,
+    pub eval_workers: bool,
+    pub bn_recal_batches: usize,
     pub seed: u64,
     pub threads: usize,
     pub synthetic_train: usize,
@@ -45,6 +48,9 @@ pub struct RunConfig {
     pub quiet: bool,
     #[serde(skip)]
     pub json: bool,
+    /// Tests only: slow one worker down by this much per step, to exercise asynchrony.
+    #[serde(skip)]
+    pub slow_worker: Option<(usize, std::time::Duration)>,
 }
 
 fn positive_f64(flag: &str, v: f64) -> Result<f64> {
@@ -128,8 +134,8 @@ impl RunConfig {
             dataset: a.dataset,
             data_dir: a.data_dir.clone(),
             model: a.model,
-            algo: "sgd".into(),
-            workers: 1,
+            algo: algo_config(a)?,
+            workers: positive("workers", a.workers)?,
             device: "cpu".into(),
             budget,
             batch_size: positive("batch-size", a.batch_size)?,
@@ -148,6 +154,8 @@ impl RunConfig {
                 .map(|v| positive("eval-every", v))
                 .transpose()?,
             eval_batch_size: positive("eval-batch-size", a.eval_batch_size)?,
+            eval_workers: a.eval_workers,
+            bn_recal_batches: positive("bn-recal-batches", a.bn_recal_batches)?,
             seed: a.seed,
             threads,
             synthetic_train: positive("synthetic-train", a.synthetic_train)?,
@@ -155,6 +163,7 @@ impl RunConfig {
             out,
             quiet: a.quiet,
             json: a.json,
+            slow_worker: None,
         })
     }
 }
@@ -165,5 +174,182 @@ fn default_out_dir(a: &TrainArgs) -> PathBuf {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    PathBuf::from("runs").join(format!("{}-{}-seed{}-{secs}", a.dataset, a.model, a.seed))
+    let algo = a.algo.map_or_else(
+        || {
+            if a.workers > 1 {
+                "lgrawa".into()
+            } else {
+                "sgd".into()
+            }
+        },
+        |k| k.to_string(),
+    );
+    PathBuf::from("runs").join(format!(
+        "{}-{}-{algo}-w{}-seed{}-{secs}",
+        a.dataset, a.model, a.workers, a.seed
+    ))
+}
+
+/// Refuses a flag given for an algorithm it does not apply to.
+fn only_for<T>(
+    flag: &str,
+    value: Option<T>,
+    applies: bool,
+    who: &str,
+    algo: AlgoKind,
+) -> Result<Option<T>> {
+    if value.is_some() && !applies {
+        return Err(Error::usage(format!(
+            "--{flag} applies to {who} only, not --algo {algo}"
+        )));
+    }
+    Ok(value)
+}
+
+fn fraction(flag: &str, v: f32) -> Result<f32> {
+    if v.is_finite() && v > 0.0 && v <= 1.0 {
+        Ok(v)
+    } else {
+        Err(Error::usage(format!(
+            "--{flag} {v}: expected a value in (0, 1]"
+        )))
+    }
+}
+
+/// Resolves `--algo` and its settings, with DESIGN.md's defaults.
+fn algo_config(a: &TrainArgs) -> Result<AlgoConfig> {
+    let kind = a.algo.unwrap_or(if a.workers > 1 {
+        AlgoKind::Lgrawa
+    } else {
+        AlgoKind::Sgd
+    });
+    if kind == AlgoKind::Sgd && a.workers > 1 {
+        return Err(Error::usage(format!(
+            "--algo sgd trains one worker; with --workers {} pick an averaging algorithm (lgrawa, mgrawa, ddp, ddp-sam, local-sgd, easgd, lsgd)",
+            a.workers
+        )));
+    }
+    if !kind.schedules().contains(&a.schedule) {
+        return Err(Error::usage(format!(
+            "--schedule {}: --algo {kind} averages gradients at every step and runs with --schedule sync only",
+            a.schedule
+        )));
+    }
+    let grawa = kind.is_grawa();
+    let lsgd = kind == AlgoKind::Lsgd;
+    let tau = only_for(
+        "tau",
+        a.tau,
+        kind.has_rounds(),
+        "algorithms with rounds",
+        kind,
+    )?
+    .map(|t| positive("tau", t))
+    .transpose()?
+    .or(match kind {
+        AlgoKind::Mgrawa | AlgoKind::Lgrawa | AlgoKind::LocalSgd => Some(32),
+        AlgoKind::Easgd | AlgoKind::Lsgd => Some(4),
+        _ => None,
+    });
+    let pull = only_for(
+        "pull",
+        a.pull,
+        grawa || lsgd,
+        "mgrawa, lgrawa and lsgd",
+        kind,
+    )?
+    .map(|v| fraction("pull", v))
+    .transpose()?
+    .or(if grawa {
+        Some(0.5)
+    } else if lsgd {
+        Some(0.1)
+    } else {
+        None
+    });
+    let prox = only_for(
+        "prox",
+        a.prox,
+        grawa || lsgd,
+        "mgrawa, lgrawa and lsgd",
+        kind,
+    )?;
+    if let Some(p) = prox {
+        if !(p.is_finite() && (0.0..=1.0).contains(&p)) {
+            return Err(Error::usage(format!(
+                "--prox {p}: expected a value in [0, 1] (0 turns it off)"
+            )));
+        }
+    }
+    let prox = prox
+        .or(if grawa {
+            Some(0.01)
+        } else if lsgd {
+            Some(0.1)
+        } else {
+            None
+        })
+        .filter(|&p| p > 0.0);
+    let beta = only_for("beta", a.beta, kind == AlgoKind::Easgd, "easgd", kind)?
+        .map(|v| fraction("beta", v))
+        .transpose()?
+        .or((kind == AlgoKind::Easgd).then_some(0.1));
+    let rho = only_for("rho", a.rho, kind == AlgoKind::DdpSam, "ddp-sam", kind)?
+        .map(|v| positive_f64("rho", v as f64).map(|v| v as f32))
+        .transpose()?
+        .or((kind == AlgoKind::DdpSam).then_some(0.05));
+    let norm_source = only_for(
+        "norm-source",
+        a.norm_source,
+        grawa,
+        "mgrawa and lgrawa",
+        kind,
+    )?
+    .or(grawa.then_some(NormSource::Probe));
+    let weight_power = only_for(
+        "weight-power",
+        a.weight_power,
+        grawa,
+        "mgrawa and lgrawa",
+        kind,
+    )?;
+    if let Some(p) = weight_power {
+        if p != 1.0 && p != 2.0 {
+            return Err(Error::usage(format!("--weight-power {p}: expected 1 or 2")));
+        }
+    }
+    let weight_power = weight_power.or(grawa.then_some(1.0));
+    let probe = norm_source == Some(NormSource::Probe);
+    let probe_samples = only_for(
+        "probe-samples",
+        a.probe_samples,
+        probe,
+        "GRAWA with --norm-source probe",
+        kind,
+    )?
+    .map(|v| positive("probe-samples", v))
+    .transpose()?
+    .or(probe.then_some(a.batch_size));
+    let is_async = a.schedule == ScheduleKind::Async;
+    let max_staleness = if a.max_staleness.is_some() && !is_async {
+        return Err(Error::usage(
+            "--max-staleness applies to --schedule async only",
+        ));
+    } else {
+        a.max_staleness
+            .or(if is_async { tau.map(|t| 4 * t) } else { None })
+    };
+    Ok(AlgoConfig {
+        kind,
+        schedule: a.schedule,
+        tau,
+        pull,
+        prox,
+        beta,
+        rho,
+        norm_source,
+        weight_power,
+        probe_samples,
+        max_staleness,
+    })
 }

@@ -1,6 +1,7 @@
 //! grawa-train: gradient-weighted model averaging (GRAWA) and its baselines, one machine, several
 //! workers. The binary `grawa-train` is a thin shell over this library (see `cli::run`).
 
+pub mod algo;
 pub mod average;
 pub mod cli;
 pub mod config;

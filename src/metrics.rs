@@ -19,10 +19,15 @@ pub struct Summary {
     pub dataset: String,
     pub model: String,
     pub algo: String,
+    pub schedule: String,
     pub workers: usize,
     pub seed: u64,
     pub epochs: f64,
+    /// Local steps of the busiest worker (all of them, under `sync`).
     pub steps: u64,
+    /// Local steps of all workers together.
+    pub local_steps_total: u64,
+    pub rounds: u64,
     pub wall_seconds: f64,
     pub train_seconds: f64,
     pub images_per_second: f64,
@@ -71,12 +76,16 @@ impl MetricsWriter {
     pub fn record(&mut self, event: &Event) -> Result<()> {
         match event {
             Event::Step(s) => self.step(s),
-            Event::Eval(e) => {
-                let mut v = serde_json::to_value(e).map_err(|e| Error::Internal(e.to_string()))?;
-                v["event"] = json!("eval");
-                self.line(&v)
-            }
+            Event::Eval(e) => self.tagged("eval", e),
+            Event::Round(r) => self.tagged("round", r),
+            Event::Pull(p) => self.tagged("pull", p),
         }
+    }
+
+    fn tagged(&mut self, tag: &str, value: &impl Serialize) -> Result<()> {
+        let mut v = serde_json::to_value(value).map_err(|e| Error::Internal(e.to_string()))?;
+        v["event"] = json!(tag);
+        self.line(&v)
     }
 
     fn step(&mut self, s: &StepEvent) -> Result<()> {

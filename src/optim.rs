@@ -12,7 +12,7 @@
 use std::cell::RefCell;
 
 use candle_core::backprop::GradStore;
-use candle_core::{CpuStorage, InplaceOp2, Layout, Result};
+use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, Layout, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::model::params::{read_tensor, write_tensor};
@@ -89,6 +89,79 @@ impl Sgd {
                 write_tensor(var, &x)?;
             }
         }
+        Ok(())
+    }
+}
+
+impl Sgd {
+    /// Applies one step from a flat gradient laid out like the parameter table (an all-reduced
+    /// gradient, say). Every parameter is updated.
+    pub fn step_flat(&mut self, params: &ParamSet, grads: &[f32], lr: f32) -> Result<()> {
+        if grads.len() != params.len() {
+            candle_core::bail!(
+                "flat gradient holds {} values, the parameters {}",
+                grads.len(),
+                params.len()
+            );
+        }
+        for (var, e) in params.vars().iter().zip(params.table()) {
+            let g = &grads[e.offset..e.offset + e.len];
+            let buf = &mut self.momentum[e.offset..e.offset + e.len];
+            let t = var.as_tensor();
+            if t.device().is_cpu() {
+                let op = SgdFromSlice {
+                    g,
+                    buf: RefCell::new(buf),
+                    lr,
+                    config: self.config,
+                };
+                t.inplace_op1(&op)?;
+            } else {
+                let mut x = vec![0f32; e.len];
+                read_tensor(t, &mut x)?;
+                sgd_update(&mut x, g, buf, lr, &self.config);
+                write_tensor(var, &x)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Copies the gradients of `params` into one flat vector laid out like the parameter table
+/// (zeros where a parameter has no gradient).
+pub fn flat_grads(params: &ParamSet, grads: &GradStore, out: &mut [f32]) -> Result<()> {
+    for (var, e) in params.vars().iter().zip(params.table()) {
+        let dst = &mut out[e.offset..e.offset + e.len];
+        match grads.get(var.as_tensor()) {
+            Some(g) => read_tensor(g, dst)?,
+            None => dst.fill(0.0),
+        }
+    }
+    Ok(())
+}
+
+/// `sgd_update` from a host gradient slice, inside a CPU tensor's storage.
+struct SgdFromSlice<'a> {
+    g: &'a [f32],
+    buf: RefCell<&'a mut [f32]>,
+    lr: f32,
+    config: SgdConfig,
+}
+
+impl InplaceOp1 for SgdFromSlice<'_> {
+    fn name(&self) -> &'static str {
+        "sgd-nesterov-from-slice"
+    }
+
+    fn cpu_fwd(&self, x: &mut CpuStorage, xl: &Layout) -> Result<()> {
+        let CpuStorage::F32(x) = x else {
+            candle_core::bail!("sgd: only f32 parameters are supported")
+        };
+        let Some((a, b)) = xl.contiguous_offsets() else {
+            candle_core::bail!("sgd: parameter is not contiguous")
+        };
+        let mut buf = self.buf.borrow_mut();
+        sgd_update(&mut x[a..b], self.g, &mut buf, self.lr, &self.config);
         Ok(())
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::average::Weights;
 use crate::train::events::{EvalEvent, Event, StepEvent};
 
 /// How often plain (non-terminal) progress lines are printed.
@@ -46,6 +47,10 @@ pub struct ProgressView {
     view: View,
     rate: Rate,
     last_eval: Option<EvalEvent>,
+    /// Per worker: local steps, last loss, weight in the last round.
+    steps: Vec<u64>,
+    losses: Vec<f32>,
+    weights: Vec<Option<f32>>,
 }
 
 /// Shortens large rates: 12345 -> "12.3k".
@@ -58,8 +63,8 @@ fn human(v: f64) -> String {
 }
 
 impl ProgressView {
-    /// A view for `workers` workers; `total_steps` sizes the bars when the budget is in steps.
-    pub fn new(quiet: bool, workers: usize, total_steps: Option<u64>) -> Self {
+    /// A view for `workers` workers; `steps_per_worker` sizes the bars when the budget is in steps.
+    pub fn new(quiet: bool, workers: usize, steps_per_worker: Option<u64>) -> Self {
         let stderr_tty = std::io::stderr().is_terminal();
         let view = if quiet {
             View::Quiet
@@ -73,9 +78,9 @@ impl ProgressView {
                 "{prefix:>7} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar());
-            let mk = |prefix: String| {
-                let bar = match total_steps {
-                    Some(n) => ProgressBar::new(n),
+            let mk = |prefix: String, scale: u64| {
+                let bar = match steps_per_worker {
+                    Some(n) => ProgressBar::new(n * scale),
                     None => ProgressBar::no_length(),
                 };
                 let bar = multi.add(bar);
@@ -83,8 +88,8 @@ impl ProgressView {
                 bar.set_prefix(prefix);
                 bar
             };
-            let total = mk("total".into());
-            let workers = (0..workers).map(|i| mk(format!("w{i}"))).collect();
+            let total = mk("total".into(), workers as u64);
+            let workers = (0..workers).map(|i| mk(format!("w{i}"), 1)).collect();
             View::Bars {
                 total,
                 workers,
@@ -98,6 +103,9 @@ impl ProgressView {
                 start: Instant::now(),
             },
             last_eval: None,
+            steps: vec![0; workers],
+            losses: vec![f32::NAN; workers],
+            weights: vec![None; workers],
         }
     }
 
@@ -111,12 +119,33 @@ impl ProgressView {
             Event::Eval(e) => {
                 if let View::Plain { .. } = self.view {
                     eprintln!(
-                        "eval  step {} epoch {:.2}: test accuracy {:.4}, test loss {:.4}, train loss {:.4}",
-                        e.step, e.epoch, e.test_accuracy, e.test_loss, e.train_loss
+                        "eval  epoch {:.2}: test accuracy {:.4}, test loss {:.4}, train loss {:.4}",
+                        e.epoch, e.test_accuracy, e.test_loss, e.train_loss
                     );
                 }
                 self.last_eval = Some(e.clone());
             }
+            Event::Round(r) => {
+                if let Some(w) = &r.weights {
+                    let n = self.weights.len();
+                    let per_worker = if w.len() == n {
+                        w.clone()
+                    } else {
+                        let layers = w.len() / n.max(1);
+                        crate::train::events::display_weights(
+                            &Weights::PerLayer {
+                                layers,
+                                w: w.clone(),
+                            },
+                            n,
+                        )
+                    };
+                    for (slot, v) in self.weights.iter_mut().zip(per_worker) {
+                        *slot = Some(v);
+                    }
+                }
+            }
+            Event::Pull(_) => {}
         }
     }
 
@@ -136,21 +165,27 @@ impl ProgressView {
     }
 
     fn step(&mut self, s: &StepEvent) {
+        self.steps[s.worker] = s.step;
+        self.losses[s.worker] = s.loss;
         let msg = self.total_message(s);
+        let total_steps: u64 = self.steps.iter().sum();
         match &mut self.view {
             View::Quiet => {}
             View::Plain { last } => {
                 if last.elapsed() >= PLAIN_INTERVAL {
                     *last = Instant::now();
-                    eprintln!("step {} {msg}", s.step);
+                    eprintln!("steps {total_steps} {msg}");
                 }
             }
             View::Bars { total, workers, .. } => {
                 if let Some(bar) = workers.get(s.worker) {
                     bar.set_position(s.step);
-                    bar.set_message(format!("loss {:.4}", s.loss));
+                    let weight = self.weights[s.worker]
+                        .map(|w| format!(" weight {w:.3}"))
+                        .unwrap_or_default();
+                    bar.set_message(format!("loss {:.4}{weight}", s.loss));
                 }
-                total.set_position(s.step);
+                total.set_position(total_steps);
                 total.set_message(msg);
             }
         }

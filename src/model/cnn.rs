@@ -29,7 +29,12 @@ pub fn feature_side(side: usize) -> Option<usize> {
 
 impl Cnn {
     /// A CNN for images of `shape`; the caller checks `feature_side` first.
-    pub fn new(shape: ImageShape, num_classes: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        shape: ImageShape,
+        num_classes: usize,
+        bn_momentum: f64,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let init = WeightInit::TorchDefault;
         let conv = |i, o| ConvSpec {
             in_channels: i,
@@ -48,9 +53,9 @@ impl Cnn {
         };
         Ok(Self {
             conv1: conv2d(conv(shape.channels, 32), init, vb.pp("conv1"))?,
-            bn1: batch_norm(32, vb.pp("bn1"))?,
+            bn1: batch_norm(32, bn_momentum, vb.pp("bn1"))?,
             conv2: conv2d(conv(32, 64), init, vb.pp("conv2"))?,
-            bn2: batch_norm(64, vb.pp("bn2"))?,
+            bn2: batch_norm(64, bn_momentum, vb.pp("bn2"))?,
             fc1: linear(64 * h * w, 128, init, vb.pp("fc1"))?,
             fc2: linear(128, num_classes, init, vb.pp("fc2"))?,
         })

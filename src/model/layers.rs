@@ -82,13 +82,18 @@ pub fn conv2d(spec: ConvSpec, init: WeightInit, vb: VarBuilder) -> Result<Conv2d
     Ok(Conv2d::new(w, b, cfg))
 }
 
-/// BatchNorm with PyTorch's defaults (eps 1e-5, momentum 0.1, gamma 1, beta 0).
-pub fn batch_norm(channels: usize, vb: VarBuilder) -> Result<BatchNorm> {
+/// PyTorch's BatchNorm momentum: running = 0.9 running + 0.1 batch.
+pub const BN_MOMENTUM: f64 = 0.1;
+
+/// BatchNorm with PyTorch's defaults (eps 1e-5, gamma 1, beta 0) and the given running-statistics
+/// momentum (`BN_MOMENTUM` for training; 1.0 makes the running statistics those of the last batch,
+/// which is how evaluation recalibrates them exactly).
+pub fn batch_norm(channels: usize, momentum: f64, vb: VarBuilder) -> Result<BatchNorm> {
     let cfg = BatchNormConfig {
         eps: 1e-5,
         remove_mean: true,
         affine: true,
-        momentum: 0.1,
+        momentum,
     };
     candle_nn::batch_norm(channels, cfg, vb)
 }

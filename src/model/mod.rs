@@ -128,20 +128,37 @@ impl Model {
         seed: u64,
         device: &Device,
     ) -> crate::Result<Self> {
+        Self::with_bn_momentum(kind, shape, num_classes, seed, layers::BN_MOMENTUM, device)
+    }
+
+    /// As `new`, with BatchNorm's running-statistics momentum set (evaluation uses 1.0 to
+    /// recalibrate the statistics exactly; see `train::eval`).
+    pub fn with_bn_momentum(
+        kind: ModelKind,
+        shape: ImageShape,
+        num_classes: usize,
+        seed: u64,
+        bn_momentum: f64,
+        device: &Device,
+    ) -> crate::Result<Self> {
         kind.check_input(shape).map_err(crate::Error::Usage)?;
         let varmap = VarMap::new();
         let vb = init::SeededVarMap::new(varmap.clone(), seed).into_var_builder(device);
         let net: Box<dyn ModuleT + Send + Sync> = match kind {
             ModelKind::Mlp => Box::new(mlp::Mlp::new(shape.len(), num_classes, vb)?),
-            ModelKind::Cnn => Box::new(cnn::Cnn::new(shape, num_classes, vb)?),
-            ModelKind::Resnet20 => {
-                Box::new(resnet::ResNet20::new(shape.channels, num_classes, vb)?)
-            }
+            ModelKind::Cnn => Box::new(cnn::Cnn::new(shape, num_classes, bn_momentum, vb)?),
+            ModelKind::Resnet20 => Box::new(resnet::ResNet20::new(
+                shape.channels,
+                num_classes,
+                bn_momentum,
+                vb,
+            )?),
             ModelKind::Vgg16 => Box::new(vgg::Vgg16::new(
                 shape.channels,
                 shape.height,
                 shape.width,
                 num_classes,
+                bn_momentum,
                 vb,
             )?),
         };

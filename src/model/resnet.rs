@@ -38,13 +38,19 @@ struct BasicBlock {
 }
 
 impl BasicBlock {
-    fn new(in_planes: usize, planes: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
+    fn new(
+        in_planes: usize,
+        planes: usize,
+        stride: usize,
+        bn_momentum: f64,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let shortcut_pad = (stride != 1 || in_planes != planes).then_some(planes / 4);
         Ok(Self {
             conv1: conv3x3(in_planes, planes, stride, vb.pp("conv1"))?,
-            bn1: batch_norm(planes, vb.pp("bn1"))?,
+            bn1: batch_norm(planes, bn_momentum, vb.pp("bn1"))?,
             conv2: conv3x3(planes, planes, 1, vb.pp("conv2"))?,
-            bn2: batch_norm(planes, vb.pp("bn2"))?,
+            bn2: batch_norm(planes, bn_momentum, vb.pp("bn2"))?,
             shortcut_pad,
         })
     }
@@ -88,20 +94,31 @@ impl ResNet20 {
     pub const BLOCKS_PER_STAGE: usize = 3;
 
     /// A ResNet-20 for `channels`-channel images and `num_classes` classes.
-    pub fn new(channels: usize, num_classes: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        channels: usize,
+        num_classes: usize,
+        bn_momentum: f64,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let mut blocks = Vec::new();
         let mut in_planes = 16;
         for (stage, planes) in [16, 32, 64].into_iter().enumerate() {
             for b in 0..Self::BLOCKS_PER_STAGE {
                 let stride = if stage > 0 && b == 0 { 2 } else { 1 };
                 let name = format!("layer{}.{}", stage + 1, b);
-                blocks.push(BasicBlock::new(in_planes, planes, stride, vb.pp(name))?);
+                blocks.push(BasicBlock::new(
+                    in_planes,
+                    planes,
+                    stride,
+                    bn_momentum,
+                    vb.pp(name),
+                )?);
                 in_planes = planes;
             }
         }
         Ok(Self {
             conv1: conv3x3(channels, 16, 1, vb.pp("conv1"))?,
-            bn1: batch_norm(16, vb.pp("bn1"))?,
+            bn1: batch_norm(16, bn_momentum, vb.pp("bn1"))?,
             blocks,
             fc: linear(64, num_classes, INIT, vb.pp("linear"))?,
         })

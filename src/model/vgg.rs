@@ -33,6 +33,7 @@ impl Vgg16 {
         side_h: usize,
         side_w: usize,
         num_classes: usize,
+        bn_momentum: f64,
         vb: VarBuilder,
     ) -> Result<Self> {
         let init = WeightInit::TorchDefault;
@@ -52,7 +53,7 @@ impl Vgg16 {
                 bias: true,
             };
             let conv = conv2d(spec, init, vb.pp(format!("features.{i}.conv")))?;
-            let bn = batch_norm(c, vb.pp(format!("features.{i}.bn")))?;
+            let bn = batch_norm(c, bn_momentum, vb.pp(format!("features.{i}.bn")))?;
             features.push(Stage::Conv(conv, bn));
             in_ch = c;
         }

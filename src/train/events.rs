@@ -1,7 +1,9 @@
-//! What workers tell the main thread. Workers only send; the main thread renders progress and
-//! writes metrics, so no worker ever waits on the screen or the disk.
+//! What workers and the pulling thread tell the main thread. They only send; the main thread
+//! renders progress and writes metrics, so nobody ever waits on the screen or the disk.
 
 use serde::Serialize;
+
+use crate::average::Weights;
 
 /// One local optimizer step of one worker.
 #[derive(Clone, Debug, Serialize)]
@@ -9,7 +11,7 @@ pub struct StepEvent {
     pub worker: usize,
     /// Steps this worker has taken, this one included.
     pub step: u64,
-    /// Epochs completed (fractional), counting one pass over the training set by all workers.
+    /// Epochs completed by all workers together (fractional).
     pub epoch: f64,
     pub loss: f32,
     pub lr: f64,
@@ -18,21 +20,75 @@ pub struct StepEvent {
     pub seconds: f64,
 }
 
+/// A worker applied a pull (async: how stale the target was).
+#[derive(Clone, Debug, Serialize)]
+pub struct PullEvent {
+    pub worker: usize,
+    pub step: u64,
+    /// Local steps between the worker's snapshot in the target and the pull.
+    pub staleness: u64,
+}
+
+/// One averaging round at the pulling thread.
+#[derive(Clone, Debug, Serialize)]
+pub struct RoundEvent {
+    pub round: u64,
+    pub seconds: f64,
+    /// Local steps of all workers together.
+    pub total_steps: u64,
+    /// Weight of each worker (per worker), or worker-major per layer (LGRAWA).
+    pub weights: Option<Vec<f32>>,
+    /// Smoothed norms behind the weights (same layout).
+    pub norms: Option<Vec<f64>>,
+    pub leader: Option<usize>,
+    pub lambda: Option<f32>,
+    /// Milliseconds waiting for every worker's snapshot, computing the target, and replying.
+    pub gather_ms: f64,
+    pub compute_ms: f64,
+    pub scatter_ms: f64,
+    /// Parameter bytes moved: snapshots in and targets out.
+    pub bytes: u64,
+}
+
 /// A test-set evaluation.
 #[derive(Clone, Debug, Serialize)]
 pub struct EvalEvent {
-    pub step: u64,
+    pub total_steps: u64,
     pub epoch: f64,
     pub seconds: f64,
     pub test_loss: f64,
     pub test_accuracy: f64,
-    /// Mean mini-batch training loss since the previous evaluation.
+    /// Mean mini-batch training loss since the previous evaluation (filled by the main thread,
+    /// which sees every step).
     pub train_loss: f64,
+    /// With --eval-workers: the center's accuracy and each worker's.
+    pub center_accuracy: Option<f64>,
+    pub worker_accuracy: Option<Vec<f64>>,
 }
 
-/// Everything that flows from workers to the main thread.
+/// Everything that flows to the main thread.
 #[derive(Clone, Debug)]
 pub enum Event {
     Step(StepEvent),
+    Pull(PullEvent),
+    Round(RoundEvent),
     Eval(EvalEvent),
+}
+
+/// The per-worker weights of a round, for display: the worker's weight, or its mean over layers.
+pub fn display_weights(weights: &Weights, workers: usize) -> Vec<f32> {
+    match weights {
+        Weights::PerWorker(w) => w.clone(),
+        Weights::PerLayer { layers, w } => (0..workers)
+            .map(|i| w[i * layers..(i + 1) * layers].iter().sum::<f32>() / (*layers).max(1) as f32)
+            .collect(),
+    }
+}
+
+/// The weights of a round as a flat list (per worker, or worker-major per layer).
+pub fn flat_weights(weights: &Weights) -> Vec<f32> {
+    match weights {
+        Weights::PerWorker(w) => w.clone(),
+        Weights::PerLayer { w, .. } => w.clone(),
+    }
 }

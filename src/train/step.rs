@@ -1,10 +1,9 @@
-//! One local training step and one evaluation pass: tensors in, numbers out.
+//! Batches as tensors, and one evaluation pass: tensors in, numbers out.
 
 use candle_core::{DType, Device, Result, Tensor, D};
 
 use crate::data::{eval_batches, Batch, Dataset, Normalization};
 use crate::model::Model;
-use crate::optim::Sgd;
 
 /// A batch as tensors on `device`: images (N, C, H, W) and u32 labels (N).
 pub fn batch_tensors(batch: &Batch, device: &Device) -> Result<(Tensor, Tensor)> {
@@ -13,17 +12,6 @@ pub fn batch_tensors(batch: &Batch, device: &Device) -> Result<(Tensor, Tensor)>
     let x = Tensor::from_slice(&batch.images, (n, s.channels, s.height, s.width), device)?;
     let y = Tensor::from_slice(&batch.labels, n, device)?;
     Ok((x, y))
-}
-
-/// Forward (BatchNorm in training mode), mean cross-entropy, backward, optimizer step.
-/// Returns the mini-batch loss before the step.
-pub fn train_step(model: &Model, opt: &mut Sgd, batch: &Batch, lr: f32) -> Result<f32> {
-    let (x, y) = batch_tensors(batch, &model.device)?;
-    let logits = model.forward_t(&x, true)?;
-    let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
-    let grads = loss.backward()?;
-    opt.step(&model.params, &grads, lr)?;
-    loss.to_scalar::<f32>()
 }
 
 /// Mean loss and accuracy (fraction correct) of `model` on `data`, BatchNorm in eval mode.

@@ -1,31 +1,45 @@
-//! A worker: one model, its optimizer, its shard of the data and its place in the schedule. Its
-//! loop reads like the pseudo-code: take a batch, step, report, evaluate when due.
+//! A worker: one model, its optimizer, its shard and its random stream. Its loop reads like the
+//! pseudo-code of DESIGN.md: take a local step (alone, with an all-reduced gradient, or SAM), a
+//! proximal step toward the last target, and every tau steps a round with the pulling thread.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
+use candle_core::backprop::GradStore;
 use crossbeam::channel::Sender;
+use rand::rngs::StdRng;
 
 use super::budget::StepBudget;
-use super::events::{EvalEvent, Event, StepEvent};
-use super::step::{evaluate, train_step};
-use crate::data::{Dataset, Normalization, ShardLoader};
+use super::events::{Event, PullEvent, StepEvent};
+use super::hub::{Reply, Shared, ToHub, WorkerLink};
+use super::step::batch_tensors;
+use crate::algo::{NormSource, ScheduleKind, Snapshot, StepKind, Target, WorkerPlan};
+use crate::average::{
+    layer_norms, layer_sumsq, pull, AccumulatedNorms, LossWindow, DEFAULT_ACCUMULATED_BETA,
+};
+use crate::data::{sample_batch, Batch, Dataset, Normalization, ShardLoader};
 use crate::model::Model;
-use crate::optim::Sgd;
+use crate::optim::{flat_grads, Sgd};
 use crate::schedule::{LrSchedule, Progress};
 use crate::{Error, Result};
 
-/// What a worker reports when it stops.
-#[derive(Clone, Debug)]
-pub struct WorkerOutcome {
-    pub steps: u64,
-    pub epochs: f64,
-    pub images: u64,
-    /// Seconds spent training, evaluations excluded.
-    pub train_seconds: f64,
-    /// The evaluation at the end of training.
-    pub final_eval: EvalEvent,
+/// What every worker of a run shares.
+pub struct WorkerContext {
+    pub workers: usize,
+    pub plan: WorkerPlan,
+    pub mode: ScheduleKind,
+    pub schedule: LrSchedule,
+    pub budget: StepBudget,
+    pub batches_per_epoch: u64,
+    pub max_staleness: Option<u64>,
+    /// The whole training set (GRAWA's probe draws from all of it).
+    pub train: Arc<Dataset>,
+    pub norm: Normalization,
+    pub events: Sender<Event>,
+    pub shared: Arc<Shared>,
+    /// Tests only: sleep this long after each step of this worker.
+    pub slow: Option<(usize, Duration)>,
 }
 
 /// Everything one worker owns.
@@ -34,104 +48,373 @@ pub struct Worker {
     pub model: Model,
     pub opt: Sgd,
     pub loader: ShardLoader,
-    pub schedule: LrSchedule,
-    pub budget: StepBudget,
-    /// Evaluate every this many steps (default: once per epoch).
-    pub eval_every: u64,
-    pub test: Arc<Dataset>,
-    pub norm: Normalization,
-    pub eval_batch_size: usize,
+    pub probe_rng: StdRng,
+    pub link: WorkerLink,
+    pub ctx: Arc<WorkerContext>,
+    step: u64,
+    since_round: u64,
+    /// The last target (GRAWA's center, LSGD's leader); the initial point before the first round.
+    anchor: Arc<Vec<f32>>,
+    losses: LossWindow,
+    accumulated: Option<AccumulatedNorms>,
+    flat: Vec<f32>,
+    /// Async: the step of this worker's newest snapshot that a received center was built from.
+    acked: u64,
 }
 
 impl Worker {
-    /// Trains until the budget is spent, then evaluates once more. Stops early with
-    /// `Error::Interrupted` when `stop` is raised and `Error::Diverged` on a non-finite loss.
-    pub fn run(mut self, events: &Sender<Event>, stop: &AtomicBool) -> Result<WorkerOutcome> {
-        let start = Instant::now();
-        let per_epoch = self.loader.batches_per_epoch() as f64;
-        let (mut step, mut images) = (0u64, 0u64);
-        let (mut loss_sum, mut loss_count) = (0f64, 0u64);
-        let mut eval_seconds = 0.0;
-        loop {
-            let seconds = start.elapsed().as_secs_f64();
-            if self.budget.done(step, seconds - eval_seconds) {
-                break;
-            }
-            if stop.load(Ordering::Relaxed) {
-                return Err(Error::Interrupted);
-            }
-            let progress = Progress {
-                step,
-                epoch: step as f64 / per_epoch,
-                seconds: seconds - eval_seconds,
-                fraction: self.budget.fraction(step, seconds - eval_seconds),
-            };
-            let lr = self.schedule.lr(&progress);
-            let batch = self.loader.next_batch();
-            let loss = train_step(&self.model, &mut self.opt, &batch, lr as f32)?;
-            step += 1;
-            images += batch.labels.len() as u64;
-            if !loss.is_finite() {
-                return Err(Error::Diverged {
-                    worker: self.id,
-                    step,
-                    what: format!("training loss is {loss}"),
-                });
-            }
-            loss_sum += loss as f64;
-            loss_count += 1;
-            let epoch = step as f64 / per_epoch;
-            let _ = events.send(Event::Step(StepEvent {
-                worker: self.id,
-                step,
-                epoch,
-                loss,
-                lr,
-                images: batch.labels.len(),
-                seconds: start.elapsed().as_secs_f64(),
-            }));
-            let last = self.budget.max_steps == Some(step);
-            if step.is_multiple_of(self.eval_every) && !last {
-                let t = Instant::now();
-                let ev = self.evaluate(step, epoch, &start, loss_sum / loss_count as f64)?;
-                eval_seconds += t.elapsed().as_secs_f64();
-                (loss_sum, loss_count) = (0.0, 0);
-                let _ = events.send(Event::Eval(ev));
-            }
-        }
-        let train_seconds = start.elapsed().as_secs_f64() - eval_seconds;
-        let train_loss = if loss_count > 0 {
-            loss_sum / loss_count as f64
-        } else {
-            f64::NAN
-        };
-        let ev = self.evaluate(step, step as f64 / per_epoch, &start, train_loss)?;
-        let _ = events.send(Event::Eval(ev.clone()));
-        Ok(WorkerOutcome {
-            steps: step,
-            epochs: step as f64 / per_epoch,
-            images,
-            train_seconds,
-            final_eval: ev,
+    /// A worker at step 0; `anchor` is the common initial point.
+    pub fn new(
+        id: usize,
+        model: Model,
+        opt: Sgd,
+        loader: ShardLoader,
+        probe_rng: StdRng,
+        link: WorkerLink,
+        ctx: Arc<WorkerContext>,
+    ) -> Result<Self> {
+        let flat = model.params.to_flat()?;
+        let layers = model.params.table().len();
+        let accumulated = (ctx.plan.norms == Some(NormSource::Accumulated))
+            .then(|| AccumulatedNorms::new(layers, DEFAULT_ACCUMULATED_BETA));
+        Ok(Self {
+            id,
+            anchor: Arc::new(flat.clone()),
+            model,
+            opt,
+            loader,
+            probe_rng,
+            link,
+            ctx,
+            step: 0,
+            since_round: 0,
+            losses: LossWindow::new(),
+            accumulated,
+            flat,
+            acked: 0,
         })
     }
 
-    fn evaluate(
-        &self,
-        step: u64,
-        epoch: f64,
-        start: &Instant,
-        train_loss: f64,
-    ) -> Result<EvalEvent> {
-        let (test_loss, test_accuracy) =
-            evaluate(&self.model, &self.test, &self.norm, self.eval_batch_size)?;
-        Ok(EvalEvent {
-            step,
-            epoch,
-            seconds: start.elapsed().as_secs_f64(),
-            test_loss,
-            test_accuracy,
-            train_loss,
+    /// Trains until the pulling thread (or, async, the budget) says stop, then sends the final
+    /// parameters. An error is returned without sending anything more; the caller reports it.
+    pub fn run(mut self) -> Result<()> {
+        let tau = self.ctx.plan.tau;
+        loop {
+            let shared = &self.ctx.shared;
+            let at_round = match self.ctx.mode {
+                ScheduleKind::Sync => {
+                    self.since_round == tau
+                        || self.ctx.budget.max_steps == Some(self.step)
+                        || shared.stopping()
+                }
+                ScheduleKind::Permits => shared.stopping() || !shared.take_permit(),
+                ScheduleKind::Async => {
+                    if self.async_should_stop() {
+                        break;
+                    }
+                    false
+                }
+            };
+            if at_round {
+                let stop = self.round()?;
+                self.since_round = 0;
+                if stop {
+                    break;
+                }
+                continue;
+            }
+            let stop = self.train_one_step()?;
+            if stop {
+                break;
+            }
+            if self.ctx.mode == ScheduleKind::Async && self.async_exchange()? {
+                break;
+            }
+        }
+        let snapshot = Snapshot {
+            worker: self.id,
+            step: self.step,
+            params: self.model.params.to_flat()?,
+            layer_norms: None,
+            recent_loss: None,
+        };
+        self.send(ToHub::Final(snapshot))
+    }
+
+    fn send(&self, msg: ToHub) -> Result<()> {
+        self.link
+            .to_hub
+            .send(msg)
+            .map_err(|_| Error::Internal(format!("worker {}: the pulling thread is gone", self.id)))
+    }
+
+    fn recv(&self) -> Result<Reply> {
+        self.link
+            .replies
+            .recv()
+            .map_err(|_| Error::Internal(format!("worker {}: the pulling thread is gone", self.id)))
+    }
+
+    /// One local step (and the proximal step after it); true when the all-reduce said stop.
+    fn train_one_step(&mut self) -> Result<bool> {
+        let ctx = self.ctx.clone();
+        let total = ctx.shared.total_steps.load(Ordering::Relaxed);
+        let global_step = total / ctx.workers as u64;
+        let seconds = ctx.shared.seconds();
+        let progress = Progress {
+            step: global_step,
+            epoch: global_step as f64 / ctx.batches_per_epoch as f64,
+            seconds,
+            fraction: ctx.budget.fraction(global_step, seconds),
+        };
+        let lr = ctx.schedule.lr(&progress);
+        let batch = self.loader.next_batch();
+        let (loss, stop) = self.local_step(&batch, lr as f32)?;
+        self.step += 1;
+        self.since_round += 1;
+        let total = ctx.shared.total_steps.fetch_add(1, Ordering::SeqCst) + 1;
+        self.losses.push(loss as f64);
+        if let Some(c) = ctx.plan.prox {
+            self.model.params.read_flat(&mut self.flat)?;
+            pull(&mut self.flat, &self.anchor, c);
+            self.model.params.write_flat(&self.flat)?;
+        }
+        let _ = ctx.events.send(Event::Step(StepEvent {
+            worker: self.id,
+            step: self.step,
+            epoch: total as f64 / (ctx.workers as u64 * ctx.batches_per_epoch) as f64,
+            loss,
+            lr,
+            images: batch.len(),
+            seconds: ctx.shared.seconds(),
+        }));
+        if let Some((w, d)) = ctx.slow {
+            if w == self.id {
+                std::thread::sleep(d);
+            }
+        }
+        Ok(stop)
+    }
+
+    /// Forward and backward on `batch`: the mean loss and the gradients.
+    fn forward_backward(&self, batch: &Batch) -> Result<(f32, GradStore)> {
+        let (x, y) = batch_tensors(batch, &self.model.device)?;
+        let logits = self.model.forward_t(&x, true)?;
+        let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+        let grads = loss.backward()?;
+        let value = loss.to_scalar::<f32>()?;
+        if !value.is_finite() {
+            return Err(Error::Diverged {
+                worker: self.id,
+                step: self.step + 1,
+                what: format!("training loss is {value}"),
+            });
+        }
+        Ok((value, grads))
+    }
+
+    /// Sends a gradient for all-reduce and waits for the mean.
+    fn all_reduce(&self, grads: Vec<f32>) -> Result<(Arc<Vec<f32>>, bool)> {
+        self.send(ToHub::Grads {
+            worker: self.id,
+            step: self.step + 1,
+            grads,
+        })?;
+        match self.recv()? {
+            Reply::Grads { mean, stop } => Ok((mean, stop)),
+            Reply::Round { .. } => Err(Error::Internal(format!(
+                "worker {}: a round reply during all-reduce",
+                self.id
+            ))),
+        }
+    }
+
+    fn local_step(&mut self, batch: &Batch, lr: f32) -> Result<(f32, bool)> {
+        let params = self.model.params.clone();
+        let (loss, grads) = self.forward_backward(batch)?;
+        match self.ctx.plan.step {
+            StepKind::Local => {
+                if let Some(acc) = &mut self.accumulated {
+                    let mut g = vec![0f32; params.len()];
+                    flat_grads(&params, &grads, &mut g)?;
+                    acc.push(&layer_norms(&layer_sumsq(&g, params.table())));
+                }
+                self.opt.step(&params, &grads, lr)?;
+                Ok((loss, false))
+            }
+            StepKind::AllReduce => {
+                let mut g = vec![0f32; params.len()];
+                flat_grads(&params, &grads, &mut g)?;
+                let (mean, stop) = self.all_reduce(g)?;
+                self.opt.step_flat(&params, &mean, lr)?;
+                Ok((loss, stop))
+            }
+            StepKind::Sam { rho } => {
+                // Ascend to x + rho g/|g| on the local gradient, take the gradient there, come back.
+                let mut g = vec![0f32; params.len()];
+                flat_grads(&params, &grads, &mut g)?;
+                let norm = g
+                    .iter()
+                    .map(|&v| (v as f64) * (v as f64))
+                    .sum::<f64>()
+                    .sqrt() as f32;
+                let scale = rho / (norm + 1e-12);
+                params.read_flat(&mut self.flat)?;
+                let ascended: Vec<f32> = self
+                    .flat
+                    .iter()
+                    .zip(&g)
+                    .map(|(&x, &gi)| x + scale * gi)
+                    .collect();
+                params.write_flat(&ascended)?;
+                let (_, grads_there) = self.forward_backward(batch)?;
+                flat_grads(&params, &grads_there, &mut g)?;
+                params.write_flat(&self.flat)?;
+                let (mean, stop) = self.all_reduce(g)?;
+                self.opt.step_flat(&params, &mean, lr)?;
+                Ok((loss, stop))
+            }
+        }
+    }
+
+    /// Gradient norms per layer at the current parameters for a fresh probe batch from the whole
+    /// training set: summed cross-entropy, BatchNorm in training mode, no weight decay.
+    fn probe_norms(&mut self) -> Result<Vec<f64>> {
+        let batch = sample_batch(
+            &self.ctx.train,
+            &self.ctx.norm,
+            self.ctx.plan.probe_samples,
+            &mut self.probe_rng,
+        );
+        let (x, y) = batch_tensors(&batch, &self.model.device)?;
+        let logits = self.model.forward_t(&x, true)?;
+        let summed = (candle_nn::loss::cross_entropy(&logits, &y)? * batch.len() as f64)?;
+        let grads = summed.backward()?;
+        let params = &self.model.params;
+        let mut g = vec![0f32; params.len()];
+        flat_grads(params, &grads, &mut g)?;
+        Ok(layer_norms(&layer_sumsq(&g, params.table())))
+    }
+
+    fn snapshot(&mut self) -> Result<Snapshot> {
+        let layer_norms = match self.ctx.plan.norms {
+            Some(NormSource::Probe) => Some(self.probe_norms()?),
+            Some(NormSource::Accumulated) => self.accumulated.as_ref().map(|a| a.value()),
+            None => None,
+        };
+        Ok(Snapshot {
+            worker: self.id,
+            step: self.step,
+            params: self.model.params.to_flat()?,
+            layer_norms,
+            recent_loss: if self.ctx.plan.report_loss {
+                self.losses.mean()
+            } else {
+                None
+            },
         })
+    }
+
+    /// A lockstep round: report, wait, pull. Returns whether to stop.
+    fn round(&mut self) -> Result<bool> {
+        let snapshot = self.snapshot()?;
+        self.send(ToHub::Round(snapshot))?;
+        match self.recv()? {
+            Reply::Round { target, stop, .. } => {
+                if let Some(t) = target {
+                    self.apply(&t)?;
+                }
+                if let Some(acc) = &mut self.accumulated {
+                    acc.reset();
+                }
+                Ok(stop)
+            }
+            Reply::Grads { .. } => Err(Error::Internal(format!(
+                "worker {}: an all-reduce reply at a round",
+                self.id
+            ))),
+        }
+    }
+
+    fn apply(&mut self, t: &Target) -> Result<()> {
+        self.model.params.read_flat(&mut self.flat)?;
+        pull(&mut self.flat, &t.point, t.lambda);
+        self.model.params.write_flat(&self.flat)?;
+        self.anchor = t.point.clone();
+        Ok(())
+    }
+
+    fn async_should_stop(&self) -> bool {
+        let s = &self.ctx.shared;
+        let total = s.total_steps.load(Ordering::SeqCst);
+        let per_worker = total / self.ctx.workers as u64;
+        s.stopping() || self.ctx.budget.done(per_worker, s.seconds())
+    }
+
+    /// Async: every tau steps post a snapshot; pull toward the newest center received, waiting
+    /// only when this worker has run `max_staleness` steps past its last acknowledged snapshot.
+    /// Returns whether to stop.
+    fn async_exchange(&mut self) -> Result<bool> {
+        if self.since_round == self.ctx.plan.tau {
+            let snapshot = self.snapshot()?;
+            self.send(ToHub::Round(snapshot))?;
+            self.since_round = 0;
+            if let Some(acc) = &mut self.accumulated {
+                acc.reset();
+            }
+        }
+        let mut newest = None;
+        while let Ok(r) = self.link.replies.try_recv() {
+            newest = Some(r);
+        }
+        let bound = self.ctx.max_staleness.unwrap_or(u64::MAX);
+        while newest_ack(&newest, self.id)
+            .max(self.acked)
+            .saturating_add(bound)
+            < self.step
+        {
+            if self.async_should_stop() || is_stop(&newest) {
+                return Ok(true);
+            }
+            newest = Some(self.recv()?);
+        }
+        let Some(Reply::Round {
+            target,
+            sources,
+            stop,
+        }) = newest
+        else {
+            return Ok(false);
+        };
+        if stop {
+            return Ok(true);
+        }
+        let source = sources.get(self.id).copied().unwrap_or(0);
+        self.acked = self.acked.max(source);
+        if let Some(t) = target {
+            self.apply(&t)?;
+            let _ = self.ctx.events.send(Event::Pull(PullEvent {
+                worker: self.id,
+                step: self.step,
+                staleness: self.step - source,
+            }));
+        }
+        Ok(false)
+    }
+}
+
+/// True for a reply that tells the worker to stop.
+fn is_stop(reply: &Option<Reply>) -> bool {
+    matches!(
+        reply,
+        Some(Reply::Round { stop: true, .. }) | Some(Reply::Grads { stop: true, .. })
+    )
+}
+
+/// The step of `worker`'s snapshot in the newest reply, if it is a round reply (0 otherwise).
+fn newest_ack(reply: &Option<Reply>, worker: usize) -> u64 {
+    match reply {
+        Some(Reply::Round { sources, .. }) => sources.get(worker).copied().unwrap_or(0),
+        _ => 0,
     }
 }

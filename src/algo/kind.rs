@@ -1,0 +1,179 @@
+//! Names and settings: which algorithm, which schedule, and the resolved hyper-parameters.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// `--algo`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlgoKind {
+    /// One worker, plain SGD (the default with one worker).
+    Sgd,
+    Mgrawa,
+    Lgrawa,
+    Ddp,
+    DdpSam,
+    LocalSgd,
+    Easgd,
+    Lsgd,
+}
+
+impl AlgoKind {
+    /// Every algorithm, as `--help` lists them.
+    pub const ALL: [AlgoKind; 8] = [
+        AlgoKind::Sgd,
+        AlgoKind::Mgrawa,
+        AlgoKind::Lgrawa,
+        AlgoKind::Ddp,
+        AlgoKind::DdpSam,
+        AlgoKind::LocalSgd,
+        AlgoKind::Easgd,
+        AlgoKind::Lsgd,
+    ];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlgoKind::Sgd => "sgd",
+            AlgoKind::Mgrawa => "mgrawa",
+            AlgoKind::Lgrawa => "lgrawa",
+            AlgoKind::Ddp => "ddp",
+            AlgoKind::DdpSam => "ddp-sam",
+            AlgoKind::LocalSgd => "local-sgd",
+            AlgoKind::Easgd => "easgd",
+            AlgoKind::Lsgd => "lsgd",
+        }
+    }
+
+    /// True for the GRAWA variants.
+    pub fn is_grawa(self) -> bool {
+        matches!(self, AlgoKind::Mgrawa | AlgoKind::Lgrawa)
+    }
+
+    /// True for algorithms that average parameters in rounds every `tau` steps.
+    pub fn has_rounds(self) -> bool {
+        !matches!(self, AlgoKind::Sgd | AlgoKind::Ddp | AlgoKind::DdpSam)
+    }
+
+    /// The schedules this algorithm can run under: gradient all-reduce needs every worker at every
+    /// step, so DDP and SAM are synchronous only.
+    pub fn schedules(self) -> &'static [ScheduleKind] {
+        if self.has_rounds() {
+            &[
+                ScheduleKind::Sync,
+                ScheduleKind::Permits,
+                ScheduleKind::Async,
+            ]
+        } else {
+            &[ScheduleKind::Sync]
+        }
+    }
+}
+
+impl fmt::Display for AlgoKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for AlgoKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        AlgoKind::ALL
+            .into_iter()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = AlgoKind::ALL.iter().map(|a| a.name()).collect();
+                format!(
+                    "unknown algorithm '{s}': expected one of {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// `--schedule`: how local steps and rounds interleave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleKind {
+    /// Every worker takes exactly tau steps, then all meet.
+    Sync,
+    /// M*tau step permits per round, first come first served, then all meet.
+    Permits,
+    /// Nobody waits: snapshots every tau steps, pulls toward the newest center.
+    Async,
+}
+
+impl fmt::Display for ScheduleKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ScheduleKind::Sync => "sync",
+            ScheduleKind::Permits => "permits",
+            ScheduleKind::Async => "async",
+        })
+    }
+}
+
+impl FromStr for ScheduleKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sync" => Ok(ScheduleKind::Sync),
+            "permits" => Ok(ScheduleKind::Permits),
+            "async" => Ok(ScheduleKind::Async),
+            _ => Err(format!(
+                "unknown schedule '{s}': expected one of sync, permits, async"
+            )),
+        }
+    }
+}
+
+/// `--norm-source`: where GRAWA's gradient norms come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NormSource {
+    /// A fresh probe batch from the whole training set at the round.
+    Probe,
+    /// A bias-corrected average of the local steps' gradient norms since the last round.
+    Accumulated,
+}
+
+impl FromStr for NormSource {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "probe" => Ok(NormSource::Probe),
+            "accumulated" => Ok(NormSource::Accumulated),
+            _ => Err(format!(
+                "unknown norm source '{s}': expected probe or accumulated"
+            )),
+        }
+    }
+}
+
+/// The resolved settings of an algorithm; `None` where a setting does not apply.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AlgoConfig {
+    pub kind: AlgoKind,
+    pub schedule: ScheduleKind,
+    /// Local steps between rounds.
+    pub tau: Option<u64>,
+    /// Pull strength lambda (GRAWA, LSGD).
+    pub pull: Option<f32>,
+    /// Proximal coefficient p (GRAWA, LSGD); None: no proximal step.
+    pub prox: Option<f32>,
+    /// EASGD's moving rate.
+    pub beta: Option<f32>,
+    /// SAM's neighbourhood radius.
+    pub rho: Option<f32>,
+    pub norm_source: Option<NormSource>,
+    /// GRAWA weights ~ 1/norm^power.
+    pub weight_power: Option<f64>,
+    /// GRAWA probe batch size.
+    pub probe_samples: Option<usize>,
+    /// Async: the most local steps a worker may run past its last snapshot without a center
+    /// built from it.
+    pub max_staleness: Option<u64>,
+}

@@ -1,0 +1,467 @@
+//! The pulling thread: gathers the workers' snapshots, asks the algorithm for the round's target,
+//! sends it back, all-reduces gradients for DDP, evaluates when due, and decides when the run
+//! stops. In `sync` and `permits` every worker meets it at each round; in `async` it answers each
+//! snapshot with a new center and nobody waits.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam::channel::{Receiver, Sender};
+
+use super::eval::Evaluator;
+use super::events::{flat_weights, EvalEvent, Event, RoundEvent};
+use super::hub::{Reply, Shared, ToHub};
+use crate::algo::{Averaging, RoundResult, ScheduleKind, Snapshot, Target};
+use crate::average::{pull, uniform_average};
+use crate::model::LayerEntry;
+use crate::{Error, Result};
+
+/// What the pulling thread needs.
+pub struct Coordinator {
+    pub schedule: ScheduleKind,
+    pub workers: usize,
+    pub averaging: Box<dyn Averaging>,
+    pub table: Vec<LayerEntry>,
+    pub inbox: Receiver<ToHub>,
+    pub replies: Vec<Sender<Reply>>,
+    pub events: Sender<Event>,
+    pub evaluator: Evaluator,
+    pub shared: Arc<Shared>,
+    /// Step budget per worker, and time budget.
+    pub max_steps: Option<u64>,
+    pub max_seconds: Option<f64>,
+    /// Local steps per worker per round (permits: M*tau per round in all).
+    pub tau: u64,
+    /// Evaluate every this many local steps per worker.
+    pub eval_every: u64,
+    pub batches_per_epoch: u64,
+    pub eval_workers: bool,
+    /// The common initial point (async rounds use it for workers that have not reported yet).
+    pub x0: Vec<f32>,
+}
+
+/// How the run ended, from the pulling thread's side.
+pub struct Outcome {
+    pub final_eval: EvalEvent,
+    pub rounds: u64,
+    pub total_steps: u64,
+    /// Each worker's local steps.
+    pub worker_steps: Vec<u64>,
+}
+
+/// Messages of one gathering, by worker.
+struct Gathered {
+    pending: Vec<Option<ToHub>>,
+    first_at: Option<Instant>,
+}
+
+impl Coordinator {
+    /// Runs until every worker has stopped; returns the final evaluation or the first failure.
+    pub fn run(mut self) -> Result<Outcome> {
+        let mut state = RunState::new(self.workers);
+        if self.schedule == ScheduleKind::Permits {
+            let n = self.permits_for_next_round(0);
+            self.shared.open_permits(n);
+        }
+        let result = match self.schedule {
+            ScheduleKind::Async => self.run_async(&mut state),
+            ScheduleKind::Sync | ScheduleKind::Permits => self.run_lockstep(&mut state),
+        };
+        result?;
+        if let Some(e) = state.failure.take() {
+            return Err(e);
+        }
+        if self.shared.interrupt.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted);
+        }
+        let finals: Vec<&Snapshot> = state.finals.iter().flatten().collect();
+        let final_eval = self.evaluate(&finals, None)?;
+        let _ = self.events.send(Event::Eval(final_eval.clone()));
+        Ok(Outcome {
+            final_eval,
+            rounds: state.rounds,
+            total_steps: self.shared.total_steps.load(Ordering::SeqCst),
+            worker_steps: state
+                .finals
+                .iter()
+                .map(|s| s.as_ref().map_or(0, |s| s.step))
+                .collect(),
+        })
+    }
+
+    fn time_up(&self) -> bool {
+        self.max_seconds.is_some_and(|m| self.shared.seconds() >= m)
+    }
+
+    fn total_steps(&self) -> u64 {
+        self.shared.total_steps.load(Ordering::SeqCst)
+    }
+
+    /// Permits for the round after `total` steps: M*tau, or what is left of the budget.
+    fn permits_for_next_round(&self, total: u64) -> u64 {
+        let per_round = self.workers as u64 * self.tau;
+        match self.max_steps {
+            Some(m) => per_round.min((m * self.workers as u64).saturating_sub(total)),
+            None => per_round,
+        }
+    }
+
+    /// Waits for one message from every worker still running (failures and finals are recorded).
+    fn gather(&self, state: &mut RunState) -> Result<Gathered> {
+        let mut g = Gathered {
+            pending: (0..self.workers).map(|_| None).collect(),
+            first_at: None,
+        };
+        let waiting = |state: &RunState, g: &Gathered| {
+            (0..self.workers).any(|w| state.running(w) && g.pending[w].is_none())
+        };
+        while waiting(state, &g) {
+            let msg = self
+                .inbox
+                .recv()
+                .map_err(|_| Error::Internal("every worker hung up without finishing".into()))?;
+            g.first_at.get_or_insert_with(Instant::now);
+            match msg {
+                ToHub::Failed { worker, error } => state.fail(worker, error, &self.shared),
+                ToHub::Final(s) => state.finish(s),
+                m @ (ToHub::Round(_) | ToHub::Grads { .. }) => {
+                    let w = match &m {
+                        ToHub::Round(s) => s.worker,
+                        ToHub::Grads { worker, .. } => *worker,
+                        _ => unreachable!("matched above"),
+                    };
+                    g.pending[w] = Some(m);
+                }
+            }
+        }
+        Ok(g)
+    }
+
+    fn run_lockstep(&mut self, state: &mut RunState) -> Result<()> {
+        loop {
+            let g = self.gather(state)?;
+            let gathered_at = Instant::now();
+            let msgs: Vec<(usize, ToHub)> = g
+                .pending
+                .into_iter()
+                .enumerate()
+                .filter_map(|(w, m)| m.map(|m| (w, m)))
+                .collect();
+            if msgs.is_empty() {
+                return Ok(()); // everyone has sent their final snapshot
+            }
+            let early = state.failure.is_some() || self.shared.stopping() || self.time_up();
+            let all_rounds = msgs.iter().all(|(_, m)| matches!(m, ToHub::Round(_)));
+            let all_grads = msgs.iter().all(|(_, m)| matches!(m, ToHub::Grads { .. }));
+            if all_rounds && !early {
+                let snaps: Vec<Snapshot> = msgs
+                    .into_iter()
+                    .map(|(_, m)| match m {
+                        ToHub::Round(s) => s,
+                        _ => unreachable!("all rounds"),
+                    })
+                    .collect();
+                self.lockstep_round(state, snaps, g.first_at, gathered_at)?;
+            } else if all_grads && !early {
+                self.all_reduce(msgs)?;
+            } else {
+                // Stopping early (a failure, a signal, the clock), or workers out of step because
+                // some saw the stop flag first: everybody stops where they are.
+                self.reply_stop(msgs);
+            }
+        }
+    }
+
+    /// One synchronous (or permits) round: target, replies, metrics, evaluation when due.
+    fn lockstep_round(
+        &mut self,
+        state: &mut RunState,
+        snaps: Vec<Snapshot>,
+        first_at: Option<Instant>,
+        gathered_at: Instant,
+    ) -> Result<()> {
+        let total = self.total_steps();
+        let budget_done = match self.schedule {
+            ScheduleKind::Permits => self.permits_for_next_round(total) == 0,
+            _ => self
+                .max_steps
+                .is_some_and(|m| snaps.iter().all(|s| s.step >= m)),
+        };
+        let refs: Vec<&Snapshot> = snaps.iter().collect();
+        let t0 = Instant::now();
+        let result = self.averaging.round(&refs, &self.table);
+        let compute_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let stop = budget_done || self.time_up();
+        if self.schedule == ScheduleKind::Permits && !stop {
+            let n = self.permits_for_next_round(total);
+            self.shared.open_permits(n);
+        }
+        let t1 = Instant::now();
+        let sources = Arc::new(snaps.iter().map(|s| s.step).collect::<Vec<_>>());
+        for s in &snaps {
+            let _ = self.replies[s.worker].send(Reply::Round {
+                target: result.target.clone(),
+                sources: sources.clone(),
+                stop,
+            });
+        }
+        let scatter_ms = t1.elapsed().as_secs_f64() * 1e3;
+        let gather_ms = first_at.map_or(0.0, |f| gathered_at.duration_since(f).as_secs_f64() * 1e3);
+        state.rounds += 1;
+        self.round_event(
+            state.rounds,
+            total,
+            &result,
+            snaps.len(),
+            [gather_ms, compute_ms, scatter_ms],
+        );
+        if !stop {
+            self.evaluate_if_due(state, &refs, result.target.as_ref(), total)?;
+        }
+        Ok(())
+    }
+
+    /// Averages the gradients and sends the mean back to every worker.
+    fn all_reduce(&self, msgs: Vec<(usize, ToHub)>) -> Result<()> {
+        let mut grads = Vec::with_capacity(msgs.len());
+        let mut workers = Vec::with_capacity(msgs.len());
+        let mut step = 0;
+        for (w, m) in msgs {
+            if let ToHub::Grads {
+                grads: g, step: s, ..
+            } = m
+            {
+                grads.push(g);
+                workers.push(w);
+                step = step.max(s);
+            }
+        }
+        let xs: Vec<&[f32]> = grads.iter().map(Vec::as_slice).collect();
+        let mut mean = vec![0f32; xs[0].len()];
+        uniform_average(&xs, &mut mean);
+        let stop = self.max_steps.is_some_and(|m| step >= m) || self.time_up();
+        let mean = Arc::new(mean);
+        for w in workers {
+            let _ = self.replies[w].send(Reply::Grads {
+                mean: mean.clone(),
+                stop,
+            });
+        }
+        Ok(())
+    }
+
+    fn reply_stop(&self, msgs: Vec<(usize, ToHub)>) {
+        for (w, m) in msgs {
+            let reply = match m {
+                ToHub::Grads { grads, .. } => Reply::Grads {
+                    mean: Arc::new(grads),
+                    stop: true,
+                },
+                _ => Reply::Round {
+                    target: None,
+                    sources: Arc::new(Vec::new()),
+                    stop: true,
+                },
+            };
+            let _ = self.replies[w].send(reply);
+        }
+    }
+
+    fn run_async(&mut self, state: &mut RunState) -> Result<()> {
+        let mut newest: Vec<Snapshot> = (0..self.workers)
+            .map(|worker| Snapshot {
+                worker,
+                step: 0,
+                params: self.x0.clone(),
+                layer_norms: None,
+                recent_loss: None,
+            })
+            .collect();
+        let mut stop_sent = false;
+        while (0..self.workers).any(|w| state.running(w)) {
+            let msg = self
+                .inbox
+                .recv()
+                .map_err(|_| Error::Internal("every worker hung up without finishing".into()))?;
+            match msg {
+                ToHub::Failed { worker, error } => state.fail(worker, error, &self.shared),
+                ToHub::Final(s) => state.finish(s),
+                ToHub::Grads { worker, .. } => {
+                    return Err(Error::Internal(format!(
+                        "worker {worker} all-reduced in an async run"
+                    )));
+                }
+                ToHub::Round(s) => {
+                    let at = Instant::now();
+                    let w = s.worker;
+                    newest[w] = s;
+                    let refs: Vec<&Snapshot> = newest.iter().collect();
+                    let result = self.averaging.round(&refs, &self.table);
+                    let compute_ms = at.elapsed().as_secs_f64() * 1e3;
+                    let sources = Arc::new(newest.iter().map(|s| s.step).collect::<Vec<_>>());
+                    let t1 = Instant::now();
+                    for (r, reply) in self.replies.iter().enumerate() {
+                        if state.running(r) {
+                            let _ = reply.send(Reply::Round {
+                                target: result.target.clone(),
+                                sources: sources.clone(),
+                                stop: false,
+                            });
+                        }
+                    }
+                    let scatter_ms = t1.elapsed().as_secs_f64() * 1e3;
+                    state.rounds += 1;
+                    let total = self.total_steps();
+                    self.round_event(
+                        state.rounds,
+                        total,
+                        &result,
+                        1,
+                        [0.0, compute_ms, scatter_ms],
+                    );
+                    self.evaluate_if_due(state, &refs, result.target.as_ref(), total)?;
+                }
+            }
+            // A worker waiting for a fresher center must hear about a stop too.
+            if self.shared.stopping() && !stop_sent {
+                stop_sent = true;
+                for (r, reply) in self.replies.iter().enumerate() {
+                    if state.running(r) {
+                        let _ = reply.send(Reply::Round {
+                            target: None,
+                            sources: Arc::new(Vec::new()),
+                            stop: true,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn round_event(&self, round: u64, total: u64, r: &RoundResult, snapshots: usize, ms: [f64; 3]) {
+        let p = self.x0.len() as u64 * 4;
+        let bytes = snapshots as u64 * p
+            + if r.target.is_some() {
+                self.workers as u64 * p
+            } else {
+                0
+            };
+        let _ = self.events.send(Event::Round(RoundEvent {
+            round,
+            seconds: self.shared.seconds(),
+            total_steps: total,
+            weights: r.weights.as_ref().map(flat_weights),
+            norms: r.norms.clone(),
+            leader: r.leader,
+            lambda: r.target.as_ref().map(|t| t.lambda),
+            gather_ms: ms[0],
+            compute_ms: ms[1],
+            scatter_ms: ms[2],
+            bytes,
+        }));
+    }
+
+    fn evaluate_if_due(
+        &self,
+        state: &mut RunState,
+        snaps: &[&Snapshot],
+        target: Option<&Target>,
+        total: u64,
+    ) -> Result<()> {
+        let every = self.eval_every * self.workers as u64;
+        if total < state.next_eval.max(every) {
+            return Ok(());
+        }
+        state.next_eval = (total / every + 1) * every;
+        let ev = self.evaluate(snaps, target)?;
+        let _ = self.events.send(Event::Eval(ev));
+        Ok(())
+    }
+
+    /// Scores the evaluated point: the algorithm's own (EASGD) or the workers' uniform average
+    /// after this round's pull.
+    fn evaluate(&self, snaps: &[&Snapshot], target: Option<&Target>) -> Result<EvalEvent> {
+        let pulled = |x: &[f32]| -> Vec<f32> {
+            let mut x = x.to_vec();
+            if let Some(t) = target {
+                pull(&mut x, &t.point, t.lambda);
+            }
+            x
+        };
+        let point = match self.averaging.evaluation_point() {
+            Some(p) => p.to_vec(),
+            None => {
+                let xs: Vec<&[f32]> = snaps.iter().map(|s| s.params.as_slice()).collect();
+                let mut mean = vec![0f32; self.x0.len()];
+                uniform_average(&xs, &mut mean);
+                pulled(&mean)
+            }
+        };
+        let score = self.evaluator.score(&point)?;
+        let (center_accuracy, worker_accuracy) = if self.eval_workers {
+            let center = match target {
+                Some(t) => Some(self.evaluator.score(&t.point)?.accuracy),
+                None => None,
+            };
+            let workers = snaps
+                .iter()
+                .map(|s| Ok(self.evaluator.score(&pulled(&s.params))?.accuracy))
+                .collect::<Result<Vec<_>>>()?;
+            (center, Some(workers))
+        } else {
+            (None, None)
+        };
+        let total = self.total_steps();
+        Ok(EvalEvent {
+            total_steps: total,
+            epoch: total as f64 / (self.workers as u64 * self.batches_per_epoch) as f64,
+            seconds: self.shared.seconds(),
+            test_loss: score.loss,
+            test_accuracy: score.accuracy,
+            train_loss: f64::NAN,
+            center_accuracy,
+            worker_accuracy,
+        })
+    }
+}
+
+/// What the pulling thread tracks across rounds.
+struct RunState {
+    failed: Vec<bool>,
+    finals: Vec<Option<Snapshot>>,
+    failure: Option<Error>,
+    rounds: u64,
+    next_eval: u64,
+}
+
+impl RunState {
+    fn new(workers: usize) -> Self {
+        Self {
+            failed: vec![false; workers],
+            finals: (0..workers).map(|_| None).collect(),
+            failure: None,
+            rounds: 0,
+            next_eval: 0,
+        }
+    }
+
+    /// Still training: neither failed nor finished.
+    fn running(&self, w: usize) -> bool {
+        !self.failed[w] && self.finals[w].is_none()
+    }
+
+    fn fail(&mut self, worker: usize, error: Error, shared: &Shared) {
+        self.failed[worker] = true;
+        shared.abort.store(true, Ordering::SeqCst);
+        if self.failure.is_none() {
+            self.failure = Some(error);
+        }
+    }
+
+    fn finish(&mut self, s: Snapshot) {
+        let w = s.worker;
+        self.finals[w] = Some(s);
+    }
+}

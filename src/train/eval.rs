@@ -1,0 +1,110 @@
+//! Evaluation of a point in parameter space: the uniform average of the workers (or EASGD's
+//! center) is written into a model of its own, its BatchNorm statistics are recalibrated on
+//! training data (the authors' protocol: the workers' running statistics belong to other points),
+//! and it is scored on the test set.
+
+use std::sync::Arc;
+
+use candle_core::{Device, Result};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use super::step::{batch_tensors, evaluate};
+use crate::data::{sample_batch, Dataset, ImageShape, Normalization};
+use crate::model::{Model, ModelKind};
+
+/// A test score.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Score {
+    pub loss: f64,
+    pub accuracy: f64,
+}
+
+/// Scores parameter vectors.
+pub struct Evaluator {
+    /// BatchNorm momentum 1.0: after a forward pass in training mode the running statistics are
+    /// exactly that batch's, so their plain mean over batches is PyTorch's cumulative average.
+    model: Model,
+    train: Arc<Dataset>,
+    test: Arc<Dataset>,
+    norm: Normalization,
+    eval_batch_size: usize,
+    recal_batches: usize,
+    recal_batch_size: usize,
+    seed: u64,
+}
+
+/// Settings of an evaluator.
+pub struct EvalSetup {
+    pub kind: ModelKind,
+    pub shape: ImageShape,
+    pub num_classes: usize,
+    pub eval_batch_size: usize,
+    pub recal_batches: usize,
+    pub recal_batch_size: usize,
+    pub seed: u64,
+}
+
+impl Evaluator {
+    /// An evaluator for models of `setup.kind` on `device`.
+    pub fn new(
+        setup: &EvalSetup,
+        train: Arc<Dataset>,
+        test: Arc<Dataset>,
+        norm: Normalization,
+        device: &Device,
+    ) -> crate::Result<Self> {
+        let model = Model::with_bn_momentum(
+            setup.kind,
+            setup.shape,
+            setup.num_classes,
+            setup.seed,
+            1.0,
+            device,
+        )?;
+        Ok(Self {
+            model,
+            train,
+            test,
+            norm,
+            eval_batch_size: setup.eval_batch_size,
+            recal_batches: setup.recal_batches,
+            recal_batch_size: setup.recal_batch_size,
+            seed: setup.seed,
+        })
+    }
+
+    /// Test loss and accuracy of the model with parameters `params` (flat, layer-table order).
+    pub fn score(&self, params: &[f32]) -> Result<Score> {
+        self.model.params.write_flat(params)?;
+        self.recalibrate()?;
+        let (loss, accuracy) = evaluate(&self.model, &self.test, &self.norm, self.eval_batch_size)?;
+        Ok(Score { loss, accuracy })
+    }
+
+    /// Sets BatchNorm running statistics to their mean over a fixed set of training batches (the
+    /// same batches every time, so evaluations are comparable and runs reproducible).
+    fn recalibrate(&self) -> Result<()> {
+        let buffers = &self.model.buffers;
+        if buffers.is_empty() {
+            return Ok(());
+        }
+        let mut rng = StdRng::seed_from_u64(self.seed ^ 0x6263_616c); // "bcal"
+        let mut sum = vec![0f64; buffers.len()];
+        let mut stats = vec![0f32; buffers.len()];
+        for _ in 0..self.recal_batches {
+            let batch = sample_batch(&self.train, &self.norm, self.recal_batch_size, &mut rng);
+            let (x, _) = batch_tensors(&batch, &self.model.device)?;
+            self.model.forward_t(&x, true)?;
+            buffers.read_flat(&mut stats)?;
+            for (s, &v) in sum.iter_mut().zip(&stats) {
+                *s += v as f64;
+            }
+        }
+        let mean: Vec<f32> = sum
+            .iter()
+            .map(|&s| (s / self.recal_batches as f64) as f32)
+            .collect();
+        buffers.write_flat(&mean)
+    }
+}

@@ -1,0 +1,98 @@
+//! The hub: what workers and the pulling thread say to each other, and the little state they
+//! share (stop flags, step counters, permits). Workers send on one channel to the pulling thread;
+//! each worker has its own reply channel. Messages move buffers (no copies on the CPU).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam::channel::{Receiver, Sender};
+
+use crate::algo::{Snapshot, Target};
+use crate::Error;
+
+/// Worker to pulling thread.
+pub enum ToHub {
+    /// A round: sync and permits workers wait for the reply; async workers go on.
+    Round(Snapshot),
+    /// A local gradient to all-reduce (DDP, SAM); `step` is the step it is for (1-based).
+    Grads {
+        worker: usize,
+        step: u64,
+        grads: Vec<f32>,
+    },
+    /// The worker stopped; its final parameters.
+    Final(Snapshot),
+    /// The worker failed (diverged, panicked); it sends nothing more.
+    Failed { worker: usize, error: Error },
+}
+
+/// Pulling thread to one worker.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// The outcome of a round: the pull to apply, and whether to stop after it. `sources` holds,
+    /// per worker, the step of the snapshot the target was built from (async staleness).
+    Round {
+        target: Option<Target>,
+        sources: Arc<Vec<u64>>,
+        stop: bool,
+    },
+    /// The all-reduced gradient, and whether to stop after applying it.
+    Grads { mean: Arc<Vec<f32>>, stop: bool },
+}
+
+/// The worker's end of the hub.
+pub struct WorkerLink {
+    pub to_hub: Sender<ToHub>,
+    pub replies: Receiver<Reply>,
+}
+
+/// State shared by every thread of a run.
+pub struct Shared {
+    /// Raised by SIGINT/SIGTERM.
+    pub interrupt: Arc<AtomicBool>,
+    /// Raised when a worker fails, so the others stop (async) rather than wait.
+    pub abort: AtomicBool,
+    /// Local steps taken by all workers together.
+    pub total_steps: AtomicU64,
+    /// Permits schedule: steps handed out this round, and how many may be.
+    pub permits_taken: AtomicU64,
+    pub permits_allowed: AtomicU64,
+    pub start: Instant,
+}
+
+impl Shared {
+    /// Fresh shared state for a run starting now.
+    pub fn new(interrupt: Arc<AtomicBool>) -> Self {
+        Self {
+            interrupt,
+            abort: AtomicBool::new(false),
+            total_steps: AtomicU64::new(0),
+            permits_taken: AtomicU64::new(0),
+            permits_allowed: AtomicU64::new(0),
+            start: Instant::now(),
+        }
+    }
+
+    /// Seconds since the run started.
+    pub fn seconds(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    /// True once the run should wind down early (signal or a failed worker).
+    pub fn stopping(&self) -> bool {
+        self.interrupt.load(Ordering::Relaxed) || self.abort.load(Ordering::Relaxed)
+    }
+
+    /// Takes one local-step permit if any is left this round.
+    pub fn take_permit(&self) -> bool {
+        self.permits_taken.fetch_add(1, Ordering::SeqCst)
+            < self.permits_allowed.load(Ordering::SeqCst)
+    }
+
+    /// Opens a new permits round with `n` permits (called while every worker waits at the round).
+    pub fn open_permits(&self, n: u64) {
+        self.permits_allowed.store(n, Ordering::SeqCst);
+        self.permits_taken.store(0, Ordering::SeqCst);
+    }
+}
