@@ -154,7 +154,7 @@ fn conv_linear_and_pooling_gradients() {
 fn batch_norm_training_and_cross_entropy_gradients() {
     let dev = Device::Cpu;
     let vb = candle_nn::VarBuilder::from_varmap(&candle_nn::VarMap::new(), DType::F32, &dev);
-    let bn = batch_norm(3, vb).unwrap();
+    let bn = batch_norm(3, 0.1, vb).unwrap();
     let w = Tensor::randn(0f32, 1.0, (4, 3, 5, 5), &dev).unwrap();
     // Weighted so the loss is not invariant to the normalisation.
     let e = fd_error(&[4, 3, 5, 5], &|t| {
