@@ -285,8 +285,14 @@ impl Coordinator {
                 .recv()
                 .map_err(|_| Error::Internal("every worker hung up without finishing".into()))?;
             match msg {
-                ToHub::Failed { worker, error } => state.fail(worker, error, &self.shared),
-                ToHub::Final(s) => state.finish(s),
+                ToHub::Failed { worker, error } => {
+                    self.shared.acked[worker].store(u64::MAX, Ordering::SeqCst);
+                    state.fail(worker, error, &self.shared)
+                }
+                ToHub::Final(s) => {
+                    self.shared.acked[s.worker].store(u64::MAX, Ordering::SeqCst);
+                    state.finish(s)
+                }
                 ToHub::Grads { worker, .. } => {
                     return Err(Error::Internal(format!(
                         "worker {worker} all-reduced in an async run"
@@ -295,6 +301,7 @@ impl Coordinator {
                 ToHub::Round(s) => {
                     let at = Instant::now();
                     let w = s.worker;
+                    self.shared.acked[w].store(s.step, Ordering::SeqCst);
                     newest[w] = s;
                     let refs: Vec<&Snapshot> = newest.iter().collect();
                     let result = self.averaging.round(&refs, &self.table);
@@ -341,6 +348,11 @@ impl Coordinator {
     }
 
     fn round_event(&self, round: u64, total: u64, r: &RoundResult, snapshots: usize, ms: [f64; 3]) {
+        let staleness = if self.schedule == ScheduleKind::Async {
+            self.shared.staleness()
+        } else {
+            0
+        };
         let p = self.x0.len() as u64 * 4;
         let bytes = snapshots as u64 * p
             + if r.target.is_some() {
@@ -356,6 +368,7 @@ impl Coordinator {
             norms: r.norms.clone(),
             leader: r.leader,
             lambda: r.target.as_ref().map(|t| t.lambda),
+            staleness,
             gather_ms: ms[0],
             compute_ms: ms[1],
             scatter_ms: ms[2],

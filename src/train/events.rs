@@ -20,13 +20,13 @@ pub struct StepEvent {
     pub seconds: f64,
 }
 
-/// A worker applied a pull (async: how stale the target was).
+/// Async: a worker applied a pull.
 #[derive(Clone, Debug, Serialize)]
 pub struct PullEvent {
     pub worker: usize,
     pub step: u64,
-    /// Local steps between the worker's snapshot in the target and the pull.
-    pub staleness: u64,
+    /// Local steps the worker took between its snapshot in the target and the pull.
+    pub lag: u64,
 }
 
 /// One averaging round at the pulling thread.
@@ -42,6 +42,9 @@ pub struct RoundEvent {
     pub norms: Option<Vec<f64>>,
     pub leader: Option<usize>,
     pub lambda: Option<f32>,
+    /// Async: local steps between the most advanced worker and the oldest snapshot in the
+    /// center (0 in lockstep schedules).
+    pub staleness: u64,
     /// Milliseconds waiting for every worker's snapshot, computing the target, and replying.
     pub gather_ms: f64,
     pub compute_ms: f64,

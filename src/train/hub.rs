@@ -58,13 +58,19 @@ pub struct Shared {
     /// Permits schedule: steps handed out this round, and how many may be.
     pub permits_taken: AtomicU64,
     pub permits_allowed: AtomicU64,
+    /// Async: each worker's local steps, and the step of its newest snapshot the pulling thread
+    /// has taken in (u64::MAX once it has finished: it holds nobody back any more).
+    pub steps: Vec<AtomicU64>,
+    pub acked: Vec<AtomicU64>,
     pub start: Instant,
 }
 
 impl Shared {
-    /// Fresh shared state for a run starting now.
-    pub fn new(interrupt: Arc<AtomicBool>) -> Self {
+    /// Fresh shared state for a run of `workers` workers starting now.
+    pub fn new(interrupt: Arc<AtomicBool>, workers: usize) -> Self {
         Self {
+            steps: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+            acked: (0..workers).map(|_| AtomicU64::new(0)).collect(),
             interrupt,
             abort: AtomicBool::new(false),
             total_steps: AtomicU64::new(0),
@@ -88,6 +94,32 @@ impl Shared {
     pub fn take_permit(&self) -> bool {
         self.permits_taken.fetch_add(1, Ordering::SeqCst)
             < self.permits_allowed.load(Ordering::SeqCst)
+    }
+
+    /// The oldest snapshot step the pulling thread holds of a worker still running.
+    pub fn oldest_acked(&self) -> u64 {
+        self.acked
+            .iter()
+            .map(|a| a.load(Ordering::SeqCst))
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Async staleness: how many local steps the most advanced worker is past the oldest
+    /// snapshot of a running worker (0 when every running worker is at its snapshot).
+    pub fn staleness(&self) -> u64 {
+        let oldest = self.oldest_acked();
+        let ahead = self
+            .steps
+            .iter()
+            .map(|s| s.load(Ordering::SeqCst))
+            .max()
+            .unwrap_or(0);
+        if oldest == u64::MAX {
+            0
+        } else {
+            ahead.saturating_sub(oldest)
+        }
     }
 
     /// Opens a new permits round with `n` permits (called while every worker waits at the round).

@@ -61,10 +61,21 @@ fn pool(threads: usize, name: &str) -> Result<rayon::ThreadPool> {
 }
 
 /// Mean training loss between evaluations, over every worker's steps.
-#[derive(Default)]
 struct TrainLossMeter {
     sum: f64,
     count: u64,
+    /// The last window's mean, for an evaluation with no step since the previous one.
+    last: f64,
+}
+
+impl Default for TrainLossMeter {
+    fn default() -> Self {
+        Self {
+            sum: 0.0,
+            count: 0,
+            last: f64::NAN,
+        }
+    }
 }
 
 impl TrainLossMeter {
@@ -76,9 +87,10 @@ impl TrainLossMeter {
             }
             Event::Eval(e) => {
                 if self.count > 0 {
-                    e.train_loss = self.sum / self.count as f64;
+                    self.last = self.sum / self.count as f64;
                 }
-                *self = Self::default();
+                e.train_loss = self.last;
+                (self.sum, self.count) = (0.0, 0);
             }
             _ => {}
         }
@@ -161,7 +173,7 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
     prepare_out_dir(&cfg.out)?;
     write_json_atomic(&cfg.out.join("config.json"), &cfg)?;
 
-    let shared = Arc::new(Shared::new(interrupt::stop_flag()));
+    let shared = Arc::new(Shared::new(interrupt::stop_flag(), m));
     if cfg.algo.schedule == ScheduleKind::Permits {
         let per_round = m as u64 * plan.tau;
         shared.open_permits(

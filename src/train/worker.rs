@@ -58,8 +58,9 @@ pub struct Worker {
     losses: LossWindow,
     accumulated: Option<AccumulatedNorms>,
     flat: Vec<f32>,
-    /// Async: the step of this worker's newest snapshot that a received center was built from.
-    acked: u64,
+    /// Async: the step of the newest snapshot sent, and of the one last pulled for.
+    last_sent: Option<u64>,
+    pulled_for: Option<u64>,
 }
 
 impl Worker {
@@ -91,7 +92,8 @@ impl Worker {
             losses: LossWindow::new(),
             accumulated,
             flat,
-            acked: 0,
+            last_sent: None,
+            pulled_for: None,
         })
     }
 
@@ -173,6 +175,7 @@ impl Worker {
         self.step += 1;
         self.since_round += 1;
         let total = ctx.shared.total_steps.fetch_add(1, Ordering::SeqCst) + 1;
+        ctx.shared.steps[self.id].store(self.step, Ordering::SeqCst);
         self.losses.push(loss as f64);
         if let Some(c) = ctx.plan.prox {
             self.model.params.read_flat(&mut self.flat)?;
@@ -351,70 +354,78 @@ impl Worker {
         s.stopping() || self.ctx.budget.done(per_worker, s.seconds())
     }
 
-    /// Async: every tau steps post a snapshot; pull toward the newest center received, waiting
-    /// only when this worker has run `max_staleness` steps past its last acknowledged snapshot.
-    /// Returns whether to stop.
+    /// Async: every tau steps post a snapshot, and pull once toward the first center built from
+    /// it when it arrives (at a step boundary; nobody waits for it). Before the next step, hold
+    /// back only if this worker would get more than `max_staleness` steps past the oldest snapshot
+    /// of a running worker (stale-synchronous bound). Returns whether to stop.
     fn async_exchange(&mut self) -> Result<bool> {
         if self.since_round == self.ctx.plan.tau {
             let snapshot = self.snapshot()?;
+            self.last_sent = Some(snapshot.step);
             self.send(ToHub::Round(snapshot))?;
             self.since_round = 0;
             if let Some(acc) = &mut self.accumulated {
                 acc.reset();
             }
         }
-        let mut newest = None;
-        while let Ok(r) = self.link.replies.try_recv() {
-            newest = Some(r);
-        }
-        let bound = self.ctx.max_staleness.unwrap_or(u64::MAX);
-        while newest_ack(&newest, self.id)
-            .max(self.acked)
-            .saturating_add(bound)
-            < self.step
-        {
-            if self.async_should_stop() || is_stop(&newest) {
+        while let Ok(reply) = self.link.replies.try_recv() {
+            if self.take_async_reply(reply)? {
                 return Ok(true);
             }
-            newest = Some(self.recv()?);
         }
-        let Some(Reply::Round {
+        let bound = self.ctx.max_staleness.unwrap_or(u64::MAX);
+        let shared = self.ctx.shared.clone();
+        while (self.step + 1).saturating_sub(shared.oldest_acked()) > bound {
+            if self.async_should_stop() {
+                return Ok(true);
+            }
+            match self.link.replies.recv_timeout(Duration::from_millis(2)) {
+                Ok(reply) => {
+                    if self.take_async_reply(reply)? {
+                        return Ok(true);
+                    }
+                }
+                Err(crossbeam::channel::RecvTimeoutError::Timeout) => {}
+                Err(_) => {
+                    return Err(Error::Internal(format!(
+                        "worker {}: the pulling thread is gone",
+                        self.id
+                    )))
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Handles one async reply: a stop, or a center (applied if it is the first built from this
+    /// worker's newest snapshot). Returns whether to stop.
+    fn take_async_reply(&mut self, reply: Reply) -> Result<bool> {
+        let Reply::Round {
             target,
             sources,
             stop,
-        }) = newest
+        } = reply
         else {
-            return Ok(false);
+            return Err(Error::Internal(format!(
+                "worker {}: an all-reduce reply in an async run",
+                self.id
+            )));
         };
         if stop {
             return Ok(true);
         }
-        let source = sources.get(self.id).copied().unwrap_or(0);
-        self.acked = self.acked.max(source);
-        if let Some(t) = target {
-            self.apply(&t)?;
-            let _ = self.ctx.events.send(Event::Pull(PullEvent {
-                worker: self.id,
-                step: self.step,
-                staleness: self.step - source,
-            }));
+        let source = sources.get(self.id).copied();
+        if let (Some(t), Some(src), Some(sent)) = (target, source, self.last_sent) {
+            if src == sent && self.pulled_for != Some(sent) {
+                self.pulled_for = Some(sent);
+                self.apply(&t)?;
+                let _ = self.ctx.events.send(Event::Pull(PullEvent {
+                    worker: self.id,
+                    step: self.step,
+                    lag: self.step - src,
+                }));
+            }
         }
         Ok(false)
-    }
-}
-
-/// True for a reply that tells the worker to stop.
-fn is_stop(reply: &Option<Reply>) -> bool {
-    matches!(
-        reply,
-        Some(Reply::Round { stop: true, .. }) | Some(Reply::Grads { stop: true, .. })
-    )
-}
-
-/// The step of `worker`'s snapshot in the newest reply, if it is a round reply (0 otherwise).
-fn newest_ack(reply: &Option<Reply>, worker: usize) -> u64 {
-    match reply {
-        Some(Reply::Round { sources, .. }) => sources.get(worker).copied().unwrap_or(0),
-        _ => 0,
     }
 }
