@@ -25,8 +25,9 @@ pub struct Summary {
     pub epochs: f64,
     /// Local steps of the busiest worker (all of them, under `sync`).
     pub steps: u64,
-    /// Local steps of all workers together.
+    /// Local steps of all workers together, and of each.
     pub local_steps_total: u64,
+    pub worker_steps: Vec<u64>,
     pub rounds: u64,
     pub wall_seconds: f64,
     pub train_seconds: f64,

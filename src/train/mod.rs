@@ -296,6 +296,7 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
         epochs: outcome.total_steps as f64 / (m as u64 * per_epoch) as f64,
         steps: outcome.worker_steps.iter().copied().max().unwrap_or(0),
         local_steps_total: outcome.total_steps,
+        worker_steps: outcome.worker_steps.clone(),
         rounds: outcome.rounds,
         wall_seconds: wall.elapsed().as_secs_f64(),
         train_seconds,

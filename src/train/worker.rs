@@ -160,8 +160,13 @@ impl Worker {
     /// One local step (and the proximal step after it); true when the all-reduce said stop.
     fn train_one_step(&mut self) -> Result<bool> {
         let ctx = self.ctx.clone();
-        let total = ctx.shared.total_steps.load(Ordering::Relaxed);
-        let global_step = total / ctx.workers as u64;
+        // Under `sync` every worker is at the same step, so its own count keeps the schedule
+        // deterministic; otherwise the run's progress is the steps of all workers together.
+        let global_step = if ctx.mode == ScheduleKind::Sync {
+            self.step
+        } else {
+            ctx.shared.total_steps.load(Ordering::Relaxed) / ctx.workers as u64
+        };
         let seconds = ctx.shared.seconds();
         let progress = Progress {
             step: global_step,
