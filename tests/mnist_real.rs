@@ -40,3 +40,56 @@ fn mlp_one_epoch_on_mnist_reaches_097() {
     );
     assert_eq!(summary.steps, 468, "60000 / 128 full batches");
 }
+
+/// The README's main job: four LGRAWA workers, two epochs (one epoch = one pass over the training
+/// set by all workers together), the averaged model at 0.97 or better.
+#[test]
+fn four_lgrawa_workers_on_mnist_reach_097() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    if !data.join("mnist").exists() {
+        eprintln!(
+            "skipped: {} is missing (run scripts/fetch-data.sh mnist)",
+            data.join("mnist").display()
+        );
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let args = parse_from([
+        "grawa-train",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--model",
+        "mlp",
+        "--workers",
+        "4",
+        "--algo",
+        "lgrawa",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--lr",
+        "0.05",
+        "--quiet",
+        "--out",
+        out.path().join("run").to_str().unwrap(),
+    ])
+    .unwrap();
+    let summary = grawa_train::train::run(RunConfig::from_args(&args).unwrap()).unwrap();
+    assert!(
+        summary.test_accuracy >= 0.97,
+        "test accuracy {}",
+        summary.test_accuracy
+    );
+    assert_eq!(
+        summary.worker_steps,
+        vec![936; 4],
+        "2 epochs of 15000-image shards in batches of 32"
+    );
+    assert_eq!(
+        summary.rounds, 30,
+        "936 / 32 = 29.25: 29 full rounds and one at the budget"
+    );
+}
