@@ -144,7 +144,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     pub warmup_steps: u64,
 
-    /// Evaluate on the test set every N steps (default: after each epoch, and always at the end).
+    /// Evaluate on the test set every N local steps per worker (default: once per epoch; always at
+    /// the end). With several workers, at the first round after that many steps.
     #[arg(long)]
     pub eval_every: Option<u64>,
 
