@@ -76,7 +76,7 @@ impl Coordinator {
             return Err(Error::Interrupted);
         }
         let finals: Vec<&Snapshot> = state.finals.iter().flatten().collect();
-        let final_eval = self.evaluate(&finals, None)?;
+        let final_eval = self.evaluate(&finals, None, self.total_steps())?;
         let _ = self.events.send(Event::Eval(final_eval.clone()));
         Ok(Outcome {
             final_eval,
@@ -388,14 +388,14 @@ impl Coordinator {
             return Ok(());
         }
         state.next_eval = (total / every + 1) * every;
-        let ev = self.evaluate(snaps, target)?;
+        let ev = self.evaluate(snaps, target, total)?;
         let _ = self.events.send(Event::Eval(ev));
         Ok(())
     }
 
     /// Scores the evaluated point: the algorithm's own (EASGD) or the workers' uniform average
-    /// after this round's pull.
-    fn evaluate(&self, snaps: &[&Snapshot], target: Option<&Target>) -> Result<EvalEvent> {
+    /// after this round's pull. `total` is the run's local steps at that round.
+    fn evaluate(&self, snaps: &[&Snapshot], target: Option<&Target>, total: u64) -> Result<EvalEvent> {
         let pulled = |x: &[f32]| -> Vec<f32> {
             let mut x = x.to_vec();
             if let Some(t) = target {
@@ -426,7 +426,6 @@ impl Coordinator {
         } else {
             (None, None)
         };
-        let total = self.total_steps();
         Ok(EvalEvent {
             total_steps: total,
             epoch: total as f64 / (self.workers as u64 * self.batches_per_epoch) as f64,
