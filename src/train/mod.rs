@@ -60,37 +60,52 @@ fn pool(threads: usize, name: &str) -> Result<rayon::ThreadPool> {
         .map_err(|e| Error::Internal(format!("cannot start the {name} thread pool: {e}")))
 }
 
-/// Mean training loss between evaluations, over every worker's steps.
+/// Mean training loss between evaluations, over every worker's steps. Under `sync` the window is
+/// cut by step number (an evaluation at a round covers each worker's steps up to that round), so
+/// the figure does not depend on when events arrive; otherwise by arrival.
 struct TrainLossMeter {
-    sum: f64,
-    count: u64,
+    by_step: bool,
+    /// Per worker: every step's loss, and where the last window ended.
+    losses: Vec<Vec<f32>>,
+    done: Vec<usize>,
     /// The last window's mean, for an evaluation with no step since the previous one.
     last: f64,
 }
 
-impl Default for TrainLossMeter {
-    fn default() -> Self {
+impl TrainLossMeter {
+    fn new(workers: usize, by_step: bool) -> Self {
         Self {
-            sum: 0.0,
-            count: 0,
+            by_step,
+            losses: vec![Vec::new(); workers],
+            done: vec![0; workers],
             last: f64::NAN,
         }
     }
-}
 
-impl TrainLossMeter {
     fn observe(&mut self, event: &mut Event) {
         match event {
-            Event::Step(s) => {
-                self.sum += s.loss as f64;
-                self.count += 1;
-            }
+            Event::Step(s) => self.losses[s.worker].push(s.loss),
             Event::Eval(e) => {
-                if self.count > 0 {
-                    self.last = self.sum / self.count as f64;
+                let m = self.losses.len() as u64;
+                let (mut sum, mut count) = (0f64, 0usize);
+                for (w, losses) in self.losses.iter().enumerate() {
+                    let upto = if self.by_step {
+                        (e.total_steps / m) as usize
+                    } else {
+                        losses.len()
+                    };
+                    let upto = upto.min(losses.len()).max(self.done[w]);
+                    sum += losses[self.done[w]..upto]
+                        .iter()
+                        .map(|&l| l as f64)
+                        .sum::<f64>();
+                    count += upto - self.done[w];
+                    self.done[w] = upto;
+                }
+                if count > 0 {
+                    self.last = sum / count as f64;
                 }
                 e.train_loss = self.last;
-                (self.sum, self.count) = (0.0, 0);
             }
             _ => {}
         }
@@ -259,7 +274,7 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
 
     let mut metrics = MetricsWriter::create(&cfg.out, m, LOG_EVERY)?;
     let mut view = ProgressView::new(cfg.quiet, m, budget.max_steps);
-    let mut meter = TrainLossMeter::default();
+    let mut meter = TrainLossMeter::new(m, cfg.algo.schedule == ScheduleKind::Sync);
     let mut train_loss = f64::NAN;
     // The channel closes when the workers and the pulling thread have all returned.
     for mut event in events.iter() {
