@@ -96,6 +96,20 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 16)]
     pub bn_recal_batches: usize,
 
+    /// Checkpoint every N rounds, or every interval of wall time (30s, 10m, 1h); always at the end
+    /// and on Ctrl-C. Periodic checkpoints need --schedule sync or permits.
+    #[arg(long)]
+    pub checkpoint_every: Option<String>,
+
+    /// Checkpoints to keep (the newest).
+    #[arg(long, default_value_t = 2)]
+    pub keep: usize,
+
+    /// Continue the run in this folder from its newest checkpoint. Give the same flags as the
+    /// original run; a different worker count, algorithm, model or data set is refused.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+
     /// Stop after this many epochs (fractions allowed). Default 1 when no budget is given.
     #[arg(long)]
     pub epochs: Option<f64>,

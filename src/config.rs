@@ -12,6 +12,7 @@ use crate::data::DatasetKind;
 use crate::model::ModelKind;
 use crate::optim::SgdConfig;
 use crate::schedule::{parse_milestones, Decay, LrSchedule};
+use crate::train::coordinator::CheckpointEvery;
 use crate::{Error, Result};
 
 /// When training stops: at the first budget reached.
@@ -44,6 +45,11 @@ pub struct RunConfig {
     pub synthetic_train: usize,
     pub synthetic_test: usize,
     pub out: PathBuf,
+    pub checkpoint_every: Option<CheckpointEvery>,
+    pub keep: usize,
+    /// Resuming the run in `out` from its newest checkpoint.
+    #[serde(skip)]
+    pub resume: bool,
     #[serde(skip)]
     pub quiet: bool,
     #[serde(skip)]
@@ -129,12 +135,34 @@ impl RunConfig {
             Some(t) => positive("threads", t)?,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        let out = a.out.clone().unwrap_or_else(|| default_out_dir(a));
+        let out = match (&a.resume, &a.out) {
+            (Some(r), Some(o)) if r != o => {
+                return Err(Error::usage(format!(
+                    "--resume {} continues in that folder: drop --out {} or make them the same",
+                    r.display(),
+                    o.display()
+                )))
+            }
+            (Some(r), _) => r.clone(),
+            (None, Some(o)) => o.clone(),
+            (None, None) => default_out_dir(a),
+        };
+        let algo = algo_config(a)?;
+        let checkpoint_every = a
+            .checkpoint_every
+            .as_deref()
+            .map(parse_checkpoint_every)
+            .transpose()?;
+        if checkpoint_every.is_some() && algo.schedule == ScheduleKind::Async {
+            return Err(Error::usage(
+                "--checkpoint-every needs --schedule sync or permits (async runs checkpoint at the end and on Ctrl-C)",
+            ));
+        }
         Ok(Self {
             dataset: a.dataset,
             data_dir: a.data_dir.clone(),
             model: a.model,
-            algo: algo_config(a)?,
+            algo,
             workers: positive("workers", a.workers)?,
             device: "cpu".into(),
             budget,
@@ -161,6 +189,9 @@ impl RunConfig {
             synthetic_train: positive("synthetic-train", a.synthetic_train)?,
             synthetic_test: positive("synthetic-test", a.synthetic_test)?,
             out,
+            checkpoint_every,
+            keep: positive("keep", a.keep)?,
+            resume: a.resume.is_some(),
             quiet: a.quiet,
             json: a.json,
             slow_worker: None,
@@ -352,4 +383,33 @@ fn algo_config(a: &TrainArgs) -> Result<AlgoConfig> {
         probe_samples,
         max_staleness,
     })
+}
+
+/// `--checkpoint-every`: "N" rounds, or a duration with a unit: "30s", "10m", "1h".
+pub fn parse_checkpoint_every(v: &str) -> Result<CheckpointEvery> {
+    let bad = || {
+        Error::usage(format!(
+            "--checkpoint-every {v}: expected a number of rounds (50) or a duration (30s, 10m, 1h)"
+        ))
+    };
+    let (num, scale) = match v.chars().last() {
+        Some('s') => (&v[..v.len() - 1], Some(1.0)),
+        Some('m') => (&v[..v.len() - 1], Some(60.0)),
+        Some('h') => (&v[..v.len() - 1], Some(3600.0)),
+        _ => (v, None),
+    };
+    match scale {
+        None => num
+            .parse::<u64>()
+            .ok()
+            .filter(|&n| n > 0)
+            .map(CheckpointEvery::Rounds)
+            .ok_or_else(bad),
+        Some(s) => num
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite() && *x > 0.0)
+            .map(|x| CheckpointEvery::Seconds(x * s))
+            .ok_or_else(bad),
+    }
 }

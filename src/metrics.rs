@@ -38,6 +38,9 @@ pub struct Summary {
     pub out: PathBuf,
 }
 
+/// An open step window as a checkpoint keeps it: loss sum, steps, images.
+pub type WindowState = (f64, u64, u64);
+
 /// Per-worker running window of step losses.
 #[derive(Default)]
 struct Window {
@@ -54,6 +57,8 @@ const FLUSH_INTERVAL: Duration = Duration::from_secs(2);
 pub struct MetricsWriter {
     path: PathBuf,
     file: BufWriter<File>,
+    /// Bytes written so far (the position a checkpoint records).
+    bytes: u64,
     last_flush: Instant,
     log_every: u64,
     windows: Vec<Window>,
@@ -64,13 +69,62 @@ impl MetricsWriter {
     pub fn create(dir: &Path, workers: usize, log_every: u64) -> Result<Self> {
         let path = dir.join("metrics.jsonl");
         let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
-        Ok(Self {
+        Ok(Self::from_file(path, file, workers, log_every))
+    }
+
+    /// Reopens `dir/metrics.jsonl` of a resumed run: cut back to `bytes` (what the checkpoint had
+    /// seen), with the open step windows restored.
+    pub fn resume(
+        dir: &Path,
+        workers: usize,
+        log_every: u64,
+        bytes: u64,
+        windows: &[(f64, u64, u64)],
+    ) -> Result<Self> {
+        let path = dir.join("metrics.jsonl");
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        file.set_len(bytes).map_err(|e| Error::io(&path, e))?;
+        use std::io::Seek;
+        file.seek(std::io::SeekFrom::End(0))
+            .map_err(|e| Error::io(&path, e))?;
+        let mut w = Self::from_file(path, file, workers, log_every);
+        w.bytes = bytes;
+        for (win, &(loss_sum, steps, images)) in w.windows.iter_mut().zip(windows) {
+            *win = Window {
+                loss_sum,
+                steps,
+                images,
+                started: 0.0,
+            };
+        }
+        Ok(w)
+    }
+
+    fn from_file(path: PathBuf, file: File, workers: usize, log_every: u64) -> Self {
+        Self {
             path,
+            bytes: 0,
             file: BufWriter::new(file),
             last_flush: Instant::now(),
             log_every: log_every.max(1),
             windows: (0..workers).map(|_| Window::default()).collect(),
-        })
+        }
+    }
+
+    /// Bytes written so far, and the open step windows (for a checkpoint); flushes first.
+    pub fn position(&mut self) -> Result<(u64, Vec<WindowState>)> {
+        self.flush()?;
+        let windows = self
+            .windows
+            .iter()
+            .map(|w| (w.loss_sum, w.steps, w.images))
+            .collect();
+        Ok((self.bytes, windows))
     }
 
     /// Records one event.
@@ -80,6 +134,7 @@ impl MetricsWriter {
             Event::Eval(e) => self.tagged("eval", e),
             Event::Round(r) => self.tagged("round", r),
             Event::Pull(p) => self.tagged("pull", p),
+            Event::Checkpoint(_) => Ok(()),
         }
     }
 
@@ -116,7 +171,9 @@ impl MetricsWriter {
     }
 
     fn line(&mut self, v: &serde_json::Value) -> Result<()> {
-        writeln!(self.file, "{v}").map_err(|e| Error::io(&self.path, e))?;
+        let line = v.to_string();
+        writeln!(self.file, "{line}").map_err(|e| Error::io(&self.path, e))?;
+        self.bytes += line.len() as u64 + 1;
         if self.last_flush.elapsed() >= FLUSH_INTERVAL {
             self.flush()?;
         }

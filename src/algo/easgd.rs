@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::{Averaging, RoundResult, Snapshot, Target};
+use super::{AlgoState, Averaging, RoundResult, Snapshot, Target};
 use crate::average::uniform_average;
 use crate::model::LayerEntry;
 
@@ -50,5 +50,29 @@ impl Averaging for Easgd {
 
     fn evaluation_point(&self) -> Option<Arc<Vec<f32>>> {
         Some(self.center.clone())
+    }
+
+    fn state(&self) -> AlgoState {
+        AlgoState {
+            json: serde_json::Value::Null,
+            tensors: vec![("easgd.center".into(), self.center.to_vec())],
+        }
+    }
+
+    fn restore(&mut self, state: &AlgoState) -> Result<(), String> {
+        let (_, c) = state
+            .tensors
+            .iter()
+            .find(|(n, _)| n == "easgd.center")
+            .ok_or("the checkpoint has no EASGD center")?;
+        if c.len() != self.center.len() {
+            return Err(format!(
+                "EASGD center holds {} values, the model {}",
+                c.len(),
+                self.center.len()
+            ));
+        }
+        self.center = Arc::new(c.clone());
+        Ok(())
     }
 }

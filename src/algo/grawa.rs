@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{Averaging, RoundResult, Snapshot, Target};
+use super::{AlgoState, Averaging, RoundResult, Snapshot, Target};
 use crate::average::{
     lgrawa_weights, mgrawa_weights, model_norm, weighted_center, NormSmoother,
     DEFAULT_NORM_MOMENTUM,
@@ -40,7 +40,43 @@ impl Grawa {
     }
 }
 
+/// GRAWA's checkpointed state.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved {
+    smoothers: Vec<NormSmoother>,
+    seen: Vec<Option<u64>>,
+    vhat: Vec<Vec<f64>>,
+}
+
 impl Averaging for Grawa {
+    fn state(&self) -> AlgoState {
+        let saved = Saved {
+            smoothers: self.smoothers.clone(),
+            seen: self.seen.clone(),
+            vhat: self.vhat.clone(),
+        };
+        AlgoState {
+            json: serde_json::to_value(saved).unwrap_or_default(),
+            tensors: Vec::new(),
+        }
+    }
+
+    fn restore(&mut self, state: &AlgoState) -> Result<(), String> {
+        let saved: Saved =
+            serde_json::from_value(state.json.clone()).map_err(|e| format!("GRAWA state: {e}"))?;
+        if saved.smoothers.len() != self.smoothers.len() {
+            return Err(format!(
+                "GRAWA state for {} workers, the run has {}",
+                saved.smoothers.len(),
+                self.smoothers.len()
+            ));
+        }
+        self.smoothers = saved.smoothers;
+        self.seen = saved.seen;
+        self.vhat = saved.vhat;
+        Ok(())
+    }
+
     fn round(&mut self, snapshots: &[&Snapshot], table: &[LayerEntry]) -> RoundResult {
         for s in snapshots {
             if self.seen[s.worker] == Some(s.step) {

@@ -69,6 +69,23 @@ pub trait Averaging: Send {
     fn evaluation_point(&self) -> Option<Arc<Vec<f32>>> {
         None
     }
+
+    /// The state a checkpoint must keep: scalars as JSON, vectors by name.
+    fn state(&self) -> AlgoState {
+        AlgoState::default()
+    }
+
+    /// Restores what `state` returned.
+    fn restore(&mut self, _state: &AlgoState) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// An algorithm's own state, for checkpoints.
+#[derive(Clone, Debug, Default)]
+pub struct AlgoState {
+    pub json: serde_json::Value,
+    pub tensors: Vec<(String, Vec<f32>)>,
 }
 
 /// How a worker takes a local step.

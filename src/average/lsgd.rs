@@ -6,7 +6,7 @@
 pub const LOSS_WINDOW: usize = 4;
 
 /// A worker's last [`LOSS_WINDOW`] mini-batch losses (a ring buffer).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct LossWindow {
     losses: [f64; LOSS_WINDOW],
     len: usize,

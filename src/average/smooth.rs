@@ -11,7 +11,7 @@ pub const DEFAULT_ACCUMULATED_BETA: f64 = 0.85;
 
 /// Smooths each worker's (or worker-layer's) gradient norm across rounds:
 /// `v <- m v + (1-m) n`, `vhat = v / (1 - m^k)`, k = round index from 1.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct NormSmoother {
     /// Momentum m.
     pub m: f64,

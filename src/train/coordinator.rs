@@ -14,6 +14,7 @@ use super::events::{flat_weights, EvalEvent, Event, RoundEvent};
 use super::hub::{Reply, Shared, ToHub};
 use crate::algo::{Averaging, RoundResult, ScheduleKind, Snapshot, Target};
 use crate::average::{pull, uniform_average};
+use crate::checkpoint::{Checkpoint, Identity, MetricsState, RunState as SavedRun, WorkerSave};
 use crate::model::LayerEntry;
 use crate::{Error, Result};
 
@@ -39,6 +40,25 @@ pub struct Coordinator {
     pub eval_workers: bool,
     /// The common initial point (async rounds use it for workers that have not reported yet).
     pub x0: Vec<f32>,
+    /// When to checkpoint besides the end and an interruption.
+    pub checkpoint_every: Option<CheckpointEvery>,
+    pub identity: Identity,
+    /// Where a resumed run picks up: rounds held, next evaluation, the last target.
+    pub resumed: Option<Resumed>,
+}
+
+/// `--checkpoint-every`: a number of rounds, or a wall-clock interval.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub enum CheckpointEvery {
+    Rounds(u64),
+    Seconds(f64),
+}
+
+/// The pulling thread's state restored from a checkpoint.
+pub struct Resumed {
+    pub rounds: u64,
+    pub next_eval: u64,
+    pub anchor: Vec<f32>,
 }
 
 /// How the run ended, from the pulling thread's side.
@@ -59,7 +79,12 @@ struct Gathered {
 impl Coordinator {
     /// Runs until every worker has stopped; returns the final evaluation or the first failure.
     pub fn run(mut self) -> Result<Outcome> {
-        let mut state = RunState::new(self.workers);
+        let mut state = RunState::new(self.workers, &self.x0);
+        if let Some(r) = self.resumed.take() {
+            state.rounds = r.rounds;
+            state.next_eval = r.next_eval;
+            state.anchor = Arc::new(r.anchor);
+        }
         if self.schedule == ScheduleKind::Permits {
             let n = self.permits_for_next_round(0);
             self.shared.open_permits(n);
@@ -69,10 +94,15 @@ impl Coordinator {
             ScheduleKind::Sync | ScheduleKind::Permits => self.run_lockstep(&mut state),
         };
         result?;
+        // A failed run keeps its last good checkpoint; otherwise the final state is saved.
         if let Some(e) = state.failure.take() {
             return Err(e);
         }
-        if self.shared.interrupt.load(Ordering::Relaxed) {
+        let interrupted = self.shared.interrupt.load(Ordering::Relaxed);
+        if let Some(ckpt) = self.checkpoint(&mut state, None, !interrupted) {
+            let _ = self.events.send(Event::Checkpoint(Box::new(ckpt)));
+        }
+        if interrupted {
             return Err(Error::Interrupted);
         }
         let finals: Vec<&Snapshot> = state.finals.iter().flatten().collect();
@@ -125,6 +155,7 @@ impl Coordinator {
             match msg {
                 ToHub::Failed { worker, error } => state.fail(worker, error, &self.shared),
                 ToHub::Final(s) => state.finish(s),
+                ToHub::State { worker, save } => state.saves[worker] = Some(save),
                 m @ (ToHub::Round(_) | ToHub::Grads { .. }) => {
                     let w = match &m {
                         ToHub::Round(s) => s.worker,
@@ -197,6 +228,33 @@ impl Coordinator {
             let n = self.permits_for_next_round(total);
             self.shared.open_permits(n);
         }
+        state.rounds += 1;
+        let gather_ms = first_at.map_or(0.0, |f| gathered_at.duration_since(f).as_secs_f64() * 1e3);
+        let mut event = self.round_event(
+            state.rounds,
+            total,
+            &result,
+            snaps.len(),
+            [gather_ms, compute_ms, 0.0],
+        );
+        // A checkpoint round writes its round line and evaluation, then the checkpoint, all before
+        // the replies: nothing of the next round can precede the checkpoint, and a resumed run
+        // has nothing of this round to redo.
+        let checkpointing = self.checkpoint_ready(state);
+        if checkpointing {
+            let _ = self.events.send(Event::Round(event.clone()));
+            if !stop {
+                self.evaluate_if_due(state, &refs, result.target.as_ref(), total)?;
+            }
+            if let Some(ckpt) = self.checkpoint(state, result.target.as_ref(), false) {
+                let _ = self.events.send(Event::Checkpoint(Box::new(ckpt)));
+            }
+            state.last_checkpoint = Instant::now();
+        }
+        if let Some(t) = &result.target {
+            state.anchor = t.point.clone();
+        }
+        let checkpoint_next = !stop && self.checkpoint_due(state);
         let t1 = Instant::now();
         let sources = Arc::new(snaps.iter().map(|s| s.step).collect::<Vec<_>>());
         for s in &snaps {
@@ -204,20 +262,15 @@ impl Coordinator {
                 target: result.target.clone(),
                 sources: sources.clone(),
                 stop,
+                checkpoint_next,
             });
         }
-        let scatter_ms = t1.elapsed().as_secs_f64() * 1e3;
-        let gather_ms = first_at.map_or(0.0, |f| gathered_at.duration_since(f).as_secs_f64() * 1e3);
-        state.rounds += 1;
-        self.round_event(
-            state.rounds,
-            total,
-            &result,
-            snaps.len(),
-            [gather_ms, compute_ms, scatter_ms],
-        );
-        if !stop {
-            self.evaluate_if_due(state, &refs, result.target.as_ref(), total)?;
+        if !checkpointing {
+            event.scatter_ms = t1.elapsed().as_secs_f64() * 1e3;
+            let _ = self.events.send(Event::Round(event));
+            if !stop {
+                self.evaluate_if_due(state, &refs, result.target.as_ref(), total)?;
+            }
         }
         Ok(())
     }
@@ -262,6 +315,7 @@ impl Coordinator {
                     target: None,
                     sources: Arc::new(Vec::new()),
                     stop: true,
+                    checkpoint_next: false,
                 },
             };
             let _ = self.replies[w].send(reply);
@@ -293,6 +347,7 @@ impl Coordinator {
                     self.shared.acked[s.worker].store(u64::MAX, Ordering::SeqCst);
                     state.finish(s)
                 }
+                ToHub::State { worker, save } => state.saves[worker] = Some(save),
                 ToHub::Grads { worker, .. } => {
                     return Err(Error::Internal(format!(
                         "worker {worker} all-reduced in an async run"
@@ -314,19 +369,21 @@ impl Coordinator {
                                 target: result.target.clone(),
                                 sources: sources.clone(),
                                 stop: false,
+                                checkpoint_next: false,
                             });
                         }
                     }
                     let scatter_ms = t1.elapsed().as_secs_f64() * 1e3;
                     state.rounds += 1;
                     let total = self.total_steps();
-                    self.round_event(
+                    let event = self.round_event(
                         state.rounds,
                         total,
                         &result,
                         1,
                         [0.0, compute_ms, scatter_ms],
                     );
+                    let _ = self.events.send(Event::Round(event));
                     self.evaluate_if_due(state, &refs, result.target.as_ref(), total)?;
                 }
             }
@@ -339,6 +396,7 @@ impl Coordinator {
                             target: None,
                             sources: Arc::new(Vec::new()),
                             stop: true,
+                            checkpoint_next: false,
                         });
                     }
                 }
@@ -347,7 +405,71 @@ impl Coordinator {
         Ok(())
     }
 
-    fn round_event(&self, round: u64, total: u64, r: &RoundResult, snapshots: usize, ms: [f64; 3]) {
+    /// Whether the next round should carry every worker's state for a checkpoint.
+    fn checkpoint_due(&self, state: &RunState) -> bool {
+        match self.checkpoint_every {
+            Some(CheckpointEvery::Rounds(n)) => (state.rounds + 1).is_multiple_of(n),
+            Some(CheckpointEvery::Seconds(s)) => state.last_checkpoint.elapsed().as_secs_f64() >= s,
+            None => false,
+        }
+    }
+
+    /// True when every worker still in the run has sent its state for a checkpoint.
+    fn checkpoint_ready(&self, state: &RunState) -> bool {
+        let wanted = (0..self.workers).filter(|&w| !state.failed[w]).count();
+        wanted > 0 && state.saves.iter().flatten().count() >= wanted
+    }
+
+    /// A checkpoint from the workers' saved states, if every running (or finished) worker sent
+    /// one; they are taken (so each is used once). `pending` is a pull the saved states have not
+    /// had yet (a round's target: resuming applies it first).
+    fn checkpoint(
+        &self,
+        state: &mut RunState,
+        pending: Option<&Target>,
+        finished: bool,
+    ) -> Option<Checkpoint> {
+        if !self.checkpoint_ready(state) {
+            return None;
+        }
+        let saves: Vec<WorkerSave> = state
+            .saves
+            .iter_mut()
+            .map(|s| s.take().map(|b| *b))
+            .collect::<Option<Vec<_>>>()?;
+        let algo = self.averaging.state();
+        let (anchor, pending_pull) = match pending {
+            Some(t) => (t.point.to_vec(), Some(t.lambda)),
+            None => (state.anchor.to_vec(), None),
+        };
+        Some(Checkpoint {
+            state: SavedRun {
+                version: crate::checkpoint::version(),
+                identity: self.identity.clone(),
+                rounds: state.rounds,
+                total_steps: self.total_steps(),
+                seconds: self.shared.seconds(),
+                next_eval: state.next_eval,
+                workers: saves.iter().map(|s| s.state.clone()).collect(),
+                algo: algo.json,
+                metrics: MetricsState::default(),
+                finished,
+                pending_pull,
+            },
+            workers: saves.into_iter().map(|s| s.tensors).collect(),
+            anchor,
+            algo_tensors: algo.tensors,
+        })
+    }
+
+    fn round_event(
+        &self,
+        round: u64,
+        total: u64,
+        r: &RoundResult,
+        snapshots: usize,
+        ms: [f64; 3],
+    ) -> RoundEvent {
         let staleness = if self.schedule == ScheduleKind::Async {
             self.shared.staleness()
         } else {
@@ -360,7 +482,7 @@ impl Coordinator {
             } else {
                 0
             };
-        let _ = self.events.send(Event::Round(RoundEvent {
+        RoundEvent {
             round,
             seconds: self.shared.seconds(),
             total_steps: total,
@@ -373,7 +495,7 @@ impl Coordinator {
             compute_ms: ms[1],
             scatter_ms: ms[2],
             bytes,
-        }));
+        }
     }
 
     fn evaluate_if_due(
@@ -395,7 +517,12 @@ impl Coordinator {
 
     /// Scores the evaluated point: the algorithm's own (EASGD) or the workers' uniform average
     /// after this round's pull. `total` is the run's local steps at that round.
-    fn evaluate(&self, snaps: &[&Snapshot], target: Option<&Target>, total: u64) -> Result<EvalEvent> {
+    fn evaluate(
+        &self,
+        snaps: &[&Snapshot],
+        target: Option<&Target>,
+        total: u64,
+    ) -> Result<EvalEvent> {
         let pulled = |x: &[f32]| -> Vec<f32> {
             let mut x = x.to_vec();
             if let Some(t) = target {
@@ -443,19 +570,27 @@ impl Coordinator {
 struct RunState {
     failed: Vec<bool>,
     finals: Vec<Option<Snapshot>>,
+    /// Full worker states sent for the coming checkpoint.
+    saves: Vec<Option<Box<WorkerSave>>>,
     failure: Option<Error>,
     rounds: u64,
     next_eval: u64,
+    /// The last target (what workers take proximal steps toward).
+    anchor: Arc<Vec<f32>>,
+    last_checkpoint: Instant,
 }
 
 impl RunState {
-    fn new(workers: usize) -> Self {
+    fn new(workers: usize, x0: &[f32]) -> Self {
         Self {
             failed: vec![false; workers],
             finals: (0..workers).map(|_| None).collect(),
+            saves: (0..workers).map(|_| None).collect(),
             failure: None,
             rounds: 0,
             next_eval: 0,
+            anchor: Arc::new(x0.to_vec()),
+            last_checkpoint: Instant::now(),
         }
     }
 

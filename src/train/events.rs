@@ -76,6 +76,8 @@ pub enum Event {
     Pull(PullEvent),
     Round(RoundEvent),
     Eval(EvalEvent),
+    /// A checkpoint to write (the main thread adds the metrics position).
+    Checkpoint(Box<crate::checkpoint::Checkpoint>),
 }
 
 /// The per-worker weights of a round, for display: the worker's weight, or its mean over layers.

@@ -9,6 +9,7 @@ use std::time::Instant;
 use crossbeam::channel::{Receiver, Sender};
 
 use crate::algo::{Snapshot, Target};
+use crate::checkpoint::WorkerSave;
 use crate::Error;
 
 /// Worker to pulling thread.
@@ -23,6 +24,11 @@ pub enum ToHub {
     },
     /// The worker stopped; its final parameters.
     Final(Snapshot),
+    /// The worker's full state for a checkpoint; sent just before its `Round` or `Final`.
+    State {
+        worker: usize,
+        save: Box<WorkerSave>,
+    },
     /// The worker failed (diverged, panicked); it sends nothing more.
     Failed { worker: usize, error: Error },
 }
@@ -36,6 +42,8 @@ pub enum Reply {
         target: Option<Target>,
         sources: Arc<Vec<u64>>,
         stop: bool,
+        /// Send your full state with the next round (a checkpoint is due).
+        checkpoint_next: bool,
     },
     /// The all-reduced gradient, and whether to stop after applying it.
     Grads { mean: Arc<Vec<f32>>, stop: bool },

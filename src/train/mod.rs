@@ -18,10 +18,9 @@ use std::time::Instant;
 
 use candle_core::Device;
 use crossbeam::channel::unbounded;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 
-use crate::algo::{self, ScheduleKind};
+use crate::algo::{self, AlgoState, ScheduleKind};
+use crate::checkpoint::{self, Checkpoint, Identity, Layout, WorkerSave};
 use crate::config::RunConfig;
 use crate::data::seed::derive_seed;
 use crate::data::{self, Augment, Normalization, ShardLoader, SyntheticSpec};
@@ -31,7 +30,7 @@ use crate::optim::Sgd;
 use crate::progress::ProgressView;
 use crate::{Error, Result};
 use budget::StepBudget;
-use coordinator::Coordinator;
+use coordinator::{Coordinator, Resumed};
 use eval::{EvalSetup, Evaluator};
 use events::Event;
 use hub::{Shared, ToHub, WorkerLink};
@@ -41,7 +40,10 @@ use worker::{Worker, WorkerContext};
 const LOG_EVERY: u64 = 20;
 
 /// Refuses an output folder that already holds a run: overwriting it would lose that run.
-fn prepare_out_dir(out: &Path) -> Result<()> {
+fn prepare_out_dir(out: &Path, resume: bool) -> Result<()> {
+    if resume {
+        return Ok(());
+    }
     for name in ["summary.json", "metrics.jsonl"] {
         if out.join(name).exists() {
             return Err(Error::usage(format!(
@@ -65,18 +67,32 @@ fn pool(threads: usize, name: &str) -> Result<rayon::ThreadPool> {
 /// the figure does not depend on when events arrive; otherwise by arrival.
 struct TrainLossMeter {
     by_step: bool,
-    /// Per worker: every step's loss, and where the last window ended.
-    losses: Vec<Vec<f32>>,
-    done: Vec<usize>,
+    /// Per worker: the losses of steps `done + 1 ..` not yet reported, and `done`.
+    pending: Vec<Vec<f32>>,
+    done: Vec<u64>,
     /// The last window's mean, for an evaluation with no step since the previous one.
     last: f64,
 }
 
 impl TrainLossMeter {
+    /// Continues from a checkpoint: `steps` are the workers' steps there.
+    fn restore(&mut self, saved: &checkpoint::MetricsState, steps: &[u64]) {
+        for (w, pending) in saved
+            .pending_losses
+            .iter()
+            .enumerate()
+            .take(self.pending.len())
+        {
+            self.pending[w] = pending.clone();
+            self.done[w] = steps[w].saturating_sub(pending.len() as u64);
+        }
+        self.last = saved.last_train_loss.unwrap_or(f64::NAN);
+    }
+
     fn new(workers: usize, by_step: bool) -> Self {
         Self {
             by_step,
-            losses: vec![Vec::new(); workers],
+            pending: vec![Vec::new(); workers],
             done: vec![0; workers],
             last: f64::NAN,
         }
@@ -84,23 +100,21 @@ impl TrainLossMeter {
 
     fn observe(&mut self, event: &mut Event) {
         match event {
-            Event::Step(s) => self.losses[s.worker].push(s.loss),
+            Event::Step(s) => self.pending[s.worker].push(s.loss),
             Event::Eval(e) => {
-                let m = self.losses.len() as u64;
+                let m = self.pending.len() as u64;
                 let (mut sum, mut count) = (0f64, 0usize);
-                for (w, losses) in self.losses.iter().enumerate() {
-                    let upto = if self.by_step {
-                        (e.total_steps / m) as usize
+                for (w, losses) in self.pending.iter_mut().enumerate() {
+                    let take = if self.by_step {
+                        ((e.total_steps / m).saturating_sub(self.done[w]) as usize)
+                            .min(losses.len())
                     } else {
                         losses.len()
                     };
-                    let upto = upto.min(losses.len()).max(self.done[w]);
-                    sum += losses[self.done[w]..upto]
-                        .iter()
-                        .map(|&l| l as f64)
-                        .sum::<f64>();
-                    count += upto - self.done[w];
-                    self.done[w] = upto;
+                    sum += losses[..take].iter().map(|&l| l as f64).sum::<f64>();
+                    count += take;
+                    losses.drain(..take);
+                    self.done[w] += take as u64;
                 }
                 if count > 0 {
                     self.last = sum / count as f64;
@@ -185,10 +199,51 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
         seed: cfg.seed,
     };
     let evaluator = Evaluator::new(&setup, train.clone(), test, norm.clone(), &device)?;
-    prepare_out_dir(&cfg.out)?;
-    write_json_atomic(&cfg.out.join("config.json"), &cfg)?;
+    let identity = Identity {
+        dataset: cfg.dataset.to_string(),
+        model: cfg.model.to_string(),
+        algo: cfg.algo.kind.to_string(),
+        schedule: cfg.algo.schedule.to_string(),
+        workers: m,
+        batch_size: cfg.batch_size,
+        seed: cfg.seed,
+    };
+    let shapes = |set: &crate::model::ParamSet| {
+        set.vars()
+            .iter()
+            .map(|v| v.dims().to_vec())
+            .collect::<Vec<_>>()
+    };
+    let (param_shapes, buffer_shapes) = (shapes(&models[0].params), shapes(&models[0].buffers));
+    let buffer_table = models[0].buffers.table().to_vec();
+    let layout = Layout {
+        params: &table,
+        param_shapes: &param_shapes,
+        buffers: &buffer_table,
+        buffer_shapes: &buffer_shapes,
+    };
+    let resumed = if cfg.resume {
+        Some(load_resume(&cfg.out, &identity, &layout)?)
+    } else {
+        None
+    };
+    prepare_out_dir(&cfg.out, cfg.resume)?;
+    if !cfg.resume {
+        write_json_atomic(&cfg.out.join("config.json"), &cfg)?;
+    }
 
-    let shared = Arc::new(Shared::new(interrupt::stop_flag(), m));
+    let mut shared = Shared::new(interrupt::stop_flag(), m);
+    if let Some(r) = &resumed {
+        let st = &r.state;
+        shared
+            .total_steps
+            .store(st.total_steps, std::sync::atomic::Ordering::SeqCst);
+        let elapsed = std::time::Duration::from_secs_f64(st.seconds.max(0.0));
+        shared.start = Instant::now()
+            .checked_sub(elapsed)
+            .unwrap_or_else(Instant::now);
+    }
+    let shared = Arc::new(shared);
     if cfg.algo.schedule == ScheduleKind::Permits {
         let per_round = m as u64 * plan.tau;
         shared.open_permits(
@@ -219,12 +274,19 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
         let (reply_tx, reply_rx) = unbounded();
         replies.push(reply_tx);
         let opt = Sgd::new(cfg.sgd, &model.params);
-        let rng = StdRng::seed_from_u64(derive_seed(&[cfg.seed, 0x7072_6f62, id as u64])); // "prob"
+        let probe_seed = derive_seed(&[cfg.seed, 0x7072_6f62, id as u64]); // "prob"
         let link = WorkerLink {
             to_hub: to_hub.clone(),
             replies: reply_rx,
         };
-        let worker = Worker::new(id, model, opt, loader, rng, link, ctx.clone())?;
+        let mut worker = Worker::new(id, model, opt, loader, probe_seed, link, ctx.clone())?;
+        if let Some(r) = &resumed {
+            let save = WorkerSave {
+                state: r.state.workers[id].clone(),
+                tensors: r.workers[id].clone(),
+            };
+            worker.restore(&save, &r.anchor, r.state.pending_pull)?;
+        }
         let report = to_hub.clone();
         let threads = pool((cfg.threads / m).max(1), "worker")?;
         let handle = std::thread::Builder::new()
@@ -248,11 +310,21 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
     // Only the threads may hold senders: the event loop below ends when they have all returned.
     drop(to_hub);
     drop(ctx);
+    let mut averaging = algo::build(&cfg.algo, m, table.len(), &x0);
+    if let Some(r) = &resumed {
+        let state = AlgoState {
+            json: r.state.algo.clone(),
+            tensors: r.algo_tensors.clone(),
+        };
+        averaging
+            .restore(&state)
+            .map_err(|e| Error::usage(format!("--resume {}: {e}", cfg.out.display())))?;
+    }
     let coordinator = Coordinator {
         schedule: cfg.algo.schedule,
         workers: m,
-        averaging: algo::build(&cfg.algo, m, table.len(), &x0),
-        table,
+        averaging,
+        table: table.clone(),
         inbox,
         replies,
         events: events_tx,
@@ -265,6 +337,13 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
         batches_per_epoch: per_epoch,
         eval_workers: cfg.eval_workers,
         x0,
+        checkpoint_every: cfg.checkpoint_every,
+        identity,
+        resumed: resumed.as_ref().map(|r| Resumed {
+            rounds: r.state.rounds,
+            next_eval: r.state.next_eval,
+            anchor: r.anchor.clone(),
+        }),
     };
     let hub_threads = pool(cfg.threads, "pulling")?;
     let hub = std::thread::Builder::new()
@@ -272,12 +351,31 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
         .spawn(move || hub_threads.install(|| coordinator.run()))
         .map_err(|e| Error::Internal(format!("cannot start the pulling thread: {e}")))?;
 
-    let mut metrics = MetricsWriter::create(&cfg.out, m, LOG_EVERY)?;
+    let mut metrics = match &resumed {
+        Some(r) => MetricsWriter::resume(
+            &cfg.out,
+            m,
+            LOG_EVERY,
+            r.state.metrics.bytes,
+            &r.state.metrics.windows,
+        )?,
+        None => MetricsWriter::create(&cfg.out, m, LOG_EVERY)?,
+    };
     let mut view = ProgressView::new(cfg.quiet, m, budget.max_steps);
     let mut meter = TrainLossMeter::new(m, cfg.algo.schedule == ScheduleKind::Sync);
+    if let Some(r) = &resumed {
+        meter.restore(
+            &r.state.metrics,
+            &r.state.workers.iter().map(|w| w.step).collect::<Vec<_>>(),
+        );
+    }
     let mut train_loss = f64::NAN;
     // The channel closes when the workers and the pulling thread have all returned.
     for mut event in events.iter() {
+        if let Event::Checkpoint(ckpt) = event {
+            save_checkpoint(*ckpt, &mut metrics, &meter, &cfg, &layout)?;
+            continue;
+        }
         meter.observe(&mut event);
         if let Event::Eval(e) = &event {
             train_loss = e.train_loss;
@@ -347,6 +445,56 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
         );
     }
     Ok(summary)
+}
+
+/// Completes a checkpoint with the main thread's metrics state and writes it.
+fn save_checkpoint(
+    mut ckpt: Checkpoint,
+    metrics: &mut MetricsWriter,
+    meter: &TrainLossMeter,
+    cfg: &RunConfig,
+    layout: &Layout,
+) -> Result<()> {
+    let (bytes, windows) = metrics.position()?;
+    ckpt.state.metrics = checkpoint::MetricsState {
+        bytes,
+        pending_losses: meter.pending.clone(),
+        last_train_loss: meter.last.is_finite().then_some(meter.last),
+        windows,
+    };
+    checkpoint::write(&cfg.out, &ckpt, layout, cfg.keep)?;
+    Ok(())
+}
+
+/// Reads the newest checkpoint of the run in `out` and checks that this run may continue it.
+fn load_resume(out: &Path, identity: &Identity, layout: &Layout) -> Result<Checkpoint> {
+    let where_ = out.display();
+    let Some(dir) = checkpoint::list(out)?.pop() else {
+        return Err(Error::usage(format!(
+            "--resume {where_}: no complete checkpoint in {where_}/checkpoints"
+        )));
+    };
+    let ckpt = checkpoint::read(&dir, layout)?;
+    let saved = &ckpt.state.identity;
+    if saved != identity {
+        return Err(Error::usage(format!(
+            "--resume {where_}: the checkpoint is of {} {} x{} {} on {} (batch {}, seed {}); this run asks for {} {} x{} {} on {} (batch {}, seed {})",
+            saved.algo, saved.schedule, saved.workers, saved.model, saved.dataset, saved.batch_size, saved.seed,
+            identity.algo, identity.schedule, identity.workers, identity.model, identity.dataset, identity.batch_size, identity.seed
+        )));
+    }
+    if ckpt.state.finished {
+        return Err(Error::usage(format!(
+            "--resume {where_}: that run has finished (see its summary.json)"
+        )));
+    }
+    if ckpt.workers.len() != identity.workers {
+        return Err(Error::usage(format!(
+            "--resume {where_}: the checkpoint holds {} workers",
+            ckpt.workers.len()
+        )));
+    }
+    Ok(ckpt)
 }
 
 fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use candle_core::backprop::GradStore;
 use crossbeam::channel::Sender;
 use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 use super::budget::StepBudget;
 use super::events::{Event, PullEvent, StepEvent};
@@ -18,6 +19,8 @@ use crate::algo::{NormSource, ScheduleKind, Snapshot, StepKind, Target, WorkerPl
 use crate::average::{
     layer_norms, layer_sumsq, pull, AccumulatedNorms, LossWindow, DEFAULT_ACCUMULATED_BETA,
 };
+use crate::checkpoint::{WorkerSave, WorkerState, WorkerTensors};
+use crate::data::seed::derive_seed;
 use crate::data::{sample_batch, Batch, Dataset, Normalization, ShardLoader};
 use crate::model::Model;
 use crate::optim::{flat_grads, Sgd};
@@ -48,7 +51,9 @@ pub struct Worker {
     pub model: Model,
     pub opt: Sgd,
     pub loader: ShardLoader,
-    pub probe_rng: StdRng,
+    /// Seeds GRAWA's probe draws: each probe's generator comes from (seed, step), so a resumed
+    /// run draws the same probes without saving generator state.
+    pub probe_seed: u64,
     pub link: WorkerLink,
     pub ctx: Arc<WorkerContext>,
     step: u64,
@@ -61,6 +66,8 @@ pub struct Worker {
     /// Async: the step of the newest snapshot sent, and of the one last pulled for.
     last_sent: Option<u64>,
     pulled_for: Option<u64>,
+    /// Send the full state with the next round (a checkpoint is due).
+    want_state: bool,
 }
 
 impl Worker {
@@ -70,7 +77,7 @@ impl Worker {
         model: Model,
         opt: Sgd,
         loader: ShardLoader,
-        probe_rng: StdRng,
+        probe_seed: u64,
         link: WorkerLink,
         ctx: Arc<WorkerContext>,
     ) -> Result<Self> {
@@ -84,7 +91,7 @@ impl Worker {
             model,
             opt,
             loader,
-            probe_rng,
+            probe_seed,
             link,
             ctx,
             step: 0,
@@ -94,6 +101,64 @@ impl Worker {
             flat,
             last_sent: None,
             pulled_for: None,
+            want_state: false,
+        })
+    }
+
+    /// Everything a checkpoint needs of this worker.
+    pub fn save(&self) -> Result<WorkerSave> {
+        let (loader_epoch, loader_index) = self.loader.position();
+        Ok(WorkerSave {
+            state: WorkerState {
+                step: self.step,
+                since_round: self.since_round,
+                loader_epoch,
+                loader_index,
+                losses: self.losses.clone(),
+            },
+            tensors: WorkerTensors {
+                params: self.model.params.to_flat()?,
+                buffers: self.model.buffers.to_flat()?,
+                momentum: self.opt.momentum().to_vec(),
+            },
+        })
+    }
+
+    /// Puts this worker where `save` left it; `anchor` is the proximal target, `pending_pull` a
+    /// round's pull the saved parameters have not had yet.
+    pub fn restore(
+        &mut self,
+        save: &WorkerSave,
+        anchor: &[f32],
+        pending_pull: Option<f32>,
+    ) -> Result<()> {
+        let (st, t) = (&save.state, &save.tensors);
+        let mut params = t.params.clone();
+        if let Some(lambda) = pending_pull {
+            pull(&mut params, anchor, lambda);
+        }
+        self.model.params.write_flat(&params)?;
+        self.model.buffers.write_flat(&t.buffers)?;
+        self.opt.momentum_mut().copy_from_slice(&t.momentum);
+        self.loader.seek(st.loader_epoch, st.loader_index);
+        self.step = st.step;
+        self.since_round = if pending_pull.is_some() {
+            0
+        } else {
+            st.since_round
+        };
+        self.losses = st.losses.clone();
+        self.anchor = Arc::new(anchor.to_vec());
+        self.ctx.shared.steps[self.id].store(self.step, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Sends the full state ahead of a round or the final snapshot.
+    fn send_state(&self) -> Result<()> {
+        let save = Box::new(self.save()?);
+        self.send(ToHub::State {
+            worker: self.id,
+            save,
         })
     }
 
@@ -118,11 +183,11 @@ impl Worker {
                 }
             };
             if at_round {
-                let stop = self.round()?;
-                self.since_round = 0;
-                if stop {
+                // Stopping keeps `since_round`: a checkpoint taken now resumes mid-round.
+                if self.round()? {
                     break;
                 }
+                self.since_round = 0;
                 continue;
             }
             let stop = self.train_one_step()?;
@@ -140,6 +205,7 @@ impl Worker {
             layer_norms: None,
             recent_loss: None,
         };
+        self.send_state()?;
         self.send(ToHub::Final(snapshot))
     }
 
@@ -190,7 +256,11 @@ impl Worker {
         let _ = ctx.events.send(Event::Step(StepEvent {
             worker: self.id,
             step: self.step,
-            epoch: total as f64 / (ctx.workers as u64 * ctx.batches_per_epoch) as f64,
+            epoch: if ctx.mode == ScheduleKind::Sync {
+                self.step as f64 / ctx.batches_per_epoch as f64
+            } else {
+                total as f64 / (ctx.workers as u64 * ctx.batches_per_epoch) as f64
+            },
             loss,
             lr,
             images: batch.len(),
@@ -292,7 +362,7 @@ impl Worker {
             &self.ctx.train,
             &self.ctx.norm,
             self.ctx.plan.probe_samples,
-            &mut self.probe_rng,
+            &mut StdRng::seed_from_u64(derive_seed(&[self.probe_seed, self.step])),
         );
         let (x, y) = batch_tensors(&batch, &self.model.device)?;
         let logits = self.model.forward_t(&x, true)?;
@@ -325,10 +395,31 @@ impl Worker {
 
     /// A lockstep round: report, wait, pull. Returns whether to stop.
     fn round(&mut self) -> Result<bool> {
-        let snapshot = self.snapshot()?;
+        // A round forced by a stop signal only ends the run: no probe (it would move BatchNorm
+        // statistics) and no state (the final snapshot carries it).
+        let snapshot = if self.ctx.shared.stopping() {
+            Snapshot {
+                worker: self.id,
+                step: self.step,
+                params: Vec::new(),
+                layer_norms: None,
+                recent_loss: None,
+            }
+        } else {
+            if self.want_state {
+                self.send_state()?;
+            }
+            self.snapshot()?
+        };
         self.send(ToHub::Round(snapshot))?;
         match self.recv()? {
-            Reply::Round { target, stop, .. } => {
+            Reply::Round {
+                target,
+                stop,
+                checkpoint_next,
+                ..
+            } => {
+                self.want_state = checkpoint_next;
                 if let Some(t) = target {
                     self.apply(&t)?;
                 }
@@ -409,6 +500,7 @@ impl Worker {
             target,
             sources,
             stop,
+            ..
         } = reply
         else {
             return Err(Error::Internal(format!(

@@ -1,0 +1,328 @@
+//! Checkpoints: the whole state of a run at a round boundary, so `--resume` continues exactly where
+//! it stopped. Each checkpoint is a folder `checkpoints/ckpt-<round>/` holding `tensors.safetensors`
+//! (every worker's parameters, BatchNorm buffers and momentum, named `worker<i>/<kind>/<layer>`
+//! with their real shapes, so other tools can read them; plus the proximal anchor and the
+//! algorithm's own vectors) and `state.json` (steps, data cursors, loss windows, the algorithm's
+//! scalars, the metrics position). It is written into a `.tmp` folder, synced, renamed, and only
+//! then marked whole by an empty `COMPLETE` file: a reader never takes a half-written one.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::average::LossWindow;
+use crate::model::LayerEntry;
+use crate::{Error, Result};
+
+/// Folder inside a run folder that holds its checkpoints.
+pub const CHECKPOINTS: &str = "checkpoints";
+/// File that marks a checkpoint folder as whole.
+const COMPLETE: &str = "COMPLETE";
+/// Bumped when the layout changes.
+const VERSION: u32 = 1;
+
+/// What must match for a checkpoint to be resumed by a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    pub dataset: String,
+    pub model: String,
+    pub algo: String,
+    pub schedule: String,
+    pub workers: usize,
+    pub batch_size: usize,
+    pub seed: u64,
+}
+
+/// One worker's scalar state.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WorkerState {
+    pub step: u64,
+    pub since_round: u64,
+    pub loader_epoch: usize,
+    pub loader_index: usize,
+    pub losses: LossWindow,
+}
+
+/// One worker's vectors, flat in layer-table order.
+#[derive(Clone, Debug, Default)]
+pub struct WorkerTensors {
+    pub params: Vec<f32>,
+    pub buffers: Vec<f32>,
+    pub momentum: Vec<f32>,
+}
+
+/// A worker's part of a checkpoint.
+#[derive(Clone, Debug)]
+pub struct WorkerSave {
+    pub state: WorkerState,
+    pub tensors: WorkerTensors,
+}
+
+/// The main thread's metrics state at the checkpoint.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct MetricsState {
+    /// Bytes of metrics.jsonl written up to this checkpoint.
+    pub bytes: u64,
+    /// Per worker: losses since the last evaluation (not yet reported).
+    pub pending_losses: Vec<Vec<f32>>,
+    pub last_train_loss: Option<f64>,
+    /// Per worker: the open step-summary window (loss sum, steps, images).
+    pub windows: Vec<(f64, u64, u64)>,
+}
+
+/// Everything in `state.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunState {
+    pub version: u32,
+    pub identity: Identity,
+    pub rounds: u64,
+    pub total_steps: u64,
+    pub seconds: f64,
+    pub next_eval: u64,
+    pub workers: Vec<WorkerState>,
+    /// The algorithm's scalar state (GRAWA's smoothed norms, ...).
+    pub algo: serde_json::Value,
+    pub metrics: MetricsState,
+    /// True when training had finished.
+    pub finished: bool,
+    /// A pull the saved parameters have not had yet: resuming applies
+    /// `x <- (1 - lambda) x + lambda * anchor` to every worker first.
+    pub pending_pull: Option<f32>,
+}
+
+/// A whole checkpoint in memory.
+#[derive(Clone, Debug)]
+pub struct Checkpoint {
+    pub state: RunState,
+    pub workers: Vec<WorkerTensors>,
+    /// The point workers take proximal steps toward (the last target; the initial point before).
+    pub anchor: Vec<f32>,
+    /// The algorithm's vectors (EASGD's center), by name.
+    pub algo_tensors: Vec<(String, Vec<f32>)>,
+}
+
+/// Layer names and shapes of the parameter and buffer sets, to name the tensors.
+pub struct Layout<'a> {
+    pub params: &'a [LayerEntry],
+    pub param_shapes: &'a [Vec<usize>],
+    pub buffers: &'a [LayerEntry],
+    pub buffer_shapes: &'a [Vec<usize>],
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::io(path, e)
+}
+
+fn tensor_err(path: &Path) -> impl Fn(candle_core::Error) -> Error + '_ {
+    move |e| Error::Usage(format!("{}: {e}", path.display()))
+}
+
+fn put(
+    map: &mut HashMap<String, Tensor>,
+    prefix: &str,
+    flat: &[f32],
+    table: &[LayerEntry],
+    shapes: &[Vec<usize>],
+) -> candle_core::Result<()> {
+    for (e, shape) in table.iter().zip(shapes) {
+        let t = Tensor::from_slice(
+            &flat[e.offset..e.offset + e.len],
+            shape.as_slice(),
+            &Device::Cpu,
+        )?;
+        map.insert(format!("{prefix}/{}", e.name), t);
+    }
+    Ok(())
+}
+
+fn take(
+    map: &HashMap<String, Tensor>,
+    prefix: &str,
+    table: &[LayerEntry],
+    total: usize,
+) -> std::result::Result<Vec<f32>, String> {
+    let mut out = vec![0f32; total];
+    for e in table {
+        let name = format!("{prefix}/{}", e.name);
+        let t = map
+            .get(&name)
+            .ok_or_else(|| format!("tensor {name} is missing"))?;
+        let v: Vec<f32> = t
+            .flatten_all()
+            .and_then(|t| t.to_vec1())
+            .map_err(|err| format!("tensor {name}: {err}"))?;
+        if v.len() != e.len {
+            return Err(format!(
+                "tensor {name} holds {} values, the model needs {}",
+                v.len(),
+                e.len
+            ));
+        }
+        out[e.offset..e.offset + e.len].copy_from_slice(&v);
+    }
+    Ok(out)
+}
+
+fn total(table: &[LayerEntry]) -> usize {
+    table.last().map_or(0, |e| e.offset + e.len)
+}
+
+/// Writes `ckpt` as `run_dir/checkpoints/ckpt-<round>` and keeps only the newest `keep`.
+pub fn write(run_dir: &Path, ckpt: &Checkpoint, layout: &Layout, keep: usize) -> Result<PathBuf> {
+    let root = run_dir.join(CHECKPOINTS);
+    std::fs::create_dir_all(&root).map_err(io(&root))?;
+    let name = format!("ckpt-{:08}", ckpt.state.rounds);
+    let dir = root.join(&name);
+    let tmp = root.join(format!("{name}.tmp"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+
+    let mut map = HashMap::new();
+    let build = || -> candle_core::Result<HashMap<String, Tensor>> {
+        let mut map = HashMap::new();
+        for (i, w) in ckpt.workers.iter().enumerate() {
+            put(
+                &mut map,
+                &format!("worker{i}/params"),
+                &w.params,
+                layout.params,
+                layout.param_shapes,
+            )?;
+            put(
+                &mut map,
+                &format!("worker{i}/momentum"),
+                &w.momentum,
+                layout.params,
+                layout.param_shapes,
+            )?;
+            put(
+                &mut map,
+                &format!("worker{i}/buffers"),
+                &w.buffers,
+                layout.buffers,
+                layout.buffer_shapes,
+            )?;
+        }
+        put(
+            &mut map,
+            "anchor",
+            &ckpt.anchor,
+            layout.params,
+            layout.param_shapes,
+        )?;
+        for (n, v) in &ckpt.algo_tensors {
+            map.insert(
+                format!("algo/{n}"),
+                Tensor::from_slice(v, v.len(), &Device::Cpu)?,
+            );
+        }
+        Ok(map)
+    };
+    map.extend(build().map_err(|e| Error::Internal(format!("checkpoint tensors: {e}")))?);
+    let tensors = tmp.join("tensors.safetensors");
+    candle_core::safetensors::save(&map, &tensors)
+        .map_err(|e| Error::Internal(format!("{}: {e}", tensors.display())))?;
+    let state = tmp.join("state.json");
+    let text =
+        serde_json::to_string_pretty(&ckpt.state).map_err(|e| Error::Internal(e.to_string()))?;
+    std::fs::write(&state, text).map_err(io(&state))?;
+    for f in [&tensors, &state] {
+        File::open(f).and_then(|f| f.sync_all()).map_err(io(f))?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&tmp, &dir).map_err(io(&dir))?;
+    let marker = dir.join(COMPLETE);
+    File::create(&marker)
+        .and_then(|f| f.sync_all())
+        .map_err(io(&marker))?;
+    File::open(&root)
+        .and_then(|f| f.sync_all())
+        .map_err(io(&root))?;
+    prune(&root, keep)?;
+    Ok(dir)
+}
+
+/// Whole checkpoints under `run_dir`, oldest first.
+pub fn list(run_dir: &Path) -> Result<Vec<PathBuf>> {
+    let root = run_dir.join(CHECKPOINTS);
+    if !root.exists() {
+        return Ok(Vec::new());
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .map_err(io(&root))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join(COMPLETE).exists())
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
+fn prune(root: &Path, keep: usize) -> Result<()> {
+    let dirs = list(root.parent().unwrap_or(root))?;
+    for old in dirs.iter().take(dirs.len().saturating_sub(keep.max(1))) {
+        // Remove the marker first: a folder without it is never read, even if removal stops half-way.
+        let _ = std::fs::remove_file(old.join(COMPLETE));
+        std::fs::remove_dir_all(old).map_err(io(old))?;
+    }
+    Ok(())
+}
+
+/// Reads the checkpoint in `dir`.
+pub fn read(dir: &Path, layout: &Layout) -> Result<Checkpoint> {
+    let state_path = dir.join("state.json");
+    let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
+    let state: RunState = serde_json::from_str(&text).map_err(|e| {
+        Error::Usage(format!(
+            "{}: not a grawa-train checkpoint state: {e}",
+            state_path.display()
+        ))
+    })?;
+    if state.version != VERSION {
+        return Err(Error::Usage(format!(
+            "{}: checkpoint version {} (this grawa-train reads version {VERSION})",
+            state_path.display(),
+            state.version
+        )));
+    }
+    let tensors = dir.join("tensors.safetensors");
+    let map =
+        candle_core::safetensors::load(&tensors, &Device::Cpu).map_err(tensor_err(&tensors))?;
+    let bad = |m: String| Error::Usage(format!("{}: {m}", tensors.display()));
+    let (np, nb) = (total(layout.params), total(layout.buffers));
+    let workers = (0..state.workers.len())
+        .map(|i| {
+            Ok(WorkerTensors {
+                params: take(&map, &format!("worker{i}/params"), layout.params, np).map_err(bad)?,
+                momentum: take(&map, &format!("worker{i}/momentum"), layout.params, np)
+                    .map_err(bad)?,
+                buffers: take(&map, &format!("worker{i}/buffers"), layout.buffers, nb)
+                    .map_err(bad)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let anchor = take(&map, "anchor", layout.params, np).map_err(bad)?;
+    let mut algo_tensors = Vec::new();
+    for (k, t) in &map {
+        if let Some(n) = k.strip_prefix("algo/") {
+            let v = t
+                .to_vec1::<f32>()
+                .map_err(|e| bad(format!("tensor {k}: {e}")))?;
+            algo_tensors.push((n.to_string(), v));
+        }
+    }
+    algo_tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(Checkpoint {
+        state,
+        workers,
+        anchor,
+        algo_tensors,
+    })
+}
+
+/// The version this build writes.
+pub fn version() -> u32 {
+    VERSION
+}
