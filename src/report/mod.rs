@@ -3,14 +3,38 @@
 //! - [`runs`]: a run folder (`summary.json`, `config.json`, `metrics.jsonl`, optional
 //!   `flatness.json`) as typed data, [`RunData`].
 //! - [`csv`]: `metrics.csv` beside `metrics.jsonl`, one row per event ([`write_metrics_csv`]).
+//! - [`compare`]: the table over several runs and the mean ± std per method, as text, CSV and
+//!   Markdown ([`compare_dirs`] is the whole `compare` command).
 //!
 //! Every failure is a [`ReportError`] with a one-line message naming the file (and line) at fault;
 //! it converts into the crate's usage error, exit code 2.
 
+pub mod compare;
 pub mod csv;
 pub mod error;
 pub mod runs;
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub use compare::{compare, compare_dirs, CompareRow, Comparison, MeanStd, MethodSummary};
 pub use csv::{metrics_jsonl_to_csv, write_metrics_csv, METRICS_CSV_HEADER};
 pub use error::ReportError;
 pub use runs::{load_runs, RunData};
+
+/// Writes `bytes` to `path` atomically: a temp file beside it, synced, then renamed over `path`.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| ReportError::io(&tmp, e))?;
+        f.write_all(bytes).map_err(|e| ReportError::io(&tmp, e))?;
+        f.sync_all().map_err(|e| ReportError::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| ReportError::io(path, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
