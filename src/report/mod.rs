@@ -5,6 +5,8 @@
 //! - [`csv`]: `metrics.csv` beside `metrics.jsonl`, one row per event ([`write_metrics_csv`]).
 //! - [`compare`]: the table over several runs and the mean ± std per method, as text, CSV and
 //!   Markdown ([`compare_dirs`] is the whole `compare` command).
+//! - [`plot`]: accuracy and loss against time and rounds, GRAWA weights per worker, as SVG and PNG
+//!   ([`plot_dirs`] is the whole `plot` command).
 //!
 //! Every failure is a [`ReportError`] with a one-line message naming the file (and line) at fault;
 //! it converts into the crate's usage error, exit code 2.
@@ -12,6 +14,7 @@
 pub mod compare;
 pub mod csv;
 pub mod error;
+pub mod plot;
 pub mod runs;
 
 use std::io::Write;
@@ -20,6 +23,7 @@ use std::path::{Path, PathBuf};
 pub use compare::{compare, compare_dirs, CompareRow, Comparison, MeanStd, MethodSummary};
 pub use csv::{metrics_jsonl_to_csv, write_metrics_csv, METRICS_CSV_HEADER};
 pub use error::ReportError;
+pub use plot::{plot, plot_dirs};
 pub use runs::{load_runs, RunData};
 
 /// Writes `bytes` to `path` atomically: a temp file beside it, synced, then renamed over `path`.

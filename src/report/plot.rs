@@ -1,0 +1,451 @@
+//! `plot`: charts of several runs, each written as SVG and PNG (plotters).
+//!
+//! - `test_accuracy_vs_time`, `test_accuracy_vs_rounds`, `test_loss_vs_time`,
+//!   `test_loss_vs_rounds`: every run's evaluations overlaid, one colour per run, legend = run label
+//!   (`"lgrawa s0"`). Time is seconds since training started (minutes or hours for long runs);
+//!   rounds are the averaging rounds completed when the evaluation ran.
+//! - `weights_<label>`: for each run whose rounds carry GRAWA weights, each worker's weight per
+//!   round (for per-layer weights, the worker's mean over layers), with the uniform weight 1/n
+//!   dashed for reference.
+//!
+//! Text in the PNGs is drawn with DejaVu Sans compiled into the binary (crate `dejavu`, drawn by
+//! ab_glyph), so no system font, fontconfig or FreeType is needed. The SVGs name the `sans-serif`
+//! family and leave the font to the viewer.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{register_font, FontStyle};
+
+use super::error::ReportError;
+use super::runs::{load_runs, EvalRecord, RunData};
+
+/// Chart size in pixels (PNG) and user units (SVG).
+pub const CHART_SIZE: (u32, u32) = (960, 600);
+
+/// Tableau 10: distinct, colour-blind-friendlier than plotters' default palette.
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// Draws every chart of `runs` into `out_dir` (created if missing) and returns the files written,
+/// SVG and PNG of each chart in turn.
+pub fn plot(runs: &[RunData], out_dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    if runs.is_empty() {
+        return Err(ReportError::Other("plot: no runs given".into()));
+    }
+    register_fonts()?;
+    std::fs::create_dir_all(out_dir).map_err(|e| ReportError::io(out_dir, e))?;
+
+    let mut order: Vec<&RunData> = runs.iter().collect();
+    order.sort_by(|a, b| {
+        (a.method(), a.summary.seed, &a.dir).cmp(&(b.method(), b.summary.seed, &b.dir))
+    });
+    let labels = unique_labels(&order);
+
+    let mut written = Vec::new();
+    let time = TimeUnit::for_seconds(
+        order
+            .iter()
+            .flat_map(|r| r.evals.iter().map(|e| e.seconds))
+            .filter(|s| s.is_finite())
+            .fold(0.0, f64::max),
+    );
+    let rounds: Vec<Vec<u64>> = order.iter().map(|r| r.eval_rounds()).collect();
+    for m in &METRICS {
+        let Metric {
+            stem,
+            y_label,
+            legend,
+            value,
+        } = *m;
+        let series_over = |x_of: &dyn Fn(usize, usize) -> f64| -> Vec<Series> {
+            order
+                .iter()
+                .zip(&labels)
+                .enumerate()
+                .map(|(i, (run, label))| Series {
+                    label: label.clone(),
+                    color: PALETTE[i % PALETTE.len()],
+                    dashed: false,
+                    points: run
+                        .evals
+                        .iter()
+                        .enumerate()
+                        .map(|(k, e)| (x_of(i, k), value(e)))
+                        .collect(),
+                })
+                .collect()
+        };
+        let vs_time = Chart {
+            title: format!("{y_label} against training time"),
+            x_label: format!("training time ({})", time.name),
+            y_label: y_label.to_string(),
+            integer_x: false,
+            y_from_zero: false,
+            legend,
+            series: series_over(&|i, k| order[i].evals[k].seconds / time.seconds),
+        };
+        written.extend(render(&vs_time, out_dir, &format!("{stem}_vs_time"))?);
+
+        let vs_rounds = Chart {
+            title: format!("{y_label} against averaging rounds"),
+            x_label: "rounds".to_string(),
+            y_label: y_label.to_string(),
+            integer_x: true,
+            y_from_zero: false,
+            legend,
+            series: series_over(&|i, k| rounds[i][k] as f64),
+        };
+        written.extend(render(&vs_rounds, out_dir, &format!("{stem}_vs_rounds"))?);
+    }
+
+    let mut stems: Vec<String> = Vec::new();
+    for (run, label) in order.iter().zip(&labels) {
+        let Some(chart) = weights_chart(run, label) else {
+            continue;
+        };
+        let mut stem = format!("weights_{}", slug(label));
+        let base = stem.clone();
+        let mut k = 2;
+        while stems.contains(&stem) {
+            stem = format!("{base}_{k}");
+            k += 1;
+        }
+        stems.push(stem.clone());
+        written.extend(render(&chart, out_dir, &stem)?);
+    }
+    Ok(written)
+}
+
+/// The chart of each worker's weight per round for a GRAWA run (`None` for other runs).
+fn weights_chart(run: &RunData, label: &str) -> Option<Chart> {
+    if !run.has_weights() {
+        return None;
+    }
+    let per_round = run.worker_weights();
+    let workers = run.summary.workers.max(1);
+    let mut series: Vec<Series> = (0..workers)
+        .map(|w| Series {
+            label: format!("worker {w}"),
+            color: PALETTE[w % PALETTE.len()],
+            dashed: false,
+            points: per_round
+                .iter()
+                .filter_map(|(round, ws)| Some((*round as f64, *ws.get(w)?)))
+                .collect(),
+        })
+        .collect();
+    let uniform = 1.0 / workers as f64;
+    let (first, last) = per_round
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (r, _)| {
+            (a.min(*r as f64), b.max(*r as f64))
+        });
+    series.push(Series {
+        label: format!("uniform 1/{workers}"),
+        color: RGBColor(90, 90, 90),
+        dashed: true,
+        points: vec![(first, uniform), (last, uniform)],
+    });
+    let layers = run.weight_layers();
+    let what = if layers > 1 {
+        format!(" (mean over {layers} layers)")
+    } else {
+        String::new()
+    };
+    Some(Chart {
+        title: format!("GRAWA weights per worker: {label}{what}"),
+        x_label: "round".to_string(),
+        y_label: "weight".to_string(),
+        integer_x: true,
+        y_from_zero: true,
+        legend: Legend::UpperRight,
+        series,
+    })
+}
+
+/// Loads the run folders `dirs` and plots them into `out_dir`: the whole `plot` command in one
+/// call.
+pub fn plot_dirs<P: AsRef<Path>>(dirs: &[P], out_dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    plot(&load_runs(dirs)?, out_dir)
+}
+
+/// An evaluation measure charted against time and rounds.
+#[derive(Clone, Copy)]
+struct Metric {
+    /// File name start.
+    stem: &'static str,
+    y_label: &'static str,
+    legend: Legend,
+    value: fn(&EvalRecord) -> f64,
+}
+
+const METRICS: [Metric; 2] = [
+    Metric {
+        stem: "test_accuracy",
+        y_label: "test accuracy (%)",
+        legend: Legend::LowerRight,
+        value: |e| 100.0 * e.test_accuracy,
+    },
+    Metric {
+        stem: "test_loss",
+        y_label: "test loss",
+        legend: Legend::UpperRight,
+        value: |e| e.test_loss,
+    },
+];
+
+/// Where the legend sits (the corner the curves usually leave free).
+#[derive(Clone, Copy)]
+enum Legend {
+    UpperRight,
+    LowerRight,
+}
+
+struct Series {
+    label: String,
+    color: RGBColor,
+    dashed: bool,
+    points: Vec<(f64, f64)>,
+}
+
+struct Chart {
+    title: String,
+    x_label: String,
+    y_label: String,
+    /// Ticks at whole numbers only (rounds).
+    integer_x: bool,
+    /// The y axis starts at 0 (weights).
+    y_from_zero: bool,
+    legend: Legend,
+    series: Vec<Series>,
+}
+
+/// Seconds, minutes or hours, whichever keeps the time axis readable.
+struct TimeUnit {
+    name: &'static str,
+    seconds: f64,
+}
+
+impl TimeUnit {
+    fn for_seconds(max: f64) -> Self {
+        if max > 3.0 * 3600.0 {
+            TimeUnit {
+                name: "h",
+                seconds: 3600.0,
+            }
+        } else if max > 600.0 {
+            TimeUnit {
+                name: "min",
+                seconds: 60.0,
+            }
+        } else {
+            TimeUnit {
+                name: "s",
+                seconds: 1.0,
+            }
+        }
+    }
+}
+
+/// DejaVu Sans registered once for the process as plotters' `sans-serif` family.
+fn register_fonts() -> Result<(), ReportError> {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    DONE.get_or_init(|| {
+        register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
+            .and_then(|_| register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold()))
+            .map_err(|_| "plot: the embedded DejaVu Sans font does not load".to_string())
+    })
+    .clone()
+    .map_err(ReportError::Other)
+}
+
+/// Writes `chart` as `stem.svg` and `stem.png` in `out_dir`.
+fn render(chart: &Chart, out_dir: &Path, stem: &str) -> Result<[PathBuf; 2], ReportError> {
+    let svg = out_dir.join(format!("{stem}.svg"));
+    let png = out_dir.join(format!("{stem}.png"));
+    let fail = |path: &Path, e: String| ReportError::Other(format!("{}: {e}", path.display()));
+    {
+        let root = SVGBackend::new(&svg, CHART_SIZE).into_drawing_area();
+        draw(&root, chart).map_err(|e| fail(&svg, e))?;
+        root.present().map_err(|e| fail(&svg, e.to_string()))?;
+    }
+    {
+        let root = BitMapBackend::new(&png, CHART_SIZE).into_drawing_area();
+        draw(&root, chart).map_err(|e| fail(&png, e))?;
+        root.present().map_err(|e| fail(&png, e.to_string()))?;
+    }
+    Ok([svg, png])
+}
+
+/// The axis range covering `values`, padded by 5% (a unit wide when all are equal or none).
+fn axis_range(values: impl Iterator<Item = f64>, from_zero: bool) -> (f64, f64) {
+    let (mut lo, mut hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    if from_zero {
+        lo = lo.min(0.0);
+    }
+    if hi - lo < 1e-12 {
+        hi += 0.5;
+        lo -= if from_zero && lo >= 0.0 { 0.0 } else { 0.5 };
+    }
+    let pad = 0.05 * (hi - lo);
+    let lo = if from_zero && lo >= 0.0 { lo } else { lo - pad };
+    (lo, hi + pad)
+}
+
+/// Tick labels with as many decimals as the axis span needs.
+fn tick_formatter(span: f64) -> impl Fn(&f64) -> String {
+    let step = span / 10.0;
+    let decimals = if step > 0.0 && step.is_finite() {
+        (-step.log10()).ceil().clamp(0.0, 6.0) as usize
+    } else {
+        0
+    };
+    move |v: &f64| format!("{v:.decimals$}")
+}
+
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Result<(), String> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    root.fill(&WHITE).map_err(err)?;
+
+    let points = || chart.series.iter().flat_map(|s| s.points.iter());
+    let (x0, x1) = if chart.integer_x {
+        let (lo, hi) = axis_range(points().map(|p| p.0), true);
+        (lo.min(0.0), hi)
+    } else {
+        axis_range(points().map(|p| p.0).chain([0.0]), true)
+    };
+    let (y0, y1) = axis_range(points().map(|p| p.1), chart.y_from_zero);
+    // Room for the legend in its corner, so it never hides a curve: a legend entry is about 20
+    // pixels of a plotting area about 480 high.
+    let f = ((20.0 * chart.series.len() as f64 + 20.0) / 480.0).min(0.6);
+    let grown = (y1 - y0) / (1.0 - f);
+    let (y0, y1) = match chart.legend {
+        Legend::UpperRight => (y0, y0 + grown),
+        Legend::LowerRight => (y1 - grown, y1),
+    };
+
+    let mut ctx = ChartBuilder::on(root)
+        .caption(&chart.title, ("sans-serif", 24).into_font())
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(72)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(err)?;
+
+    let x_fmt = tick_formatter(x1 - x0);
+    let int_fmt = |v: &f64| format!("{v:.0}");
+    let y_fmt = tick_formatter(y1 - y0);
+    let x_ticks = if chart.integer_x {
+        ((x1 - x0).floor() as usize + 1).clamp(2, 11)
+    } else {
+        10
+    };
+    let mut mesh = ctx.configure_mesh();
+    mesh.x_desc(chart.x_label.as_str())
+        .y_desc(chart.y_label.as_str())
+        .x_labels(x_ticks)
+        .y_labels(8)
+        .y_label_formatter(&y_fmt)
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 18))
+        .light_line_style(RGBColor(235, 235, 235));
+    if chart.integer_x {
+        mesh.x_label_formatter(&int_fmt);
+    } else {
+        mesh.x_label_formatter(&x_fmt);
+    }
+    mesh.draw().map_err(err)?;
+
+    for s in &chart.series {
+        let pts: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .copied()
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .collect();
+        let color = s.color;
+        let style = color.stroke_width(2);
+        let drawn = if s.dashed {
+            ctx.draw_series(DashedLineSeries::new(pts.clone(), 8, 6, style))
+                .map_err(err)?
+        } else {
+            ctx.draw_series(LineSeries::new(pts.clone(), style))
+                .map_err(err)?
+        };
+        drawn.label(s.label.as_str()).legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(2))
+        });
+        // Markers show where the measurements are when there are few of them.
+        if !s.dashed && pts.len() <= 60 {
+            ctx.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .map_err(err)?;
+        }
+    }
+
+    ctx.configure_series_labels()
+        .position(match chart.legend {
+            Legend::UpperRight => SeriesLabelPosition::UpperRight,
+            Legend::LowerRight => SeriesLabelPosition::LowerRight,
+        })
+        .label_font(("sans-serif", 15))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(160, 160, 160))
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Labels for legends and file names: each run's label, with its folder name added where two runs
+/// would otherwise share one.
+fn unique_labels(runs: &[&RunData]) -> Vec<String> {
+    let plain: Vec<String> = runs.iter().map(|r| r.label()).collect();
+    plain
+        .iter()
+        .zip(runs)
+        .map(|(l, r)| {
+            if plain.iter().filter(|m| *m == l).count() > 1 {
+                let folder = r
+                    .dir
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| r.dir.display().to_string());
+                format!("{l} ({folder})")
+            } else {
+                l.clone()
+            }
+        })
+        .collect()
+}
+
+/// A file-name-safe form of a label: ASCII letters and digits, other runs of characters as `_`.
+fn slug(label: &str) -> String {
+    let mut out = String::new();
+    for c in label.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    out.trim_matches('_').to_string()
+}
