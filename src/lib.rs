@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod flatness;
 pub mod metrics;
 pub mod model;
 pub mod optim;
