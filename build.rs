@@ -1,7 +1,87 @@
-//! Build script. With the `cuda` feature (a later step) it compiles `kernels/*.cu` to PTX with
-//! nvcc and embeds it; the default build compiles nothing and needs no CUDA at all.
+//! Build script. With the `cuda` feature it compiles every `kernels/*.cu` to PTX with nvcc into
+//! OUT_DIR (`kernels/average.cu` -> `$OUT_DIR/average.ptx`), which `src/cuda/ptx.rs` embeds with
+//! `include_str!`. The default build compiles nothing and needs no CUDA at all.
+//!
+//! nvcc is found as `$NVCC`, else `nvcc` on PATH, else `$CUDA_HOME/bin/nvcc`;
+//! `eval "$(scripts/cuda-toolchain.sh)"` provides one on machines without a CUDA install.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Virtual architecture of the PTX. compute_75 (Turing) is the oldest that nvcc 13 accepts; the
+/// driver JIT-compiles PTX for any newer GPU, and the kernels use nothing newer than warp shuffles.
+const PTX_ARCH: &str = "compute_75";
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=kernels");
+    if env::var_os("CARGO_FEATURE_CUDA").is_none() {
+        return;
+    }
+    println!("cargo:rerun-if-env-changed=NVCC");
+    println!("cargo:rerun-if-env-changed=CUDA_HOME");
+
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let nvcc = find_nvcc();
+    let mut sources: Vec<PathBuf> = std::fs::read_dir("kernels")
+        .unwrap_or_else(|e| panic!("build.rs: cannot list kernels/: {e}"))
+        .map(|entry| entry.expect("build.rs: reading kernels/").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cu"))
+        .collect();
+    sources.sort();
+    for src in &sources {
+        println!("cargo:rerun-if-changed={}", src.display());
+        compile(&nvcc, src, &out_dir);
+    }
+}
+
+fn find_nvcc() -> PathBuf {
+    if let Some(nvcc) = env::var_os("NVCC") {
+        return PathBuf::from(nvcc);
+    }
+    let on_path = env::var_os("PATH").and_then(|path| {
+        env::split_paths(&path)
+            .map(|dir| dir.join("nvcc"))
+            .find(|p| p.is_file())
+    });
+    if let Some(nvcc) = on_path {
+        return nvcc;
+    }
+    if let Some(home) = env::var_os("CUDA_HOME") {
+        let nvcc = Path::new(&home).join("bin").join("nvcc");
+        if nvcc.is_file() {
+            return nvcc;
+        }
+    }
+    panic!(
+        "build.rs: the `cuda` feature needs nvcc (none in $NVCC, on PATH or in $CUDA_HOME/bin). \
+         Install the CUDA toolkit, or on a machine without one run \
+         `eval \"$(scripts/cuda-toolchain.sh)\"` first."
+    );
+}
+
+/// `kernels/NAME.cu` -> `$OUT_DIR/NAME.ptx`. `--fmad=false`: no FMA contraction, so the
+/// element-wise kernels round exactly as their CPU twins (see kernels/README.md).
+fn compile(nvcc: &Path, src: &Path, out_dir: &Path) {
+    let stem = src.file_stem().expect("a .cu file has a stem");
+    let ptx = out_dir.join(stem).with_extension("ptx");
+    let output = Command::new(nvcc)
+        .arg("--ptx")
+        .arg(format!("-arch={PTX_ARCH}"))
+        .args(["-O3", "--fmad=false", "-std=c++17", "-o"])
+        .arg(&ptx)
+        .arg(src)
+        .output()
+        .unwrap_or_else(|e| panic!("build.rs: cannot run {}: {e}", nvcc.display()));
+    if !output.status.success() {
+        panic!(
+            "build.rs: {} failed on {} ({}):\n{}{}",
+            nvcc.display(),
+            src.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }

@@ -6,6 +6,8 @@ pub mod average;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod data;
 pub mod error;
 pub mod flatness;

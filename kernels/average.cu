@@ -1,0 +1,188 @@
+// The reductions of an averaging round on the GPU. Each kernel is the twin of a function in
+// src/average/naive.rs, which is its reference in `grawa-train selftest`:
+//
+//   layer_sumsq      naive_layer_sumsq       per-layer sums of squares, f64, one launch
+//   weighted_center  naive_weighted_center   x_C = sum_i w_{i,l} x_i
+//   center_and_pull  naive_center_and_pull   x_C, then every x_i pulled toward it, fused
+//   pull             naive_pull              x <- (1 - lambda) x + lambda c (also the prox step)
+//   easgd_round      naive_easgd_round       EASGD's elastic step for the workers and the center
+//   uniform_average  naive_uniform_average   (sum_i x_i) / M
+//
+// Host launchers live in src/cuda/kernels.rs; these are only the __global__ functions.
+//
+// Compiled by build.rs with --fmad=false: every element-wise kernel performs the same f32 operations
+// in the same order as its CPU twin (worker 0 first), so without FMA contraction the results are
+// bit-identical, and the self-test can hold them to a tolerance far below what a wrong index or a
+// wrong weight would produce. The kernels are memory-bound; FMA would buy nothing here.
+//
+// Work on layered buffers is cut into *pieces* (src/cuda/pieces.rs): runs of at most a few thousand
+// elements that never cross a layer boundary, listed once per layer table. One block handles one
+// piece at a time, so a block knows its layer (and so its weights) without searching, and small
+// layers cost no more than their size.
+
+// Workers' buffers are passed by value in a kernel parameter (512 bytes of the 4 KiB allowed), so a
+// launch needs no host-to-device copy of a pointer table. Must match MAX_WORKERS in src/cuda/kernels.rs.
+#define MAX_WORKERS 64
+
+struct Workers {
+    float* x[MAX_WORKERS];
+};
+
+typedef unsigned long long u64;
+typedef unsigned int u32;
+
+// Sum of `v` over the block, valid in thread 0. blockDim.x must be a multiple of 32, at most 1024.
+__device__ double block_sum(double v) {
+    __shared__ double warp_sums[32];
+    for (int o = 16; o > 0; o >>= 1) {
+        v += __shfl_down_sync(0xffffffffu, v, o);
+    }
+    const u32 lane = threadIdx.x & 31u;
+    const u32 warp = threadIdx.x >> 5;
+    if (lane == 0) {
+        warp_sums[warp] = v;
+    }
+    __syncthreads();
+    if (warp == 0) {
+        v = lane < (blockDim.x >> 5) ? warp_sums[lane] : 0.0;
+        for (int o = 16; o > 0; o >>= 1) {
+            v += __shfl_down_sync(0xffffffffu, v, o);
+        }
+    }
+    // warp_sums is reused by the next call: nobody may write it before everybody has read it.
+    __syncthreads();
+    return v;
+}
+
+// out[l] = sum of x[j]^2 over layer l, accumulated in f64 (as the CPU twin: f32 loses digits past
+// ~1e7 terms). One launch for every layer, deterministic: each piece's partial sum is written to
+// `partial`, and the last block to finish (found with a counter, the CUDA "threadFenceReduction"
+// pattern) adds each layer's partials in piece order. `done` must be 0 at launch: the launcher
+// clears it on the same stream first, so an aborted launch cannot leave a stale count behind.
+//
+// piece_start: pieces + 1 offsets into x; layer_first_piece: layers + 1 indices into the pieces.
+extern "C" __global__ void layer_sumsq(const float* __restrict__ x, const u64* __restrict__ piece_start,
+                                       u32 pieces, const u32* __restrict__ layer_first_piece, u32 layers,
+                                       double* partial, u32* done, double* __restrict__ out) {
+    for (u32 p = blockIdx.x; p < pieces; p += gridDim.x) {
+        double s = 0.0;
+        for (u64 j = piece_start[p] + threadIdx.x; j < piece_start[p + 1]; j += blockDim.x) {
+            const double v = (double)x[j];
+            s += v * v;
+        }
+        s = block_sum(s);
+        if (threadIdx.x == 0) {
+            partial[p] = s;
+        }
+    }
+
+    // Make this block's partials visible to every block before counting it as done.
+    __threadfence();
+    __shared__ bool last;
+    if (threadIdx.x == 0) {
+        last = atomicAdd(done, 1u) == gridDim.x - 1;
+    }
+    __syncthreads();
+    if (!last) {
+        return;
+    }
+    const volatile double* vpartial = partial;
+    for (u32 l = threadIdx.x; l < layers; l += blockDim.x) {
+        double s = 0.0;
+        for (u32 p = layer_first_piece[l]; p < layer_first_piece[l + 1]; ++p) {
+            s += vpartial[p];
+        }
+        out[l] = s;
+    }
+}
+
+// Loads the weights of the current piece's layer into shared memory: weight of worker i in layer
+// l = w[i * worker_stride + l * layer_stride] (per-worker weights: strides 1, 0; per-layer weights
+// stored worker-major as `Weights::PerLayer`: strides `layers`, 1).
+__device__ void load_weights(float* wl, const float* w, u32 m, u32 worker_stride, u32 layer_stride, u32 layer) {
+    __syncthreads();  // the previous piece is done with wl
+    for (u32 i = threadIdx.x; i < m; i += blockDim.x) {
+        wl[i] = w[(u64)i * worker_stride + (u64)layer * layer_stride];
+    }
+    __syncthreads();
+}
+
+// out[j] = sum_i w_{i,layer(j)} xs[i][j], summed from worker 0 up, as the CPU twin.
+extern "C" __global__ void weighted_center(Workers xs, u32 m, const float* __restrict__ w, u32 worker_stride,
+                                           u32 layer_stride, const u64* __restrict__ piece_start,
+                                           const u32* __restrict__ piece_layer, u32 pieces,
+                                           float* __restrict__ out) {
+    __shared__ float wl[MAX_WORKERS];
+    for (u32 p = blockIdx.x; p < pieces; p += gridDim.x) {
+        load_weights(wl, w, m, worker_stride, layer_stride, piece_layer[p]);
+        for (u64 j = piece_start[p] + threadIdx.x; j < piece_start[p + 1]; j += blockDim.x) {
+            float acc = wl[0] * xs.x[0][j];
+            for (u32 i = 1; i < m; ++i) {
+                acc += wl[i] * xs.x[i][j];
+            }
+            out[j] = acc;
+        }
+    }
+}
+
+// weighted_center, then x_i[j] <- (1 - lambda) x_i[j] + lambda c[j] for every worker, fused: each x
+// is read once and written once, instead of read twice.
+extern "C" __global__ void center_and_pull(Workers xs, u32 m, const float* __restrict__ w, u32 worker_stride,
+                                           u32 layer_stride, const u64* __restrict__ piece_start,
+                                           const u32* __restrict__ piece_layer, u32 pieces,
+                                           float* __restrict__ center, float lambda) {
+    __shared__ float wl[MAX_WORKERS];
+    const float keep = 1.0f - lambda;
+    for (u32 p = blockIdx.x; p < pieces; p += gridDim.x) {
+        load_weights(wl, w, m, worker_stride, layer_stride, piece_layer[p]);
+        for (u64 j = piece_start[p] + threadIdx.x; j < piece_start[p + 1]; j += blockDim.x) {
+            float acc = wl[0] * xs.x[0][j];
+            for (u32 i = 1; i < m; ++i) {
+                acc += wl[i] * xs.x[i][j];
+            }
+            center[j] = acc;
+            for (u32 i = 0; i < m; ++i) {
+                xs.x[i][j] = keep * xs.x[i][j] + lambda * acc;
+            }
+        }
+    }
+}
+
+// x[j] <- (1 - lambda) x[j] + lambda c[j]: the GRAWA/LSGD pull, and the proximal step (lambda = p/tau).
+extern "C" __global__ void pull(float* __restrict__ x, const float* __restrict__ c, u64 n, float lambda) {
+    const float keep = 1.0f - lambda;
+    for (u64 j = blockIdx.x * (u64)blockDim.x + threadIdx.x; j < n; j += (u64)gridDim.x * blockDim.x) {
+        x[j] = keep * x[j] + lambda * c[j];
+    }
+}
+
+// One EASGD round: x_i <- (1 - beta/M) x_i + (beta/M) c_old; c <- (1 - beta) c_old + beta mean_i(x_i),
+// the mean taken over the workers before their pull.
+extern "C" __global__ void easgd_round(Workers xs, u32 m, float* __restrict__ center, u64 n, float beta) {
+    const float mf = (float)m;
+    const float a = beta / mf;
+    const float keep = 1.0f - a;
+    for (u64 j = blockIdx.x * (u64)blockDim.x + threadIdx.x; j < n; j += (u64)gridDim.x * blockDim.x) {
+        const float c_old = center[j];
+        float sum = xs.x[0][j];
+        for (u32 i = 1; i < m; ++i) {
+            sum += xs.x[i][j];
+        }
+        for (u32 i = 0; i < m; ++i) {
+            xs.x[i][j] = keep * xs.x[i][j] + a * c_old;
+        }
+        center[j] = (1.0f - beta) * c_old + beta * (sum / mf);
+    }
+}
+
+// out[j] = (sum_i xs[i][j]) / M, summed from worker 0 up.
+extern "C" __global__ void uniform_average(Workers xs, u32 m, float* __restrict__ out, u64 n) {
+    const float mf = (float)m;
+    for (u64 j = blockIdx.x * (u64)blockDim.x + threadIdx.x; j < n; j += (u64)gridDim.x * blockDim.x) {
+        float sum = xs.x[0][j];
+        for (u32 i = 1; i < m; ++i) {
+            sum += xs.x[i][j];
+        }
+        out[j] = sum / mf;
+    }
+}

@@ -1,0 +1,102 @@
+//! GPUs as the trainer sees them: how many there are, whether two can reach each other's memory
+//! directly, and copies between buffers on the same or different GPUs.
+//!
+//! A copy between GPUs is `cuMemcpyPeerAsync` (cudarc's `memcpy_dtod` across contexts). It works
+//! whether or not peer access is enabled: with it the bytes go straight over NVLink or PCIe,
+//! without it the driver stages them through host memory. [`enable_peer_access`] turns the direct
+//! path on where the hardware allows; the self-test reports which pairs have it and the bandwidth
+//! each gets.
+
+use std::sync::Arc;
+
+use super::cudarc::driver::{sys, CudaContext, CudaStream, DevicePtr, DevicePtrMut, DriverError};
+use super::{Context, CudaError, Result};
+
+/// How many CUDA GPUs this process can see (after `CUDA_VISIBLE_DEVICES`). A driver that reports
+/// no device gives `Ok(0)`; a driver that cannot start (too old for this binary, broken install)
+/// is an error saying why.
+pub fn device_count() -> Result<usize> {
+    match CudaContext::device_count() {
+        Ok(n) => Ok(usize::try_from(n).unwrap_or(0)),
+        Err(DriverError(sys::CUresult::CUDA_ERROR_NO_DEVICE)) => Ok(0),
+        Err(e) => Err(e).context("initialising the CUDA driver (cuInit)"),
+    }
+}
+
+/// The CUDA version the driver supports, as (major, minor), e.g. (13, 0).
+pub fn driver_version() -> Result<(i32, i32)> {
+    let mut v = 0i32;
+    // SAFETY: cuDriverGetVersion only writes the int it is given.
+    unsafe { sys::cuDriverGetVersion(&mut v) }
+        .result()
+        .context("asking the driver its version")?;
+    Ok((v / 1000, (v % 1000) / 10))
+}
+
+/// Whether kernels and copies on `from`'s GPU can reach `to`'s memory directly (NVLink or PCIe
+/// peer-to-peer). False for the same GPU: no peer access is needed there.
+pub fn peer_access_possible(from: &CudaContext, to: &CudaContext) -> Result<bool> {
+    if from.cu_device() == to.cu_device() {
+        return Ok(false);
+    }
+    let mut can = 0i32;
+    // SAFETY: both handles come from live contexts; the call only writes `can`.
+    unsafe { sys::cuDeviceCanAccessPeer(&mut can, from.cu_device(), to.cu_device()) }
+        .result()
+        .context(&format!(
+            "asking whether GPU {} can access GPU {}",
+            from.ordinal(),
+            to.ordinal()
+        ))?;
+    Ok(can != 0)
+}
+
+/// Lets `from`'s GPU access `to`'s memory directly, where the hardware allows. Returns whether
+/// direct access is on (already-enabled counts as on); false means copies between the two will be
+/// staged through host memory, which still works.
+pub fn enable_peer_access(from: &CudaContext, to: &CudaContext) -> Result<bool> {
+    if !peer_access_possible(from, to)? {
+        return Ok(false);
+    }
+    from.bind_to_thread()
+        .context(&format!("binding GPU {}'s context", from.ordinal()))?;
+    // SAFETY: `to` is a live context; flags must be 0.
+    match unsafe { sys::cuCtxEnablePeerAccess(to.cu_ctx(), 0) }.result() {
+        Ok(()) | Err(DriverError(sys::CUresult::CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED)) => {
+            Ok(true)
+        }
+        Err(e) => Err(e).context(&format!(
+            "enabling peer access from GPU {} to GPU {}",
+            from.ordinal(),
+            to.ordinal()
+        )),
+    }
+}
+
+/// Copies `src` into `dst` on `stream` (the destination's stream): a plain device-to-device copy
+/// on one GPU, a peer copy between two. `dst` must be at least as long as `src`.
+pub fn copy<S, D>(stream: &Arc<CudaStream>, src: &S, dst: &mut D) -> Result<()>
+where
+    S: DevicePtr<f32>,
+    D: DevicePtrMut<f32>,
+{
+    if dst.len() < src.len() {
+        return Err(CudaError::Invalid(format!(
+            "copy: {} elements do not fit in a buffer of {}",
+            src.len(),
+            dst.len()
+        )));
+    }
+    if **dst.stream().context() != **stream.context() {
+        return Err(CudaError::Invalid(format!(
+            "copy: run it on the destination's GPU ({}), not GPU {}",
+            dst.stream().context().ordinal(),
+            stream.context().ordinal()
+        )));
+    }
+    let (from, to) = (src.stream().context().ordinal(), stream.context().ordinal());
+    stream.memcpy_dtod(src, dst).context(&format!(
+        "copying {} floats from GPU {from} to GPU {to}",
+        src.len()
+    ))
+}
