@@ -177,7 +177,12 @@ pub fn write(run_dir: &Path, ckpt: &Checkpoint, layout: &Layout, keep: usize) ->
     let name = format!("ckpt-{:08}", ckpt.state.rounds);
     let dir = root.join(&name);
     let tmp = root.join(format!("{name}.tmp"));
-    let _ = std::fs::remove_dir_all(&tmp);
+    // A `.tmp` folder is what a killed writer left behind: never whole, never read.
+    for entry in std::fs::read_dir(&root).map_err(io(&root))?.flatten() {
+        if entry.path().extension().is_some_and(|e| e == "tmp") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
 
     let mut map = HashMap::new();

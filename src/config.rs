@@ -370,6 +370,13 @@ fn algo_config(a: &TrainArgs) -> Result<AlgoConfig> {
         a.max_staleness
             .or(if is_async { tau.map(|t| 4 * t) } else { None })
     };
+    if let (Some(s), Some(t)) = (max_staleness, tau) {
+        if s < t {
+            return Err(Error::usage(format!(
+                "--max-staleness {s}: must be at least --tau ({t}), or a worker could wait for a snapshot it has not sent"
+            )));
+        }
+    }
     Ok(AlgoConfig {
         kind,
         schedule: a.schedule,

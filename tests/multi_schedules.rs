@@ -116,12 +116,8 @@ fn permits_spend_the_whole_budget_in_rounds_of_m_tau() {
 }
 
 /// Every permits round holds exactly M * tau = 15 local steps: round totals 15, 30, ..., 90.
-/// Repeated three times because the failure is a race.
+/// Repeated three times because the failure was a race (permits opened twice, since fixed).
 #[test]
-#[ignore = "bug: permits are opened twice, in train::run (src/train/mod.rs) before the worker \
-            threads start and again at the top of Coordinator::run after they started; the \
-            second Shared::open_permits resets permits_taken to 0, forgetting permits already \
-            taken, so round 1 holds 15 + k steps (k = 1..4 seen) and the last round 15 - k"]
 fn permits_every_round_holds_exactly_m_tau_steps() {
     for attempt in 0..3 {
         let dir = tempfile::tempdir().unwrap();

@@ -85,10 +85,6 @@ impl Coordinator {
             state.next_eval = r.next_eval;
             state.anchor = Arc::new(r.anchor);
         }
-        if self.schedule == ScheduleKind::Permits {
-            let n = self.permits_for_next_round(0);
-            self.shared.open_permits(n);
-        }
         let result = match self.schedule {
             ScheduleKind::Async => self.run_async(&mut state),
             ScheduleKind::Sync | ScheduleKind::Permits => self.run_lockstep(&mut state),
@@ -129,7 +125,7 @@ impl Coordinator {
     }
 
     /// Permits for the round after `total` steps: M*tau, or what is left of the budget.
-    fn permits_for_next_round(&self, total: u64) -> u64 {
+    pub fn permits_for_next_round(&self, total: u64) -> u64 {
         let per_round = self.workers as u64 * self.tau;
         match self.max_steps {
             Some(m) => per_round.min((m * self.workers as u64).saturating_sub(total)),

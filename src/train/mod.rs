@@ -175,14 +175,6 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
     let budget = StepBudget::new(&cfg.budget, per_epoch as usize);
     let eval_every = cfg.eval_every.unwrap_or(per_epoch);
     let plan = algo::worker_plan(&cfg.algo, eval_every, cfg.batch_size);
-    if let Some(s) = cfg.algo.max_staleness {
-        if s < plan.tau {
-            return Err(Error::usage(format!(
-                "--max-staleness {s}: must be at least --tau ({}), or a worker could wait for a snapshot it has not sent",
-                plan.tau
-            )));
-        }
-    }
     // Every worker starts from the same point: the same seed builds the same model.
     let models = (0..m)
         .map(|_| Model::new(cfg.model, shape, classes, cfg.seed, &device))
@@ -245,12 +237,14 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
     }
     let shared = Arc::new(shared);
     if cfg.algo.schedule == ScheduleKind::Permits {
+        // Opened once, before any worker starts: the first round's permits (what is left of the
+        // budget on a resumed run).
         let per_round = m as u64 * plan.tau;
-        shared.open_permits(
-            budget
-                .max_steps
-                .map_or(per_round, |s| per_round.min(s * m as u64)),
-        );
+        let done = shared.total_steps.load(std::sync::atomic::Ordering::SeqCst);
+        let left = budget
+            .max_steps
+            .map_or(per_round, |s| (s * m as u64).saturating_sub(done));
+        shared.open_permits(per_round.min(left));
     }
     let (to_hub, inbox) = unbounded();
     let (events_tx, events) = unbounded();
