@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Runs a grid of algorithms x seeds (x any other flag lists), one run after another, each in its
+# own folder under OUT; skips finished runs, resumes interrupted ones, then prints and writes the
+# comparison table (compare.md, compare.csv) and the plots (plots/).
+#
+#   scripts/sweep.sh OUT "ALGOS" "SEEDS" [-- FLAGS...]
+#   scripts/sweep.sh runs/paper "lgrawa mgrawa easgd lsgd ddp ddp-sam" "36 720 1042" -- \
+#       --dataset mnist --model mlp --workers 4 --minutes 2 --batch-size 32 --lr 0.05 --flatness
+#
+# Extra grids: set GRID_FLAG and GRID_VALUES, e.g. GRID_FLAG=--tau GRID_VALUES="8 32"; each value
+# becomes part of the run folder's name.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [[ $# -lt 3 ]]; then
+    sed -n '2,12p' "$0" >&2
+    exit 2
+fi
+out=$1 algos=$2 seeds=$3
+shift 3
+[[ "${1:-}" == "--" ]] && shift
+bin=${GRAWA_BIN:-target/release/grawa-train}
+[[ -x "$bin" ]] || cargo build --release
+mkdir -p "$out"
+
+grid_values=${GRID_VALUES:-"-"}
+runs=()
+for algo in $algos; do
+    for seed in $seeds; do
+        for g in $grid_values; do
+            name="$algo-s$seed"
+            extra=()
+            if [[ "$g" != "-" ]]; then
+                name="$name-${GRID_FLAG#--}$g"
+                extra=("$GRID_FLAG" "$g")
+            fi
+            dir="$out/$name"
+            runs+=("$dir")
+            if [[ -f "$dir/summary.json" ]]; then
+                echo "sweep: $name finished, skipped"
+                continue
+            fi
+            args=(--algo "$algo" --seed "$seed" "${extra[@]}" "$@")
+            if compgen -G "$dir/checkpoints/*/COMPLETE" >/dev/null; then
+                echo "sweep: $name interrupted, resuming"
+                args+=(--resume "$dir")
+            else
+                rm -rf "$dir"
+                echo "sweep: $name"
+                args+=(--out "$dir")
+            fi
+            # 130: interrupted (the checkpoint is kept): stop the sweep, a re-run resumes it.
+            status=0
+            "$bin" "${args[@]}" || status=$?
+            if [[ $status -eq 130 ]]; then
+                echo "sweep: interrupted; run the same command again to resume" >&2
+                exit 130
+            elif [[ $status -ne 0 ]]; then
+                echo "sweep: $name failed (exit $status); going on" >&2
+            fi
+        done
+    done
+done
+
+done_runs=()
+for d in "${runs[@]}"; do [[ -f "$d/summary.json" ]] && done_runs+=("$d"); done
+if [[ ${#done_runs[@]} -gt 0 ]]; then
+    "$bin" compare "${done_runs[@]}" --csv "$out/compare.csv" --md "$out/compare.md"
+    "$bin" plot "${done_runs[@]}" --out "$out/plots" >/dev/null
+    echo "sweep: tables in $out/compare.md and $out/compare.csv, plots in $out/plots"
+fi
