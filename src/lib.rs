@@ -17,6 +17,7 @@ pub mod optim;
 pub mod progress;
 pub mod report;
 pub mod schedule;
+pub mod selftest;
 pub mod train;
 
 pub use error::{Error, Result};

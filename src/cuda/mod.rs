@@ -7,6 +7,8 @@
 //! - `kernels`: [`Kernels`] (the functions loaded on one GPU) and their launchers, each taking the
 //!   stream explicitly; [`DeviceLayout`] and [`DeviceWeights`], a layer table and weights on a GPU.
 //! - `device`: enumeration, peer access, device-to-device and peer copies.
+//! - `selftest`: the GPU side of `grawa-train selftest` (each kernel against its CPU twin, copy
+//!   bandwidths); the report it fills and prints lives in `crate::selftest`.
 //!
 //! Every kernel has a CPU twin in `crate::average::naive` or `crate::optim`, the reference it is
 //! checked against.
@@ -15,6 +17,7 @@ pub mod device;
 pub mod kernels;
 pub mod pieces;
 pub mod ptx;
+pub mod selftest;
 
 pub use candle_core::cuda_backend::cudarc;
 pub use device::{copy, device_count, enable_peer_access, peer_access_possible};
