@@ -15,6 +15,9 @@ use crate::Result;
 
 /// Train an image classifier with gradient-weighted model averaging (GRAWA) or a baseline.
 ///
+/// Other commands: `grawa-train plot RUN... --out DIR`, `grawa-train compare RUN...`,
+/// `grawa-train flatness --checkpoint RUN`, `grawa-train selftest` (each has --help).
+///
 /// Every flag can also be set in a TOML file given with --config (keys are the flag names without
 /// the dashes, e.g. `lr = 0.05`); flags on the command line win. Exit codes: 0 done, 1 diverged,
 /// 2 bad usage or input, 130 interrupted.
@@ -109,6 +112,19 @@ pub struct TrainArgs {
     /// original run; a different worker count, algorithm, model or data set is refused.
     #[arg(long)]
     pub resume: Option<PathBuf>,
+
+    /// At the end, measure the flatness of the evaluated model (Lanczos lambda_max, sum of Ritz
+    /// values, Hutchinson trace; see `grawa-train flatness --help`) into flatness.json.
+    #[arg(long)]
+    pub flatness: bool,
+
+    /// Train on GPUs 0..N-1 (needs a build with the `cuda` feature).
+    #[arg(long)]
+    pub gpus: Option<usize>,
+
+    /// Train on these GPUs (e.g. 2,3) instead of 0..N-1.
+    #[arg(long, value_delimiter = ',')]
+    pub gpu_ids: Vec<usize>,
 
     /// Stop after this many epochs (fractions allowed). Default 1 when no budget is given.
     #[arg(long)]
@@ -270,6 +286,16 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    if let Some(name) = args.get(1).and_then(|a| a.to_str()) {
+        if crate::subcommands::NAMES.contains(&name) {
+            let rest: Vec<OsString> =
+                std::iter::once(OsString::from(format!("grawa-train {name}")))
+                    .chain(args[2..].iter().cloned())
+                    .collect();
+            return crate::subcommands::run(name, &rest);
+        }
+    }
     let args = match parse_from(args) {
         Ok(a) => a,
         Err(e) if !e.use_stderr() => {

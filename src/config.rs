@@ -47,6 +47,7 @@ pub struct RunConfig {
     pub out: PathBuf,
     pub checkpoint_every: Option<CheckpointEvery>,
     pub keep: usize,
+    pub flatness: bool,
     /// Resuming the run in `out` from its newest checkpoint.
     #[serde(skip)]
     pub resume: bool,
@@ -82,6 +83,7 @@ fn positive<T: PartialOrd + Default + std::fmt::Display + Copy>(flag: &str, v: T
 impl RunConfig {
     /// Validates parsed flags and fills in derived defaults.
     pub fn from_args(a: &TrainArgs) -> Result<Self> {
+        check_gpus(a)?;
         let mut budget = Budget {
             epochs: a.epochs.map(|v| positive_f64("epochs", v)).transpose()?,
             steps: a.steps.map(|v| positive("steps", v)).transpose()?,
@@ -191,6 +193,7 @@ impl RunConfig {
             out,
             checkpoint_every,
             keep: positive("keep", a.keep)?,
+            flatness: a.flatness,
             resume: a.resume.is_some(),
             quiet: a.quiet,
             json: a.json,
@@ -418,5 +421,32 @@ pub fn parse_checkpoint_every(v: &str) -> Result<CheckpointEvery> {
             .filter(|x| x.is_finite() && *x > 0.0)
             .map(|x| CheckpointEvery::Seconds(x * s))
             .ok_or_else(bad),
+    }
+}
+
+/// `--gpus` / `--gpu-ids`: a clear refusal where they cannot be honoured. The GPU transport (workers
+/// on GPUs, device-to-device gathering) is not wired yet, so even a CUDA build says so.
+fn check_gpus(a: &TrainArgs) -> Result<()> {
+    let wanted = match (a.gpus, a.gpu_ids.is_empty()) {
+        (None, true) => return Ok(()),
+        (Some(0), _) => {
+            return Err(Error::usage(
+                "--gpus 0: expected at least 1 (leave the flag out to train on the CPU)",
+            ))
+        }
+        (Some(n), true) => n,
+        (_, false) => a.gpu_ids.iter().max().map_or(0, |m| m + 1),
+    };
+    let flag = if a.gpu_ids.is_empty() {
+        format!("--gpus {wanted}")
+    } else {
+        "--gpu-ids".to_string()
+    };
+    match crate::selftest::gpu_count() {
+        Err(reason) => Err(Error::usage(format!("{flag}: {reason}"))),
+        Ok(n) if n < wanted => Err(Error::usage(format!("{flag}: {wanted} GPUs asked for, {n} visible"))),
+        Ok(_) => Err(Error::usage(format!(
+            "{flag}: training on GPUs is not wired into this version yet; `grawa-train selftest` checks the kernels"
+        ))),
     }
 }

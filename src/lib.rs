@@ -11,6 +11,7 @@ pub mod cuda;
 pub mod data;
 pub mod error;
 pub mod flatness;
+pub mod flatness_cmd;
 pub mod metrics;
 pub mod model;
 pub mod optim;
@@ -18,6 +19,7 @@ pub mod progress;
 pub mod report;
 pub mod schedule;
 pub mod selftest;
+pub mod subcommands;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -278,3 +278,14 @@ fn sigint_stops_at_a_step_boundary_with_exit_130() {
         "an interrupted run has no summary"
     );
 }
+
+/// A CPU build asked for GPUs: exit 2 and one line saying why and how to get a CUDA build.
+#[test]
+fn gpus_on_a_cpu_build_exit_2_with_the_reason() {
+    for args in [&["--gpus", "1"][..], &["--gpu-ids", "2,3"][..]] {
+        let o = grawa(args);
+        assert_usage_error(&o, "cuda");
+        assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
+    }
+    assert_usage_error(&grawa(&["--gpus", "0"]), "--gpus 0");
+}

@@ -74,11 +74,18 @@ impl Evaluator {
         })
     }
 
-    /// Test loss and accuracy of the model with parameters `params` (flat, layer-table order).
-    pub fn score(&self, params: &[f32]) -> Result<Score> {
+    /// The model set to `params` (flat, layer-table order) with BatchNorm recalibrated: the model
+    /// a run evaluates (flatness is measured on it too).
+    pub fn prepare(&self, params: &[f32]) -> Result<&Model> {
         self.model.params.write_flat(params)?;
         self.recalibrate()?;
-        let (loss, accuracy) = evaluate(&self.model, &self.test, &self.norm, self.eval_batch_size)?;
+        Ok(&self.model)
+    }
+
+    /// Test loss and accuracy of the model with parameters `params` (flat, layer-table order).
+    pub fn score(&self, params: &[f32]) -> Result<Score> {
+        let model = self.prepare(params)?;
+        let (loss, accuracy) = evaluate(model, &self.test, &self.norm, self.eval_batch_size)?;
         Ok(Score { loss, accuracy })
     }
 

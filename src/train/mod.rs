@@ -414,6 +414,20 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
         out: cfg.out.clone(),
     };
     write_json_atomic(&cfg.out.join("summary.json"), &summary)?;
+    crate::report::write_metrics_csv(&cfg.out)?;
+    if cfg.flatness {
+        let opts = crate::flatness::FlatnessOptions::default();
+        let r = crate::flatness_cmd::measure_run(&cfg.out, Some(&cfg.data_dir), &opts)?;
+        if !cfg.quiet {
+            eprintln!(
+                "flatness: lambda_max {:.4}, ritz_sum {:.4}, hutchinson_trace {:.4} -> {}",
+                r.lambda_max,
+                r.ritz_sum,
+                r.hutchinson_trace,
+                cfg.out.join("flatness.json").display()
+            );
+        }
+    }
     if cfg.json {
         println!(
             "{}",

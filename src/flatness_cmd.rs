@@ -1,0 +1,212 @@
+//! `grawa-train flatness --checkpoint RUN` and `--flatness` at the end of a run: the flatness of
+//! the evaluated model of a checkpointed run (the workers' uniform average, or EASGD's center,
+//! with BatchNorm recalibrated as for evaluation), written to `RUN/flatness.json`.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use candle_core::Device;
+use clap::Parser;
+
+use crate::checkpoint::{self, Checkpoint, Layout};
+use crate::data::{self, DatasetKind, ImageShape, Normalization, SyntheticSpec};
+use crate::flatness::{measure, FlatnessOptions, FlatnessReport};
+use crate::metrics::write_json_atomic;
+use crate::model::{Model, ModelKind};
+use crate::train::eval::{EvalSetup, Evaluator};
+use crate::{Error, Result};
+
+/// Largest Hessian eigenvalue (Lanczos), the sum of Ritz values and a Hutchinson trace estimate
+/// of the training loss at a run's evaluated model.
+#[derive(Parser, Debug)]
+#[command(name = "grawa-train flatness", max_term_width = 100)]
+pub struct FlatnessArgs {
+    /// Run folder (its newest checkpoint is measured; every run checkpoints at the end).
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Folder holding the data sets (default: the run's).
+    #[arg(long, env = "GRAWA_DATA")]
+    pub data_dir: Option<PathBuf>,
+    /// Lanczos iterations per start.
+    #[arg(long, default_value_t = 100)]
+    pub iterations: usize,
+    /// Random Lanczos starts.
+    #[arg(long, default_value_t = 3)]
+    pub starts: usize,
+    /// Fixed training images the loss is taken over.
+    #[arg(long, default_value_t = 320)]
+    pub samples: usize,
+    /// Hutchinson probe vectors (0 skips the trace estimate).
+    #[arg(long, default_value_t = 30)]
+    pub hutchinson: usize,
+    /// Print the report as one JSON line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What the command needs of a run's config.json.
+struct RunInfo {
+    dataset: DatasetKind,
+    model: ModelKind,
+    data_dir: PathBuf,
+    seed: u64,
+    batch_size: usize,
+    synthetic_train: usize,
+    synthetic_test: usize,
+    bn_recal_batches: usize,
+}
+
+fn read_run(dir: &Path) -> Result<RunInfo> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::usage(format!("{}: not valid JSON: {e}", path.display())))?;
+    let bad = |field: &str| {
+        Error::usage(format!(
+            "{}: field '{field}' is missing or malformed",
+            path.display()
+        ))
+    };
+    let s = |f: &str| v[f].as_str().ok_or_else(|| bad(f));
+    let u = |f: &str| v[f].as_u64().ok_or_else(|| bad(f));
+    Ok(RunInfo {
+        dataset: s("dataset")?.parse().map_err(|_| bad("dataset"))?,
+        model: s("model")?.parse().map_err(|_| bad("model"))?,
+        data_dir: PathBuf::from(s("data_dir")?),
+        seed: u("seed")?,
+        batch_size: u("batch_size")? as usize,
+        synthetic_train: u("synthetic_train")? as usize,
+        synthetic_test: u("synthetic_test")? as usize,
+        bn_recal_batches: u("bn_recal_batches")? as usize,
+    })
+}
+
+/// The point a run evaluates: EASGD's center when it has one, else the workers' uniform average.
+pub fn evaluated_point(ckpt: &Checkpoint) -> Vec<f32> {
+    if let Some((_, c)) = ckpt.algo_tensors.iter().find(|(n, _)| n == "easgd.center") {
+        return c.clone();
+    }
+    let xs: Vec<&[f32]> = ckpt.workers.iter().map(|w| w.params.as_slice()).collect();
+    let mut mean = vec![0f32; xs.first().map_or(0, |x| x.len())];
+    crate::average::uniform_average(&xs, &mut mean);
+    mean
+}
+
+/// Measures the newest checkpoint of the run in `dir` and writes `dir/flatness.json`.
+pub fn measure_run(
+    dir: &Path,
+    data_dir: Option<&Path>,
+    opts: &FlatnessOptions,
+) -> Result<FlatnessReport> {
+    let info = read_run(dir)?;
+    let data_dir = data_dir
+        .map(Path::to_path_buf)
+        .unwrap_or(info.data_dir.clone());
+    let synthetic = SyntheticSpec {
+        shape: info.model.synthetic_shape(),
+        num_classes: 10,
+        train: info.synthetic_train,
+        test: info.synthetic_test,
+        seed: info.seed,
+    };
+    let split = data::load(info.dataset, &data_dir, &synthetic)?;
+    let shape: ImageShape = split.train.shape;
+    let classes = split.train.num_classes;
+    let device = Device::Cpu;
+    let probe = Model::new(info.model, shape, classes, info.seed, &device)?;
+    let shapes = |set: &crate::model::ParamSet| {
+        set.vars()
+            .iter()
+            .map(|v| v.dims().to_vec())
+            .collect::<Vec<_>>()
+    };
+    let (ps, bs) = (shapes(&probe.params), shapes(&probe.buffers));
+    let layout = Layout {
+        params: probe.params.table(),
+        param_shapes: &ps,
+        buffers: probe.buffers.table(),
+        buffer_shapes: &bs,
+    };
+    let Some(newest) = checkpoint::list(dir)?.pop() else {
+        return Err(Error::usage(format!(
+            "--checkpoint {}: no complete checkpoint in it",
+            dir.display()
+        )));
+    };
+    let ckpt = checkpoint::read(&newest, &layout)?;
+    let norm = Normalization::for_kind(info.dataset);
+    let train = Arc::new(split.train);
+    let setup = EvalSetup {
+        kind: info.model,
+        shape,
+        num_classes: classes,
+        eval_batch_size: 1000,
+        recal_batches: info.bn_recal_batches,
+        recal_batch_size: info.batch_size,
+        seed: info.seed,
+    };
+    let evaluator = Evaluator::new(
+        &setup,
+        train.clone(),
+        Arc::new(split.test),
+        norm.clone(),
+        &device,
+    )?;
+    let model = evaluator.prepare(&evaluated_point(&ckpt))?;
+    let report = measure(model, &train, &norm, opts)?;
+    write_json_atomic(&dir.join("flatness.json"), &report)?;
+    Ok(report)
+}
+
+/// The `flatness` subcommand (`args` starts with the command name).
+pub fn run(args: &[OsString]) -> ExitCode {
+    let a = match FlatnessArgs::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!(
+                "grawa-train: {} (see --help)",
+                first.strip_prefix("error: ").unwrap_or(first)
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let opts = FlatnessOptions {
+        iterations: a.iterations,
+        starts: a.starts,
+        samples: a.samples,
+        hutchinson: a.hutchinson,
+        seed: 0,
+    };
+    match measure_run(&a.checkpoint, a.data_dir.as_deref(), &opts) {
+        Ok(r) => {
+            if a.json {
+                println!("{}", serde_json::to_string(&r).unwrap_or_default());
+            } else {
+                println!(
+                    "lambda_max {:.4}  ritz_sum {:.4}  hutchinson_trace {:.4} ± {:.4}  ({} iterations x {} starts, {} images) -> {}",
+                    r.lambda_max,
+                    r.ritz_sum,
+                    r.hutchinson_trace,
+                    r.hutchinson_stderr,
+                    r.iterations,
+                    r.starts,
+                    r.samples,
+                    a.checkpoint.join("flatness.json").display()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("grawa-train: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The subcommands beside training: `plot` and `compare` over run folders, `selftest` for the GPU
+//! kernels, `flatness` of a checkpointed run. Each parses its own flags; `cli::run` dispatches on
+//! the first argument.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Names `cli::run` hands to this module.
+pub const NAMES: [&str; 4] = ["plot", "compare", "selftest", "flatness"];
+
+/// Plot test accuracy and loss against time and rounds, and GRAWA weights over rounds, for one
+/// or more runs overlaid; writes PNG and SVG.
+#[derive(Parser, Debug)]
+#[command(name = "grawa-train plot", max_term_width = 100)]
+pub struct PlotArgs {
+    /// Run folders (each with summary.json, config.json, metrics.jsonl).
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Folder for the charts.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Print a table of runs (method, seed, accuracy, loss, lambda_max, rounds, wall time) with a
+/// mean ± std per method, and write it as CSV and Markdown.
+#[derive(Parser, Debug)]
+#[command(name = "grawa-train compare", max_term_width = 100)]
+pub struct CompareArgs {
+    /// Run folders.
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Write the per-run table as CSV here.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Write the tables as Markdown here.
+    #[arg(long)]
+    pub md: Option<PathBuf>,
+}
+
+/// Check every CUDA kernel against its CPU twin on every visible GPU, and measure bandwidths.
+#[derive(Parser, Debug)]
+#[command(name = "grawa-train selftest", max_term_width = 100)]
+pub struct SelftestArgs {
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse<P: Parser>(args: &[OsString]) -> Result<P, ExitCode> {
+    P::try_parse_from(args).map_err(|e| {
+        if e.use_stderr() {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!(
+                "grawa-train: {} (see --help)",
+                first.strip_prefix("error: ").unwrap_or(first)
+            );
+            ExitCode::from(2)
+        } else {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+    })
+}
+
+fn report(result: Result<(), crate::Error>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("grawa-train: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Runs subcommand `name` with `args` (the subcommand name first).
+pub fn run(name: &str, args: &[OsString]) -> ExitCode {
+    match name {
+        "plot" => match parse::<PlotArgs>(args) {
+            Ok(a) => report(
+                crate::report::plot_dirs(&a.runs, &a.out)
+                    .map_err(Into::into)
+                    .map(|files| {
+                        for f in files {
+                            println!("{}", f.display());
+                        }
+                    }),
+            ),
+            Err(code) => code,
+        },
+        "compare" => match parse::<CompareArgs>(args) {
+            Ok(a) => report(
+                crate::report::compare_dirs(&a.runs, a.csv.as_deref(), a.md.as_deref())
+                    .map_err(Into::into)
+                    .map(|text| print!("{text}")),
+            ),
+            Err(code) => code,
+        },
+        "selftest" => match parse::<SelftestArgs>(args) {
+            Ok(a) => crate::selftest::run(a.json),
+            Err(code) => code,
+        },
+        "flatness" => crate::flatness_cmd::run(args),
+        _ => unreachable!("cli::run dispatches only NAMES"),
+    }
+}
