@@ -139,7 +139,7 @@ fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f6
 ///
 /// Cost: `starts * iterations + hutchinson` Hessian-vector products of two f64 gradient passes
 /// over `samples` images each (four when a kink was crossed), plus one pass at the start, and
-/// Lanczos memory of `8 * iterations * parameters` bytes. On a 2-core CPU that is about 45 s for
+/// Lanczos memory of `8 * iterations * parameters` bytes. On a 2-core CPU that is about 35 s for
 /// the MLP and hours for ResNet-20 at the defaults; see [`measure_with_progress`] to report progress.
 pub fn measure(
     model: &Model,
