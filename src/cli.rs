@@ -126,6 +126,11 @@ pub struct TrainArgs {
     #[arg(long, value_delimiter = ',')]
     pub gpu_ids: Vec<usize>,
 
+    /// End the run with an error naming the worker when one sends nothing for this many seconds
+    /// while it is waited for (set it above the time of tau local steps). Off by default.
+    #[arg(long)]
+    pub watchdog: Option<f64>,
+
     /// Stop after this many epochs (fractions allowed). Default 1 when no budget is given.
     #[arg(long)]
     pub epochs: Option<f64>,

@@ -48,6 +48,7 @@ pub struct RunConfig {
     pub checkpoint_every: Option<CheckpointEvery>,
     pub keep: usize,
     pub flatness: bool,
+    pub watchdog: Option<std::time::Duration>,
     /// Resuming the run in `out` from its newest checkpoint.
     #[serde(skip)]
     pub resume: bool,
@@ -194,6 +195,10 @@ impl RunConfig {
             checkpoint_every,
             keep: positive("keep", a.keep)?,
             flatness: a.flatness,
+            watchdog: a
+                .watchdog
+                .map(|w| positive_f64("watchdog", w).map(std::time::Duration::from_secs_f64))
+                .transpose()?,
             resume: a.resume.is_some(),
             quiet: a.quiet,
             json: a.json,

@@ -45,6 +45,8 @@ pub struct Coordinator {
     pub identity: Identity,
     /// Where a resumed run picks up: rounds held, next evaluation, the last target.
     pub resumed: Option<Resumed>,
+    /// `--watchdog`: a worker silent this long while it is waited for ends the run.
+    pub watchdog: Option<std::time::Duration>,
 }
 
 /// `--checkpoint-every`: a number of rounds, or a wall-clock interval.
@@ -133,6 +135,42 @@ impl Coordinator {
         }
     }
 
+    /// The next message from any worker. With a watchdog, a worker in `awaited` that has sent
+    /// nothing for that long ends the run with an error naming it (it may be stuck for good, so
+    /// nobody waits for it any more).
+    fn receive(
+        &self,
+        state: &mut RunState,
+        awaited: impl Fn(&RunState, usize) -> bool,
+    ) -> Result<ToHub> {
+        let gone = || Error::Internal("every worker hung up without finishing".into());
+        let Some(limit) = self.watchdog else {
+            return self.inbox.recv().map_err(|_| gone());
+        };
+        let tick = limit.min(std::time::Duration::from_millis(200));
+        loop {
+            match self.inbox.recv_timeout(tick) {
+                Ok(msg) => {
+                    if let Some(w) = sender_of(&msg) {
+                        state.last_heard[w] = Instant::now();
+                    }
+                    return Ok(msg);
+                }
+                Err(crossbeam::channel::RecvTimeoutError::Disconnected) => return Err(gone()),
+                Err(crossbeam::channel::RecvTimeoutError::Timeout) => {}
+            }
+            if let Some(w) = (0..self.workers)
+                .find(|&w| awaited(state, w) && state.last_heard[w].elapsed() >= limit)
+            {
+                self.shared.abort.store(true, Ordering::SeqCst);
+                return Err(Error::Internal(format!(
+                    "worker {w} has sent nothing for {:.0} s (--watchdog): it is stuck or far too slow; run stopped",
+                    limit.as_secs_f64()
+                )));
+            }
+        }
+    }
+
     /// Waits for one message from every worker still running (failures and finals are recorded).
     fn gather(&self, state: &mut RunState) -> Result<Gathered> {
         let mut g = Gathered {
@@ -143,10 +181,8 @@ impl Coordinator {
             (0..self.workers).any(|w| state.running(w) && g.pending[w].is_none())
         };
         while waiting(state, &g) {
-            let msg = self
-                .inbox
-                .recv()
-                .map_err(|_| Error::Internal("every worker hung up without finishing".into()))?;
+            let pending: Vec<bool> = g.pending.iter().map(Option::is_some).collect();
+            let msg = self.receive(state, |st, w| st.running(w) && !pending[w])?;
             g.first_at.get_or_insert_with(Instant::now);
             match msg {
                 ToHub::Failed { worker, error } => state.fail(worker, error, &self.shared),
@@ -330,10 +366,7 @@ impl Coordinator {
             .collect();
         let mut stop_sent = false;
         while (0..self.workers).any(|w| state.running(w)) {
-            let msg = self
-                .inbox
-                .recv()
-                .map_err(|_| Error::Internal("every worker hung up without finishing".into()))?;
+            let msg = self.receive(state, |st, w| st.running(w))?;
             match msg {
                 ToHub::Failed { worker, error } => {
                     self.shared.acked[worker].store(u64::MAX, Ordering::SeqCst);
@@ -574,6 +607,8 @@ struct RunState {
     /// The last target (what workers take proximal steps toward).
     anchor: Arc<Vec<f32>>,
     last_checkpoint: Instant,
+    /// When each worker was last heard from (for the watchdog).
+    last_heard: Vec<Instant>,
 }
 
 impl RunState {
@@ -587,6 +622,7 @@ impl RunState {
             next_eval: 0,
             anchor: Arc::new(x0.to_vec()),
             last_checkpoint: Instant::now(),
+            last_heard: vec![Instant::now(); workers],
         }
     }
 
@@ -606,5 +642,15 @@ impl RunState {
     fn finish(&mut self, s: Snapshot) {
         let w = s.worker;
         self.finals[w] = Some(s);
+    }
+}
+
+/// The worker a message comes from.
+fn sender_of(msg: &ToHub) -> Option<usize> {
+    match msg {
+        ToHub::Round(s) | ToHub::Final(s) => Some(s.worker),
+        ToHub::Grads { worker, .. }
+        | ToHub::State { worker, .. }
+        | ToHub::Failed { worker, .. } => Some(*worker),
     }
 }

@@ -78,6 +78,9 @@ pub enum Event {
     Eval(EvalEvent),
     /// A checkpoint to write (the main thread adds the metrics position).
     Checkpoint(Box<crate::checkpoint::Checkpoint>),
+    /// The pulling thread has stopped with an error: stop reading events (a stuck worker may
+    /// never close its end of the channel).
+    Fatal,
 }
 
 /// The per-worker weights of a round, for display: the worker's weight, or its mean over layers.

@@ -338,11 +338,19 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
             next_eval: r.state.next_eval,
             anchor: r.anchor.clone(),
         }),
+        watchdog: cfg.watchdog,
     };
     let hub_threads = pool(cfg.threads, "pulling")?;
     let hub = std::thread::Builder::new()
         .name("pulling".into())
-        .spawn(move || hub_threads.install(|| coordinator.run()))
+        .spawn(move || {
+            let events = coordinator.events.clone();
+            let result = hub_threads.install(|| coordinator.run());
+            if result.is_err() {
+                let _ = events.send(Event::Fatal);
+            }
+            result
+        })
         .map_err(|e| Error::Internal(format!("cannot start the pulling thread: {e}")))?;
 
     let mut metrics = match &resumed {
@@ -370,6 +378,9 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
             save_checkpoint(*ckpt, &mut metrics, &meter, &cfg, &layout)?;
             continue;
         }
+        if let Event::Fatal = event {
+            break;
+        }
         meter.observe(&mut event);
         if let Event::Eval(e) = &event {
             train_loss = e.train_loss;
@@ -379,15 +390,17 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
     }
     view.finish();
     metrics.flush()?;
-    for h in handles {
-        let _ = h.join();
-    }
+    // The pulling thread first: after a failure a stuck worker may never return, and is not
+    // waited for (the process ends with the error).
     let outcome = hub.join().map_err(|p| {
         Error::Internal(format!(
             "the pulling thread panicked: {}",
             panic_message(&p)
         ))
     })??;
+    for h in handles {
+        let _ = h.join();
+    }
 
     let train_seconds = wall.elapsed().as_secs_f64();
     let eval = &outcome.final_eval;
