@@ -162,21 +162,9 @@ pub fn measure_run(
 
 /// The `flatness` subcommand (`args` starts with the command name).
 pub fn run(args: &[OsString]) -> ExitCode {
-    let a = match FlatnessArgs::try_parse_from(args) {
+    let a = match crate::subcommands::parse::<FlatnessArgs>(args) {
         Ok(a) => a,
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!(
-                "grawa-train: {} (see --help)",
-                first.strip_prefix("error: ").unwrap_or(first)
-            );
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let opts = FlatnessOptions {
         iterations: a.iterations,

@@ -49,15 +49,11 @@ pub struct SelftestArgs {
     pub json: bool,
 }
 
-fn parse<P: Parser>(args: &[OsString]) -> Result<P, ExitCode> {
+/// Parses a subcommand's flags; on failure, the exit code (2 with one line, or 0 after --help).
+pub fn parse<P: Parser>(args: &[OsString]) -> Result<P, ExitCode> {
     P::try_parse_from(args).map_err(|e| {
         if e.use_stderr() {
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!(
-                "grawa-train: {} (see --help)",
-                first.strip_prefix("error: ").unwrap_or(first)
-            );
+            eprintln!("grawa-train: {} (see --help)", crate::cli::one_line(&e));
             ExitCode::from(2)
         } else {
             let _ = e.print();
