@@ -116,13 +116,7 @@ pub fn measure_run(
     let classes = split.train.num_classes;
     let device = Device::Cpu;
     let probe = Model::new(info.model, shape, classes, info.seed, &device)?;
-    let shapes = |set: &crate::model::ParamSet| {
-        set.vars()
-            .iter()
-            .map(|v| v.dims().to_vec())
-            .collect::<Vec<_>>()
-    };
-    let (ps, bs) = (shapes(&probe.params), shapes(&probe.buffers));
+    let (ps, bs) = (probe.params.shapes(), probe.buffers.shapes());
     let layout = Layout {
         params: probe.params.table(),
         param_shapes: &ps,

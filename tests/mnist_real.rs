@@ -1,23 +1,25 @@
-//! Real data: one epoch of the MLP on MNIST must reach the accuracy the README promises. Skipped
-//! (with a note) when `data/mnist` is absent; `scripts/test.sh` fetches it first.
+//! Real data: one epoch of the MLP on MNIST, and the README's main job, must reach the accuracy the
+//! README promises. Skipped (with a note) when `data/mnist` is absent; `scripts/test.sh` fetches it.
 
 use std::path::Path;
 
 use grawa_train::cli::parse_from;
 use grawa_train::config::RunConfig;
+use grawa_train::metrics::Summary;
 
-#[test]
-fn mlp_one_epoch_on_mnist_reaches_097() {
+/// Trains the MLP on real MNIST with `flags`; None (with a note) when the data is not there.
+fn train_mlp_on_mnist(flags: &[&str]) -> Option<Summary> {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
     if !data.join("mnist").exists() {
         eprintln!(
             "skipped: {} is missing (run scripts/fetch-data.sh mnist)",
             data.join("mnist").display()
         );
-        return;
+        return None;
     }
     let out = tempfile::tempdir().unwrap();
-    let args = parse_from([
+    let run = out.path().join("run");
+    let mut args = vec![
         "grawa-train",
         "--dataset",
         "mnist",
@@ -25,14 +27,20 @@ fn mlp_one_epoch_on_mnist_reaches_097() {
         data.to_str().unwrap(),
         "--model",
         "mlp",
-        "--epochs",
-        "1",
         "--quiet",
         "--out",
-        out.path().join("run").to_str().unwrap(),
-    ])
-    .unwrap();
-    let summary = grawa_train::train::run(RunConfig::from_args(&args).unwrap()).unwrap();
+        run.to_str().unwrap(),
+    ];
+    args.extend_from_slice(flags);
+    let args = parse_from(args).unwrap();
+    Some(grawa_train::train::run(RunConfig::from_args(&args).unwrap()).unwrap())
+}
+
+#[test]
+fn mlp_one_epoch_on_mnist_reaches_097() {
+    let Some(summary) = train_mlp_on_mnist(&["--epochs", "1"]) else {
+        return;
+    };
     assert!(
         summary.test_accuracy >= 0.97,
         "test accuracy {}",
@@ -45,23 +53,7 @@ fn mlp_one_epoch_on_mnist_reaches_097() {
 /// set by all workers together), the averaged model at 0.97 or better.
 #[test]
 fn four_lgrawa_workers_on_mnist_reach_097() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
-    if !data.join("mnist").exists() {
-        eprintln!(
-            "skipped: {} is missing (run scripts/fetch-data.sh mnist)",
-            data.join("mnist").display()
-        );
-        return;
-    }
-    let out = tempfile::tempdir().unwrap();
-    let args = parse_from([
-        "grawa-train",
-        "--dataset",
-        "mnist",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--model",
-        "mlp",
+    let flags = [
         "--workers",
         "4",
         "--algo",
@@ -72,12 +64,10 @@ fn four_lgrawa_workers_on_mnist_reach_097() {
         "32",
         "--lr",
         "0.05",
-        "--quiet",
-        "--out",
-        out.path().join("run").to_str().unwrap(),
-    ])
-    .unwrap();
-    let summary = grawa_train::train::run(RunConfig::from_args(&args).unwrap()).unwrap();
+    ];
+    let Some(summary) = train_mlp_on_mnist(&flags) else {
+        return;
+    };
     assert!(
         summary.test_accuracy >= 0.97,
         "test accuracy {}",

@@ -71,6 +71,11 @@ impl ParamSet {
         &self.vars
     }
 
+    /// Each variable's shape, in table order (checkpoints store tensors with their real shapes).
+    pub fn shapes(&self) -> Vec<Vec<usize>> {
+        self.vars.iter().map(|v| v.dims().to_vec()).collect()
+    }
+
     /// The layer table.
     pub fn table(&self) -> &[LayerEntry] {
         &self.table

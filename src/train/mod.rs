@@ -200,13 +200,7 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
         batch_size: cfg.batch_size,
         seed: cfg.seed,
     };
-    let shapes = |set: &crate::model::ParamSet| {
-        set.vars()
-            .iter()
-            .map(|v| v.dims().to_vec())
-            .collect::<Vec<_>>()
-    };
-    let (param_shapes, buffer_shapes) = (shapes(&models[0].params), shapes(&models[0].buffers));
+    let (param_shapes, buffer_shapes) = (models[0].params.shapes(), models[0].buffers.shapes());
     let buffer_table = models[0].buffers.table().to_vec();
     let layout = Layout {
         params: &table,
