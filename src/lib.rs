@@ -14,6 +14,7 @@ pub mod flatness;
 pub mod flatness_cmd;
 pub mod metrics;
 pub mod model;
+pub mod ops;
 pub mod optim;
 pub mod progress;
 pub mod report;

@@ -4,7 +4,10 @@
 //! for the plain network to learn much in one epoch: with it, Fashion-MNIST goes past 0.86 in one.
 
 use candle_core::{Result, Tensor};
-use candle_nn::{BatchNorm, Conv2d, Linear, Module, ModuleT, VarBuilder};
+use candle_nn::{Linear, Module, ModuleT, VarBuilder};
+
+use crate::ops::batch_norm::BatchNorm;
+use crate::ops::conv::Conv2d;
 
 use super::layers::{batch_norm, conv2d, linear, ConvSpec, WeightInit};
 use super::pool::max_pool2x2;
@@ -64,9 +67,9 @@ impl Cnn {
 
 impl ModuleT for Cnn {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let xs = self.conv1.forward(xs)?.apply_t(&self.bn1, train)?.relu()?;
+        let xs = self.bn1.forward_relu_t(&self.conv1.forward(xs)?, train)?;
         let xs = max_pool2x2(&xs)?;
-        let xs = self.conv2.forward(&xs)?.apply_t(&self.bn2, train)?.relu()?;
+        let xs = self.bn2.forward_relu_t(&self.conv2.forward(&xs)?, train)?;
         let xs = max_pool2x2(&xs)?;
         let xs = self.fc1.forward(&xs.flatten_from(1)?)?.relu()?;
         self.fc2.forward(&xs)

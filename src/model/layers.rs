@@ -6,7 +6,10 @@
 //! `kaiming_normal_` (ResNet-20's reference init) is N(0, sqrt(2 / fan_in)).
 
 use candle_core::Result;
-use candle_nn::{BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, Init, Linear, VarBuilder};
+use candle_nn::{BatchNormConfig, Init, Linear, VarBuilder};
+
+use crate::ops::batch_norm::BatchNorm;
+use crate::ops::conv::Conv2d;
 
 /// How a layer's weight is drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,14 +75,7 @@ pub fn conv2d(spec: ConvSpec, init: WeightInit, vb: VarBuilder) -> Result<Conv2d
     } else {
         None
     };
-    let cfg = Conv2dConfig {
-        padding: spec.padding,
-        stride: spec.stride,
-        dilation: 1,
-        groups: 1,
-        cudnn_fwd_algo: None,
-    };
-    Ok(Conv2d::new(w, b, cfg))
+    Ok(Conv2d::new(w, b, spec.stride, spec.padding))
 }
 
 /// PyTorch's BatchNorm momentum: running = 0.9 running + 0.1 batch.
@@ -95,5 +91,5 @@ pub fn batch_norm(channels: usize, momentum: f64, vb: VarBuilder) -> Result<Batc
         affine: true,
         momentum,
     };
-    candle_nn::batch_norm(channels, cfg, vb)
+    Ok(BatchNorm::new(candle_nn::batch_norm(channels, cfg, vb)?))
 }

@@ -4,7 +4,10 @@
 //! has no parameters. Convolutions have no bias; weights are kaiming_normal_.
 
 use candle_core::{IndexOp, Result, Tensor};
-use candle_nn::{BatchNorm, Conv2d, Linear, Module, ModuleT, VarBuilder};
+use candle_nn::{Linear, Module, ModuleT, VarBuilder};
+
+use crate::ops::batch_norm::BatchNorm;
+use crate::ops::conv::Conv2d;
 
 use super::layers::{batch_norm, conv2d, linear, ConvSpec, WeightInit};
 
@@ -56,8 +59,8 @@ impl BasicBlock {
     }
 
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let out = self.conv1.forward(xs)?.apply_t(&self.bn1, train)?.relu()?;
-        let out = self.conv2.forward(&out)?.apply_t(&self.bn2, train)?;
+        let out = self.bn1.forward_relu_t(&self.conv1.forward(xs)?, train)?;
+        let out = self.bn2.forward_t(&self.conv2.forward(&out)?, train)?;
         let short = match self.shortcut_pad {
             None => xs.clone(),
             Some(pad) => option_a_shortcut(xs, pad)?,
@@ -127,7 +130,7 @@ impl ResNet20 {
 
 impl ModuleT for ResNet20 {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let mut out = self.conv1.forward(xs)?.apply_t(&self.bn1, train)?.relu()?;
+        let mut out = self.bn1.forward_relu_t(&self.conv1.forward(xs)?, train)?;
         for block in &self.blocks {
             out = block.forward_t(&out, train)?;
         }

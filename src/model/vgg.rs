@@ -2,7 +2,10 @@
 //! 5 max-pools, one Linear(512 -> classes)).
 
 use candle_core::{Result, Tensor};
-use candle_nn::{BatchNorm, Conv2d, Linear, Module, ModuleT, VarBuilder};
+use candle_nn::{Linear, Module, ModuleT, VarBuilder};
+
+use crate::ops::batch_norm::BatchNorm;
+use crate::ops::conv::Conv2d;
 
 use super::layers::{batch_norm, conv2d, linear, ConvSpec, WeightInit};
 use super::pool::max_pool2x2;
@@ -70,7 +73,7 @@ impl ModuleT for Vgg16 {
         let mut out = xs.clone();
         for stage in &self.features {
             out = match stage {
-                Stage::Conv(conv, bn) => conv.forward(&out)?.apply_t(bn, train)?.relu()?,
+                Stage::Conv(conv, bn) => bn.forward_relu_t(&conv.forward(&out)?, train)?,
                 Stage::Pool => max_pool2x2(&out)?,
             };
         }
