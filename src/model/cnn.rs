@@ -4,10 +4,11 @@
 //! for the plain network to learn much in one epoch: with it, Fashion-MNIST goes past 0.86 in one.
 
 use candle_core::{Result, Tensor};
-use candle_nn::{Linear, Module, ModuleT, VarBuilder};
+use candle_nn::{Module, ModuleT, VarBuilder};
 
 use crate::ops::batch_norm::BatchNorm;
 use crate::ops::conv::Conv2d;
+use crate::ops::linear::Linear;
 
 use super::layers::{batch_norm, conv2d, linear, ConvSpec, WeightInit};
 use super::pool::max_pool2x2;
@@ -71,7 +72,7 @@ impl ModuleT for Cnn {
         let xs = max_pool2x2(&xs)?;
         let xs = self.bn2.forward_relu_t(&self.conv2.forward(&xs)?, train)?;
         let xs = max_pool2x2(&xs)?;
-        let xs = self.fc1.forward(&xs.flatten_from(1)?)?.relu()?;
+        let xs = self.fc1.forward_relu(&xs.flatten_from(1)?)?;
         self.fc2.forward(&xs)
     }
 }

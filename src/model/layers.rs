@@ -6,10 +6,11 @@
 //! `kaiming_normal_` (ResNet-20's reference init) is N(0, sqrt(2 / fan_in)).
 
 use candle_core::Result;
-use candle_nn::{BatchNormConfig, Init, Linear, VarBuilder};
+use candle_nn::{BatchNormConfig, Init, VarBuilder};
 
 use crate::ops::batch_norm::BatchNorm;
 use crate::ops::conv::Conv2d;
+use crate::ops::linear::Linear;
 
 /// How a layer's weight is drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +44,7 @@ fn bias_hint(fan_in: usize) -> Init {
 pub fn linear(in_dim: usize, out_dim: usize, init: WeightInit, vb: VarBuilder) -> Result<Linear> {
     let w = vb.get_with_hints((out_dim, in_dim), "weight", weight_hint(init, in_dim))?;
     let b = vb.get_with_hints(out_dim, "bias", bias_hint(in_dim))?;
-    Ok(Linear::new(w, Some(b)))
+    Ok(Linear::new(w, b))
 }
 
 /// Shape and options of a 2-D convolution.

@@ -1,9 +1,10 @@
 //! A two-layer perceptron (input -> 256 -> classes), the fast model for MNIST-sized data.
 
 use candle_core::{Result, Tensor};
-use candle_nn::{Linear, Module, ModuleT, VarBuilder};
+use candle_nn::{Module, ModuleT, VarBuilder};
 
 use super::layers::{linear, WeightInit};
+use crate::ops::linear::Linear;
 
 /// Width of the hidden layer.
 pub const HIDDEN: usize = 256;
@@ -28,6 +29,6 @@ impl Mlp {
 impl ModuleT for Mlp {
     fn forward_t(&self, xs: &Tensor, _train: bool) -> Result<Tensor> {
         let xs = xs.flatten_from(1)?;
-        self.fc2.forward(&self.fc1.forward(&xs)?.relu()?)
+        self.fc2.forward(&self.fc1.forward_relu(&xs)?)
     }
 }

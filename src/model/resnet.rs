@@ -4,10 +4,11 @@
 //! has no parameters. Convolutions have no bias; weights are kaiming_normal_.
 
 use candle_core::{IndexOp, Result, Tensor};
-use candle_nn::{Linear, Module, ModuleT, VarBuilder};
+use candle_nn::{Module, ModuleT, VarBuilder};
 
 use crate::ops::batch_norm::BatchNorm;
 use crate::ops::conv::Conv2d;
+use crate::ops::linear::Linear;
 
 use super::layers::{batch_norm, conv2d, linear, ConvSpec, WeightInit};
 

@@ -2,10 +2,11 @@
 //! 5 max-pools, one Linear(512 -> classes)).
 
 use candle_core::{Result, Tensor};
-use candle_nn::{Linear, Module, ModuleT, VarBuilder};
+use candle_nn::{Module, ModuleT, VarBuilder};
 
 use crate::ops::batch_norm::BatchNorm;
 use crate::ops::conv::Conv2d;
+use crate::ops::linear::Linear;
 
 use super::layers::{batch_norm, conv2d, linear, ConvSpec, WeightInit};
 use super::pool::max_pool2x2;

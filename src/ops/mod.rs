@@ -5,3 +5,5 @@
 
 pub mod batch_norm;
 pub mod conv;
+mod cpu;
+pub mod linear;
