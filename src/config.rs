@@ -31,7 +31,11 @@ pub struct RunConfig {
     pub model: ModelKind,
     pub algo: AlgoConfig,
     pub workers: usize,
+    /// "cpu", or "cuda" when the workers train on GPUs.
     pub device: String,
+    /// The GPU ordinal of each worker (round-robin over `--gpus`/`--gpu-ids`); empty on the CPU.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<usize>,
     pub budget: Budget,
     pub batch_size: usize,
     pub sgd: SgdConfig,
@@ -84,7 +88,10 @@ fn positive<T: PartialOrd + Default + std::fmt::Display + Copy>(flag: &str, v: T
 impl RunConfig {
     /// Validates parsed flags and fills in derived defaults.
     pub fn from_args(a: &TrainArgs) -> Result<Self> {
-        check_gpus(a)?;
+        let gpu_ids = resolve_gpus(a)?;
+        let mut resolved = a.clone();
+        resolved.workers = workers_for_gpus(positive("workers", a.workers)?, gpu_ids.len())?;
+        let a = &resolved;
         let mut budget = Budget {
             epochs: a.epochs.map(|v| positive_f64("epochs", v)).transpose()?,
             steps: a.steps.map(|v| positive("steps", v)).transpose()?,
@@ -167,7 +174,8 @@ impl RunConfig {
             model: a.model,
             algo,
             workers: positive("workers", a.workers)?,
-            device: "cpu".into(),
+            device: if gpu_ids.is_empty() { "cpu" } else { "cuda" }.into(),
+            gpus: placement(&gpu_ids, a.workers),
             budget,
             batch_size: positive("batch-size", a.batch_size)?,
             sgd: SgdConfig {
@@ -429,29 +437,71 @@ pub fn parse_checkpoint_every(v: &str) -> Result<CheckpointEvery> {
     }
 }
 
-/// `--gpus` / `--gpu-ids`: a clear refusal where they cannot be honoured. The GPU transport (workers
-/// on GPUs, device-to-device gathering) is not wired yet, so even a CUDA build says so.
-fn check_gpus(a: &TrainArgs) -> Result<()> {
-    let wanted = match (a.gpus, a.gpu_ids.is_empty()) {
-        (None, true) => return Ok(()),
+/// Where each worker trains: worker `i` on GPU `gpu_ids[i % gpu_ids.len()]` (round-robin, so
+/// `--gpus 2 --workers 4` puts workers 0 and 2 on GPU 0, 1 and 3 on GPU 1); an empty list keeps
+/// every worker on the CPU (the result is then empty too).
+pub fn placement(gpu_ids: &[usize], workers: usize) -> Vec<usize> {
+    if gpu_ids.is_empty() {
+        return Vec::new();
+    }
+    (0..workers).map(|i| gpu_ids[i % gpu_ids.len()]).collect()
+}
+
+/// `--gpus` / `--gpu-ids`: the GPU ordinals asked for (empty: train on the CPU), checked against
+/// what this build and driver can give. A build without `cuda`, a driver that cannot start and
+/// fewer GPUs than asked for are usage errors that say which.
+pub fn resolve_gpus(a: &TrainArgs) -> Result<Vec<usize>> {
+    let ids: Vec<usize> = match (a.gpus, a.gpu_ids.is_empty()) {
+        (None, true) => return Ok(Vec::new()),
         (Some(0), _) => {
             return Err(Error::usage(
                 "--gpus 0: expected at least 1 (leave the flag out to train on the CPU)",
             ))
         }
-        (Some(n), true) => n,
-        (_, false) => a.gpu_ids.iter().max().map_or(0, |m| m + 1),
+        (Some(n), true) => (0..n).collect(),
+        (Some(n), false) => {
+            return Err(Error::usage(format!(
+                "--gpus {n} with --gpu-ids: give one of them (--gpu-ids picks the GPUs itself)"
+            )))
+        }
+        (None, false) => a.gpu_ids.clone(),
     };
+    if let Some(d) = (1..ids.len()).find(|&i| ids[..i].contains(&ids[i])) {
+        return Err(Error::usage(format!(
+            "--gpu-ids: GPU {} is listed twice (use --workers to put several workers on one GPU)",
+            ids[d]
+        )));
+    }
     let flag = if a.gpu_ids.is_empty() {
-        format!("--gpus {wanted}")
+        format!("--gpus {}", ids.len())
     } else {
-        "--gpu-ids".to_string()
+        let list: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+        format!("--gpu-ids {}", list.join(","))
     };
+    let wanted = ids.iter().max().map_or(0, |m| m + 1);
     match crate::selftest::gpu_count() {
         Err(reason) => Err(Error::usage(format!("{flag}: {reason}"))),
-        Ok(n) if n < wanted => Err(Error::usage(format!("{flag}: {wanted} GPUs asked for, {n} visible"))),
-        Ok(_) => Err(Error::usage(format!(
-            "{flag}: training on GPUs is not wired into this version yet; `grawa-train selftest` checks the kernels"
+        Ok(n) if n < wanted => Err(Error::usage(format!(
+            "{flag}: needs {wanted} GPUs (ordinals 0..{}), the CUDA driver sees {n}{}",
+            wanted - 1,
+            std::env::var("CUDA_VISIBLE_DEVICES")
+                .map(|v| format!(" (CUDA_VISIBLE_DEVICES={v:?})"))
+                .unwrap_or_default()
         ))),
+        Ok(_) => Ok(ids),
+    }
+}
+
+/// The number of workers for `--workers given` on `gpus` GPUs: with GPUs and the default of one
+/// worker, one worker per GPU; otherwise `given`, which must cover every GPU.
+pub fn workers_for_gpus(given: usize, gpus: usize) -> Result<usize> {
+    if gpus == 0 || given >= gpus {
+        Ok(given)
+    } else if given == 1 {
+        Ok(gpus)
+    } else {
+        Err(Error::usage(format!(
+            "--workers {given} on {gpus} GPUs: every GPU needs a worker; ask for at least {gpus} workers or fewer GPUs"
+        )))
     }
 }

@@ -124,23 +124,39 @@ fn check_len(got: usize, want: usize) -> Result<()> {
     Ok(())
 }
 
-/// Copies a tensor's values into `out`: a memcpy from CPU storage, a device read otherwise.
+/// Copies a tensor's values into `out`: a memcpy from CPU storage, one device-to-host copy on
+/// the tensor's own stream from CUDA storage (it waits for the copy), a generic read otherwise.
 pub fn read_tensor(t: &Tensor, out: &mut [f32]) -> Result<()> {
+    check_len(out.len(), t.elem_count())?;
     {
         let (storage, layout) = t.storage_and_layout();
-        if let (Storage::Cpu(cs), Some((a, b))) = (&*storage, layout.contiguous_offsets()) {
-            out.copy_from_slice(&cs.as_slice::<f32>()?[a..b]);
-            return Ok(());
+        match (&*storage, layout.contiguous_offsets()) {
+            (Storage::Cpu(cs), Some((a, b))) => {
+                out.copy_from_slice(&cs.as_slice::<f32>()?[a..b]);
+                return Ok(());
+            }
+            #[cfg(feature = "cuda")]
+            (Storage::Cuda(cs), Some((a, b))) => {
+                let slice = cs.as_cuda_slice::<f32>()?;
+                cs.device
+                    .cuda_stream()
+                    .memcpy_dtoh(&slice.slice(a..b), out)
+                    .map_err(|e| candle_core::Error::Cuda(Box::new(e)))?;
+                return Ok(());
+            }
+            _ => {}
         }
     }
     out.copy_from_slice(&t.flatten_all()?.to_vec1::<f32>()?);
     Ok(())
 }
 
-/// Overwrites a variable with `src`, in place on the CPU (no graph, no allocation).
+/// Overwrites a variable with `src` in place (no graph, no allocation): a memcpy on the CPU, one
+/// host-to-device copy on the variable's stream for CUDA.
 pub fn write_tensor(var: &Var, src: &[f32]) -> Result<()> {
     let t = var.as_tensor();
-    if t.device().is_cpu() {
+    check_len(src.len(), t.elem_count())?;
+    if t.device().is_cpu() || t.device().is_cuda() {
         t.inplace_op1(&CopyFrom(src))
     } else {
         var.set(&Tensor::from_slice(src, t.shape(), t.device())?)
@@ -164,5 +180,18 @@ impl InplaceOp1 for CopyFrom<'_> {
         };
         data[a..b].copy_from_slice(self.0);
         Ok(())
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, storage: &mut candle_core::CudaStorage, layout: &Layout) -> Result<()> {
+        let Some((a, b)) = layout.contiguous_offsets() else {
+            candle_core::bail!("copy-from-slice: tensor is not contiguous")
+        };
+        let stream = storage.device.cuda_stream();
+        let data = storage.as_cuda_slice_mut::<f32>()?;
+        // From pageable memory cudarc waits for the copy: `src` may be reused at once.
+        stream
+            .memcpy_htod(self.0, &mut data.slice_mut(a..b))
+            .map_err(|e| candle_core::Error::Cuda(Box::new(e)))
     }
 }

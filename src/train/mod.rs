@@ -39,6 +39,28 @@ use worker::{Worker, WorkerContext};
 /// Step summaries in metrics.jsonl: one per this many steps per worker.
 const LOG_EVERY: u64 = 20;
 
+/// One device per worker and one for the pulling thread. On GPUs every worker gets a CUDA device
+/// with a stream of its own (workers sharing a GPU then overlap, and candle's per-slice events
+/// order their buffers across streams); the pulling thread gets its own stream on the first GPU.
+fn open_devices(gpus: &[usize], workers: usize) -> Result<(Vec<Device>, Device)> {
+    if gpus.is_empty() {
+        return Ok((vec![Device::Cpu; workers], Device::Cpu));
+    }
+    if gpus.len() != workers {
+        return Err(Error::Internal(format!(
+            "{} GPU placements for {workers} workers",
+            gpus.len()
+        )));
+    }
+    let open = |ordinal: usize| {
+        Device::new_cuda_with_stream(ordinal)
+            .map_err(|e| Error::usage(format!("GPU {ordinal}: cannot open it: {e}")))
+    };
+    let per_worker = gpus.iter().map(|&g| open(g)).collect::<Result<Vec<_>>>()?;
+    let first = open(gpus[0])?;
+    Ok((per_worker, first))
+}
+
 /// Refuses an output folder that already holds a run: overwriting it would lose that run.
 fn prepare_out_dir(out: &Path, resume: bool) -> Result<()> {
     if resume {
@@ -129,7 +151,6 @@ impl TrainLossMeter {
 /// Runs training as configured and returns the summary (also written to `summary.json`).
 pub fn run(cfg: RunConfig) -> Result<Summary> {
     let wall = Instant::now();
-    let device = Device::Cpu;
     let m = cfg.workers;
     let synthetic = SyntheticSpec {
         shape: cfg.model.synthetic_shape(),
@@ -175,9 +196,13 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
     let budget = StepBudget::new(&cfg.budget, per_epoch as usize);
     let eval_every = cfg.eval_every.unwrap_or(per_epoch);
     let plan = algo::worker_plan(&cfg.algo, eval_every, cfg.batch_size);
+    // Each worker's device (round-robin over the GPUs asked for), and the pulling thread's: the
+    // first GPU, on a stream of its own, where it evaluates. All CPU without GPUs.
+    let (devices, device) = open_devices(&cfg.gpus, m)?;
     // Every worker starts from the same point: the same seed builds the same model.
-    let models = (0..m)
-        .map(|_| Model::new(cfg.model, shape, classes, cfg.seed, &device))
+    let models = devices
+        .iter()
+        .map(|d| Model::new(cfg.model, shape, classes, cfg.seed, d))
         .collect::<Result<Vec<_>>>()?;
     let x0 = models[0].params.to_flat()?;
     let table = models[0].params.table().to_vec();

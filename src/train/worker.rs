@@ -119,7 +119,7 @@ impl Worker {
             tensors: WorkerTensors {
                 params: self.model.params.to_flat()?,
                 buffers: self.model.buffers.to_flat()?,
-                momentum: self.opt.momentum().to_vec(),
+                momentum: self.opt.momentum_vec()?,
             },
         })
     }
@@ -139,7 +139,7 @@ impl Worker {
         }
         self.model.params.write_flat(&params)?;
         self.model.buffers.write_flat(&t.buffers)?;
-        self.opt.momentum_mut().copy_from_slice(&t.momentum);
+        self.opt.set_momentum(&t.momentum)?;
         self.loader.seek(st.loader_epoch, st.loader_index);
         self.step = st.step;
         self.since_round = if pending_pull.is_some() {
