@@ -313,12 +313,10 @@ where
             return ExitCode::from(2);
         }
     };
-    // With several workers in one process, candle's element-wise thread pool serialises them all
-    // (FACTS.md: 41 -> 67 images/s with 2 workers): give each worker's ops one thread instead.
-    if args.workers > 1 && std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        std::env::set_var("CANDLE_NUM_THREADS", "1");
-    }
-    match RunConfig::from_args(&args).and_then(crate::train::run) {
+    match RunConfig::from_args(&args)
+        .inspect(|cfg| crate::threads::configure(cfg.threads, cfg.workers))
+        .and_then(crate::train::run)
+    {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("grawa-train: {e}");

@@ -21,6 +21,7 @@ pub mod report;
 pub mod schedule;
 pub mod selftest;
 pub mod subcommands;
+pub mod threads;
 pub mod train;
 
 pub use error::{Error, Result};
