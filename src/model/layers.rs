@@ -92,5 +92,5 @@ pub fn batch_norm(channels: usize, momentum: f64, vb: VarBuilder) -> Result<Batc
         affine: true,
         momentum,
     };
-    Ok(BatchNorm::new(candle_nn::batch_norm(channels, cfg, vb)?))
+    BatchNorm::new(candle_nn::batch_norm(channels, cfg, vb)?)
 }

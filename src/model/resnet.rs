@@ -61,12 +61,12 @@ impl BasicBlock {
 
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         let out = self.bn1.forward_relu_t(&self.conv1.forward(xs)?, train)?;
-        let out = self.bn2.forward_t(&self.conv2.forward(&out)?, train)?;
         let short = match self.shortcut_pad {
             None => xs.clone(),
             Some(pad) => option_a_shortcut(xs, pad)?,
         };
-        (out + short)?.relu()
+        self.bn2
+            .forward_add_relu_t(&self.conv2.forward(&out)?, &short, train)
     }
 }
 

@@ -4,6 +4,7 @@
 //! On other devices each layer falls back to candle's own op.
 
 pub mod batch_norm;
+mod bn_kernels;
 pub mod conv;
 mod cpu;
 pub mod linear;
