@@ -4,7 +4,8 @@
 //!
 //!     cargo run --release --example bench_bn [-- --threads 2 --reps 20]
 //!
-//! Runs inside a rayon pool of `--threads` threads (the trainer's workers run in their own).
+//! Runs inside a rayon pool of `--threads` threads (the trainer's workers run in their own) with
+//! CANDLE_NUM_THREADS=1 unless set, as the trainer runs.
 //! Each figure is the median of `--reps` runs after two warm-up runs. Forward + backward is
 //! `y.backward()`, which seeds dy with ones and accumulates the gradients into fresh zeros as
 //! candle does; `seed only` times that alone on a variable of y's shape (plus the residual add),
@@ -139,6 +140,10 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
+    }
+    // As the trainer (src/threads.rs): candle's own element-wise pool off, rayon does the work.
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)

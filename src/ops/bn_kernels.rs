@@ -1,10 +1,10 @@
 //! The CPU loops behind `ops::batch_norm`: one channel of an (N, C, H*W) f32 tensor at a time.
 //!
 //! A channel is N planes of H*W contiguous values, plane n at `(n * C + c) * H*W`. Sums run in
-//! f32 over 16 independent lanes inside a plane (so LLVM vectorises them; the lane count, not the
-//! instruction set, fixes the rounding, so results are the same on every x86 machine) and in f64
-//! across planes. Each entry point is compiled twice, for AVX-512 and for the baseline, and picks
-//! one at run time.
+//! f32 over 16 independent lanes within a block of about `BLOCK` values (so LLVM vectorises them;
+//! the lane count, not the instruction set, fixes the rounding, so results are the same on every
+//! x86 machine) and in f64 across blocks. Each entry point is compiled twice, for AVX-512 and for
+//! the baseline, and picks one at run time.
 //!
 //! Outputs are written through `OutPtr` into buffers whose planes of channel `c` only channel
 //! `c`'s task touches, so channels run in parallel without locks.
@@ -65,10 +65,9 @@ fn lanes_to_f64(acc: &[f32; L]) -> f64 {
     acc.iter().map(|&v| v as f64).sum()
 }
 
-/// Sum of x - k over a plane.
+/// Adds x - k over a plane into the lanes; returns the remainder's sum.
 #[inline(always)]
-fn plane_sum_shifted(x: &[f32], k: f32) -> f64 {
-    let mut acc = [0f32; L];
+fn acc_sum_shifted(acc: &mut [f32; L], x: &[f32], k: f32) -> f64 {
     let chunks = x.chunks_exact(L);
     let rest = chunks.remainder();
     for c in chunks {
@@ -77,13 +76,12 @@ fn plane_sum_shifted(x: &[f32], k: f32) -> f64 {
             acc[l] += c[l] - k;
         }
     }
-    lanes_to_f64(&acc) + rest.iter().map(|&v| (v - k) as f64).sum::<f64>()
+    rest.iter().map(|&v| (v - k) as f64).sum::<f64>()
 }
 
-/// Sum of (x - a)^2 over a plane.
+/// Adds (x - a)^2 over a plane into the lanes; returns the remainder's sum.
 #[inline(always)]
-fn plane_sq_dev(x: &[f32], a: f32) -> f64 {
-    let mut acc = [0f32; L];
+fn acc_sq_dev(acc: &mut [f32; L], x: &[f32], a: f32) -> f64 {
     let chunks = x.chunks_exact(L);
     let rest = chunks.remainder();
     for c in chunks {
@@ -93,19 +91,27 @@ fn plane_sq_dev(x: &[f32], a: f32) -> f64 {
             acc[l] += d * d;
         }
     }
-    lanes_to_f64(&acc)
-        + rest
-            .iter()
-            .map(|&v| {
-                let d = (v - a) as f64;
-                d * d
-            })
-            .sum::<f64>()
+    rest.iter()
+        .map(|&v| {
+            let d = (v - a) as f64;
+            d * d
+        })
+        .sum::<f64>()
 }
 
-/// Mean and biased variance of channel `c`: per plane a two-pass (the second pass reads the
-/// plane from L1), planes merged with Chan et al.'s update in f64. Small planes: a two-pass over
-/// the whole channel in f64.
+/// Values per block of planes: the unit of the two-pass (its second pass reads from L1) and of
+/// the f32 partial sums (flushed to f64 once per block).
+const BLOCK: usize = 2048;
+
+/// Consecutive planes of a channel per block.
+#[inline(always)]
+fn planes_per_block(g: &Geometry) -> usize {
+    (BLOCK / g.hw.max(1)).max(1)
+}
+
+/// Mean and biased variance of channel `c`: per block of planes a two-pass (the second pass
+/// reads the block from L1), blocks merged with Chan et al.'s update in f64. Small planes (too
+/// short for the lanes): a two-pass over the whole channel in f64.
 #[inline(always)]
 fn channel_stats_body(g: &Geometry, x: &[f32], c: usize) -> (f64, f64) {
     let m = g.per_channel() as f64;
@@ -128,27 +134,40 @@ fn channel_stats_body(g: &Geometry, x: &[f32], c: usize) -> (f64, f64) {
         }
         return (mean, q / m);
     }
-    let hw = g.hw as f64;
+    let ppb = planes_per_block(g);
     let (mut count, mut mean, mut m2) = (0f64, 0f64, 0f64);
     // Sums in f32 are taken around a shift close to the data (the channel's first value, then the
-    // previous plane's mean), so a large mean does not eat their precision.
+    // previous block's mean), so a large mean does not eat their precision.
     let mut shift = match g.n {
         0 => 0.0,
         _ => g.plane(x, 0, c)[0],
     };
-    for n in 0..g.n {
-        let p = g.plane(x, n, c);
-        let pm = shift as f64 + plane_sum_shifted(p, shift) / hw;
-        let a = pm as f32;
+    let mut n0 = 0;
+    while n0 < g.n {
+        let n1 = (n0 + ppb).min(g.n);
+        let bc = ((n1 - n0) * g.hw) as f64;
+        let mut acc = [0f32; L];
+        let mut rest = 0f64;
+        for n in n0..n1 {
+            rest += acc_sum_shifted(&mut acc, g.plane(x, n, c), shift);
+        }
+        let bm = shift as f64 + (lanes_to_f64(&acc) + rest) / bc;
+        let a = bm as f32;
         shift = a;
-        // Sum (x - pm)^2 from the sum around the rounded a: subtract hw (pm - a)^2.
-        let da = pm - a as f64;
-        let pm2 = (plane_sq_dev(p, a) - hw * da * da).max(0.0);
-        let total = count + hw;
-        let delta = pm - mean;
-        mean += delta * hw / total;
-        m2 += pm2 + delta * delta * count * hw / total;
+        let mut acc = [0f32; L];
+        let mut rest = 0f64;
+        for n in n0..n1 {
+            rest += acc_sq_dev(&mut acc, g.plane(x, n, c), a);
+        }
+        // Sum (x - bm)^2 from the sum around the rounded a: subtract bc (bm - a)^2.
+        let da = bm - a as f64;
+        let bm2 = (lanes_to_f64(&acc) + rest - bc * da * da).max(0.0);
+        let total = count + bc;
+        let delta = bm - mean;
+        mean += delta * bc / total;
+        m2 += bm2 + delta * delta * count * bc / total;
         count = total;
+        n0 = n1;
     }
     (mean, m2 / count)
 }
@@ -214,7 +233,8 @@ unsafe fn write_channel_body(
     k: Affine,
     epi: Epilogue,
 ) {
-    for n in 0..g.n {
+    // Backwards: the statistics pass just read the last planes, so they are the ones in cache.
+    for n in (0..g.n).rev() {
         let xp = g.plane(x, n, c);
         let op = out.plane(g, n, c);
         match (epi, residual) {
@@ -263,13 +283,15 @@ unsafe fn backward_sums_body(
     k: Affine,
 ) -> (f64, f64) {
     let (mut s1, mut s2) = (0f64, 0f64);
+    // f32 lanes over a block of planes, flushed to f64 at the block's end.
+    let ppb = planes_per_block(g);
+    let mut a1 = [0f32; L];
+    let mut a2 = [0f32; L];
+    let mut r1 = 0f64;
+    let mut r2 = 0f64;
     for n in 0..g.n {
         let xp = g.plane(x, n, c);
         let dp = g.plane(dy, n, c);
-        let mut a1 = [0f32; L];
-        let mut a2 = [0f32; L];
-        let mut r1 = 0f64;
-        let mut r2 = 0f64;
         match mask {
             Mask::None | Mask::Recompute => {
                 let recompute = matches!(mask, Mask::Recompute);
@@ -323,8 +345,11 @@ unsafe fn backward_sums_body(
                 }
             }
         }
-        s1 += lanes_to_f64(&a1) + r1;
-        s2 += lanes_to_f64(&a2) + r2;
+        if (n + 1) % ppb == 0 || n + 1 == g.n {
+            s1 += lanes_to_f64(&a1) + r1;
+            s2 += lanes_to_f64(&a2) + r2;
+            (a1, a2, r1, r2) = ([0f32; L], [0f32; L], 0.0, 0.0);
+        }
     }
     (s1, s2)
 }
@@ -353,7 +378,8 @@ unsafe fn backward_dx_body(
     k: Affine,
     d: DxCoef,
 ) {
-    for n in 0..g.n {
+    // Backwards: pass 1 just read the last planes, so they are the ones in cache.
+    for n in (0..g.n).rev() {
         let xp = g.plane(x, n, c);
         let op = dx.plane(g, n, c);
         match mask {
