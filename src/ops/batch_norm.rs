@@ -65,11 +65,6 @@ impl BatchNorm {
         })
     }
 
-    /// BatchNorm alone.
-    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        self.forward_fused(xs, None, Epilogue::None, train)
-    }
-
     /// `relu(batch_norm(xs))`.
     pub fn forward_relu_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         self.forward_fused(xs, None, Epilogue::Relu, train)
@@ -198,9 +193,10 @@ impl BatchNorm {
     }
 }
 
+/// BatchNorm alone (through `ModuleT`, as candle's layer).
 impl ModuleT for BatchNorm {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        BatchNorm::forward_t(self, xs, train)
+        self.forward_fused(xs, None, Epilogue::None, train)
     }
 }
 
