@@ -6,5 +6,8 @@
 pub mod batch_norm;
 mod bn_kernels;
 pub mod conv;
+mod conv_cpu;
+mod conv_direct;
 mod cpu;
+mod im2col;
 pub mod linear;

@@ -1,0 +1,637 @@
+//! The CPU convolution kernels behind `conv::Conv2d`: forward (+ bias), input gradient, weight
+//! gradient and bias gradient.
+//!
+//! Two paths:
+//! - direct (`conv_direct`, AVX-512): the forward and the weight gradient for any stride, and the
+//!   input gradient for stride 1 (as the forward of the flipped, transposed kernel, padding
+//!   k-1-pad). No patch matrix: each image is copied once into a padded buffer that the kernels
+//!   read with one load per 16 pixels and tap. About the speed of `gemm` on a large matrix.
+//! - im2col (or col2im) around one GEMM of the `gemm` crate per chunk of images: everything else
+//!   (the input gradient of strided convolutions, CPUs without AVX-512, batches smaller than the
+//!   thread pool). The `gemm` microkernel (64 x 6 on AVX-512) wants a long, contiguous dimension
+//!   as its M and a column-major left operand, so the products are arranged as
+//!   - forward:     Y^T (pixels x Cout) = col^T (pixels x K) . W^T (K x Cout)
+//!   - input grad:  dcol^T (pixels x K) = dY^T (pixels x Cout) . W (Cout x K), then col2im (for
+//!     stride 1 the forward of the flipped kernel instead, whose depth is Cout*kh*kw, not Cout)
+//!   - weight grad: dW (Cout x K) = dY (Cout x pixels) . col^T (pixels x K), dY transposed to
+//!     pixel-major per chunk (with the patch rows as M instead, `gemm` packs a row-major patch
+//!     matrix and runs several times slower)
+//!
+//!   with K = Cin*kh*kw and `pixels` the Ho*Wo output pixels of a chunk of images side by side.
+//!
+//! Threads: images (or chunks of images) run in parallel on the current rayon pool
+//! (`rayon::current_num_threads()`, so a worker's own pool when called inside `pool.install`),
+//! each kernel or GEMM single-threaded. A batch smaller than the pool takes the GEMM path with the
+//! GEMM itself parallel. Weight gradients keep partial sums per group of images and add them at the end.
+//! Padded images, patch matrices and packed weights live in per-thread scratch buffers that only
+//! grow, so a steady state allocates only the outputs (and `gemm`'s small packing buffers).
+
+use std::cell::RefCell;
+
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use super::conv_direct::{self, Direct};
+use super::im2col::{col2im_add, im2col, Geom};
+
+/// Rows of the GEMM (output pixels of a chunk) that a chunk of images aims for on the GEMM path;
+/// images are batched up to this.
+const TARGET_M: usize = 2048;
+
+/// Bytes of image buffers per chunk of the direct weight gradient (the lane sums at the end of
+/// each kernel call are paid once per chunk; chunks should stay in L2).
+const DIRECT_DW_BYTES: usize = 256 << 10;
+
+thread_local! {
+    /// Per-task buffers (patch matrices, padded images).
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// Packed weights, held by the calling thread while the tasks run.
+    static WEIGHTS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on `len` floats of this thread's scratch buffer (contents unspecified). A re-entrant
+/// call on the same thread (possible only if a rayon task of another convolution is stolen while
+/// this one waits) gets a fresh buffer instead.
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    with_buffer(&SCRATCH, len, f)
+}
+
+fn with_buffer<R>(
+    key: &'static std::thread::LocalKey<RefCell<Vec<f32>>>,
+    len: usize,
+    f: impl FnOnce(&mut [f32]) -> R,
+) -> R {
+    key.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut v) => {
+            if v.len() < len {
+                v.clear();
+                v.resize(len, 0.0);
+            }
+            f(&mut v[..len])
+        }
+        Err(_) => f(&mut vec![0.0; len]),
+    })
+}
+
+/// A strided matrix operand: element (i, j) at `data[i*rs + j*cs]`.
+#[derive(Clone, Copy)]
+struct Mat<'a> {
+    data: &'a [f32],
+    rs: usize,
+    cs: usize,
+}
+
+fn span(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
+    (rows - 1) * rs + (cols - 1) * cs + 1
+}
+
+/// `dst (m x n) = lhs (m x k) . rhs (k x n)`, or `dst += ...` when `accumulate`; dst element (i, j)
+/// at `dst[i*dst_rs + j*dst_cs]`. Bounds are checked here, so the `gemm` call is sound.
+#[allow(clippy::too_many_arguments)]
+fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    dst_cs: usize,
+    accumulate: bool,
+    lhs: Mat,
+    rhs: Mat,
+    par: Parallelism,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        span(m, n, dst_rs, dst_cs) <= dst.len(),
+        "gemm dst out of bounds"
+    );
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                for j in 0..n {
+                    dst[i * dst_rs + j * dst_cs] = 0.0;
+                }
+            }
+        }
+        return;
+    }
+    assert!(
+        span(m, k, lhs.rs, lhs.cs) <= lhs.data.len(),
+        "gemm lhs out of bounds"
+    );
+    assert!(
+        span(k, n, rhs.rs, rhs.cs) <= rhs.data.len(),
+        "gemm rhs out of bounds"
+    );
+    // SAFETY: every element the product touches lies inside the slices (checked above), `dst`
+    // is borrowed mutably and so aliases neither operand.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            dst_cs as isize,
+            dst_rs as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.cs as isize,
+            lhs.rs as isize,
+            rhs.data.as_ptr(),
+            rhs.cs as isize,
+            rhs.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+/// How a batch is cut: `cb` images per chunk, and whether chunks run in parallel (else the GEMMs
+/// are parallel).
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    cb: usize,
+    split: bool,
+    threads: usize,
+}
+
+impl Plan {
+    fn new(g: &Geom) -> Self {
+        let threads = rayon::current_num_threads().max(1);
+        let split = threads > 1 && g.n >= threads;
+        let mut cb = if g.is_pointwise() {
+            1
+        } else {
+            (TARGET_M / g.p().max(1)).max(1)
+        };
+        if split {
+            cb = cb.min(g.n.div_ceil(threads));
+        }
+        cb = cb.min(g.n).max(1);
+        Self { cb, split, threads }
+    }
+
+    fn gemm_par(&self) -> Parallelism {
+        if self.split || self.threads == 1 {
+            Parallelism::None
+        } else {
+            Parallelism::Rayon(self.threads)
+        }
+    }
+
+    fn chunks(&self, n: usize) -> usize {
+        n.div_ceil(self.cb)
+    }
+}
+
+/// Runs `body(chunk index, chunk of out)` over `out` cut in pieces of `piece` floats, in parallel
+/// when the plan splits the batch.
+fn for_chunks(plan: &Plan, out: &mut [f32], piece: usize, body: impl Fn(usize, &mut [f32]) + Sync) {
+    if piece == 0 {
+        return;
+    }
+    if plan.split {
+        out.par_chunks_mut(piece)
+            .enumerate()
+            .for_each(|(i, c)| body(i, c));
+    } else {
+        out.chunks_mut(piece)
+            .enumerate()
+            .for_each(|(i, c)| body(i, c));
+    }
+}
+
+/// Copies the (Cout x P) planes of `nb` images of `dy` side by side into `dst` (Cout x nb*P).
+fn gather_planes(dy: &[f32], nb: usize, cout: usize, p: usize, dst: &mut [f32]) {
+    let m = nb * p;
+    for b in 0..nb {
+        for co in 0..cout {
+            let src = &dy[(b * cout + co) * p..][..p];
+            dst[co * m + b * p..][..p].copy_from_slice(src);
+        }
+    }
+}
+
+/// The im2col + GEMM forward: `y = conv2d(x, w) + bias` for contiguous x (N, Cin, H, W) and
+/// w (Cout, Cin, kh, kw); returns y (N, Cout, Ho, Wo), contiguous.
+fn gemm_fwd(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    let (k, p, cout) = (g.k(), g.p(), g.cout);
+    let img_in = g.cin * g.hw();
+    let img_out = cout * p;
+    assert_eq!(x.len(), g.n * img_in, "conv input size");
+    assert_eq!(w.len(), cout * k, "conv weight size");
+    let mut out = vec![0f32; g.n * img_out];
+    let plan = Plan::new(g);
+    let par = plan.gemm_par();
+    // rhs W^T (K x Cout): element (kk, co) at w[co*K + kk].
+    let wt = Mat {
+        data: w,
+        rs: 1,
+        cs: k,
+    };
+    for_chunks(&plan, &mut out, plan.cb * img_out, |ci, out_chunk| {
+        let b0 = ci * plan.cb;
+        let nb = out_chunk.len() / img_out;
+        let xs = &x[b0 * img_in..(b0 + nb) * img_in];
+        if g.is_pointwise() {
+            // The image is its own patch matrix.
+            for (xi, yi) in xs
+                .chunks_exact(img_in)
+                .zip(out_chunk.chunks_exact_mut(img_out))
+            {
+                let lhs = Mat {
+                    data: xi,
+                    rs: 1,
+                    cs: p,
+                };
+                sgemm(p, cout, k, yi, 1, p, false, lhs, wt, par);
+            }
+        } else {
+            let m = nb * p;
+            let extra = if nb > 1 { cout * m } else { 0 };
+            with_scratch(k * m + extra, |s| {
+                let (col, ybuf) = s.split_at_mut(k * m);
+                for b in 0..nb {
+                    im2col(g, &xs[b * img_in..(b + 1) * img_in], &mut col[b * p..], m);
+                }
+                let lhs = Mat {
+                    data: col,
+                    rs: 1,
+                    cs: m,
+                };
+                if nb == 1 {
+                    sgemm(m, cout, k, out_chunk, 1, p, false, lhs, wt, par);
+                } else {
+                    sgemm(m, cout, k, ybuf, 1, m, false, lhs, wt, par);
+                    for b in 0..nb {
+                        for co in 0..cout {
+                            out_chunk[(b * cout + co) * p..][..p]
+                                .copy_from_slice(&ybuf[co * m + b * p..][..p]);
+                        }
+                    }
+                }
+            });
+        }
+        if let Some(b) = bias {
+            add_bias(out_chunk, b, p);
+        }
+    });
+    out
+}
+
+/// `y[n][co][..] += bias[co]` over the images of `y` (planes of `p` floats).
+fn add_bias(y: &mut [f32], bias: &[f32], p: usize) {
+    if p == 0 {
+        return;
+    }
+    for (plane, b) in y.chunks_exact_mut(p).zip(bias.iter().cycle()) {
+        for v in plane {
+            *v += *b;
+        }
+    }
+}
+
+/// Input gradient: dx (N, Cin, H, W) from dy (N, Cout, Ho, Wo) and w (Cout, Cin, kh, kw).
+fn gemm_bwd_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
+    let (k, p, cout, cin) = (g.k(), g.p(), g.cout, g.cin);
+    let img_in = cin * g.hw();
+    let img_out = cout * p;
+    assert_eq!(dy.len(), g.n * img_out, "conv output-gradient size");
+    assert_eq!(w.len(), cout * k, "conv weight size");
+    if g.stride == 1 && g.pad_h < g.kh && g.pad_w < g.kw {
+        // dx = conv2d(dy, w'), w'[ci][co][i][j] = w[co][ci][kh-1-i][kw-1-j], padding k-1-pad.
+        let (kh, kw) = (g.kh, g.kw);
+        let mut wf = vec![0f32; w.len()];
+        for co in 0..cout {
+            for ci in 0..cin {
+                for i in 0..kh {
+                    for j in 0..kw {
+                        wf[((ci * cout + co) * kh + kh - 1 - i) * kw + kw - 1 - j] =
+                            w[((co * cin + ci) * kh + i) * kw + j];
+                    }
+                }
+            }
+        }
+        let g2 = Geom::new(
+            g.n,
+            cout,
+            g.ho,
+            g.wo,
+            cin,
+            kh,
+            kw,
+            1,
+            kh - 1 - g.pad_h,
+            kw - 1 - g.pad_w,
+        )
+        .expect("transposed geometry");
+        debug_assert_eq!((g2.ho, g2.wo), (g.h, g.w));
+        return gemm_fwd(&g2, dy, &wf, None);
+    }
+    let mut dx = vec![0f32; g.n * img_in];
+    let plan = Plan::new(g);
+    let par = plan.gemm_par();
+    // rhs W (Cout x K): element (co, kk) at w[co*K + kk].
+    let wm = Mat {
+        data: w,
+        rs: k,
+        cs: 1,
+    };
+    for_chunks(&plan, &mut dx, plan.cb * img_in, |ci, dx_chunk| {
+        let b0 = ci * plan.cb;
+        let nb = dx_chunk.len() / img_in;
+        let dys = &dy[b0 * img_out..(b0 + nb) * img_out];
+        let m = nb * p;
+        let extra = if nb > 1 { cout * m } else { 0 };
+        with_scratch(k * m + extra, |s| {
+            let (dcol, dybuf) = s.split_at_mut(k * m);
+            let lhs = if nb == 1 {
+                Mat {
+                    data: dys,
+                    rs: 1,
+                    cs: p,
+                }
+            } else {
+                gather_planes(dys, nb, cout, p, dybuf);
+                Mat {
+                    data: dybuf,
+                    rs: 1,
+                    cs: m,
+                }
+            };
+            sgemm(m, k, cout, dcol, 1, m, false, lhs, wm, par);
+            for b in 0..nb {
+                col2im_add(
+                    g,
+                    &dcol[b * p..],
+                    m,
+                    &mut dx_chunk[b * img_in..(b + 1) * img_in],
+                );
+            }
+        })
+    });
+    dx
+}
+
+/// Transposes the (Cout x P) planes of `nb` images of `dy` into `dst` (nb*P x Cout): row
+/// `b*P + q` holds the Cout values of pixel q of image b.
+fn transpose_planes(dy: &[f32], nb: usize, cout: usize, p: usize, dst: &mut [f32]) {
+    const TILE: usize = 64;
+    for b in 0..nb {
+        let src = &dy[b * cout * p..(b + 1) * cout * p];
+        let out = &mut dst[b * p * cout..(b + 1) * p * cout];
+        for q0 in (0..p).step_by(TILE) {
+            let q1 = (q0 + TILE).min(p);
+            for co in 0..cout {
+                let row = &src[co * p + q0..co * p + q1];
+                for (j, v) in row.iter().enumerate() {
+                    out[(q0 + j) * cout + co] = *v;
+                }
+            }
+        }
+    }
+}
+
+/// Weight gradient: dw (Cout, Cin, kh, kw) = sum over images of dy . patches(x)^T.
+///
+/// The GEMM is dW (Cout x K) = dY (Cout x pixels) . col^T (pixels x K) with Cout as M: `gemm`
+/// then reads dY pixel-major (one transposed copy per chunk, Cout*pixels floats) and the patch
+/// matrix in the layout `im2col` writes, and keeps near its peak even for Cout = 16. The other
+/// arrangement (patch rows as M) makes `gemm` pack a row-major patch matrix and runs 4-10x slower.
+/// Partial sums are kept K-major (element (co, kk) at kk*Cout + co) and transposed at the end.
+fn gemm_bwd_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let (k, p, cout) = (g.k(), g.p(), g.cout);
+    let img_in = g.cin * g.hw();
+    let img_out = cout * p;
+    assert_eq!(x.len(), g.n * img_in, "conv input size");
+    assert_eq!(dy.len(), g.n * img_out, "conv output-gradient size");
+    let size = cout * k;
+    let plan = Plan::new(g);
+    let par = plan.gemm_par();
+    let chunks = plan.chunks(g.n);
+    let groups = if plan.split {
+        plan.threads.min(chunks).max(1)
+    } else {
+        1
+    };
+    let mut parts = vec![0f32; groups * size];
+    let group = |gi: usize, part: &mut [f32]| {
+        let mut first = true;
+        for c in gi * chunks / groups..(gi + 1) * chunks / groups {
+            let b0 = c * plan.cb;
+            let nb = plan.cb.min(g.n - b0);
+            let xs = &x[b0 * img_in..(b0 + nb) * img_in];
+            let dys = &dy[b0 * img_out..(b0 + nb) * img_out];
+            let m = nb * p;
+            let col_len = if g.is_pointwise() { 0 } else { k * m };
+            with_scratch(col_len + cout * m, |s| {
+                let (col, dyt) = s.split_at_mut(col_len);
+                transpose_planes(dys, nb, cout, p, dyt);
+                let col: &[f32] = if g.is_pointwise() {
+                    // nb == 1: the image is its own patch matrix.
+                    xs
+                } else {
+                    for b in 0..nb {
+                        im2col(g, &xs[b * img_in..(b + 1) * img_in], &mut col[b * p..], m);
+                    }
+                    col
+                };
+                // lhs dY (Cout x m): element (co, q) at dyt[q*Cout + co].
+                let lhs = Mat {
+                    data: dyt,
+                    rs: 1,
+                    cs: cout,
+                };
+                // rhs col^T (m x K): element (q, kk) at col[kk*m + q].
+                let rhs = Mat {
+                    data: col,
+                    rs: 1,
+                    cs: m,
+                };
+                sgemm(cout, k, m, part, 1, cout, !first, lhs, rhs, par);
+            });
+            first = false;
+        }
+    };
+    if groups > 1 {
+        parts
+            .par_chunks_mut(size)
+            .enumerate()
+            .for_each(|(gi, part)| group(gi, part));
+    } else {
+        group(0, &mut parts);
+    }
+    let mut dw = vec![0f32; size];
+    for part in parts.chunks_exact(size) {
+        for kk in 0..k {
+            for co in 0..cout {
+                dw[co * k + kk] += part[kk * cout + co];
+            }
+        }
+    }
+    dw
+}
+
+/// Forward: `y = conv2d(x, w) + bias` for contiguous x (N, Cin, H, W), w (Cout, Cin, kh, kw) and
+/// bias (Cout); returns y (N, Cout, Ho, Wo), contiguous.
+pub fn conv_fwd(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    if let Some(b) = bias {
+        assert_eq!(b.len(), g.cout, "conv bias size");
+    }
+    match direct_geom(g, false) {
+        Some(d) => direct_fwd(&d, g.n, x, w, false, bias),
+        None => gemm_fwd(g, x, w, bias),
+    }
+}
+
+/// Bias gradient: db[co] = sum over images and pixels of dy (N, Cout, P).
+pub fn conv_bwd_bias(n: usize, cout: usize, p: usize, dy: &[f32]) -> Vec<f32> {
+    assert_eq!(dy.len(), n * cout * p, "conv output-gradient size");
+    let mut db = vec![0f32; cout];
+    if p == 0 {
+        return db;
+    }
+    // One partial sum (f64) per image, in parallel; then added in order.
+    let parts: Vec<Vec<f64>> = dy
+        .par_chunks(cout * p)
+        .map(|img| {
+            img.chunks_exact(p)
+                .map(|plane| plane.iter().map(|&v| v as f64).sum())
+                .collect()
+        })
+        .collect();
+    for part in &parts {
+        for (d, v) in db.iter_mut().zip(part) {
+            *d += *v as f32;
+        }
+    }
+    db
+}
+
+/// Input gradient: dx (N, Cin, H, W) from dy (N, Cout, Ho, Wo) and w (Cout, Cin, kh, kw).
+pub fn conv_bwd_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
+    match direct_geom(g, true) {
+        Some(d) => direct_fwd(&d, g.n, dy, w, true, None),
+        None => gemm_bwd_input(g, dy, w),
+    }
+}
+
+/// Weight gradient: dw (Cout, Cin, kh, kw) = sum over images of dy . patches(x)^T.
+pub fn conv_bwd_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    match direct_geom(g, false) {
+        Some(d) => direct_bwd_weight(&d, g.n, x, dy),
+        None => gemm_bwd_weight(g, x, dy),
+    }
+}
+
+/// Whether the direct kernels may be used (tests turn them off to check the GEMM path).
+static DIRECT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Allows or forbids the direct kernels (the GEMM path then runs everywhere).
+pub fn set_direct(enabled: bool) {
+    DIRECT.store(enabled, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The direct (AVX-512) form of this convolution, or of the convolution computing its input
+/// gradient (`transposed`, stride 1 only), when it applies: an AVX-512 CPU and at least as many
+/// images as threads (smaller batches use the GEMM path, parallel inside the GEMM).
+fn direct_geom(g: &Geom, transposed: bool) -> Option<Direct> {
+    let threads = rayon::current_num_threads().max(1);
+    let enabled = DIRECT.load(std::sync::atomic::Ordering::Relaxed);
+    if !enabled || !conv_direct::available() || g.n < threads || g.n == 0 {
+        return None;
+    }
+    if transposed {
+        if g.stride != 1 || g.pad_h >= g.kh || g.pad_w >= g.kw {
+            return None;
+        }
+        let (ph, pw) = (g.kh - 1 - g.pad_h, g.kw - 1 - g.pad_w);
+        Direct::new(g.cout, g.ho, g.wo, g.cin, g.kh, g.kw, 1, ph, pw, None)
+    } else {
+        Direct::new(
+            g.cin, g.h, g.w, g.cout, g.kh, g.kw, g.stride, g.pad_h, g.pad_w, None,
+        )
+    }
+}
+
+/// The direct forward of `n` images (the input gradient with `flip`: `x` is then dy and `w` the
+/// original weight), in parallel over images, plus `bias`.
+fn direct_fwd(
+    d: &Direct,
+    n: usize,
+    x: &[f32],
+    w: &[f32],
+    flip: bool,
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
+    let img_in = d.cin * d.h * d.w;
+    let img_out = d.cout * d.ho * d.wo;
+    assert_eq!(x.len(), n * img_in, "conv input size");
+    assert_eq!(w.len(), d.cout * d.offs.len(), "conv weight size");
+    let mut y = vec![0f32; n * img_out];
+    with_buffer(&WEIGHTS, d.wt_len(), |wt| {
+        d.pack_weights(w, flip, wt);
+        let wt = &*wt;
+        y.par_chunks_mut(img_out).enumerate().for_each(|(b, yb)| {
+            let xb = &x[b * img_in..(b + 1) * img_in];
+            with_scratch(d.xp_len(1) + d.out_len(), |s| {
+                let (xp, out) = s.split_at_mut(d.xp_len(1));
+                d.fill_buffer(xb, 1, xp);
+                d.forward(xp, 1, wt, out, yb);
+            });
+            if let Some(bias) = bias {
+                add_bias(yb, bias, d.ho * d.wo);
+            }
+        });
+    });
+    y
+}
+
+/// The direct weight gradient of `n` images: groups of images in parallel, each summed in chunks
+/// whose buffers take about `DIRECT_DW_BYTES`.
+fn direct_bwd_weight(d: &Direct, n: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    let img_in = d.cin * d.h * d.w;
+    let img_out = d.cout * d.ho * d.wo;
+    let size = d.cout * d.offs.len();
+    assert_eq!(x.len(), n * img_in, "conv input size");
+    assert_eq!(dy.len(), n * img_out, "conv output-gradient size");
+    // A few groups per thread, so that a thread slowed down by other work does not hold up the
+    // rest (work stealing balances them); one partial sum per group.
+    let groups = (4 * rayon::current_num_threads()).clamp(1, n.max(1));
+    let per_group = n.div_ceil(groups);
+    let cb = (DIRECT_DW_BYTES / (4 * d.img_xp()).max(1)).clamp(1, per_group.max(1));
+    let pairs = d.dw_pairs(cb);
+    let mut parts = vec![0f32; groups * size];
+    parts
+        .par_chunks_mut(size)
+        .enumerate()
+        .for_each(|(gi, part)| {
+            let (b_start, b_end) = (gi * n / groups, (gi + 1) * n / groups);
+            let mut b0 = b_start;
+            while b0 < b_end {
+                let nb = cb.min(b_end - b0);
+                let xs = &x[b0 * img_in..(b0 + nb) * img_in];
+                let dys = &dy[b0 * img_out..(b0 + nb) * img_out];
+                with_scratch(d.xp_len(nb) + d.dyp_len(nb), |s| {
+                    let (xp, dyp) = s.split_at_mut(d.xp_len(nb));
+                    d.fill_buffer(xs, nb, xp);
+                    d.weight_grad(xp, dys, nb, &pairs, dyp, part);
+                });
+                b0 += nb;
+            }
+        });
+    let (head, tail) = parts.split_at_mut(size);
+    for t in tail.chunks_exact(size) {
+        for (a, b) in head.iter_mut().zip(t) {
+            *a += *b;
+        }
+    }
+    parts.truncate(size);
+    parts
+}

@@ -1,0 +1,648 @@
+//! Direct convolution with AVX-512, without a patch matrix: the forward pass (and so the
+//! stride-1 input gradient, the forward pass of the flipped kernel) and the weight gradient.
+//!
+//! Each image is first copied into a buffer laid out so that, for every kernel tap k =
+//! (ci, ki, kj), the inputs of 16 output pixels that sit next to each other in a vector are 16
+//! consecutive floats at `off_k + q`: one (unaligned) load. The buffer holds per input channel
+//! s*s phase planes (s the stride; plane (r, c) holds rows r, r+s, r+2s, ... and columns
+//! c, c+s, ... of the image), with the vertical zero padding and, in two of the schemes below, the
+//! horizontal one. For stride 1 that is just the zero-bordered image. Output vectors are
+//!
+//! - `Rows` (Wo a multiple of 16): 16 consecutive pixels of one output row;
+//! - `Masked` (Wo divides 16, the buffer has no horizontal padding and its planes are Wo wide):
+//!   16 consecutive pixels of 16/Wo whole rows; lanes whose tap would read a padding column are
+//!   masked to zero in the load (the 8x8 layers of ResNet-20);
+//! - `PaddedWidth` (anything else): 16 consecutive positions of the padded plane, rows included;
+//!   the columns past Wo are computed too and thrown away.
+//!
+//! Kernels:
+//! - forward: a register tile of NV output vectors by NC output channels accumulates over all
+//!   Cin*kh*kw taps (NV loads and NC broadcasts per NV*NC FMAs): a GEMM microkernel whose left
+//!   operand is read straight from the image buffer;
+//! - weight gradient: a tile of NK taps by NCO output channels accumulates xp[off_k + pixels] .
+//!   dY[co][pixels] over all output vectors of a chunk of images (NK + NCO loads per NK*NCO
+//!   FMAs), then sums the 16 lanes.
+//!
+//! The kernels need AVX-512F and AVX-512VL (VL lets the final lane sums use all 32 registers;
+//! without it LLVM keeps the accumulators in 16 and spills).
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// Whether this CPU runs the AVX-512 kernels.
+pub fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static AVX512: OnceLock<bool> = OnceLock::new();
+        *AVX512.get_or_init(|| {
+            is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Forward register tile: NV vectors of 16 pixels by NC output channels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tile {
+    pub nv: usize,
+    pub nc: usize,
+}
+
+/// The forward tiles there are kernels for, best first (measured on Zen 4).
+pub const TILES: &[Tile] = &[
+    Tile { nv: 3, nc: 8 },
+    Tile { nv: 1, nc: 16 },
+    Tile { nv: 5, nc: 4 },
+    Tile { nv: 6, nc: 4 },
+    Tile { nv: 4, nc: 6 },
+    Tile { nv: 2, nc: 12 },
+];
+
+/// Weight-gradient tile: NK taps by NCO output channels.
+const DW_NK: usize = 5;
+const DW_NCO: usize = 4;
+
+/// How output pixels are grouped into vectors (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    Rows,
+    Masked,
+    PaddedWidth,
+}
+
+/// # Safety
+/// The CPU has AVX-512F/VL. For every tap k and every i, the lanes of `xp[offs[k] + xo[i]..][..16]`
+/// enabled in `masks[k]` are readable; `wt[..offs.len() * NC]` is readable;
+/// `y[co[j] + yo[i]..][..16]` is writable.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl")]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+unsafe fn fwd_kernel<const NV: usize, const NC: usize>(
+    xp: *const f32,
+    xo: [usize; NV],
+    offs: &[usize],
+    masks: &[u16],
+    wt: *const f32,
+    y: *mut f32,
+    yo: [usize; NV],
+    co: [usize; NC],
+) {
+    let mut acc = [[_mm512_setzero_ps(); NC]; NV];
+    let mut w = wt;
+    for (&off, &m) in offs.iter().zip(masks) {
+        let base = xp.add(off);
+        let mut a = [_mm512_setzero_ps(); NV];
+        for i in 0..NV {
+            a[i] = _mm512_maskz_loadu_ps(m, base.add(xo[i]));
+        }
+        for j in 0..NC {
+            let b = _mm512_set1_ps(*w.add(j));
+            for i in 0..NV {
+                acc[i][j] = _mm512_fmadd_ps(a[i], b, acc[i][j]);
+            }
+        }
+        w = w.add(NC);
+    }
+    for j in 0..NC {
+        for i in 0..NV {
+            _mm512_storeu_ps(y.add(co[j] + yo[i]), acc[i][j]);
+        }
+    }
+}
+
+/// Sums over the (xp offset, dy offset) pairs `vecs` of
+/// mask(xm[t], xp[v.0 + xk[t]..][..16]) . dy[v.1 + dco[j]..][..16], for t < NK, j < NCO.
+///
+/// # Safety
+/// The CPU has AVX-512F/VL and every enabled lane of the reads named above is in bounds.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl")]
+#[allow(clippy::needless_range_loop)]
+unsafe fn dw_kernel<const NK: usize, const NCO: usize>(
+    xp: *const f32,
+    xk: [usize; NK],
+    xm: [u16; NK],
+    dy: *const f32,
+    dco: [usize; NCO],
+    vecs: &[(usize, usize)],
+) -> [[f32; NCO]; NK] {
+    // Same shape as the forward kernel: the NK input vectors first, then per channel one
+    // gradient vector and NK FMAs.
+    let mut acc = [[_mm512_setzero_ps(); NCO]; NK];
+    for &(xv, dv) in vecs {
+        let x0 = xp.add(xv);
+        let d0 = dy.add(dv);
+        let mut x = [_mm512_setzero_ps(); NK];
+        for t in 0..NK {
+            x[t] = _mm512_maskz_loadu_ps(xm[t], x0.add(xk[t]));
+        }
+        for j in 0..NCO {
+            let d = _mm512_loadu_ps(d0.add(dco[j]));
+            for t in 0..NK {
+                acc[t][j] = _mm512_fmadd_ps(x[t], d, acc[t][j]);
+            }
+        }
+    }
+    let mut out = [[0f32; NCO]; NK];
+    for t in 0..NK {
+        for j in 0..NCO {
+            out[t][j] = _mm512_reduce_add_ps(acc[t][j]);
+        }
+    }
+    out
+}
+
+/// A direct convolution: its geometry, the image-buffer layout, tap offsets and output vectors.
+#[derive(Clone, Debug)]
+pub struct Direct {
+    pub cin: usize,
+    pub h: usize,
+    pub w: usize,
+    pub cout: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub pad_h: usize,
+    pub pad_w: usize,
+    pub ho: usize,
+    pub wo: usize,
+    pub scheme: Scheme,
+    /// Rows and columns of one phase plane of the buffer.
+    pub hq: usize,
+    pub wq: usize,
+    /// Zero floats before the first image (masked taps may point a little before a row).
+    pub front: usize,
+    /// PaddedWidth: computed positions per channel, Ho*Wq rounded up to 16.
+    pub mp: usize,
+    pub tile: Tile,
+    /// Per tap k = (ci*kh + ki)*kw + kj: offset into an image's buffer, and the lanes to load.
+    pub offs: Vec<usize>,
+    pub masks: Vec<u16>,
+    /// Output vectors of one image: (offset in its buffer, offset in an output plane).
+    pub vecs: Vec<(usize, usize)>,
+}
+
+impl Direct {
+    /// The direct form of a convolution; `None` when the kernel does not fit the padded image.
+    /// `tile` forces a forward tile (else the one with the least padded work).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cin: usize,
+        h: usize,
+        w: usize,
+        cout: usize,
+        kh: usize,
+        kw: usize,
+        stride: usize,
+        pad_h: usize,
+        pad_w: usize,
+        tile: Option<Tile>,
+    ) -> Option<Self> {
+        let s = stride;
+        let (hp, wp) = (h + 2 * pad_h, w + 2 * pad_w);
+        if s == 0 || kh == 0 || kw == 0 || hp < kh || wp < kw || cin == 0 || cout == 0 {
+            return None;
+        }
+        let (ho, wo) = ((hp - kh) / s + 1, (wp - kw) / s + 1);
+        let hq = hp.div_ceil(s);
+        let masked_wq = w.div_ceil(s);
+        let scheme = if wo % 16 == 0 {
+            Scheme::Rows
+        } else if 16 % wo == 0 && (ho * wo) % 16 == 0 && masked_wq == wo && pad_w < 16 {
+            Scheme::Masked
+        } else {
+            Scheme::PaddedWidth
+        };
+        let wq = if scheme == Scheme::Masked {
+            masked_wq
+        } else {
+            wp.div_ceil(s)
+        };
+        let front = if scheme == Scheme::Masked { 16 } else { 0 };
+        let plane = hq * wq;
+        let mp = (ho * wq).div_ceil(16) * 16;
+        let mut offs = Vec::with_capacity(cin * kh * kw);
+        let mut masks = Vec::with_capacity(cin * kh * kw);
+        for ci in 0..cin {
+            for ki in 0..kh {
+                for kj in 0..kw {
+                    let (r, di) = (ki % s, ki / s);
+                    // Column of the tap relative to the output column (in plane columns), and
+                    // its phase.
+                    let (c, dj) = if scheme == Scheme::Masked {
+                        let t = kj as isize - pad_w as isize;
+                        (t.rem_euclid(s as isize) as usize, t.div_euclid(s as isize))
+                    } else {
+                        (kj % s, (kj / s) as isize)
+                    };
+                    let base = front + (ci * s * s + r * s + c) * plane + di * wq;
+                    offs.push((base as isize + dj) as usize);
+                    let mask = if scheme == Scheme::Masked {
+                        (0..16).fold(0u16, |m, l| {
+                            let col = (l % wo) as isize + dj;
+                            if (0..wq as isize).contains(&col) {
+                                m | (1 << l)
+                            } else {
+                                m
+                            }
+                        })
+                    } else {
+                        u16::MAX
+                    };
+                    masks.push(mask);
+                }
+            }
+        }
+        let vecs: Vec<(usize, usize)> = match scheme {
+            Scheme::Rows => (0..ho)
+                .flat_map(|oy| (0..wo / 16).map(move |c| (oy * wq + 16 * c, oy * wo + 16 * c)))
+                .collect(),
+            Scheme::Masked => (0..ho * wo / 16).map(|v| (16 * v, 16 * v)).collect(),
+            Scheme::PaddedWidth => (0..mp / 16).map(|v| (16 * v, 16 * v)).collect(),
+        };
+        let nvec = vecs.len();
+        let cost = |t: &Tile| nvec.div_ceil(t.nv) * t.nv * cout.div_ceil(t.nc) * t.nc;
+        let tile = tile.unwrap_or_else(|| *TILES.iter().min_by_key(|t| cost(t)).unwrap());
+        Some(Self {
+            cin,
+            h,
+            w,
+            cout,
+            kh,
+            kw,
+            stride,
+            pad_h,
+            pad_w,
+            ho,
+            wo,
+            scheme,
+            hq,
+            wq,
+            front,
+            mp,
+            tile,
+            offs,
+            masks,
+            vecs,
+        })
+    }
+
+    /// Floats of one image's buffer (the stride between images).
+    pub fn img_xp(&self) -> usize {
+        self.cin * self.stride * self.stride * self.hq * self.wq
+    }
+
+    /// Length of a buffer of `nb` images, with the zeros around them that taps read.
+    pub fn xp_len(&self, nb: usize) -> usize {
+        self.front + nb * self.img_xp() + self.mp + 2 * self.wq + self.kw + 32
+    }
+
+    /// Floats of one image's forward output buffer (PaddedWidth only: Cout x Mp).
+    pub fn out_len(&self) -> usize {
+        if self.scheme == Scheme::PaddedWidth {
+            self.cout * self.mp
+        } else {
+            0
+        }
+    }
+
+    /// Length of the packed forward weights: blocks of NC channels (the last block padded by
+    /// repeating the last channel) x K x NC.
+    pub fn wt_len(&self) -> usize {
+        self.cout.div_ceil(self.tile.nc) * self.tile.nc * self.offs.len()
+    }
+
+    /// Packs `w` (Cout, Cin, kh, kw) for the forward kernel: element (co, k) at
+    /// (co/NC)*K*NC + k*NC + co%NC. With `flip`, `w` is the weight (Cin, Cout, kh, kw) of the
+    /// convolution whose input gradient this one computes, and this one's weight (co, ci, i, j)
+    /// is w[ci][co][kh-1-i][kw-1-j].
+    pub fn pack_weights(&self, w: &[f32], flip: bool, wt: &mut [f32]) {
+        let (nc, k, kh, kw) = (self.tile.nc, self.offs.len(), self.kh, self.kw);
+        let (cin, cout) = (self.cin, self.cout);
+        let blocks = cout.div_ceil(nc);
+        for co_p in 0..blocks * nc {
+            let co = co_p.min(cout - 1);
+            let blk = &mut wt[(co_p / nc) * k * nc..(co_p / nc + 1) * k * nc];
+            for ci in 0..cin {
+                for i in 0..kh {
+                    for j in 0..kw {
+                        let v = if flip {
+                            w[((ci * cout + co) * kh + kh - 1 - i) * kw + kw - 1 - j]
+                        } else {
+                            w[((co * cin + ci) * kh + i) * kw + j]
+                        };
+                        blk[((ci * kh + i) * kw + j) * nc + co_p % nc] = v;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copies `nb` images `x` (nb x Cin x H x W) into the buffer `xp` (see the module docs), with
+    /// zeros everywhere else.
+    pub fn fill_buffer(&self, x: &[f32], nb: usize, xp: &mut [f32]) {
+        let (h, w, s, hq, wq) = (self.h, self.w, self.stride, self.hq, self.wq);
+        let ph = self.pad_h;
+        // Horizontal padding inside the buffer (none when masked).
+        let pw = if self.scheme == Scheme::Masked {
+            0
+        } else {
+            self.pad_w
+        };
+        let planes = nb * self.cin;
+        let xp = &mut xp[..self.xp_len(nb)];
+        let (head, rest) = xp.split_at_mut(self.front);
+        head.fill(0.0);
+        let (body, tail) = rest.split_at_mut(planes * s * s * hq * wq);
+        tail.fill(0.0);
+        for (src, dst) in x[..planes * h * w]
+            .chunks_exact(h * w)
+            .zip(body.chunks_exact_mut(s * s * hq * wq))
+        {
+            if s == 1 {
+                let wp = wq;
+                dst[..ph * wp + pw].fill(0.0);
+                for (y, row) in src.chunks_exact(w).enumerate() {
+                    let at = (ph + y) * wp + pw;
+                    dst[at..at + w].copy_from_slice(row);
+                    // The right border of this row and the left border of the next.
+                    let end = (at + w + 2 * pw).min(hq * wp);
+                    dst[at + w..end].fill(0.0);
+                }
+                dst[(ph + h) * wp..].fill(0.0);
+                continue;
+            }
+            if s == 2 {
+                self.fill_phases2(src, dst, pw);
+                continue;
+            }
+            for r in 0..s {
+                for c in 0..s {
+                    let pl = &mut dst[(r * s + c) * hq * wq..(r * s + c + 1) * hq * wq];
+                    for (a, prow) in pl.chunks_exact_mut(wq).enumerate() {
+                        // Padded row s*a + r is image row s*a + r - ph.
+                        let iy = (s * a + r).checked_sub(ph).filter(|&iy| iy < h);
+                        match iy {
+                            None => prow.fill(0.0),
+                            Some(iy) => {
+                                // Plane column b is image column s*b + c - pw: inside the image
+                                // for b in b0..b1.
+                                let xrow = &src[iy * w..(iy + 1) * w];
+                                let b0 = pw.saturating_sub(c).div_ceil(s).min(wq);
+                                let b1 = (w + pw).saturating_sub(c).div_ceil(s).clamp(b0, wq);
+                                prow[..b0].fill(0.0);
+                                prow[b1..].fill(0.0);
+                                if b1 > b0 {
+                                    let ix0 = s * b0 + c - pw;
+                                    let seg = &xrow[ix0..ix0 + s * (b1 - b0 - 1) + 1];
+                                    for (v, x) in prow[b0..b1].iter_mut().zip(seg.iter().step_by(s))
+                                    {
+                                        *v = *x;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `fill_buffer` for one channel and stride 2: the four phase planes of `src` (H x W) into
+    /// `dst`, with `pw` zero columns on the left of the image (its own padding columns).
+    fn fill_phases2(&self, src: &[f32], dst: &mut [f32], pw: usize) {
+        let (h, w, hq, wq, ph) = (self.h, self.w, self.hq, self.wq, self.pad_h);
+        let plane = hq * wq;
+        let (p00, rest) = dst.split_at_mut(plane);
+        let (p01, rest) = rest.split_at_mut(plane);
+        let (p10, p11) = rest.split_at_mut(plane);
+        let p11 = &mut p11[..plane];
+        // Plane column b of phase c is image column 2b + c - pw.
+        let range = |c: usize| {
+            let b0 = pw.saturating_sub(c).div_ceil(2).min(wq);
+            let b1 = (w + pw).saturating_sub(c).div_ceil(2).clamp(b0, wq);
+            (b0, b1)
+        };
+        let (r0, r1) = (range(0), range(1));
+        for a in 0..hq {
+            for (r, d0, d1) in [(0, &mut *p00, &mut *p01), (1, &mut *p10, &mut *p11)] {
+                let (d0, d1) = (&mut d0[a * wq..(a + 1) * wq], &mut d1[a * wq..(a + 1) * wq]);
+                let Some(iy) = (2 * a + r).checked_sub(ph).filter(|&iy| iy < h) else {
+                    d0.fill(0.0);
+                    d1.fill(0.0);
+                    continue;
+                };
+                let xrow = &src[iy * w..(iy + 1) * w];
+                for (d, (b0, b1), c) in [(&mut *d0, r0, 0), (&mut *d1, r1, 1)] {
+                    d[..b0].fill(0.0);
+                    d[b1..].fill(0.0);
+                    if b1 > b0 {
+                        deinterleave(&xrow[2 * b0 + c - pw..], &mut d[b0..b1]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Forward of `nb` images in the buffer `xp` with packed weights `wt` into `y` (nb x Cout x
+    /// Ho x Wo); `out` is scratch of `out_len()` floats.
+    pub fn forward(&self, xp: &[f32], nb: usize, wt: &[f32], out: &mut [f32], y: &mut [f32]) {
+        assert!(available(), "AVX-512 kernel on a CPU without AVX-512");
+        let (wo, p) = (self.wo, self.ho * self.wo);
+        assert!(xp.len() >= self.xp_len(nb) && wt.len() >= self.wt_len());
+        assert!(out.len() >= self.out_len() && y.len() >= nb * self.cout * p);
+        for b in 0..nb {
+            let xb = &xp[b * self.img_xp()..];
+            let yb = &mut y[b * self.cout * p..(b + 1) * self.cout * p];
+            if self.scheme == Scheme::PaddedWidth {
+                self.forward_image(xb, wt, out.as_mut_ptr(), self.mp);
+                let (wq, mp) = (self.wq, self.mp);
+                for (co, plane) in yb.chunks_exact_mut(p).enumerate() {
+                    for (oy, row) in plane.chunks_exact_mut(wo).enumerate() {
+                        row.copy_from_slice(&out[co * mp + oy * wq..][..wo]);
+                    }
+                }
+            } else {
+                self.forward_image(xb, wt, yb.as_mut_ptr(), p);
+            }
+        }
+    }
+
+    /// All tiles of one image (its buffer starts `xb`); output channel co's plane starts at
+    /// `y + co*ld`, and vector (xo, yo) of `vecs` lands at plane offset yo.
+    fn forward_image(&self, xb: &[f32], wt: &[f32], y: *mut f32, ld: usize) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            macro_rules! tiles {
+                ($nv:literal, $nc:literal) => {{
+                    let k = self.offs.len();
+                    let nvec = self.vecs.len();
+                    for v0 in (0..nvec).step_by($nv) {
+                        // A short last tile repeats its last vector (same value stored twice).
+                        let pick = |i: usize| self.vecs[(v0 + i).min(nvec - 1)];
+                        let xo: [usize; $nv] = std::array::from_fn(|i| pick(i).0);
+                        let yo: [usize; $nv] = std::array::from_fn(|i| pick(i).1);
+                        for blk in 0..self.cout.div_ceil($nc) {
+                            // A short last block repeats the last channel (packed likewise).
+                            let co: [usize; $nc] =
+                                std::array::from_fn(|j| (blk * $nc + j).min(self.cout - 1) * ld);
+                            // SAFETY: AVX-512 was checked by the caller. Reads stay inside the
+                            // image's buffer plus the zeros after it (xp_len, checked by the
+                            // caller), weights inside block blk of wt_len; writes: channel
+                            // co < cout at yo + 16 <= the plane length ld.
+                            unsafe {
+                                fwd_kernel::<$nv, $nc>(
+                                    xb.as_ptr(),
+                                    xo,
+                                    &self.offs,
+                                    &self.masks,
+                                    wt.as_ptr().add(blk * k * $nc),
+                                    y,
+                                    yo,
+                                    co,
+                                );
+                            }
+                        }
+                    }
+                }};
+            }
+            match (self.tile.nv, self.tile.nc) {
+                (3, 8) => tiles!(3, 8),
+                (1, 16) => tiles!(1, 16),
+                (5, 4) => tiles!(5, 4),
+                (6, 4) => tiles!(6, 4),
+                (4, 6) => tiles!(4, 6),
+                (2, 12) => tiles!(2, 12),
+                t => unreachable!("no forward kernel for tile {t:?}"),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (xb, wt, y, ld);
+            unreachable!("AVX-512 kernel on a non-x86 CPU");
+        }
+    }
+
+    /// Length of the padded-width copy of `nb` images' output gradients (PaddedWidth only).
+    pub fn dyp_len(&self, nb: usize) -> usize {
+        if self.scheme == Scheme::PaddedWidth {
+            nb * self.cout * self.mp
+        } else {
+            0
+        }
+    }
+
+    /// The (buffer offset, gradient offset) of every vector of `nb` images, for `weight_grad`;
+    /// the pairs of fewer images are a prefix.
+    pub fn dw_pairs(&self, nb: usize) -> Vec<(usize, usize)> {
+        let img_dy = if self.scheme == Scheme::PaddedWidth {
+            self.cout * self.mp
+        } else {
+            self.cout * self.ho * self.wo
+        };
+        (0..nb)
+            .flat_map(|b| {
+                self.vecs
+                    .iter()
+                    .map(move |&(xv, dv)| (b * self.img_xp() + xv, b * img_dy + dv))
+            })
+            .collect()
+    }
+
+    /// Weight gradient of `nb` images, added into `dw` (Cout x K): `xp` holds their buffer, `dy`
+    /// the output gradients (nb x Cout x Ho x Wo), `pairs` is `dw_pairs(m)` for some m >= nb;
+    /// `dyp` is scratch of `dyp_len(nb)`.
+    pub fn weight_grad(
+        &self,
+        xp: &[f32],
+        dy: &[f32],
+        nb: usize,
+        pairs: &[(usize, usize)],
+        dyp: &mut [f32],
+        dw: &mut [f32],
+    ) {
+        assert!(available(), "AVX-512 kernel on a CPU without AVX-512");
+        let (cout, p, k) = (self.cout, self.ho * self.wo, self.offs.len());
+        assert!(xp.len() >= self.xp_len(nb) && dy.len() >= nb * cout * p);
+        assert!(dw.len() >= cout * k && dyp.len() >= self.dyp_len(nb));
+        assert!(pairs.len() >= nb * self.vecs.len());
+        // The gradient in the layout the vectors address: as is, or (PaddedWidth) with the
+        // plane's row stride and zeros in the thrown-away columns.
+        let (src, plane): (&[f32], usize) = if self.scheme == Scheme::PaddedWidth {
+            let (wo, wq, mp) = (self.wo, self.wq, self.mp);
+            let dyp = &mut dyp[..self.dyp_len(nb)];
+            dyp.fill(0.0);
+            for (src, dst) in dy[..nb * cout * p]
+                .chunks_exact(p)
+                .zip(dyp.chunks_exact_mut(mp))
+            {
+                for (oy, row) in src.chunks_exact(wo).enumerate() {
+                    dst[oy * wq..oy * wq + wo].copy_from_slice(row);
+                }
+            }
+            (dyp, mp)
+        } else {
+            (dy, p)
+        };
+        let pairs = &pairs[..nb * self.vecs.len()];
+        #[cfg(target_arch = "x86_64")]
+        for k0 in (0..k).step_by(DW_NK) {
+            let xk: [usize; DW_NK] = std::array::from_fn(|t| self.offs[(k0 + t).min(k - 1)]);
+            let xm: [u16; DW_NK] = std::array::from_fn(|t| self.masks[(k0 + t).min(k - 1)]);
+            for c0 in (0..cout).step_by(DW_NCO) {
+                let dco: [usize; DW_NCO] = std::array::from_fn(|j| (c0 + j).min(cout - 1) * plane);
+                // SAFETY: AVX-512 checked above. Buffer reads as in the forward pass (image
+                // b < nb); gradient reads: channel < cout, vector at plane offset dv with
+                // dv + 16 <= plane, image b < nb (lengths checked above).
+                let sums = unsafe {
+                    dw_kernel::<DW_NK, DW_NCO>(xp.as_ptr(), xk, xm, src.as_ptr(), dco, pairs)
+                };
+                for (t, row) in sums.iter().enumerate().take(k - k0) {
+                    for (j, s) in row.iter().enumerate().take(cout - c0) {
+                        dw[(c0 + j) * k + k0 + t] += *s;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `dst[i] = src[2*i]` for every i < dst.len().
+fn deinterleave(src: &[f32], dst: &mut [f32]) {
+    let n = dst.len();
+    assert!(n == 0 || src.len() > 2 * (n - 1));
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        // SAFETY: AVX-512 is present; the lengths were checked above.
+        unsafe { deinterleave_avx512(src, dst) };
+        return;
+    }
+    for (d, x) in dst.iter_mut().zip(src.iter().step_by(2)) {
+        *d = *x;
+    }
+}
+
+/// The AVX-512 body of `deinterleave`, with masked loads and stores at the ends.
+///
+/// # Safety
+/// The CPU has AVX-512F; `src.len() > 2 * (dst.len() - 1)` when dst is not empty.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn deinterleave_avx512(src: &[f32], dst: &mut [f32]) {
+    let mask = |l: usize| ((1u32 << l.min(16)) - 1) as u16;
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let (n, len) = (dst.len(), src.len());
+    let mut i = 0;
+    while i < n {
+        let avail = len - 2 * i;
+        let a = _mm512_maskz_loadu_ps(mask(avail), src.as_ptr().add(2 * i));
+        let b = _mm512_maskz_loadu_ps(mask(avail.saturating_sub(16)), src.as_ptr().add(2 * i + 16));
+        let r = _mm512_permutex2var_ps(a, even, b);
+        _mm512_mask_storeu_ps(dst.as_mut_ptr().add(i), mask(n - i), r);
+        i += 16;
+    }
+}
