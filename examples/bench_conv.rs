@@ -7,6 +7,10 @@
 use std::time::Instant;
 
 use candle_core::{Device, Tensor, Var};
+
+// The trainer's allocator (outputs of these sizes are allocated and freed every call).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use grawa_train::ops::conv::{conv2d, Conv2dBwdInput, Conv2dBwdWeight};
 
 struct Shape {

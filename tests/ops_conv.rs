@@ -210,6 +210,8 @@ const CASES: &[Case] = &[
     case(3, 6, 16, 16, 7, 3, 2, 1, false),
     case(4, 2, 10, 12, 3, 3, 1, 1, true),
     case(2, 17, 12, 12, 33, 3, 1, 1, false),
+    // Tiny images, which go to the GEMM path even with the direct kernels on.
+    case(6, 8, 2, 2, 8, 3, 1, 1, true),
 ];
 
 #[test]

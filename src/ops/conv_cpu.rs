@@ -530,6 +530,9 @@ pub fn conv_bwd_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
     }
 }
 
+/// The direct kernels are used when at least this share of their lanes are output pixels.
+const MIN_DIRECT_EFFICIENCY: f64 = 0.6;
+
 /// Whether the direct kernels may be used (tests turn them off to check the GEMM path).
 static DIRECT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
@@ -547,17 +550,19 @@ fn direct_geom(g: &Geom, transposed: bool) -> Option<Direct> {
     if !enabled || !conv_direct::available() || g.n < threads || g.n == 0 {
         return None;
     }
-    if transposed {
+    let d = if transposed {
         if g.stride != 1 || g.pad_h >= g.kh || g.pad_w >= g.kw {
             return None;
         }
         let (ph, pw) = (g.kh - 1 - g.pad_h, g.kw - 1 - g.pad_w);
-        Direct::new(g.cout, g.ho, g.wo, g.cin, g.kh, g.kw, 1, ph, pw, None)
+        Direct::new(g.cout, g.ho, g.wo, g.cin, g.kh, g.kw, 1, ph, pw, None)?
     } else {
         Direct::new(
             g.cin, g.h, g.w, g.cout, g.kh, g.kw, g.stride, g.pad_h, g.pad_w, None,
-        )
-    }
+        )?
+    };
+    // Tiny images (2x2: a quarter of each vector) batch better in the GEMM path.
+    (d.efficiency() >= MIN_DIRECT_EFFICIENCY).then_some(d)
 }
 
 /// The direct forward of `n` images (the input gradient with `flip`: `x` is then dy and `w` the
@@ -574,22 +579,26 @@ fn direct_fwd(
     let img_out = d.cout * d.ho * d.wo;
     assert_eq!(x.len(), n * img_in, "conv input size");
     assert_eq!(w.len(), d.cout * d.offs.len(), "conv weight size");
-    let mut y = vec![0f32; n * img_out];
+    let len = n * img_out;
+    // Every element is written by `forward` (no zeroing pass over the output first).
+    let mut y: Vec<f32> = Vec::with_capacity(len);
     with_buffer(&WEIGHTS, d.wt_len(), |wt| {
         d.pack_weights(w, flip, wt);
         let wt = &*wt;
-        y.par_chunks_mut(img_out).enumerate().for_each(|(b, yb)| {
-            let xb = &x[b * img_in..(b + 1) * img_in];
-            with_scratch(d.xp_len(1) + d.out_len(), |s| {
-                let (xp, out) = s.split_at_mut(d.xp_len(1));
-                d.fill_buffer(xb, 1, xp);
-                d.forward(xp, 1, wt, out, yb);
+        y.spare_capacity_mut()[..len]
+            .par_chunks_mut(img_out)
+            .enumerate()
+            .for_each(|(b, yb)| {
+                let xb = &x[b * img_in..(b + 1) * img_in];
+                with_scratch(d.xp_len(1) + d.out_len(), |s| {
+                    let (xp, out) = s.split_at_mut(d.xp_len(1));
+                    d.fill_buffer(xb, 1, xp);
+                    d.forward(xp, 1, wt, bias, out, yb);
+                });
             });
-            if let Some(bias) = bias {
-                add_bias(yb, bias, d.ho * d.wo);
-            }
-        });
     });
+    // SAFETY: `forward` wrote all `len` elements (a panic above leaves the length at 0).
+    unsafe { y.set_len(len) };
     y
 }
 

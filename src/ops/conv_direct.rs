@@ -28,6 +28,7 @@
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
 
 /// Whether this CPU runs the AVX-512 kernels.
 pub fn available() -> bool {
@@ -74,6 +75,9 @@ pub enum Scheme {
     PaddedWidth,
 }
 
+/// `y[co[j] + yo[i]..][..16] = init[j] + sum over taps k of xp[offs[k] + xo[i]..][..16] (lanes
+/// off in masks[k] read as 0) * wt[k*NC + j]`.
+///
 /// # Safety
 /// The CPU has AVX-512F/VL. For every tap k and every i, the lanes of `xp[offs[k] + xo[i]..][..16]`
 /// enabled in `masks[k]` are readable; `wt[..offs.len() * NC]` is readable;
@@ -90,8 +94,14 @@ unsafe fn fwd_kernel<const NV: usize, const NC: usize>(
     y: *mut f32,
     yo: [usize; NV],
     co: [usize; NC],
+    init: [f32; NC],
 ) {
     let mut acc = [[_mm512_setzero_ps(); NC]; NV];
+    for row in acc.iter_mut() {
+        for (a, v) in row.iter_mut().zip(init) {
+            *a = _mm512_set1_ps(v);
+        }
+    }
     let mut w = wt;
     for (&off, &m) in offs.iter().zip(masks) {
         let base = xp.add(off);
@@ -291,6 +301,12 @@ impl Direct {
         })
     }
 
+    /// The share of the computed lanes that are output pixels (PaddedWidth computes the columns
+    /// past each row too, and tiny images fill a vector only partly).
+    pub fn efficiency(&self) -> f64 {
+        (self.ho * self.wo) as f64 / (16 * self.vecs.len()).max(1) as f64
+    }
+
     /// Floats of one image's buffer (the stride between images).
     pub fn img_xp(&self) -> usize {
         self.cin * self.stride * self.stride * self.hq * self.wq
@@ -448,33 +464,47 @@ impl Direct {
         }
     }
 
-    /// Forward of `nb` images in the buffer `xp` with packed weights `wt` into `y` (nb x Cout x
-    /// Ho x Wo); `out` is scratch of `out_len()` floats.
-    pub fn forward(&self, xp: &[f32], nb: usize, wt: &[f32], out: &mut [f32], y: &mut [f32]) {
+    /// Forward of `nb` images in the buffer `xp` with packed weights `wt`, plus `bias` (Cout), into
+    /// `y` (nb x Cout x Ho x Wo), every element of which it writes; `out` is scratch of
+    /// `out_len()` floats.
+    pub fn forward(
+        &self,
+        xp: &[f32],
+        nb: usize,
+        wt: &[f32],
+        bias: Option<&[f32]>,
+        out: &mut [f32],
+        y: &mut [MaybeUninit<f32>],
+    ) {
         assert!(available(), "AVX-512 kernel on a CPU without AVX-512");
         let (wo, p) = (self.wo, self.ho * self.wo);
         assert!(xp.len() >= self.xp_len(nb) && wt.len() >= self.wt_len());
         assert!(out.len() >= self.out_len() && y.len() >= nb * self.cout * p);
+        assert!(bias.is_none_or(|b| b.len() == self.cout));
         for b in 0..nb {
             let xb = &xp[b * self.img_xp()..];
             let yb = &mut y[b * self.cout * p..(b + 1) * self.cout * p];
             if self.scheme == Scheme::PaddedWidth {
-                self.forward_image(xb, wt, out.as_mut_ptr(), self.mp);
+                self.forward_image(xb, wt, bias, out.as_mut_ptr(), self.mp);
                 let (wq, mp) = (self.wq, self.mp);
                 for (co, plane) in yb.chunks_exact_mut(p).enumerate() {
                     for (oy, row) in plane.chunks_exact_mut(wo).enumerate() {
-                        row.copy_from_slice(&out[co * mp + oy * wq..][..wo]);
+                        for (d, v) in row.iter_mut().zip(&out[co * mp + oy * wq..][..wo]) {
+                            d.write(*v);
+                        }
                     }
                 }
             } else {
-                self.forward_image(xb, wt, yb.as_mut_ptr(), p);
+                // The vectors cover every pixel and the channel blocks every channel.
+                self.forward_image(xb, wt, bias, yb.as_mut_ptr().cast::<f32>(), p);
             }
         }
     }
 
     /// All tiles of one image (its buffer starts `xb`); output channel co's plane starts at
-    /// `y + co*ld`, and vector (xo, yo) of `vecs` lands at plane offset yo.
-    fn forward_image(&self, xb: &[f32], wt: &[f32], y: *mut f32, ld: usize) {
+    /// `y + co*ld`, and vector (xo, yo) of `vecs` lands at plane offset yo. `y` must be valid for
+    /// writes of Cout planes of `ld` floats.
+    fn forward_image(&self, xb: &[f32], wt: &[f32], bias: Option<&[f32]>, y: *mut f32, ld: usize) {
         #[cfg(target_arch = "x86_64")]
         {
             macro_rules! tiles {
@@ -488,8 +518,10 @@ impl Direct {
                         let yo: [usize; $nv] = std::array::from_fn(|i| pick(i).1);
                         for blk in 0..self.cout.div_ceil($nc) {
                             // A short last block repeats the last channel (packed likewise).
-                            let co: [usize; $nc] =
-                                std::array::from_fn(|j| (blk * $nc + j).min(self.cout - 1) * ld);
+                            let ch = |j: usize| (blk * $nc + j).min(self.cout - 1);
+                            let co: [usize; $nc] = std::array::from_fn(|j| ch(j) * ld);
+                            let init: [f32; $nc] =
+                                std::array::from_fn(|j| bias.map_or(0.0, |b| b[ch(j)]));
                             // SAFETY: AVX-512 was checked by the caller. Reads stay inside the
                             // image's buffer plus the zeros after it (xp_len, checked by the
                             // caller), weights inside block blk of wt_len; writes: channel
@@ -504,6 +536,7 @@ impl Direct {
                                     y,
                                     yo,
                                     co,
+                                    init,
                                 );
                             }
                         }
@@ -522,7 +555,7 @@ impl Direct {
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (xb, wt, y, ld);
+            let _ = (xb, wt, bias, y, ld);
             unreachable!("AVX-512 kernel on a non-x86 CPU");
         }
     }
