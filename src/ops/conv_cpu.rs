@@ -602,19 +602,29 @@ fn direct_fwd(
     y
 }
 
-/// The direct weight gradient of `n` images: groups of images in parallel, each summed in chunks
-/// whose buffers take about `DIRECT_DW_BYTES`.
+/// The direct weight gradient of `n` images: groups of images in parallel, each summed over
+/// chunks of images, one kernel call per chunk and tile.
 fn direct_bwd_weight(d: &Direct, n: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let img_in = d.cin * d.h * d.w;
     let img_out = d.cout * d.ho * d.wo;
     let size = d.cout * d.offs.len();
     assert_eq!(x.len(), n * img_in, "conv input size");
     assert_eq!(dy.len(), n * img_out, "conv output-gradient size");
-    // A few groups per thread, so that a thread slowed down by other work does not hold up the
-    // rest (work stealing balances them); one partial sum per group.
-    let groups = (4 * rayon::current_num_threads()).clamp(1, n.max(1));
+    // Images per kernel call: as many as fit the byte budget, but at least enough for 64 output
+    // vectors (the lane sums at the end of a call cost about as much as 10 vectors).
+    let by_bytes = DIRECT_DW_BYTES / (4 * d.img_xp()).max(1);
+    let by_vectors = 64usize.div_ceil(d.vecs.len().max(1));
+    let target = by_bytes.max(by_vectors).max(1);
+    // Groups of images in parallel, one partial sum each: up to 4 per thread (a thread slowed
+    // down by other work then holds up less; work stealing balances them), as long as a group
+    // still fills a call; at least one per thread.
+    let threads = rayon::current_num_threads().max(1);
+    let groups = (n / target).clamp(threads, 4 * threads).clamp(1, n.max(1));
     let per_group = n.div_ceil(groups);
-    let cb = (DIRECT_DW_BYTES / (4 * d.img_xp()).max(1)).clamp(1, per_group.max(1));
+    // Calls evened out over a group.
+    let cb = per_group
+        .div_ceil(per_group.div_ceil(target.min(per_group).max(1)))
+        .max(1);
     let pairs = d.dw_pairs(cb);
     let mut parts = vec![0f32; groups * size];
     parts

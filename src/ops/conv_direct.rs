@@ -85,7 +85,7 @@ pub enum Scheme {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl")]
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-unsafe fn fwd_kernel<const NV: usize, const NC: usize>(
+unsafe fn fwd_kernel<const NV: usize, const NC: usize, const MASKED: bool>(
     xp: *const f32,
     xo: [usize; NV],
     offs: &[usize],
@@ -107,7 +107,11 @@ unsafe fn fwd_kernel<const NV: usize, const NC: usize>(
         let base = xp.add(off);
         let mut a = [_mm512_setzero_ps(); NV];
         for i in 0..NV {
-            a[i] = _mm512_maskz_loadu_ps(m, base.add(xo[i]));
+            a[i] = if MASKED {
+                _mm512_maskz_loadu_ps(m, base.add(xo[i]))
+            } else {
+                _mm512_loadu_ps(base.add(xo[i]))
+            };
         }
         for j in 0..NC {
             let b = _mm512_set1_ps(*w.add(j));
@@ -132,7 +136,7 @@ unsafe fn fwd_kernel<const NV: usize, const NC: usize>(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl")]
 #[allow(clippy::needless_range_loop)]
-unsafe fn dw_kernel<const NK: usize, const NCO: usize>(
+unsafe fn dw_kernel<const NK: usize, const NCO: usize, const MASKED: bool>(
     xp: *const f32,
     xk: [usize; NK],
     xm: [u16; NK],
@@ -148,7 +152,11 @@ unsafe fn dw_kernel<const NK: usize, const NCO: usize>(
         let d0 = dy.add(dv);
         let mut x = [_mm512_setzero_ps(); NK];
         for t in 0..NK {
-            x[t] = _mm512_maskz_loadu_ps(xm[t], x0.add(xk[t]));
+            x[t] = if MASKED {
+                _mm512_maskz_loadu_ps(xm[t], x0.add(xk[t]))
+            } else {
+                _mm512_loadu_ps(x0.add(xk[t]))
+            };
         }
         for j in 0..NCO {
             let d = _mm512_loadu_ps(d0.add(dco[j]));
@@ -527,7 +535,12 @@ impl Direct {
                             // caller), weights inside block blk of wt_len; writes: channel
                             // co < cout at yo + 16 <= the plane length ld.
                             unsafe {
-                                fwd_kernel::<$nv, $nc>(
+                                let kernel = if self.scheme == Scheme::Masked {
+                                    fwd_kernel::<$nv, $nc, true>
+                                } else {
+                                    fwd_kernel::<$nv, $nc, false>
+                                };
+                                kernel(
                                     xb.as_ptr(),
                                     xo,
                                     &self.offs,
@@ -632,7 +645,12 @@ impl Direct {
                 // b < nb); gradient reads: channel < cout, vector at plane offset dv with
                 // dv + 16 <= plane, image b < nb (lengths checked above).
                 let sums = unsafe {
-                    dw_kernel::<DW_NK, DW_NCO>(xp.as_ptr(), xk, xm, src.as_ptr(), dco, pairs)
+                    let kernel = if self.scheme == Scheme::Masked {
+                        dw_kernel::<DW_NK, DW_NCO, true>
+                    } else {
+                        dw_kernel::<DW_NK, DW_NCO, false>
+                    };
+                    kernel(xp.as_ptr(), xk, xm, src.as_ptr(), dco, pairs)
                 };
                 for (t, row) in sums.iter().enumerate().take(k - k0) {
                     for (j, s) in row.iter().enumerate().take(cout - c0) {
