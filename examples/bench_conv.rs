@@ -1,6 +1,9 @@
 //! Our CPU convolution against candle's on ResNet-20's convolution shapes at batch 128:
 //! forward, input gradient and weight gradient (each our own op, timed alone), and a full
-//! backward through autograd of sum(y * r) for both. Runs inside a rayon pool like a worker.
+//! backward through autograd of sum(y * r) for both ("bwd": both gradients plus candle's
+//! bookkeeping, the product's own backward and the accumulation of the gradients, which is a
+//! large share of ours). Runs inside a rayon pool like a worker. GFLOP/s count
+//! 2*Cout*Cin*k*k*Ho*Wo*N per pass (candle's backward: two passes).
 //!
 //! cargo run --release --example bench_conv [-- --threads T --batch N --reps R]
 
@@ -67,10 +70,10 @@ const SHAPES: &[Shape] = &[
     },
 ];
 
-/// Median seconds of `reps` runs of `f` after one warm-up run.
-fn time(reps: usize, mut f: impl FnMut()) -> f64 {
+/// Median and minimum seconds of `reps` runs of `f` after one warm-up run.
+fn time(reps: usize, mut f: impl FnMut()) -> (f64, f64) {
     f();
-    let mut t: Vec<f64> = (0..reps)
+    let mut t: Vec<f64> = (0..reps.max(1))
         .map(|_| {
             let a = Instant::now();
             f();
@@ -78,7 +81,7 @@ fn time(reps: usize, mut f: impl FnMut()) -> f64 {
         })
         .collect();
     t.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    t[t.len() / 2]
+    (t[t.len() / 2], t[0])
 }
 
 fn arg(args: &[String], name: &str, default: usize) -> usize {
@@ -120,7 +123,8 @@ fn run(n: usize, reps: usize, candle_reps: usize, threads: usize) -> candle_core
         "x fwd",
         "x bwd"
     );
-    let (mut ours_step, mut candle_step, mut flops_step) = (0.0, 0.0, 0.0);
+    // Sums over a ResNet-20 step of (median, minimum) times.
+    let (mut ours_step, mut candle_step, mut flops_step) = ((0.0, 0.0), (0.0, 0.0), 0.0);
     for s in SHAPES {
         let (k, pad) = (3, 1);
         let ho = (s.hw + 2 * pad - k) / s.stride + 1;
@@ -169,6 +173,8 @@ fn run(n: usize, reps: usize, candle_reps: usize, threads: usize) -> candle_core
         });
 
         let gf = |t: f64, passes: f64| passes * flops / t / 1e9;
+        let (fwd_min, dx_min, dw_min) = (fwd.1, dx.1, dw.1);
+        let (fwd, dx, dw, bwd, cfwd, cbwd) = (fwd.0, dx.0, dw.0, bwd.0, cfwd.0, cbwd.0);
         println!(
             "{:<18} {:>8.2} [{:>5.1}] {:>8.2} [{:>5.1}] {:>8.2} [{:>5.1}] {:>11.2} | {:>8.2} [{:>5.1}] {:>9.2} [{:>5.1}] | {:>6.1} {:>6.1}",
             format!("{}->{} {}x{} s{} (x{})", s.cin, s.cout, s.hw, s.hw, s.stride, s.count),
@@ -188,17 +194,22 @@ fn run(n: usize, reps: usize, candle_reps: usize, threads: usize) -> candle_core
         );
         let c = s.count as f64;
         // The first layer's input needs no gradient in a real step.
-        let ours_bwd = if s.cin == 3 { dw } else { dx + dw };
-        ours_step += c * (fwd + ours_bwd);
-        candle_step += c * (cfwd + cbwd);
-        flops_step += c * flops * if s.cin == 3 { 2.0 } else { 3.0 };
+        let first = s.cin == 3;
+        ours_step.0 += c * (fwd + dw + if first { 0.0 } else { dx });
+        ours_step.1 += c * (fwd_min + dw_min + if first { 0.0 } else { dx_min });
+        candle_step.0 += c * (cfwd + cbwd);
+        flops_step += c * flops * if first { 2.0 } else { 3.0 };
     }
     println!(
-        "ResNet-20 step, convolutions only: ours {:.1} ms ({:.1} GFLOP/s), candle {:.1} ms, ratio {:.1}",
-        ours_step * 1e3,
-        flops_step / ours_step / 1e9,
-        candle_step * 1e3,
-        candle_step / ours_step
+        "ResNet-20 step, convolutions only (our ops: forward, dX, dW; candle: forward, autograd \
+         backward): ours {:.1} ms median ({:.1} GFLOP/s), {:.1} ms best ({:.1} GFLOP/s); \
+         candle {:.1} ms median; ratio {:.1}",
+        ours_step.0 * 1e3,
+        flops_step / ours_step.0 / 1e9,
+        ours_step.1 * 1e3,
+        flops_step / ours_step.1 / 1e9,
+        candle_step.0 * 1e3,
+        candle_step.0 / ours_step.0
     );
     Ok(())
 }
