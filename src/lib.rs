@@ -3,6 +3,7 @@
 
 pub mod algo;
 pub mod average;
+pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;

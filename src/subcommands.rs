@@ -1,6 +1,6 @@
 //! The subcommands beside training: `plot` and `compare` over run folders, `selftest` for the GPU
-//! kernels, `flatness` of a checkpointed run. Each parses its own flags; `cli::run` dispatches on
-//! the first argument.
+//! kernels, `flatness` of a checkpointed run, `bench` of training steps. Each parses its own
+//! flags; `cli::run` dispatches on the first argument.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 /// Names `cli::run` hands to this module.
-pub const NAMES: [&str; 4] = ["plot", "compare", "selftest", "flatness"];
+pub const NAMES: [&str; 5] = ["plot", "compare", "selftest", "flatness", "bench"];
 
 /// Plot test accuracy and loss against time and rounds, and GRAWA weights over rounds, for one
 /// or more runs overlaid; writes PNG and SVG.
@@ -100,6 +100,7 @@ pub fn run(name: &str, args: &[OsString]) -> ExitCode {
             Err(code) => code,
         },
         "flatness" => crate::flatness_cmd::run(args),
+        "bench" => crate::bench::run(args),
         _ => unreachable!("cli::run dispatches only NAMES"),
     }
 }

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Training-step throughput of grawa-train against PyTorch on the CPU, side by side from one run:
+# the same models, batch, optimizer (SGD momentum 0.9, Nesterov, weight decay 5e-4), threads,
+# warm-up and windows on both sides (`grawa-train bench` and scripts/bench_pytorch.py), one after
+# the other, never at the same time.
+#
+#   scripts/bench-vs-pytorch.sh --setup --models ""        # once: PyTorch into .venv-bench/ (~4 GB)
+#   scripts/bench-vs-pytorch.sh [--models "mlp cnn resnet20"] [--batch 128] [--threads 2]
+#                               [--warmup 3] [--windows 5] [--window-secs 3] [--workers M]
+#                               [--raw FILE] [--wait-idle]
+#
+# --workers M adds a table of grawa-train alone: M workers (each with threads/M threads, as in
+# training) against one worker with all the threads, in total images/s.
+# --raw FILE appends every JSON line measured to FILE. BENCH_VENV=DIR uses another venv.
+# The `others` column is the CPU that other processes used while a row was measured, in % of all
+# cores, for each side: well above 0 means the cores were shared and the number is suspect. --wait-idle waits (up to 10 minutes) before each measurement until the cores are idle.
+# PyTorch stays out of the build and the tests: only this script and bench_pytorch.py use it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${BENCH_VENV:-.venv-bench}
+SETUP=0
+MODELS="mlp cnn resnet20"
+BATCH=128
+THREADS=$(nproc)
+WARMUP=3
+WINDOWS=5
+WINDOW_SECS=3
+WORKERS=""
+RAW=""
+WAIT_IDLE=0
+
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+need() { [[ $# -ge 2 && -n "$2" ]] || { echo "bench-vs-pytorch.sh: $1 needs a value" >&2; exit 2; }; }
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --setup) SETUP=1; shift ;;
+    --models) [[ $# -ge 2 ]] || need "$@"; MODELS="$2"; shift 2 ;;
+    --batch) need "$@"; BATCH="$2"; shift 2 ;;
+    --threads) need "$@"; THREADS="$2"; shift 2 ;;
+    --warmup) need "$@"; WARMUP="$2"; shift 2 ;;
+    --windows) need "$@"; WINDOWS="$2"; shift 2 ;;
+    --window-secs) need "$@"; WINDOW_SECS="$2"; shift 2 ;;
+    --workers) need "$@"; WORKERS="$2"; shift 2 ;;
+    --raw) need "$@"; RAW="$2"; shift 2 ;;
+    --wait-idle) WAIT_IDLE=1; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "bench-vs-pytorch.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+for m in $MODELS; do
+  case "$m" in mlp|cnn|resnet20|vgg16) ;; *) echo "bench-vs-pytorch.sh: --models: unknown model '$m' (mlp, cnn, resnet20, vgg16)" >&2; exit 2 ;; esac
+done
+
+if [[ $SETUP == 1 ]]; then
+  # PyPI's torch for Linux x86_64 is the CUDA build: it needs its nvidia-* wheels even to import
+  # (a --no-deps install fails with "libcublasLt.so not found"), so there is no CPU-only install
+  # from PyPI. Triton (1 GB) is only for torch.compile and GPU kernels; eager CPU training runs
+  # without it, so it is removed again.
+  start=$(date +%s)
+  [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --no-cache-dir --progress-bar off torch
+  "$VENV/bin/pip" uninstall --quiet --yes triton || true
+  echo "PyTorch in $VENV: $(du -sh "$VENV" | cut -f1), set up in $(( $(date +%s) - start )) s" >&2
+fi
+
+if ! [[ -x $VENV/bin/python ]] || ! "$VENV/bin/python" -c 'import warnings; warnings.simplefilter("ignore"); import torch' 2>/dev/null; then
+  echo "bench-vs-pytorch.sh: no PyTorch in $VENV; create it with: scripts/bench-vs-pytorch.sh --setup (pip install torch into $VENV/, about 4 GB; delete the folder afterwards)" >&2
+  exit 2
+fi
+
+[[ -n ${MODELS// /} ]] || exit 0   # --setup --models "": only the venv
+cargo build --release --quiet
+BIN=target/release/grawa-train
+COMMON=(--batch "$BATCH" --threads "$THREADS" --warmup "$WARMUP" --windows "$WINDOWS" --window-secs "$WINDOW_SECS")
+LINES=$(mktemp)
+trap 'rm -f "$LINES"' EXIT
+
+NCPU=$(nproc)
+HZ=$(getconf CLK_TCK)
+busy_jiffies() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+wait_idle() { # until the cores are less than 10% busy over a second (10 minutes at most)
+  [[ $WAIT_IDLE == 1 ]] || return 0
+  local i b0 b1
+  for ((i = 0; i < 600; i++)); do
+    b0=$(busy_jiffies); sleep 1; b1=$(busy_jiffies)
+    (( (b1 - b0) * 100 < 10 * HZ * NCPU )) && return 0
+  done
+  echo "bench-vs-pytorch.sh: the cores stayed busy; measuring anyway" >&2
+}
+# measure TAG COMMAND...: runs it, keeps its JSON line and the share of the cores others used.
+measure() {
+  local tag=$1 tf out b0 b1 wall user sys others
+  shift
+  wait_idle
+  tf=$(mktemp)
+  b0=$(busy_jiffies)
+  { TIMEFORMAT='%R %U %S'; time "$@" > "$tf.out" 2>&3; } 3>&2 2> "$tf"
+  b1=$(busy_jiffies)
+  read -r wall user sys < "$tf"
+  out=$(cat "$tf.out")
+  rm -f "$tf" "$tf.out"
+  others=$(awk -v d=$((b1 - b0)) -v hz="$HZ" -v u="$user" -v s="$sys" -v w="$wall" -v n="$NCPU" \
+    'BEGIN { o = 100 * (d / hz - u - s) / (w * n); if (o < 0) o = 0; printf "%.0f", o }')
+  echo "{\"tag\": \"$tag\", \"others\": $others, \"result\": $out}" >> "$LINES"
+  [[ -z $RAW ]] || echo "$out" >> "$RAW"
+}
+
+for m in $MODELS; do
+  echo "== $m: grawa-train" >&2
+  measure ours "$BIN" bench --model "$m" "${COMMON[@]}" --json
+  echo "== $m: pytorch" >&2
+  OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS" \
+    measure pytorch "$VENV/bin/python" scripts/bench_pytorch.py --model "$m" "${COMMON[@]}" --json
+  if [[ -n $WORKERS && $WORKERS != 1 ]]; then
+    echo "== $m: grawa-train, $WORKERS workers" >&2
+    measure workers "$BIN" bench --model "$m" "${COMMON[@]}" --workers "$WORKERS" --json
+  fi
+done
+
+python3 - "$LINES" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+def find(tag, model):
+    return next((r for r in rows if r["tag"] == tag and r["result"]["model"] == model), None)
+models = list(dict.fromkeys(r["result"]["model"] for r in rows))
+mb = lambda v: "-" if v is None else f"{v:.0f}"
+print("| model | batch | threads | ours img/s (min-max) | PyTorch img/s (min-max) | ours/PyTorch | ours fwd/bwd/opt ms | PyTorch fwd/bwd/opt ms | ours peak RSS MiB | PyTorch peak RSS MiB (after import) | others % (ours / PyTorch) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for m in models:
+    o, p = find("ours", m), find("pytorch", m)
+    a, b = o["result"], p["result"]
+    split = lambda r: f"{r['fwd_ms']:.1f} / {r['bwd_ms']:.1f} / {r['opt_ms']:.1f}"
+    print(f"| {m} | {a['batch']} | {a['threads']} | {a['images_per_second']:.1f} ({a['images_per_second_min']:.1f}-{a['images_per_second_max']:.1f}) "
+          f"| {b['images_per_second']:.1f} ({b['images_per_second_min']:.1f}-{b['images_per_second_max']:.1f}) "
+          f"| {a['images_per_second'] / b['images_per_second']:.2f} | {split(a)} | {split(b)} "
+          f"| {mb(a['peak_rss_mb'])} | {mb(b['peak_rss_mb'])} ({mb(b.get('rss_after_import_mb'))}) | {o['others']} / {p['others']} |")
+many = [r for r in rows if r["tag"] == "workers"]
+if many:
+    print()
+    print("| model | batch | threads | 1 worker img/s | workers | total img/s (min-max) | ratio | peak RSS MiB | others % |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in many:
+        w = r["result"]
+        one = find("ours", w["model"])["result"]
+        print(f"| {w['model']} | {w['batch']} | {w['threads']} | {one['images_per_second']:.1f} | {w['workers']} "
+              f"| {w['images_per_second']:.1f} ({w['images_per_second_min']:.1f}-{w['images_per_second_max']:.1f}) "
+              f"| {w['images_per_second'] / one['images_per_second']:.2f} | {mb(w['peak_rss_mb'])} | {r['others']} |")
+EOF
