@@ -13,7 +13,8 @@
 # training) against one worker with all the threads, in total images/s.
 # --raw FILE appends every JSON line measured to FILE. BENCH_VENV=DIR uses another venv.
 # The `others` column is the CPU that other processes used while a row was measured, in % of all
-# cores, for each side: well above 0 means the cores were shared and the number is suspect. --wait-idle waits (up to 10 minutes) before each measurement until the cores are idle.
+# cores, for each side: well above 0 means the cores were shared and the number is suspect.
+# --wait-idle waits (up to 10 minutes) before each measurement until the cores are idle.
 # PyTorch stays out of the build and the tests: only this script and bench_pytorch.py use it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ WORKERS=""
 RAW=""
 WAIT_IDLE=0
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 need() { [[ $# -ge 2 && -n "$2" ]] || { echo "bench-vs-pytorch.sh: $1 needs a value" >&2; exit 2; }; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -125,15 +126,15 @@ def find(tag, model):
     return next((r for r in rows if r["tag"] == tag and r["result"]["model"] == model), None)
 models = list(dict.fromkeys(r["result"]["model"] for r in rows))
 mb = lambda v: "-" if v is None else f"{v:.0f}"
-print("| model | batch | threads | ours img/s (min-max) | PyTorch img/s (min-max) | ours/PyTorch | ours fwd/bwd/opt ms | PyTorch fwd/bwd/opt ms | ours peak RSS MiB | PyTorch peak RSS MiB (after import) | others % (ours / PyTorch) |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+print("| model | batch | threads | ours img/s (min-max) | PyTorch img/s (min-max) | ours/PyTorch | ours fwd/bwd/opt ms | PyTorch fwd/bwd/opt ms | ours GFLOP/s | PyTorch GFLOP/s | ours peak RSS MiB | PyTorch peak RSS MiB (after import) | others % (ours / PyTorch) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for m in models:
     o, p = find("ours", m), find("pytorch", m)
     a, b = o["result"], p["result"]
     split = lambda r: f"{r['fwd_ms']:.1f} / {r['bwd_ms']:.1f} / {r['opt_ms']:.1f}"
     print(f"| {m} | {a['batch']} | {a['threads']} | {a['images_per_second']:.1f} ({a['images_per_second_min']:.1f}-{a['images_per_second_max']:.1f}) "
           f"| {b['images_per_second']:.1f} ({b['images_per_second_min']:.1f}-{b['images_per_second_max']:.1f}) "
-          f"| {a['images_per_second'] / b['images_per_second']:.2f} | {split(a)} | {split(b)} "
+          f"| {a['images_per_second'] / b['images_per_second']:.2f} | {split(a)} | {split(b)} | {a['gflops']:.1f} | {b['gflops']:.1f} "
           f"| {mb(a['peak_rss_mb'])} | {mb(b['peak_rss_mb'])} ({mb(b.get('rss_after_import_mb'))}) | {o['others']} / {p['others']} |")
 many = [r for r in rows if r["tag"] == "workers"]
 if many:
