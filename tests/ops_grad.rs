@@ -5,7 +5,7 @@
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::ModuleT;
 use grawa_train::model::layers::batch_norm;
-use grawa_train::model::pool::max_pool2x2;
+use grawa_train::model::pool::{max_pool2x2, max_pool2x2_reshaped};
 use grawa_train::model::resnet::option_a_shortcut;
 
 /// Largest relative difference between autograd and central differences over a few coordinates.
@@ -185,4 +185,60 @@ fn batch_norm_training_and_cross_entropy_gradients() {
     let y = Tensor::new(&[0u32, 3, 1, 4], &dev).unwrap();
     let e = fd_error(&[4, 5], &|t| candle_nn::loss::cross_entropy(t, &y).unwrap());
     assert!(e < TOL, "cross entropy: {e}");
+}
+
+/// The CPU op against the reshape-and-max form (candle's own ops) on odd and even shapes, values
+/// distinct so each window has one maximum: identical outputs and identical gradients.
+#[test]
+fn max_pool2x2_op_matches_the_reshaped_form() {
+    for shape in [
+        [1, 1, 2, 2],
+        [2, 3, 8, 8],
+        [3, 2, 7, 9],
+        [1, 4, 5, 2],
+        [2, 1, 3, 6],
+    ] {
+        let x = spaced_input(&shape);
+        let r = Tensor::randn(0f32, 1.0, shape.as_slice(), &Device::Cpu).unwrap();
+        let ours = max_pool2x2(x.as_tensor()).unwrap();
+        let theirs = max_pool2x2_reshaped(x.as_tensor()).unwrap();
+        assert_eq!(ours.dims(), theirs.dims(), "{shape:?}");
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(flat(&ours), flat(&theirs), "forward {shape:?}");
+        if ours.elem_count() == 0 {
+            continue;
+        }
+        let weight = r.narrow(2, 0, ours.dim(2).unwrap()).unwrap();
+        let weight = weight.narrow(3, 0, ours.dim(3).unwrap()).unwrap();
+        let g = |y: Tensor| {
+            let grads = (y * &weight)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            flat(grads.get(x.as_tensor()).unwrap())
+        };
+        assert_eq!(g(ours), g(theirs), "gradient {shape:?}");
+    }
+}
+
+/// A tie sends the whole gradient to the first maximal element, as PyTorch's recorded index does.
+#[test]
+fn max_pool2x2_tie_goes_to_the_first_maximum() {
+    let x = Var::from_vec(vec![1f32, 3.0, 3.0, 0.0], (1, 1, 2, 2), &Device::Cpu).unwrap();
+    let grads = max_pool2x2(x.as_tensor())
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let g: Vec<f32> = grads
+        .get(x.as_tensor())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    assert_eq!(g, vec![0.0, 1.0, 0.0, 0.0]);
 }

@@ -11,3 +11,4 @@ mod conv_direct;
 mod cpu;
 mod im2col;
 pub mod linear;
+pub mod max_pool;
