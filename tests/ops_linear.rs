@@ -138,3 +138,21 @@ fn detects_a_transposed_weight() {
     .unwrap();
     assert!(max_rel_err(&ours, &reference(&x, &w, &b, false)) > 1e-2);
 }
+
+/// An f64 layer (the flatness code's model copy) goes through candle's ops and still matches.
+#[test]
+fn f64_layers_use_candle_ops() {
+    let dev = Device::Cpu;
+    let mut rng = StdRng::seed_from_u64(3);
+    let x = seeded(&mut rng, &[3, 5], 1.0)
+        .to_dtype(candle_core::DType::F64)
+        .unwrap();
+    let w = seeded(&mut rng, &[2, 5], 1.0)
+        .to_dtype(candle_core::DType::F64)
+        .unwrap();
+    let b = Tensor::zeros(2, candle_core::DType::F64, &dev).unwrap();
+    let ours = Linear::new(w.clone(), b.clone()).forward_relu(&x).unwrap();
+    let theirs = reference(&x, &w, &b, true);
+    let diff = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap();
+    assert_eq!(diff.to_scalar::<f64>().unwrap(), 0.0);
+}

@@ -36,7 +36,11 @@ impl Linear {
     }
 
     fn apply(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
-        if xs.device().is_cpu() && xs.rank() == 2 {
+        // f32 only: the flatness code differentiates an f64 copy of the model (candle's ops).
+        let f32s = [xs, &self.weight, &self.bias]
+            .iter()
+            .all(|t| t.dtype() == candle_core::DType::F32);
+        if xs.device().is_cpu() && xs.rank() == 2 && f32s {
             return xs.apply_op3(&self.weight, &self.bias, LinearOp { relu });
         }
         let y = xs
