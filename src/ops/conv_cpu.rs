@@ -555,11 +555,10 @@ fn direct_geom(g: &Geom, transposed: bool) -> Option<Direct> {
             return None;
         }
         let (ph, pw) = (g.kh - 1 - g.pad_h, g.kw - 1 - g.pad_w);
-        Direct::new(g.cout, g.ho, g.wo, g.cin, g.kh, g.kw, 1, ph, pw, None)?
+        let t = Geom::new(g.n, g.cout, g.ho, g.wo, g.cin, g.kh, g.kw, 1, ph, pw)?;
+        Direct::new(&t, None)?
     } else {
-        Direct::new(
-            g.cin, g.h, g.w, g.cout, g.kh, g.kw, g.stride, g.pad_h, g.pad_w, None,
-        )?
+        Direct::new(g, None)?
     };
     // Tiny images (2x2: a quarter of each vector) batch better in the GEMM path.
     (d.efficiency() >= MIN_DIRECT_EFFICIENCY).then_some(d)
@@ -575,10 +574,10 @@ fn direct_fwd(
     flip: bool,
     bias: Option<&[f32]>,
 ) -> Vec<f32> {
-    let img_in = d.cin * d.h * d.w;
-    let img_out = d.cout * d.ho * d.wo;
+    let img_in = d.g.cin * d.g.h * d.g.w;
+    let img_out = d.g.cout * d.g.ho * d.g.wo;
     assert_eq!(x.len(), n * img_in, "conv input size");
-    assert_eq!(w.len(), d.cout * d.offs.len(), "conv weight size");
+    assert_eq!(w.len(), d.g.cout * d.offs.len(), "conv weight size");
     let len = n * img_out;
     // Every element is written by `forward` (no zeroing pass over the output first).
     let mut y: Vec<f32> = Vec::with_capacity(len);
@@ -605,9 +604,9 @@ fn direct_fwd(
 /// The direct weight gradient of `n` images: groups of images in parallel, each summed over
 /// chunks of images, one kernel call per chunk and tile.
 fn direct_bwd_weight(d: &Direct, n: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    let img_in = d.cin * d.h * d.w;
-    let img_out = d.cout * d.ho * d.wo;
-    let size = d.cout * d.offs.len();
+    let img_in = d.g.cin * d.g.h * d.g.w;
+    let img_out = d.g.cout * d.g.ho * d.g.wo;
+    let size = d.g.cout * d.offs.len();
     assert_eq!(x.len(), n * img_in, "conv input size");
     assert_eq!(dy.len(), n * img_out, "conv output-gradient size");
     // Images per kernel call: as many as fit the byte budget, but at least enough for 64 output

@@ -30,6 +30,8 @@
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
+use super::im2col::Geom;
+
 /// Whether this CPU runs the AVX-512 kernels.
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -177,17 +179,8 @@ unsafe fn dw_kernel<const NK: usize, const NCO: usize, const MASKED: bool>(
 /// A direct convolution: its geometry, the image-buffer layout, tap offsets and output vectors.
 #[derive(Clone, Debug)]
 pub struct Direct {
-    pub cin: usize,
-    pub h: usize,
-    pub w: usize,
-    pub cout: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub stride: usize,
-    pub pad_h: usize,
-    pub pad_w: usize,
-    pub ho: usize,
-    pub wo: usize,
+    /// The convolution (its `n` is not used: buffers are sized per call).
+    pub g: Geom,
     pub scheme: Scheme,
     /// Rows and columns of one phase plane of the buffer.
     pub hq: usize,
@@ -207,25 +200,26 @@ pub struct Direct {
 impl Direct {
     /// The direct form of a convolution; `None` when the kernel does not fit the padded image.
     /// `tile` forces a forward tile (else the one with the least padded work).
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        cin: usize,
-        h: usize,
-        w: usize,
-        cout: usize,
-        kh: usize,
-        kw: usize,
-        stride: usize,
-        pad_h: usize,
-        pad_w: usize,
-        tile: Option<Tile>,
-    ) -> Option<Self> {
-        let s = stride;
-        let (hp, wp) = (h + 2 * pad_h, w + 2 * pad_w);
-        if s == 0 || kh == 0 || kw == 0 || hp < kh || wp < kw || cin == 0 || cout == 0 {
+    pub fn new(g: &Geom, tile: Option<Tile>) -> Option<Self> {
+        let Geom {
+            cin,
+            h,
+            w,
+            cout,
+            kh,
+            kw,
+            stride: s,
+            pad_h,
+            pad_w,
+            ho,
+            wo,
+            ..
+        } = *g;
+        // Geom::new already refused a zero stride or kernel, or one larger than the padded image.
+        if cin == 0 || cout == 0 {
             return None;
         }
-        let (ho, wo) = ((hp - kh) / s + 1, (wp - kw) / s + 1);
+        let (hp, wp) = (h + 2 * pad_h, w + 2 * pad_w);
         let hq = hp.div_ceil(s);
         let masked_wq = w.div_ceil(s);
         let scheme = if wo % 16 == 0 {
@@ -286,17 +280,7 @@ impl Direct {
         let cost = |t: &Tile| nvec.div_ceil(t.nv) * t.nv * cout.div_ceil(t.nc) * t.nc;
         let tile = tile.unwrap_or_else(|| *TILES.iter().min_by_key(|t| cost(t)).unwrap());
         Some(Self {
-            cin,
-            h,
-            w,
-            cout,
-            kh,
-            kw,
-            stride,
-            pad_h,
-            pad_w,
-            ho,
-            wo,
+            g: *g,
             scheme,
             hq,
             wq,
@@ -312,23 +296,23 @@ impl Direct {
     /// The share of the computed lanes that are output pixels (PaddedWidth computes the columns
     /// past each row too, and tiny images fill a vector only partly).
     pub fn efficiency(&self) -> f64 {
-        (self.ho * self.wo) as f64 / (16 * self.vecs.len()).max(1) as f64
+        (self.g.ho * self.g.wo) as f64 / (16 * self.vecs.len()).max(1) as f64
     }
 
     /// Floats of one image's buffer (the stride between images).
     pub fn img_xp(&self) -> usize {
-        self.cin * self.stride * self.stride * self.hq * self.wq
+        self.g.cin * self.g.stride * self.g.stride * self.hq * self.wq
     }
 
     /// Length of a buffer of `nb` images, with the zeros around them that taps read.
     pub fn xp_len(&self, nb: usize) -> usize {
-        self.front + nb * self.img_xp() + self.mp + 2 * self.wq + self.kw + 32
+        self.front + nb * self.img_xp() + self.mp + 2 * self.wq + self.g.kw + 32
     }
 
     /// Floats of one image's forward output buffer (PaddedWidth only: Cout x Mp).
     pub fn out_len(&self) -> usize {
         if self.scheme == Scheme::PaddedWidth {
-            self.cout * self.mp
+            self.g.cout * self.mp
         } else {
             0
         }
@@ -337,7 +321,7 @@ impl Direct {
     /// Length of the packed forward weights: blocks of NC channels (the last block padded by
     /// repeating the last channel) x K x NC.
     pub fn wt_len(&self) -> usize {
-        self.cout.div_ceil(self.tile.nc) * self.tile.nc * self.offs.len()
+        self.g.cout.div_ceil(self.tile.nc) * self.tile.nc * self.offs.len()
     }
 
     /// Packs `w` (Cout, Cin, kh, kw) for the forward kernel: element (co, k) at
@@ -345,8 +329,8 @@ impl Direct {
     /// convolution whose input gradient this one computes, and this one's weight (co, ci, i, j)
     /// is w[ci][co][kh-1-i][kw-1-j].
     pub fn pack_weights(&self, w: &[f32], flip: bool, wt: &mut [f32]) {
-        let (nc, k, kh, kw) = (self.tile.nc, self.offs.len(), self.kh, self.kw);
-        let (cin, cout) = (self.cin, self.cout);
+        let (nc, k, kh, kw) = (self.tile.nc, self.offs.len(), self.g.kh, self.g.kw);
+        let (cin, cout) = (self.g.cin, self.g.cout);
         let blocks = cout.div_ceil(nc);
         for co_p in 0..blocks * nc {
             let co = co_p.min(cout - 1);
@@ -369,15 +353,15 @@ impl Direct {
     /// Copies `nb` images `x` (nb x Cin x H x W) into the buffer `xp` (see the module docs), with
     /// zeros everywhere else.
     pub fn fill_buffer(&self, x: &[f32], nb: usize, xp: &mut [f32]) {
-        let (h, w, s, hq, wq) = (self.h, self.w, self.stride, self.hq, self.wq);
-        let ph = self.pad_h;
+        let (h, w, s, hq, wq) = (self.g.h, self.g.w, self.g.stride, self.hq, self.wq);
+        let ph = self.g.pad_h;
         // Horizontal padding inside the buffer (none when masked).
         let pw = if self.scheme == Scheme::Masked {
             0
         } else {
-            self.pad_w
+            self.g.pad_w
         };
-        let planes = nb * self.cin;
+        let planes = nb * self.g.cin;
         let xp = &mut xp[..self.xp_len(nb)];
         let (head, rest) = xp.split_at_mut(self.front);
         head.fill(0.0);
@@ -439,7 +423,7 @@ impl Direct {
     /// `fill_buffer` for one channel and stride 2: the four phase planes of `src` (H x W) into
     /// `dst`, with `pw` zero columns on the left of the image (its own padding columns).
     fn fill_phases2(&self, src: &[f32], dst: &mut [f32], pw: usize) {
-        let (h, w, hq, wq, ph) = (self.h, self.w, self.hq, self.wq, self.pad_h);
+        let (h, w, hq, wq, ph) = (self.g.h, self.g.w, self.hq, self.wq, self.g.pad_h);
         let plane = hq * wq;
         let (p00, rest) = dst.split_at_mut(plane);
         let (p01, rest) = rest.split_at_mut(plane);
@@ -485,13 +469,13 @@ impl Direct {
         y: &mut [MaybeUninit<f32>],
     ) {
         assert!(available(), "AVX-512 kernel on a CPU without AVX-512");
-        let (wo, p) = (self.wo, self.ho * self.wo);
+        let (wo, p) = (self.g.wo, self.g.ho * self.g.wo);
         assert!(xp.len() >= self.xp_len(nb) && wt.len() >= self.wt_len());
-        assert!(out.len() >= self.out_len() && y.len() >= nb * self.cout * p);
-        assert!(bias.is_none_or(|b| b.len() == self.cout));
+        assert!(out.len() >= self.out_len() && y.len() >= nb * self.g.cout * p);
+        assert!(bias.is_none_or(|b| b.len() == self.g.cout));
         for b in 0..nb {
             let xb = &xp[b * self.img_xp()..];
-            let yb = &mut y[b * self.cout * p..(b + 1) * self.cout * p];
+            let yb = &mut y[b * self.g.cout * p..(b + 1) * self.g.cout * p];
             if self.scheme == Scheme::PaddedWidth {
                 self.forward_image(xb, wt, bias, out.as_mut_ptr(), self.mp);
                 let (wq, mp) = (self.wq, self.mp);
@@ -524,9 +508,9 @@ impl Direct {
                         let pick = |i: usize| self.vecs[(v0 + i).min(nvec - 1)];
                         let xo: [usize; $nv] = std::array::from_fn(|i| pick(i).0);
                         let yo: [usize; $nv] = std::array::from_fn(|i| pick(i).1);
-                        for blk in 0..self.cout.div_ceil($nc) {
+                        for blk in 0..self.g.cout.div_ceil($nc) {
                             // A short last block repeats the last channel (packed likewise).
-                            let ch = |j: usize| (blk * $nc + j).min(self.cout - 1);
+                            let ch = |j: usize| (blk * $nc + j).min(self.g.cout - 1);
                             let co: [usize; $nc] = std::array::from_fn(|j| ch(j) * ld);
                             let init: [f32; $nc] =
                                 std::array::from_fn(|j| bias.map_or(0.0, |b| b[ch(j)]));
@@ -576,7 +560,7 @@ impl Direct {
     /// Length of the padded-width copy of `nb` images' output gradients (PaddedWidth only).
     pub fn dyp_len(&self, nb: usize) -> usize {
         if self.scheme == Scheme::PaddedWidth {
-            nb * self.cout * self.mp
+            nb * self.g.cout * self.mp
         } else {
             0
         }
@@ -586,9 +570,9 @@ impl Direct {
     /// the pairs of fewer images are a prefix.
     pub fn dw_pairs(&self, nb: usize) -> Vec<(usize, usize)> {
         let img_dy = if self.scheme == Scheme::PaddedWidth {
-            self.cout * self.mp
+            self.g.cout * self.mp
         } else {
-            self.cout * self.ho * self.wo
+            self.g.cout * self.g.ho * self.g.wo
         };
         (0..nb)
             .flat_map(|b| {
@@ -612,14 +596,14 @@ impl Direct {
         dw: &mut [f32],
     ) {
         assert!(available(), "AVX-512 kernel on a CPU without AVX-512");
-        let (cout, p, k) = (self.cout, self.ho * self.wo, self.offs.len());
+        let (cout, p, k) = (self.g.cout, self.g.ho * self.g.wo, self.offs.len());
         assert!(xp.len() >= self.xp_len(nb) && dy.len() >= nb * cout * p);
         assert!(dw.len() >= cout * k && dyp.len() >= self.dyp_len(nb));
         assert!(pairs.len() >= nb * self.vecs.len());
         // The gradient in the layout the vectors address: as is, or (PaddedWidth) with the
         // plane's row stride and zeros in the thrown-away columns.
         let (src, plane): (&[f32], usize) = if self.scheme == Scheme::PaddedWidth {
-            let (wo, wq, mp) = (self.wo, self.wq, self.mp);
+            let (wo, wq, mp) = (self.g.wo, self.wq, self.mp);
             let dyp = &mut dyp[..self.dyp_len(nb)];
             dyp.fill(0.0);
             for (src, dst) in dy[..nb * cout * p]
