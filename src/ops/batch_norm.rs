@@ -25,6 +25,7 @@ use candle_core::{
 use rayon::prelude::*;
 
 use super::bn_kernels::{self as kern, Affine, DxCoef, Epilogue, Geometry, Mask, OutPtr};
+use super::cpu::contiguous_slice;
 
 /// BatchNorm over (N, C, ...) (normally (N, C, H, W) or (N, C)): batch statistics and a
 /// running-statistics update in training mode, running statistics in evaluation mode.
@@ -249,13 +250,10 @@ fn geometry(shape: &Shape) -> Result<Geometry> {
 }
 
 fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let v = match s {
-        CpuStorage::F32(v) => v.as_slice(),
-        _ => bail!("batch-norm: {what} must be f32"),
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&v[a..b]),
-        None => bail!("batch-norm: {what} must be contiguous"),
+    match contiguous_slice(s, l) {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => bail!("batch-norm: {what} must be contiguous"),
+        Err(_) => bail!("batch-norm: {what} must be f32"),
     }
 }
 

@@ -12,6 +12,7 @@ use candle_core::{
 };
 
 use super::conv_cpu::{conv_bwd_bias, conv_bwd_input, conv_bwd_weight, conv_fwd};
+use super::cpu::contiguous_f32;
 use super::im2col::Geom;
 
 /// A 2-D convolution with optional bias, PyTorch's NCHW layout and OIHW weight.
@@ -88,38 +89,7 @@ pub fn set_direct_kernels(enabled: bool) {
 
 /// The f32 data of a CPU tensor in row-major order (borrowed when contiguous).
 fn f32_data<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<Cow<'a, [f32]>> {
-    let data = match s {
-        CpuStorage::F32(v) => v,
-        _ => bail!("{op}: expected f32 data"),
-    };
-    if let Some((a, b)) = l.contiguous_offsets() {
-        return Ok(Cow::Borrowed(&data[a..b]));
-    }
-    // Gather a strided view: an odometer over the dims, last dim fastest.
-    let (dims, strides) = (l.dims(), l.stride());
-    let mut out = Vec::with_capacity(l.shape().elem_count());
-    if dims.contains(&0) {
-        return Ok(Cow::Owned(out));
-    }
-    let mut idx = vec![0usize; dims.len()];
-    let mut off = l.start_offset();
-    loop {
-        out.push(data[off]);
-        let mut d = dims.len();
-        loop {
-            if d == 0 {
-                return Ok(Cow::Owned(out));
-            }
-            d -= 1;
-            idx[d] += 1;
-            off += strides[d];
-            if idx[d] < dims[d] {
-                break;
-            }
-            off -= strides[d] * dims[d];
-            idx[d] = 0;
-        }
-    }
+    contiguous_f32(s, l).map_err(|e| candle_core::Error::msg(format!("{op}: {e}")))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -7,12 +7,27 @@ use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
 
 /// The f32 elements of `storage` under `layout`, in row-major order: borrowed when contiguous,
 /// gathered otherwise.
-pub fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<Cow<'a, [f32]>> {
+pub(crate) fn contiguous_f32<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+) -> Result<Cow<'a, [f32]>> {
     let data = storage.as_slice::<f32>()?;
     Ok(match layout.contiguous_offsets() {
         Some((start, end)) => Cow::Borrowed(&data[start..end]),
         None => Cow::Owned(gather_strided(data, layout)),
     })
+}
+
+/// The f32 elements of `storage` under a contiguous `layout`, borrowed; `None` when the layout is
+/// strided (for ops that require contiguous inputs and never copy).
+pub(crate) fn contiguous_slice<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+) -> Result<Option<&'a [f32]>> {
+    let data = storage.as_slice::<f32>()?;
+    Ok(layout
+        .contiguous_offsets()
+        .map(|(start, end)| &data[start..end]))
 }
 
 /// The elements of a strided view in row-major order (candle keeps its own iterator private).
