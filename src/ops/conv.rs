@@ -113,6 +113,18 @@ fn geom(
     }
 }
 
+/// A backward op's incoming gradient must be the size the convolution's output has.
+fn check_gradient_size(op: &str, g: &Geom, ho: usize, wo: usize) -> Result<()> {
+    if (g.ho, g.wo) != (ho, wo) {
+        bail!(
+            "{op}: gradient is {ho}x{wo}, the convolution gives {}x{}",
+            g.ho,
+            g.wo
+        );
+    }
+    Ok(())
+}
+
 /// `y = conv2d(x, w)` on (x: N Cin H W, w: Cout Cin kh kw).
 #[derive(Clone, Copy, Debug)]
 pub struct Conv2dOp {
@@ -308,13 +320,7 @@ impl CustomOp2 for Conv2dBwdInput {
             self.stride,
             self.padding,
         )?;
-        if (g.ho, g.wo) != (ho, wo) {
-            bail!(
-                "{name}: gradient is {ho}x{wo}, the convolution gives {}x{}",
-                g.ho,
-                g.wo
-            );
-        }
+        check_gradient_size(name, &g, ho, wo)?;
         let dy = f32_data(s1, l1, name)?;
         let wt = f32_data(s2, l2, name)?;
         let dx = conv_bwd_input(&g, &dy, &wt);
@@ -351,13 +357,7 @@ impl CustomOp2 for Conv2dBwdWeight {
         }
         let (kh, kw) = (self.kh, self.kw);
         let g = geom(name, n, cin, h, w, cout, kh, kw, self.stride, self.padding)?;
-        if (g.ho, g.wo) != (ho, wo) {
-            bail!(
-                "{name}: gradient is {ho}x{wo}, the convolution gives {}x{}",
-                g.ho,
-                g.wo
-            );
-        }
+        check_gradient_size(name, &g, ho, wo)?;
         let x = f32_data(s1, l1, name)?;
         let dy = f32_data(s2, l2, name)?;
         let dw = conv_bwd_weight(&g, &x, &dy);
