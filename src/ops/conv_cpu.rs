@@ -32,6 +32,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::conv_direct::{self, Direct};
+use super::cpu::{sgemm, Mat};
 use super::im2col::{col2im_add, im2col, Geom};
 
 /// Rows of the GEMM (output pixels of a chunk) that a chunk of images aims for on the GEMM path;
@@ -71,85 +72,6 @@ fn with_buffer<R>(
         }
         Err(_) => f(&mut vec![0.0; len]),
     })
-}
-
-/// A strided matrix operand: element (i, j) at `data[i*rs + j*cs]`.
-#[derive(Clone, Copy)]
-struct Mat<'a> {
-    data: &'a [f32],
-    rs: usize,
-    cs: usize,
-}
-
-fn span(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
-    (rows - 1) * rs + (cols - 1) * cs + 1
-}
-
-/// `dst (m x n) = lhs (m x k) . rhs (k x n)`, or `dst += ...` when `accumulate`; dst element (i, j)
-/// at `dst[i*dst_rs + j*dst_cs]`. Bounds are checked here, so the `gemm` call is sound.
-#[allow(clippy::too_many_arguments)]
-fn sgemm(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: &mut [f32],
-    dst_rs: usize,
-    dst_cs: usize,
-    accumulate: bool,
-    lhs: Mat,
-    rhs: Mat,
-    par: Parallelism,
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    assert!(
-        span(m, n, dst_rs, dst_cs) <= dst.len(),
-        "gemm dst out of bounds"
-    );
-    if k == 0 {
-        if !accumulate {
-            for i in 0..m {
-                for j in 0..n {
-                    dst[i * dst_rs + j * dst_cs] = 0.0;
-                }
-            }
-        }
-        return;
-    }
-    assert!(
-        span(m, k, lhs.rs, lhs.cs) <= lhs.data.len(),
-        "gemm lhs out of bounds"
-    );
-    assert!(
-        span(k, n, rhs.rs, rhs.cs) <= rhs.data.len(),
-        "gemm rhs out of bounds"
-    );
-    // SAFETY: every element the product touches lies inside the slices (checked above), `dst`
-    // is borrowed mutably and so aliases neither operand.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            dst_cs as isize,
-            dst_rs as isize,
-            accumulate,
-            lhs.data.as_ptr(),
-            lhs.cs as isize,
-            lhs.rs as isize,
-            rhs.data.as_ptr(),
-            rhs.cs as isize,
-            rhs.rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        )
-    }
 }
 
 /// How a batch is cut: `cb` images per chunk, and whether chunks run in parallel (else the GEMMs

@@ -1,9 +1,10 @@
 //! Plumbing shared by the CPU ops: borrowing a tensor's f32 data without copying when it is
-//! contiguous, and how much parallelism to ask of gemm.
+//! contiguous, how much parallelism to ask of gemm, and a bounds-checked gemm call.
 
 use std::borrow::Cow;
 
 use candle_core::{CpuStorage, Layout, Result, Storage, Tensor};
+use gemm::Parallelism;
 
 /// The f32 elements of `storage` under `layout`, in row-major order: borrowed when contiguous,
 /// gathered otherwise.
@@ -73,11 +74,90 @@ const PARALLEL_MIN_MACS: usize = 1 << 16;
 
 /// gemm's parallelism for a product of `macs` multiply-adds: the current rayon pool (a worker's
 /// own pool during training) when it has several threads and the product is big enough.
-pub fn gemm_parallelism(macs: usize) -> gemm::Parallelism {
+pub fn gemm_parallelism(macs: usize) -> Parallelism {
     let threads = rayon::current_num_threads();
     if threads > 1 && macs >= PARALLEL_MIN_MACS {
-        gemm::Parallelism::Rayon(threads)
+        Parallelism::Rayon(threads)
     } else {
-        gemm::Parallelism::None
+        Parallelism::None
+    }
+}
+
+/// A strided matrix operand: element (i, j) at `data[i*rs + j*cs]`.
+#[derive(Clone, Copy)]
+pub(crate) struct Mat<'a> {
+    pub data: &'a [f32],
+    pub rs: usize,
+    pub cs: usize,
+}
+
+fn span(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
+    (rows - 1) * rs + (cols - 1) * cs + 1
+}
+
+/// `dst (m x n) = lhs (m x k) . rhs (k x n)`, or `dst += ...` when `accumulate`; dst element (i, j)
+/// at `dst[i*dst_rs + j*dst_cs]`. Bounds are checked here, so the `gemm` call is sound.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    dst_rs: usize,
+    dst_cs: usize,
+    accumulate: bool,
+    lhs: Mat,
+    rhs: Mat,
+    par: Parallelism,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        span(m, n, dst_rs, dst_cs) <= dst.len(),
+        "gemm dst out of bounds"
+    );
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                for j in 0..n {
+                    dst[i * dst_rs + j * dst_cs] = 0.0;
+                }
+            }
+        }
+        return;
+    }
+    assert!(
+        span(m, k, lhs.rs, lhs.cs) <= lhs.data.len(),
+        "gemm lhs out of bounds"
+    );
+    assert!(
+        span(k, n, rhs.rs, rhs.cs) <= rhs.data.len(),
+        "gemm rhs out of bounds"
+    );
+    // SAFETY: every element the product touches lies inside the slices (checked above), `dst`
+    // is borrowed mutably and so aliases neither operand.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            dst_cs as isize,
+            dst_rs as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.cs as isize,
+            lhs.rs as isize,
+            rhs.data.as_ptr(),
+            rhs.cs as isize,
+            rhs.rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        )
     }
 }

@@ -8,7 +8,7 @@
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Module, Result, Shape, Tensor};
 
-use super::cpu::{contiguous_f32, gemm_parallelism, to_vec_f32, with_f32};
+use super::cpu::{contiguous_f32, gemm_parallelism, sgemm, to_vec_f32, with_f32, Mat};
 
 /// A fully connected layer: weight (out, in), bias (out).
 #[derive(Clone, Debug)]
@@ -98,29 +98,30 @@ impl CustomOp3 for LinearOp {
             row.copy_from_slice(&b);
         }
         // y (n x o) += x (n x i) . W^T (i x o); W^T's element (k, j) sits at j*i + k.
-        unsafe {
-            gemm::gemm(
-                n,
-                o,
-                i,
-                y.as_mut_ptr(),
-                1,
-                o as isize,
-                true,
-                x.as_ptr(),
-                1,
-                i as isize,
-                w.as_ptr(),
-                i as isize,
-                1,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm_parallelism(n * o * i),
-            );
-        }
+        let (xm, wt) = (
+            Mat {
+                data: &x,
+                rs: i,
+                cs: 1,
+            },
+            Mat {
+                data: &w,
+                rs: 1,
+                cs: i,
+            },
+        );
+        sgemm(
+            n,
+            o,
+            i,
+            &mut y,
+            o,
+            1,
+            true,
+            xm,
+            wt,
+            gemm_parallelism(n * o * i),
+        );
         if self.relu {
             y.iter_mut().for_each(|v| *v = v.max(0.0));
         }
@@ -151,28 +152,19 @@ impl CustomOp3 for LinearOp {
 
         // dW (o x i) = g^T (o x n) . x (n x i); g^T's element (r, c) sits at c*o + r.
         let mut dw = vec![0f32; o * i];
-        with_f32(x, |xs| unsafe {
-            gemm::gemm(
-                o,
-                i,
-                n,
-                dw.as_mut_ptr(),
-                1,
-                i as isize,
-                false,
-                g.as_ptr(),
-                o as isize,
-                1,
-                xs.as_ptr(),
-                1,
-                i as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm_parallelism(n * o * i),
-            )
+        let par = gemm_parallelism(n * o * i);
+        let gt = Mat {
+            data: &g,
+            rs: 1,
+            cs: o,
+        };
+        with_f32(x, |xs| {
+            let xm = Mat {
+                data: xs,
+                rs: i,
+                cs: 1,
+            };
+            sgemm(o, i, n, &mut dw, i, 1, false, gt, xm, par)
         })?;
         let mut db = vec![0f32; o];
         for row in g.chunks_exact(o) {
@@ -181,28 +173,18 @@ impl CustomOp3 for LinearOp {
         let dx = if x.track_op() {
             // dx (n x i) = g (n x o) . W (o x i).
             let mut dx = vec![0f32; n * i];
-            with_f32(w, |ws| unsafe {
-                gemm::gemm(
-                    n,
-                    i,
-                    o,
-                    dx.as_mut_ptr(),
-                    1,
-                    i as isize,
-                    false,
-                    g.as_ptr(),
-                    1,
-                    o as isize,
-                    ws.as_ptr(),
-                    1,
-                    i as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm_parallelism(n * o * i),
-                )
+            let gm = Mat {
+                data: &g,
+                rs: o,
+                cs: 1,
+            };
+            with_f32(w, |ws| {
+                let wm = Mat {
+                    data: ws,
+                    rs: i,
+                    cs: 1,
+                };
+                sgemm(n, i, o, &mut dx, i, 1, false, gm, wm, par)
             })?;
             Some(Tensor::from_vec(dx, (n, i), dev)?)
         } else {
