@@ -7,6 +7,8 @@
 //   pull             naive_pull              x <- (1 - lambda) x + lambda c (also the prox step)
 //   easgd_round      naive_easgd_round       EASGD's elastic step for the workers and the center
 //   uniform_average  naive_uniform_average   (sum_i x_i) / M
+//   scale_add        buffer::host (scale_add)  x <- a x + b y
+//   divide           buffer::host (divide)     x <- x / d
 //
 // Host launchers live in src/cuda/kernels.rs; these are only the __global__ functions.
 //
@@ -153,6 +155,20 @@ extern "C" __global__ void pull(float* __restrict__ x, const float* __restrict__
     const float keep = 1.0f - lambda;
     for (u64 j = blockIdx.x * (u64)blockDim.x + threadIdx.x; j < n; j += (u64)gridDim.x * blockDim.x) {
         x[j] = keep * x[j] + lambda * c[j];
+    }
+}
+
+// x <- a x + b y: the scale-and-add of a flat buffer (SAM's ascent, the elastic exchange).
+extern "C" __global__ void scale_add(float* __restrict__ x, const float* __restrict__ y, u64 n, float a, float b) {
+    for (u64 j = blockIdx.x * (u64)blockDim.x + threadIdx.x; j < n; j += (u64)gridDim.x * blockDim.x) {
+        x[j] = a * x[j] + b * y[j];
+    }
+}
+
+// x <- x / d: a sum turned into a mean (a true division, as the CPU twin, not a multiply by 1/d).
+extern "C" __global__ void divide(float* __restrict__ x, u64 n, float d) {
+    for (u64 j = blockIdx.x * (u64)blockDim.x + threadIdx.x; j < n; j += (u64)gridDim.x * blockDim.x) {
+        x[j] = x[j] / d;
     }
 }
 

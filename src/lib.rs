@@ -4,6 +4,7 @@
 pub mod algo;
 pub mod average;
 pub mod bench;
+pub mod buffer;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod ops;
 pub mod optim;
 pub mod progress;
 pub mod report;
+pub mod round;
 pub mod schedule;
 pub mod selftest;
 pub mod subcommands;

@@ -1,27 +1,24 @@
-//! The averaging algorithms as the pulling thread runs them (`algo::Averaging` on snapshots), a
-//! convex problem trained by simulated workers through the same pure pieces the runtime uses
-//! (`algo::build`, `algo::worker_plan`, `average::pull`), and the flat parameter view's promise
-//! that a pull leaves BatchNorm buffers alone.
+//! The round's decisions and its data movement, without threads: each algorithm's [`Policy`]
+//! on hand-made statistics, and its [`Plan`] carried out by [`RoundData`] over the in-process
+//! collective ([`Gathered`]), exactly as the pulling thread does. Also the worker plans, and the
+//! flat parameter view's promise that a pull leaves BatchNorm buffers alone. (The protocol itself,
+//! with the real workers and pulling thread, is tested in tests/round_protocol.rs.)
 //!
-//! Expected numbers are worked by hand from DESIGN.md section 2 next to each test.
+//! Expected numbers are worked by hand from docs/design.md section 2 next to each test.
 
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 use grawa_train::algo::{
-    build, worker_plan, AlgoConfig, AlgoKind, Averaging, Easgd, Grawa, LocalSgd, Lsgd, NoAveraging,
-    NormSource, ScheduleKind, Snapshot, StepKind,
+    build, worker_plan, AlgoConfig, AlgoKind, Easgd, Grawa, Mix, NoAveraging, NormSource, Plan,
+    Policy, ScheduleKind, Snapshot, StepKind, Target, WorkerStats,
 };
-use grawa_train::average::{
-    layer_norms, layer_sumsq, pull, uniform_average, LossWindow, Weights, DEFAULT_NORM_MOMENTUM,
-};
+use grawa_train::average::{pull, Weights, DEFAULT_NORM_MOMENTUM};
 use grawa_train::cli::parse_from;
 use grawa_train::config::RunConfig;
 use grawa_train::data::ImageShape;
 use grawa_train::model::{LayerEntry, Model, ModelKind};
-use rand::rngs::StdRng;
-use rand::SeedableRng;
-use rand_distr::{Distribution, StandardNormal};
+use grawa_train::round::{Gathered, RoundData};
 
 /// A 2-entry layer table over a flat vector of 3: layer "a" = x[0..2], layer "b" = x[2..3].
 fn table() -> Vec<LayerEntry> {
@@ -61,13 +58,37 @@ fn assert_close(got: &[f32], want: &[f64], what: &str) {
 }
 
 /// The resolved algorithm settings the binary would use for `--workers 4 --algo NAME ...`
-/// (defaults from DESIGN.md via `RunConfig::from_args`; no data is touched).
+/// (defaults from docs/design.md via `RunConfig::from_args`; no data is touched).
 fn algo_config(name: &str, extra: &[&str]) -> AlgoConfig {
     let mut args = vec!["grawa-train", "--workers", "4", "--algo", name];
     args.extend_from_slice(extra);
     RunConfig::from_args(&parse_from(args).expect("flags parse"))
         .expect("flags are valid")
         .algo
+}
+
+/// One lockstep round as the pulling thread runs it: statistics all-gathered, the policy's plan,
+/// carried out over the gathered snapshots.
+fn round(
+    policy: &mut dyn Policy,
+    data: &mut RoundData,
+    snaps: &[Snapshot],
+) -> (Plan, Option<Target>) {
+    let refs: Vec<&Snapshot> = snaps.iter().collect();
+    let t = table();
+    let mut net = Gathered::snapshots(&refs, &t);
+    let stats: Vec<WorkerStats> = snaps.iter().map(Snapshot::stats).collect();
+    let plan = policy.decide(&stats);
+    let target = data.lockstep(&plan, &mut net).expect("round");
+    (plan, target)
+}
+
+/// The point and strength of a pull.
+fn pull_of(t: Option<Target>) -> (Arc<Vec<f32>>, f32) {
+    match t {
+        Some(Target::Pull { point, lambda }) => (point, lambda),
+        other => panic!("expected a pull, got {other:?}"),
+    }
 }
 
 /// EASGD with M = 2, beta = 0.5, c_old = x0 = [1, 2, 3]; workers [3, 0, 1] and [5, 4, -1].
@@ -83,48 +104,106 @@ fn easgd_targets_the_old_center_and_evaluates_the_moved_one() {
         beta: Some(0.5),
         ..algo_config("easgd", &[])
     };
-    for (name, mut algo) in [
+    for (name, mut policy) in [
         (
             "Easgd::new",
-            Box::new(Easgd::new(x0.to_vec(), 0.5)) as Box<dyn Averaging>,
+            Box::new(Easgd::new(0.5, 2)) as Box<dyn Policy>,
         ),
-        ("algo::build", build(&cfg, 2, 2, &x0)),
+        ("algo::build", build(&cfg, 2, 2)),
     ] {
+        let mut data = RoundData::new(true, &x0);
         assert_close(
-            &algo.evaluation_point().expect("EASGD evaluates its center")[..],
+            &data.evaluation_point().expect("EASGD evaluates its center")[..],
             &[1.0, 2.0, 3.0],
             &format!("{name}: center before any round is x0"),
         );
-        let (a, b) = (snap(0, 4, &[3.0, 0.0, 1.0]), snap(1, 4, &[5.0, 4.0, -1.0]));
-        let r = algo.round(&[&a, &b], &table());
-        let t = r.target.expect("EASGD pulls");
-        assert_close(&t.point, &[1.0, 2.0, 3.0], &format!("{name}: target"));
-        assert_eq!(t.lambda, 0.25, "{name}: lambda = beta / M");
-        assert!(r.weights.is_none() && r.leader.is_none(), "{name}");
+        let snaps = [snap(0, 4, &[3.0, 0.0, 1.0]), snap(1, 4, &[5.0, 4.0, -1.0])];
+        let (plan, t) = round(policy.as_mut(), &mut data, &snaps);
+        assert_eq!(plan.mix, Some(Mix::Elastic { beta: 0.5 }));
+        let (point, lambda) = pull_of(t);
+        assert_close(&point, &[1.0, 2.0, 3.0], &format!("{name}: target"));
+        assert_eq!(lambda, 0.25, "{name}: lambda = beta / M");
+        assert!(
+            plan.weights(2).is_none() && plan.leader().is_none(),
+            "{name}"
+        );
         assert_close(
-            &algo.evaluation_point().unwrap(),
+            &data.evaluation_point().unwrap(),
             &[2.5, 2.0, 1.5],
             &format!("{name}: evaluation point"),
         );
-        let r = algo.round(&[&a, &b], &table());
+        let (point, _) = pull_of(round(policy.as_mut(), &mut data, &snaps).1);
+        assert_close(&point, &[2.5, 2.0, 1.5], &format!("{name}: round 2 target"));
         assert_close(
-            &r.target.unwrap().point,
-            &[2.5, 2.0, 1.5],
-            &format!("{name}: round 2 target"),
-        );
-        assert_close(
-            &algo.evaluation_point().unwrap(),
+            &data.evaluation_point().unwrap(),
             &[3.25, 2.0, 0.75],
             &format!("{name}: round 2 evaluation point"),
         );
     }
 }
 
+/// Asynchronous EASGD (Zhang et al., the asynchronous variant): each arriving snapshot x_i and
+/// the center exchange diff = alpha (x_i - c), alpha = beta / M. M = 2, beta = 0.5: alpha = 0.25;
+/// c0 = [0, 4].
+/// 1. worker 0 arrives with [4, 0]: diff = 0.25 [4, -4] = [1, -1]; c1 = [1, 3].
+/// 2. worker 1 arrives with [-3, 7]: diff = 0.25 [-4, 4] = [-1, 1]; c2 = [0, 4].
+/// 3. worker 0 arrives with [8, 8]: diff = 0.25 [8, 4] = [2, 1]; c3 = [2, 5].
+/// Each diff goes to the arriving worker alone (x <- x - diff): the sum of all workers and the
+/// center is conserved by every exchange.
+#[test]
+fn async_easgd_is_a_sequence_of_elastic_exchanges() {
+    let mut policy = Easgd::new(0.5, 2);
+    let t1 = vec![LayerEntry {
+        name: "w".into(),
+        offset: 0,
+        len: 2,
+    }];
+    let mut data = RoundData::new(true, &[0.0, 4.0]);
+    let arrivals = [
+        (0, [4.0f32, 0.0], [1.0, -1.0], [1.0, 3.0]),
+        (1, [-3.0, 7.0], [-1.0, 1.0], [0.0, 4.0]),
+        (0, [8.0, 8.0], [2.0, 1.0], [2.0, 5.0]),
+    ];
+    let mut newest: Vec<Option<Snapshot>> = vec![None, None];
+    for (k, (w, x, diff, center)) in arrivals.iter().enumerate() {
+        newest[*w] = Some(snap(*w, 4 * (k as u64 + 1), x));
+        let refs: Vec<&Snapshot> = newest.iter().flatten().collect();
+        let stats: Vec<WorkerStats> = refs.iter().map(|s| s.stats()).collect();
+        let plan = policy.decide(&stats);
+        let mut net = Gathered::snapshots(&refs, &t1);
+        let target = data.arrival(&plan, &mut net, *w, x).unwrap();
+        let Some(Target::Exchange { worker, diff: got }) = &target else {
+            panic!("arrival {k}: expected an exchange, got {target:?}");
+        };
+        assert_eq!(
+            *worker, *w,
+            "arrival {k}: the exchange is the arriving worker's"
+        );
+        assert_close(got, &diff.map(f64::from), &format!("arrival {k}: diff"));
+        assert_close(
+            &data.evaluation_point().unwrap(),
+            &center.map(f64::from),
+            &format!("arrival {k}: center"),
+        );
+        let t = target.unwrap();
+        assert!(t.applies_to(*w) && !t.applies_to(1 - *w));
+        let mut mine = x.to_vec();
+        t.apply_host(Some(*w), &mut mine).unwrap();
+        let want: Vec<f64> = x.iter().zip(diff).map(|(a, d)| f64::from(*a) - d).collect();
+        assert_close(
+            &mine,
+            &want,
+            &format!("arrival {k}: worker after the exchange"),
+        );
+    }
+}
+
 /// LSGD: recent losses 0.7, 0.3, none, 0.5: worker 1 leads (lowest; a worker with no loss ranks
-/// last); target = worker 1's parameters exactly, lambda = --pull (default 0.1).
+/// last); target = worker 1's parameters exactly (a broadcast), lambda = --pull (default 0.1).
 #[test]
 fn lsgd_targets_the_worker_with_the_lowest_recent_loss() {
-    let mut algo = build(&algo_config("lsgd", &[]), 4, 2, &[0.0; 3]);
+    let mut policy = build(&algo_config("lsgd", &[]), 4, 2);
+    let mut data = RoundData::new(false, &[0.0; 3]);
     let losses = [Some(0.7), Some(0.3), None, Some(0.5)];
     let snaps: Vec<Snapshot> = losses
         .iter()
@@ -134,17 +213,21 @@ fn lsgd_targets_the_worker_with_the_lowest_recent_loss() {
             ..snap(i, 4, &[i as f32, 10.0 * i as f32, -(i as f32)])
         })
         .collect();
-    let refs: Vec<&Snapshot> = snaps.iter().collect();
-    let r = algo.round(&refs, &table());
-    assert_eq!(r.leader, Some(1));
-    let t = r.target.expect("LSGD pulls");
-    assert_eq!(*t.point, vec![1.0, 10.0, -1.0]);
-    assert_eq!(t.lambda, 0.1);
-    assert!(algo.evaluation_point().is_none());
-    // The same through the type, with --pull 0.3.
-    let r = Lsgd::new(0.3).round(&refs[2..], &table());
-    assert_eq!(r.leader, Some(3), "worker 2 has no loss, worker 3 leads");
-    assert_eq!(r.target.unwrap().lambda, 0.3);
+    let (plan, t) = round(policy.as_mut(), &mut data, &snaps);
+    assert_eq!(plan.leader(), Some(1));
+    let (point, lambda) = pull_of(t);
+    assert_eq!(*point, vec![1.0, 10.0, -1.0]);
+    assert_eq!(lambda, 0.1);
+    assert!(data.evaluation_point().is_none());
+    // Among workers 2 and 3 only (ids, not positions), with --pull 0.3.
+    let mut policy = build(&algo_config("lsgd", &["--pull", "0.3"]), 4, 2);
+    let (plan, t) = round(policy.as_mut(), &mut data, &snaps[2..]);
+    assert_eq!(
+        plan.leader(),
+        Some(3),
+        "worker 2 has no loss, worker 3 leads"
+    );
+    assert_eq!(*pull_of(t).0, vec![3.0, 30.0, -3.0]);
 }
 
 /// Local SGD: mean of [1, 2, 3], [3, 2, 1], [2, 8, -1] = [2, 4, 1], lambda 1, uniform weights.
@@ -155,36 +238,29 @@ fn local_sgd_targets_the_uniform_mean_with_lambda_one() {
         snap(1, 32, &[3.0, 2.0, 1.0]),
         snap(2, 32, &[2.0, 8.0, -1.0]),
     ];
-    let refs: Vec<&Snapshot> = snaps.iter().collect();
-    for mut algo in [
-        Box::new(LocalSgd) as Box<dyn Averaging>,
-        build(&algo_config("local-sgd", &[]), 3, 2, &[0.0; 3]),
-    ] {
-        let r = algo.round(&refs, &table());
-        let t = r.target.expect("local SGD pulls");
-        assert_close(&t.point, &[2.0, 4.0, 1.0], "mean");
-        assert_eq!(t.lambda, 1.0);
-        assert_eq!(r.weights, Some(Weights::uniform(3)));
-        assert!(algo.evaluation_point().is_none());
-    }
+    let mut policy = build(&algo_config("local-sgd", &[]), 3, 2);
+    let mut data = RoundData::new(false, &[0.0; 3]);
+    let (plan, t) = round(policy.as_mut(), &mut data, &snaps);
+    let (point, lambda) = pull_of(t);
+    assert_close(&point, &[2.0, 4.0, 1.0], "mean");
+    assert_eq!(lambda, 1.0);
+    assert_eq!(plan.weights(3), Some(Weights::uniform(3)));
+    assert!(data.evaluation_point().is_none());
 }
 
 /// Nobody is pulled without averaging (sgd, ddp, ddp-sam).
 #[test]
 fn no_averaging_targets_nothing() {
     let snaps = [snap(0, 8, &[1.0, 2.0, 3.0]), snap(1, 8, &[3.0, 2.0, 1.0])];
-    let refs: Vec<&Snapshot> = snaps.iter().collect();
-    let mut algos: Vec<Box<dyn Averaging>> = vec![Box::new(NoAveraging)];
+    let mut policies: Vec<Box<dyn Policy>> = vec![Box::new(NoAveraging)];
     for name in ["ddp", "ddp-sam"] {
-        algos.push(build(&algo_config(name, &[]), 2, 2, &[0.0; 3]));
+        policies.push(build(&algo_config(name, &[]), 2, 2));
     }
-    for mut a in algos {
-        let r = a.round(&refs, &table());
-        assert!(
-            r.target.is_none() && r.weights.is_none() && r.norms.is_none() && r.leader.is_none(),
-            "{r:?}"
-        );
-        assert!(a.evaluation_point().is_none());
+    for mut p in policies {
+        let mut data = RoundData::new(false, &[0.0; 3]);
+        let (plan, t) = round(p.as_mut(), &mut data, &snaps);
+        assert!(t.is_none() && plan == Plan::default(), "{plan:?}");
+        assert!(data.evaluation_point().is_none());
     }
 }
 
@@ -202,7 +278,8 @@ fn no_averaging_targets_nothing() {
 /// sum. This pins that the smoother keeps state per worker across rounds.
 #[test]
 fn mgrawa_weighs_workers_by_inverse_smoothed_model_norm() {
-    let mut algo = build(&algo_config("mgrawa", &[]), 3, 2, &[0.0; 3]);
+    let mut policy = build(&algo_config("mgrawa", &[]), 3, 2);
+    let mut data = RoundData::new(false, &[0.0; 3]);
     let params = [[1.0f32, 0.0, 2.0], [0.0, 2.0, 2.0], [7.0, 7.0, -5.0]];
     let norms = [vec![0.25, 0.75], vec![1.5, 0.5], vec![1.0, 3.0]];
     let snaps_at = |step: u64, norms: &[Vec<f64>]| -> Vec<Snapshot> {
@@ -214,40 +291,34 @@ fn mgrawa_weighs_workers_by_inverse_smoothed_model_norm() {
             .collect()
     };
     for step in [32, 64] {
-        let snaps = snaps_at(step, &norms);
-        let refs: Vec<&Snapshot> = snaps.iter().collect();
-        let r = algo.round(&refs, &table());
-        let Some(Weights::PerWorker(w)) = &r.weights else {
-            panic!("MGRAWA has per-worker weights: {r:?}");
+        let (plan, t) = round(policy.as_mut(), &mut data, &snaps_at(step, &norms));
+        let Some(Weights::PerWorker(w)) = plan.weights(3) else {
+            panic!("MGRAWA has per-worker weights: {plan:?}");
         };
-        assert_close(w, &[4.0 / 7.0, 2.0 / 7.0, 1.0 / 7.0], "weights");
-        let vhat = r.norms.clone().unwrap();
+        assert_close(&w, &[4.0 / 7.0, 2.0 / 7.0, 1.0 / 7.0], "weights");
+        let vhat = plan.norms.clone().unwrap();
         for (v, want) in vhat.iter().zip([1.0, 2.0, 4.0]) {
             assert!((v - want).abs() < 1e-12, "vhat {vhat:?}");
         }
-        let t = r.target.unwrap();
-        assert_close(&t.point, &[11.0 / 7.0, 11.0 / 7.0, 1.0], "center");
-        assert_eq!(t.lambda, 0.5);
+        let (point, lambda) = pull_of(t);
+        assert_close(&point, &[11.0 / 7.0, 11.0 / 7.0, 1.0], "center");
+        assert_eq!(lambda, 0.5);
     }
     let m = DEFAULT_NORM_MOMENTUM;
     let vhat0 = (m * (1.0 - m * m) + 2.0 * (1.0 - m)) / (1.0 - m.powi(3));
     let inv = [1.0 / vhat0, 0.5, 0.25];
     let sum: f64 = inv.iter().sum();
     let changed = vec![vec![1.0, 1.0], norms[1].clone(), norms[2].clone()];
-    let snaps = snaps_at(96, &changed);
-    let refs: Vec<&Snapshot> = snaps.iter().collect();
-    let r = algo.round(&refs, &table());
-    let Some(Weights::PerWorker(w)) = &r.weights else {
-        panic!("{r:?}")
+    let (plan, _) = round(policy.as_mut(), &mut data, &snaps_at(96, &changed));
+    let Some(Weights::PerWorker(w)) = plan.weights(3) else {
+        panic!("{plan:?}")
     };
-    assert_close(w, &inv.map(|v| v / sum), "round-3 weights");
+    assert_close(&w, &inv.map(|v| v / sum), "round-3 weights");
     // The same through the type, built directly.
     let mut direct = Grawa::new(false, 1.0, 0.5, 3, 2);
-    let snaps = snaps_at(32, &norms);
-    let refs: Vec<&Snapshot> = snaps.iter().collect();
-    let r = direct.round(&refs, &table());
+    let (plan, _) = round(&mut direct, &mut data, &snaps_at(32, &norms));
     assert_eq!(
-        r.weights,
+        plan.weights(3),
         Some(Weights::PerWorker(vec![4.0 / 7.0, 2.0 / 7.0, 1.0 / 7.0]))
     );
 }
@@ -267,18 +338,18 @@ fn lgrawa_weighs_each_layer_on_its_own() {
             ..snap(i, 32, &params[i])
         })
         .collect();
-    let refs: Vec<&Snapshot> = snaps.iter().collect();
-    for mut algo in [
-        build(&algo_config("lgrawa", &[]), 3, 2, &[0.0; 3]),
-        Box::new(Grawa::new(true, 1.0, 0.5, 3, 2)) as Box<dyn Averaging>,
+    for mut policy in [
+        build(&algo_config("lgrawa", &[]), 3, 2),
+        Box::new(Grawa::new(true, 1.0, 0.5, 3, 2)) as Box<dyn Policy>,
     ] {
-        let r = algo.round(&refs, &table());
-        let Some(Weights::PerLayer { layers, w }) = &r.weights else {
-            panic!("LGRAWA has per-layer weights: {r:?}");
+        let mut data = RoundData::new(false, &[0.0; 3]);
+        let (plan, t) = round(policy.as_mut(), &mut data, &snaps);
+        let Some(Weights::PerLayer { layers, w }) = plan.weights(3) else {
+            panic!("LGRAWA has per-layer weights: {plan:?}");
         };
-        assert_eq!(*layers, 2);
+        assert_eq!(layers, 2);
         assert_close(
-            w,
+            &w,
             &[
                 4.0 / 7.0,
                 1.0 / 6.0,
@@ -289,19 +360,64 @@ fn lgrawa_weighs_each_layer_on_its_own() {
             ],
             "weights",
         );
-        let vhat = r.norms.clone().unwrap();
+        let vhat = plan.norms.clone().unwrap();
         let want = [1.0, 4.0, 2.0, 1.0, 4.0, 4.0];
         assert!(
             vhat.iter().zip(want).all(|(v, w)| (v - w).abs() < 1e-12),
             "{vhat:?}"
         );
-        let t = r.target.unwrap();
-        assert_close(&t.point, &[11.0 / 7.0, 11.0 / 7.0, 5.0 / 6.0], "center");
-        assert_eq!(t.lambda, 0.5);
+        let (point, lambda) = pull_of(t);
+        assert_close(&point, &[11.0 / 7.0, 11.0 / 7.0, 5.0 / 6.0], "center");
+        assert_eq!(lambda, 0.5);
     }
 }
 
-/// The worker's side, as the convex driver below uses it: DESIGN.md defaults per algorithm.
+/// Asynchronous GRAWA with 3 workers where worker 2 reports late: rounds before its first report
+/// are decided among the workers that have reported (it gets no weight and its smoother is
+/// untouched), and at its first report its smoothed norm is its own norm exactly (k = 1 of ITS
+/// smoother: vhat = (1-m) n / (1 - m) = n), not biased by rounds it took no part in.
+/// Worker 0 reports norms 1 then 3 (vhat after two: v = m(1-m) + (1-m) 3 = (1-m)(m + 3), over
+/// 1 - m^2 = (1-m)(1+m): vhat_0 = (m + 3) / (1 + m)); worker 1 reports 2 once (vhat_1 = 2);
+/// worker 2 then reports 4: vhat_2 = 4, and the weights are 1/vhat over their sum.
+#[test]
+fn async_grawa_ignores_workers_that_have_not_reported() {
+    let mut policy = Grawa::new(false, 1.0, 0.5, 3, 1);
+    let s = |worker: usize, step: u64, n: f64| WorkerStats {
+        worker,
+        step,
+        layer_norms: Some(vec![n]),
+        recent_loss: None,
+    };
+    let plan = policy.decide(&[s(0, 4, 1.0)]);
+    assert_eq!(plan.weights(1), Some(Weights::PerWorker(vec![1.0])));
+    let plan = policy.decide(&[s(0, 4, 1.0), s(1, 4, 2.0)]);
+    assert_eq!(
+        plan.norms,
+        Some(vec![1.0, 2.0]),
+        "worker 0's report at step 4 is not counted twice"
+    );
+    let plan = policy.decide(&[s(0, 8, 3.0), s(1, 4, 2.0)]);
+    let m = DEFAULT_NORM_MOMENTUM;
+    let vhat0 = (m + 3.0) / (1.0 + m);
+    assert!(
+        (plan.norms.as_ref().unwrap()[0] - vhat0).abs() < 1e-12,
+        "{plan:?}"
+    );
+    let plan = policy.decide(&[s(0, 8, 3.0), s(1, 4, 2.0), s(2, 4, 4.0)]);
+    let vhat = plan.norms.clone().unwrap();
+    assert!(
+        (vhat[2] - 4.0).abs() < 1e-12,
+        "late worker's vhat is its own norm: {vhat:?}"
+    );
+    let inv = [1.0 / vhat0, 0.5, 0.25];
+    let sum: f64 = inv.iter().sum();
+    let Some(Weights::PerWorker(w)) = plan.weights(3) else {
+        panic!("{plan:?}")
+    };
+    assert_close(&w, &inv.map(|v| v / sum), "weights once all have reported");
+}
+
+/// The worker's side: docs/design.md defaults per algorithm.
 #[test]
 fn worker_plans_follow_the_design_defaults() {
     let plan = |name: &str| worker_plan(&algo_config(name, &[]), 50, 128);
@@ -332,164 +448,6 @@ fn worker_plans_follow_the_design_defaults() {
     );
     assert_eq!(cfg.kind, AlgoKind::Lgrawa);
     assert_eq!(cfg.schedule, ScheduleKind::Sync);
-}
-
-// ---------------------------------------------------------------------------------------------
-// A convex problem through the pure pieces.
-
-/// f(x) = 0.5 * sum_k a_k (x_k - x*_k)^2 over 5 coordinates in two layers (3 + 2). A mini-batch
-/// is a noisy minimiser z = x* + xi, xi ~ N(0, S^2) per coordinate: its loss
-/// 0.5 sum_k a_k (x_k - z_k)^2 has gradient a (x - z), unbiased for grad f.
-const A: [f32; 5] = [0.5, 1.0, 2.0, 1.5, 0.8];
-const XSTAR: [f32; 5] = [3.0, -2.0, 1.0, 0.5, -1.0];
-const S: f32 = 0.5;
-const M: usize = 4;
-/// 1600 steps: a multiple of every tau (32 and 4), so every run ends on a round.
-const STEPS: u64 = 1600;
-/// lr_t = LR0 / (1 + t / T0): 0.2 at the start (stable: lr * max a = 0.4 < 2), 0.0125 at the end.
-const LR0: f32 = 0.2;
-const T0: f32 = 100.0;
-
-fn quad_table() -> Vec<LayerEntry> {
-    vec![
-        LayerEntry {
-            name: "w".into(),
-            offset: 0,
-            len: 3,
-        },
-        LayerEntry {
-            name: "b".into(),
-            offset: 3,
-            len: 2,
-        },
-    ]
-}
-
-/// A mini-batch at `x`: (loss, gradient).
-fn minibatch(x: &[f32], rng: &mut StdRng) -> (f64, Vec<f32>) {
-    let mut loss = 0.0;
-    let g = (0..x.len())
-        .map(|k| {
-            let xi: f32 = StandardNormal.sample(rng);
-            let d = x[k] - XSTAR[k] - S * xi;
-            loss += 0.5 * f64::from(A[k] * d * d);
-            A[k] * d
-        })
-        .collect();
-    (loss, g)
-}
-
-/// M workers from x0 = 0 running the round semantics of DESIGN.md section 2 in `sync` style:
-/// a local SGD step, the proximal pull toward the last target with p/tau when the plan has one,
-/// and every tau steps a round: snapshots (per-layer norms of a fresh probe gradient for GRAWA,
-/// the mean of the last 4 mini-batch losses for LSGD) into the algorithm, its target applied to
-/// every worker with `average::pull`, and remembered as the proximal anchor.
-/// Returns the evaluated point (EASGD's center, else the workers' mean) and the workers.
-fn drive(name: &str) -> (Vec<f32>, Vec<Vec<f32>>) {
-    let cfg = algo_config(name, &[]);
-    let plan = worker_plan(&cfg, 32, 128);
-    let table = quad_table();
-    let x0 = vec![0f32; 5];
-    let mut algo = build(&cfg, M, table.len(), &x0);
-    let mut xs = vec![x0.clone(); M];
-    // One anchor per worker (each holds its own Arc of the last target, as a worker does).
-    let mut anchors: Vec<Arc<Vec<f32>>> = (0..M).map(|_| Arc::new(x0.clone())).collect();
-    let mut rngs: Vec<StdRng> = (0..M)
-        .map(|i| StdRng::seed_from_u64(100 + i as u64))
-        .collect();
-    let mut probes: Vec<StdRng> = (0..M)
-        .map(|i| StdRng::seed_from_u64(200 + i as u64))
-        .collect();
-    let mut windows = vec![LossWindow::new(); M];
-    for t in 0..STEPS {
-        let lr = LR0 / (1.0 + t as f32 / T0);
-        for i in 0..M {
-            let (loss, g) = minibatch(&xs[i], &mut rngs[i]);
-            windows[i].push(loss);
-            xs[i].iter_mut().zip(&g).for_each(|(x, g)| *x -= lr * g);
-            if let Some(c) = plan.prox {
-                pull(&mut xs[i], &anchors[i], c);
-            }
-        }
-        if (t + 1) % plan.tau == 0 {
-            let snaps: Vec<Snapshot> = (0..M)
-                .map(|i| Snapshot {
-                    worker: i,
-                    step: t + 1,
-                    params: xs[i].clone(),
-                    layer_norms: plan.norms.map(|_| {
-                        let (_, g) = minibatch(&xs[i], &mut probes[i]);
-                        layer_norms(&layer_sumsq(&g, &table))
-                    }),
-                    recent_loss: if plan.report_loss {
-                        windows[i].mean()
-                    } else {
-                        None
-                    },
-                })
-                .collect();
-            let refs: Vec<&Snapshot> = snaps.iter().collect();
-            let r = algo.round(&refs, &table);
-            if let Some(target) = r.target {
-                for (x, anchor) in xs.iter_mut().zip(anchors.iter_mut()) {
-                    pull(x, &target.point, target.lambda);
-                    *anchor = target.point.clone();
-                }
-            }
-        }
-    }
-    let point = match algo.evaluation_point() {
-        Some(p) => p.to_vec(),
-        None => {
-            let refs: Vec<&[f32]> = xs.iter().map(Vec::as_slice).collect();
-            let mut mean = vec![0f32; 5];
-            uniform_average(&refs, &mut mean);
-            mean
-        }
-    };
-    (point, xs)
-}
-
-/// Every averaging algorithm drives the evaluated point to x* within 0.15 per coordinate.
-/// Where 0.15 comes from: the start is 3 away (x0 = 0), and the deterministic part of the error
-/// decays like exp(-a_min * sum lr) = exp(-0.5 * 0.2 * 100 * ln 17) ~ 5e-13. What remains is SGD
-/// noise: x_{t+1} - x* = (1 - lr a)(x_t - x*) + lr a xi has stationary variance
-/// lr a S^2 / (2 - lr a) <= 0.0125 * 2 * 0.25 / 1.975 = 0.0032 at the final lr (sd 0.057 for one
-/// worker, ~0.03 for a mean of 4); 0.15 is about 5 single-worker standard deviations. A broken
-/// round (wrong target, center never moving, wrong sign) leaves the point O(1) away.
-/// Local SGD ends on a round with lambda 1, so its workers are equal there (f32 rounding only).
-#[test]
-fn every_averaging_algorithm_reaches_the_minimum_of_a_noisy_quadratic() {
-    for name in ["mgrawa", "lgrawa", "local-sgd", "easgd", "lsgd"] {
-        let (point, xs) = drive(name);
-        let err = point
-            .iter()
-            .zip(XSTAR)
-            .map(|(p, s)| (p - s).abs())
-            .fold(0f32, f32::max);
-        assert!(
-            err <= 0.15,
-            "{name}: evaluated point {point:?} is {err} from x* {XSTAR:?}"
-        );
-        // Every worker is near the optimum too (noise of one worker: 5 sd ~ 0.3).
-        for (i, x) in xs.iter().enumerate() {
-            let e = x
-                .iter()
-                .zip(XSTAR)
-                .map(|(p, s)| (p - s).abs())
-                .fold(0f32, f32::max);
-            assert!(e <= 0.3, "{name}: worker {i} at {x:?} is {e} from x*");
-        }
-        if name == "local-sgd" {
-            for x in &xs[1..] {
-                assert_close(
-                    x,
-                    &xs[0].iter().map(|v| f64::from(*v)).collect::<Vec<_>>(),
-                    "local SGD workers after the last round",
-                );
-            }
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

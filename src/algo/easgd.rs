@@ -1,78 +1,32 @@
-//! EASGD (Zhang et al. 2015), synchronous form: with M workers and moving rate beta,
-//! `x_i <- (1 - beta/M) x_i + (beta/M) c_old` and `c <- (1 - beta) c_old + beta * mean_i(x_i)`,
-//! the mean taken before the pull. The center c starts at the common initial point and is what
-//! gets evaluated.
+//! EASGD (Zhang et al. 2015). With M workers and moving rate beta, each worker and the center
+//! exchange `alpha (x_i - c)` with `alpha = beta / M`: the worker moves toward the center by it,
+//! the center toward the worker by the same amount. Synchronously, with every worker at once, that
+//! is `x_i <- (1 - beta/M) x_i + (beta/M) c_old` and `c <- (1 - beta) c_old + beta mean_i(x_i)`
+//! (the mean taken before the pull); asynchronously, one exchange per arriving snapshot. The
+//! center starts at the common initial point and is what gets evaluated; it is data, so it lives
+//! in the round (`crate::round::RoundData`), not here.
 
-use std::sync::Arc;
+use super::{Mix, Plan, Policy, WorkerStats};
 
-use super::{AlgoState, Averaging, RoundResult, Snapshot, Target};
-use crate::average::uniform_average;
-use crate::model::LayerEntry;
-
-/// EASGD's center and moving rate.
+/// EASGD's moving rate and the run's worker count.
 pub struct Easgd {
-    center: Arc<Vec<f32>>,
     beta: f32,
+    workers: usize,
 }
 
 impl Easgd {
-    /// A center starting at `x0`.
-    pub fn new(x0: Vec<f32>, beta: f32) -> Self {
-        Self {
-            center: Arc::new(x0),
-            beta,
-        }
+    /// EASGD with moving rate `beta` over `workers` workers.
+    pub fn new(beta: f32, workers: usize) -> Self {
+        Self { beta, workers }
     }
 }
 
-impl Averaging for Easgd {
-    fn round(&mut self, snapshots: &[&Snapshot], _: &[LayerEntry]) -> RoundResult {
-        let m = snapshots.len();
-        let xs: Vec<&[f32]> = snapshots.iter().map(|s| s.params.as_slice()).collect();
-        let mut mean = vec![0f32; xs[0].len()];
-        uniform_average(&xs, &mut mean);
-        let old = self.center.clone();
-        let b = self.beta;
-        let new: Vec<f32> = old
-            .iter()
-            .zip(&mean)
-            .map(|(&c, &x)| (1.0 - b) * c + b * x)
-            .collect();
-        self.center = Arc::new(new);
-        RoundResult {
-            target: Some(Target {
-                point: old,
-                lambda: b / m as f32,
-            }),
-            ..RoundResult::default()
+impl Policy for Easgd {
+    fn decide(&mut self, _: &[WorkerStats]) -> Plan {
+        Plan {
+            mix: Some(Mix::Elastic { beta: self.beta }),
+            lambda: self.beta / self.workers as f32,
+            norms: None,
         }
-    }
-
-    fn evaluation_point(&self) -> Option<Arc<Vec<f32>>> {
-        Some(self.center.clone())
-    }
-
-    fn state(&self) -> AlgoState {
-        AlgoState {
-            json: serde_json::Value::Null,
-            tensors: vec![("easgd.center".into(), self.center.to_vec())],
-        }
-    }
-
-    fn restore(&mut self, state: &AlgoState) -> Result<(), String> {
-        let (_, c) = state
-            .tensors
-            .iter()
-            .find(|(n, _)| n == "easgd.center")
-            .ok_or("the checkpoint has no EASGD center")?;
-        if c.len() != self.center.len() {
-            return Err(format!(
-                "EASGD center holds {} values, the model {}",
-                c.len(),
-                self.center.len()
-            ));
-        }
-        self.center = Arc::new(c.clone());
-        Ok(())
     }
 }

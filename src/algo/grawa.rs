@@ -2,22 +2,19 @@
 //! whose weights are inversely proportional to their (smoothed, bias-corrected) gradient norms,
 //! one weight per worker from the sum of its layer norms (M), or one per worker and layer (L).
 
-use std::sync::Arc;
-
-use super::{AlgoState, Averaging, RoundResult, Snapshot, Target};
+use super::{Mix, Plan, Policy, WorkerStats};
 use crate::average::{
-    lgrawa_weights, mgrawa_weights, model_norm, weighted_center, NormSmoother,
-    DEFAULT_NORM_MOMENTUM,
+    lgrawa_weights, mgrawa_weights, model_norm, NormSmoother, DEFAULT_NORM_MOMENTUM,
 };
-use crate::model::LayerEntry;
 
-/// GRAWA's state: one norm smoother per worker.
+/// GRAWA's state: one norm smoother per worker. A worker's smoother takes only that worker's own
+/// reports, once each, so its bias correction counts the rounds it really reported in.
 pub struct Grawa {
     layerwise: bool,
     power: f64,
     lambda: f32,
     smoothers: Vec<NormSmoother>,
-    /// The step of the snapshot each smoother last took, so a snapshot reused by an asynchronous
+    /// The step of the report each smoother last took, so a report reused by an asynchronous
     /// round is not counted twice.
     seen: Vec<Option<u64>>,
     vhat: Vec<Vec<f64>>,
@@ -48,22 +45,19 @@ struct Saved {
     vhat: Vec<Vec<f64>>,
 }
 
-impl Averaging for Grawa {
-    fn state(&self) -> AlgoState {
+impl Policy for Grawa {
+    fn state(&self) -> serde_json::Value {
         let saved = Saved {
             smoothers: self.smoothers.clone(),
             seen: self.seen.clone(),
             vhat: self.vhat.clone(),
         };
-        AlgoState {
-            json: serde_json::to_value(saved).unwrap_or_default(),
-            tensors: Vec::new(),
-        }
+        serde_json::to_value(saved).unwrap_or_default()
     }
 
-    fn restore(&mut self, state: &AlgoState) -> Result<(), String> {
+    fn restore(&mut self, state: &serde_json::Value) -> Result<(), String> {
         let saved: Saved =
-            serde_json::from_value(state.json.clone()).map_err(|e| format!("GRAWA state: {e}"))?;
+            serde_json::from_value(state.clone()).map_err(|e| format!("GRAWA state: {e}"))?;
         if saved.smoothers.len() != self.smoothers.len() {
             return Err(format!(
                 "GRAWA state for {} workers, the run has {}",
@@ -77,43 +71,36 @@ impl Averaging for Grawa {
         Ok(())
     }
 
-    fn round(&mut self, snapshots: &[&Snapshot], table: &[LayerEntry]) -> RoundResult {
-        for s in snapshots {
-            if self.seen[s.worker] == Some(s.step) {
+    fn decide(&mut self, stats: &[WorkerStats]) -> Plan {
+        let mut vhat = Vec::with_capacity(stats.len());
+        for s in stats {
+            let w = s.worker;
+            // A report without norms (none in a correct run) must not steer: weight 0 this round,
+            // and nothing folded into the smoother.
+            let Some(layer) = &s.layer_norms else {
+                vhat.push(vec![f64::NAN; self.vhat[w].len()]);
                 continue;
-            }
-            self.seen[s.worker] = Some(s.step);
-            let layer = s
-                .layer_norms
-                .clone()
-                .unwrap_or_else(|| vec![0.0; table.len()]);
-            let value = if self.layerwise {
-                layer
-            } else {
-                vec![model_norm(&layer)]
             };
-            self.vhat[s.worker] = self.smoothers[s.worker].update(&value);
+            if self.seen[w] != Some(s.step) {
+                self.seen[w] = Some(s.step);
+                let value = if self.layerwise {
+                    layer.clone()
+                } else {
+                    vec![model_norm(layer)]
+                };
+                self.vhat[w] = self.smoothers[w].update(&value);
+            }
+            vhat.push(self.vhat[w].clone());
         }
-        let vhat: Vec<Vec<f64>> = snapshots
-            .iter()
-            .map(|s| self.vhat[s.worker].clone())
-            .collect();
         let weights = if self.layerwise {
             lgrawa_weights(&vhat, self.power)
         } else {
             mgrawa_weights(&vhat.iter().map(|v| v[0]).collect::<Vec<_>>(), self.power)
         };
-        let xs: Vec<&[f32]> = snapshots.iter().map(|s| s.params.as_slice()).collect();
-        let mut center = vec![0f32; xs[0].len()];
-        weighted_center(&xs, &weights, table, &mut center);
-        RoundResult {
-            target: Some(Target {
-                point: Arc::new(center),
-                lambda: self.lambda,
-            }),
-            weights: Some(weights),
+        Plan {
+            mix: Some(Mix::Weighted(weights)),
+            lambda: self.lambda,
             norms: Some(vhat.concat()),
-            leader: None,
         }
     }
 }

@@ -2,11 +2,8 @@
 //! its last 4 mini-batches; everybody is pulled toward it. Workers also take a proximal step
 //! toward the last leader after every local step (see `WorkerPlan::prox`).
 
-use std::sync::Arc;
-
-use super::{Averaging, RoundResult, Snapshot, Target};
+use super::{Mix, Plan, Policy, WorkerStats};
 use crate::average::{leader, LossWindow};
-use crate::model::LayerEntry;
 
 /// Pull toward the leader with strength `lambda`.
 pub struct Lsgd {
@@ -20,9 +17,10 @@ impl Lsgd {
     }
 }
 
-/// The leader among `snapshots` (an index into them): lowest recent loss, ties to the lower index.
-pub fn pick_leader(snapshots: &[&Snapshot]) -> usize {
-    let windows: Vec<LossWindow> = snapshots
+/// The leader among `stats` (a worker id): lowest recent loss, ties to the lower worker; a worker
+/// with no loss ranks last.
+pub fn pick_leader(stats: &[WorkerStats]) -> usize {
+    let windows: Vec<LossWindow> = stats
         .iter()
         .map(|s| {
             let mut w = LossWindow::new();
@@ -32,19 +30,15 @@ pub fn pick_leader(snapshots: &[&Snapshot]) -> usize {
             w
         })
         .collect();
-    leader(&windows)
+    stats[leader(&windows)].worker
 }
 
-impl Averaging for Lsgd {
-    fn round(&mut self, snapshots: &[&Snapshot], _: &[LayerEntry]) -> RoundResult {
-        let lead = pick_leader(snapshots);
-        RoundResult {
-            target: Some(Target {
-                point: Arc::new(snapshots[lead].params.clone()),
-                lambda: self.lambda,
-            }),
-            leader: Some(snapshots[lead].worker),
-            ..RoundResult::default()
+impl Policy for Lsgd {
+    fn decide(&mut self, stats: &[WorkerStats]) -> Plan {
+        Plan {
+            mix: Some(Mix::Leader(pick_leader(stats))),
+            lambda: self.lambda,
+            norms: None,
         }
     }
 }

@@ -1,10 +1,14 @@
-//! The averaging algorithms. Each is one small type implementing [`Averaging`], the pulling
-//! thread's side of a round: snapshots of every worker in, the point they are pulled toward out.
-//! The worker's side of an algorithm is data, not code: a [`WorkerPlan`] says how often to meet,
-//! what to report (gradient norms, recent loss), whether to take a proximal step toward the last
-//! target, and how a local step is taken (alone, with an all-reduced gradient, or SAM).
+//! The averaging algorithms' *decisions*. Each is one small type implementing [`Policy`]: from the
+//! participants' small statistics ([`WorkerStats`]: step, per-layer gradient norms, recent loss) it
+//! decides a round's [`Plan`]: how the center is formed ([`Mix`]: GRAWA's weights, the uniform
+//! mean, LSGD's leader, EASGD's elastic step) and how hard workers are pulled toward it. A policy
+//! never sees a parameter: it is a pure, replicated function, so the same statistics give the same
+//! plan in any thread, process or machine. Moving the parameters is `crate::round`'s job.
 //!
-//! The math lives in `crate::average`; this module only decides which of it each algorithm uses.
+//! The worker's side of an algorithm is data, not code: a [`WorkerPlan`] says how often to meet,
+//! what to report, whether to take a proximal step toward the last target, and how a local step is
+//! taken (alone, with an all-reduced gradient, or SAM). What each algorithm does, exactly, is
+//! docs/design.md section 2.
 
 mod easgd;
 mod grawa;
@@ -23,9 +27,8 @@ pub use lsgd::Lsgd;
 pub use none::NoAveraging;
 
 use crate::average::Weights;
-use crate::model::LayerEntry;
 
-/// What a worker hands to the pulling thread at a round.
+/// What a worker hands to the pulling thread at a round: its statistics and its parameters.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
     pub worker: usize,
@@ -39,53 +42,136 @@ pub struct Snapshot {
     pub recent_loss: Option<f64>,
 }
 
-/// A point to pull toward: `x <- (1 - lambda) x + lambda * point`.
-#[derive(Clone, Debug)]
-pub struct Target {
-    pub point: Arc<Vec<f32>>,
+impl Snapshot {
+    /// The part a policy decides from (no parameters).
+    pub fn stats(&self) -> WorkerStats {
+        WorkerStats {
+            worker: self.worker,
+            step: self.step,
+            layer_norms: self.layer_norms.clone(),
+            recent_loss: self.recent_loss,
+        }
+    }
+}
+
+/// A participant's small statistics at a round: everything a [`Policy`] decides from. A few
+/// numbers per worker, so an all-gather of them is cheap on any transport.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkerStats {
+    pub worker: usize,
+    /// Local steps taken when the statistics were made.
+    pub step: u64,
+    /// Per-layer gradient norms (GRAWA).
+    pub layer_norms: Option<Vec<f64>>,
+    /// Mean training loss of the last few mini-batches (LSGD).
+    pub recent_loss: Option<f64>,
+}
+
+/// How a round's center is formed from the participants' parameters `x_i` (in participant
+/// order).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Mix {
+    /// `sum_i w_i x_i`, per worker or per worker and layer (GRAWA).
+    Weighted(Weights),
+    /// `(sum_i x_i) / M` (local SGD).
+    Mean,
+    /// The parameters of this worker (a worker id; LSGD).
+    Leader(usize),
+    /// EASGD's elastic step against the center `c` the round keeps: the target is `c`, and the
+    /// center moves by what the workers move, `c <- c + sum_i lambda (x_i - c)`, which with
+    /// `lambda = beta / M` and every worker present is `(1 - beta) c + beta mean_i(x_i)`.
+    Elastic { beta: f32 },
+}
+
+/// A round's decision: no parameters, only how to combine and pull them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    /// How the center is formed; `None`: nobody is pulled this round.
+    pub mix: Option<Mix>,
+    /// Pull strength: `x <- (1 - lambda) x + lambda center`.
     pub lambda: f32,
-}
-
-/// What a round decided, with what the metrics should show of it.
-#[derive(Clone, Debug, Default)]
-pub struct RoundResult {
-    /// None: nobody is pulled this round.
-    pub target: Option<Target>,
-    /// The weights the center was built with (GRAWA).
-    pub weights: Option<Weights>,
-    /// The smoothed norms behind the weights, per worker (MGRAWA) or worker-major per layer (LGRAWA).
+    /// The smoothed norms behind GRAWA's weights, per participant (MGRAWA) or participant-major
+    /// per layer (LGRAWA), for the metrics.
     pub norms: Option<Vec<f64>>,
-    /// The worker everybody was pulled toward (LSGD).
-    pub leader: Option<usize>,
 }
 
-/// The pulling thread's side of an averaging algorithm.
-pub trait Averaging: Send {
-    /// Combines the newest snapshot of every worker (sorted by worker) into this round's pull.
-    fn round(&mut self, snapshots: &[&Snapshot], table: &[LayerEntry]) -> RoundResult;
-
-    /// The point to evaluate instead of the workers' average, for algorithms that keep their own
-    /// (EASGD's center).
-    fn evaluation_point(&self) -> Option<Arc<Vec<f32>>> {
-        None
+impl Plan {
+    /// The weights the center is built with, for the metrics: GRAWA's, or uniform ones for the
+    /// mean; `None` for the leader, the elastic step and no pull.
+    pub fn weights(&self, participants: usize) -> Option<Weights> {
+        match &self.mix {
+            Some(Mix::Weighted(w)) => Some(w.clone()),
+            Some(Mix::Mean) => Some(Weights::uniform(participants)),
+            _ => None,
+        }
     }
 
-    /// The state a checkpoint must keep: scalars as JSON, vectors by name.
-    fn state(&self) -> AlgoState {
-        AlgoState::default()
+    /// The worker everybody is pulled toward (LSGD).
+    pub fn leader(&self) -> Option<usize> {
+        match self.mix {
+            Some(Mix::Leader(l)) => Some(l),
+            _ => None,
+        }
+    }
+}
+
+/// An algorithm's decision rule. `decide` is given the statistics of the workers taking part in
+/// the round, sorted by worker (every worker under `sync` and `permits`; under `async`, those
+/// that have reported at least once).
+pub trait Policy: Send {
+    /// The plan for a round with these participants.
+    fn decide(&mut self, stats: &[WorkerStats]) -> Plan;
+
+    /// The state a checkpoint must keep (JSON; `Null` for stateless policies).
+    fn state(&self) -> serde_json::Value {
+        serde_json::Value::Null
     }
 
     /// Restores what `state` returned.
-    fn restore(&mut self, _state: &AlgoState) -> Result<(), String> {
+    fn restore(&mut self, _state: &serde_json::Value) -> Result<(), String> {
         Ok(())
     }
 }
 
-/// An algorithm's own state, for checkpoints.
-#[derive(Clone, Debug, Default)]
-pub struct AlgoState {
-    pub json: serde_json::Value,
-    pub tensors: Vec<(String, Vec<f32>)>,
+/// A point to pull toward, or (async EASGD) an exchange with the center.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// `x <- (1 - lambda) x + lambda point`, for every worker that takes the round.
+    Pull { point: Arc<Vec<f32>>, lambda: f32 },
+    /// `x <- x - diff` for `worker` alone: its share of an elastic exchange whose other half,
+    /// `c <- c + diff`, the center has taken already (asynchronous EASGD).
+    Exchange { worker: usize, diff: Arc<Vec<f32>> },
+}
+
+impl Target {
+    /// The point later proximal steps go toward (the pulled-to center or leader).
+    pub fn anchor(&self) -> Option<&Arc<Vec<f32>>> {
+        match self {
+            Target::Pull { point, .. } => Some(point),
+            Target::Exchange { .. } => None,
+        }
+    }
+
+    /// Whether worker `w` applies this target.
+    pub fn applies_to(&self, w: usize) -> bool {
+        match self {
+            Target::Pull { .. } => true,
+            Target::Exchange { worker, .. } => *worker == w,
+        }
+    }
+
+    /// Applies the target to host parameters `x` of `worker` (`None`: a point that is no
+    /// worker's, like the workers' mean, which only a pull moves).
+    pub fn apply_host(&self, worker: Option<usize>, x: &mut [f32]) -> crate::Result<()> {
+        use crate::buffer::FlatBuffer;
+        match self {
+            Target::Pull { point, lambda } => x.pull(point, *lambda),
+            Target::Exchange { worker: w, diff } if worker == Some(*w) => {
+                x.scale_add(1.0, diff, -1.0)
+            }
+            Target::Exchange { .. } => Ok(()),
+        }
+    }
 }
 
 /// How a worker takes a local step.
@@ -116,8 +202,8 @@ pub struct WorkerPlan {
     pub step: StepKind,
 }
 
-/// Builds the pulling thread's side of `cfg` for `workers` workers starting at `x0`.
-pub fn build(cfg: &AlgoConfig, workers: usize, layers: usize, x0: &[f32]) -> Box<dyn Averaging> {
+/// The decision rule of `cfg` for a run of `workers` workers over `layers` layers.
+pub fn build(cfg: &AlgoConfig, workers: usize, layers: usize) -> Box<dyn Policy> {
     match cfg.kind {
         AlgoKind::Sgd | AlgoKind::Ddp | AlgoKind::DdpSam => Box::new(NoAveraging),
         AlgoKind::LocalSgd => Box::new(LocalSgd),
@@ -128,7 +214,7 @@ pub fn build(cfg: &AlgoConfig, workers: usize, layers: usize, x0: &[f32]) -> Box
             workers,
             layers,
         )),
-        AlgoKind::Easgd => Box::new(Easgd::new(x0.to_vec(), cfg.beta.unwrap_or(0.1))),
+        AlgoKind::Easgd => Box::new(Easgd::new(cfg.beta.unwrap_or(0.1), workers)),
         AlgoKind::Lsgd => Box::new(Lsgd::new(cfg.pull.unwrap_or(0.1))),
     }
 }

@@ -1,14 +1,13 @@
 //! Algorithms without averaging rounds (single-worker SGD, DDP, DDP-SAM): their workers agree
 //! through the gradient, and meet at rounds only to be evaluated.
 
-use super::{Averaging, RoundResult, Snapshot};
-use crate::model::LayerEntry;
+use super::{Plan, Policy, WorkerStats};
 
 /// Nobody is pulled.
 pub struct NoAveraging;
 
-impl Averaging for NoAveraging {
-    fn round(&mut self, _: &[&Snapshot], _: &[LayerEntry]) -> RoundResult {
-        RoundResult::default()
+impl Policy for NoAveraging {
+    fn decide(&mut self, _: &[WorkerStats]) -> Plan {
+        Plan::default()
     }
 }

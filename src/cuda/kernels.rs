@@ -12,6 +12,8 @@
 //! | `easgd_round`       | `easgd_round`     | `average::naive::naive_easgd_round`    |
 //! | `uniform_average`   | `uniform_average` | `average::naive::naive_uniform_average`|
 //! | `sgd_step`          | `sgd_step`        | `optim::sgd_update`                    |
+//! | `scale_add`         | `scale_add`       | `buffer::host` (`[f32]::scale_add`)     |
+//! | `divide`            | `divide`          | `buffer::host` (`[f32]::divide`)        |
 
 use std::sync::Arc;
 
@@ -55,6 +57,8 @@ pub struct Kernels {
     easgd_round: CudaFunction,
     uniform_average: CudaFunction,
     sgd_step: CudaFunction,
+    scale_add: CudaFunction,
+    divide: CudaFunction,
 }
 
 impl Kernels {
@@ -75,6 +79,8 @@ impl Kernels {
             easgd_round: f(&average, "easgd_round")?,
             uniform_average: f(&average, "uniform_average")?,
             sgd_step: f(&sgd, "sgd_step")?,
+            scale_add: f(&average, "scale_add")?,
+            divide: f(&average, "divide")?,
         })
     }
 
@@ -385,6 +391,58 @@ impl Kernels {
             .arg(&nesterov);
         // SAFETY: the three buffers hold n f32 on this stream's GPU.
         unsafe { b.launch(config(elementwise_grid(n))) }.context("launching sgd_step")?;
+        Ok(())
+    }
+
+    /// `x <- a x + b y` in place.
+    pub fn scale_add<X, Y>(
+        &self,
+        stream: &Arc<CudaStream>,
+        x: &mut X,
+        a: f32,
+        y: &Y,
+        b: f32,
+    ) -> Result<()>
+    where
+        X: DevicePtrMut<f32>,
+        Y: DevicePtr<f32>,
+    {
+        const WHAT: &str = "scale_add";
+        self.check_stream(stream, WHAT)?;
+        let n = x.len();
+        check_buffer(stream, x.stream(), n, n, WHAT, "x")?;
+        check_buffer(stream, y.stream(), y.len(), n, WHAT, "y")?;
+        if n == 0 {
+            return Ok(());
+        }
+        let (x_ptr, _x) = x.device_ptr_mut(stream);
+        let (y_ptr, _y) = y.device_ptr(stream);
+        let n = n as u64;
+        let mut l = stream.launch_builder(&self.scale_add);
+        l.arg(&x_ptr).arg(&y_ptr).arg(&n).arg(&a).arg(&b);
+        // SAFETY: both buffers hold n f32 on this stream's GPU.
+        unsafe { l.launch(config(elementwise_grid(n))) }.context("launching scale_add")?;
+        Ok(())
+    }
+
+    /// `x <- x / d` in place.
+    pub fn divide<X>(&self, stream: &Arc<CudaStream>, x: &mut X, d: f32) -> Result<()>
+    where
+        X: DevicePtrMut<f32>,
+    {
+        const WHAT: &str = "divide";
+        self.check_stream(stream, WHAT)?;
+        let n = x.len();
+        check_buffer(stream, x.stream(), n, n, WHAT, "x")?;
+        if n == 0 {
+            return Ok(());
+        }
+        let (x_ptr, _x) = x.device_ptr_mut(stream);
+        let n = n as u64;
+        let mut l = stream.launch_builder(&self.divide);
+        l.arg(&x_ptr).arg(&n).arg(&d);
+        // SAFETY: x holds n f32 on this stream's GPU.
+        unsafe { l.launch(config(elementwise_grid(n))) }.context("launching divide")?;
         Ok(())
     }
 

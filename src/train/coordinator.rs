@@ -12,17 +12,22 @@ use crossbeam::channel::{Receiver, Sender};
 use super::eval::Evaluator;
 use super::events::{flat_weights, EvalEvent, Event, RoundEvent};
 use super::hub::{Reply, Shared, ToHub};
-use crate::algo::{Averaging, RoundResult, ScheduleKind, Snapshot, Target};
-use crate::average::{pull, uniform_average};
+use crate::algo::{Plan, Policy, ScheduleKind, Snapshot, Target};
+use crate::average::uniform_average;
+use crate::buffer::FlatBuffer;
 use crate::checkpoint::{Checkpoint, Identity, MetricsState, RunState as SavedRun, WorkerSave};
 use crate::model::LayerEntry;
+use crate::round::{Collective, Gathered, RoundData};
 use crate::{Error, Result};
 
 /// What the pulling thread needs.
 pub struct Coordinator {
     pub schedule: ScheduleKind,
     pub workers: usize,
-    pub averaging: Box<dyn Averaging>,
+    /// The algorithm's decisions, from the participants' statistics.
+    pub policy: Box<dyn Policy>,
+    /// Carries the decisions out over the gathered buffers; keeps EASGD's center.
+    pub data: RoundData,
     pub table: Vec<LayerEntry>,
     pub inbox: Receiver<ToHub>,
     pub replies: Vec<Sender<Reply>>,
@@ -38,7 +43,7 @@ pub struct Coordinator {
     pub eval_every: u64,
     pub batches_per_epoch: u64,
     pub eval_workers: bool,
-    /// The common initial point (async rounds use it for workers that have not reported yet).
+    /// The common initial point (the first proximal anchor; its length sizes the metrics' bytes).
     pub x0: Vec<f32>,
     /// When to checkpoint besides the end and an interruption.
     pub checkpoint_every: Option<CheckpointEvery>,
@@ -72,8 +77,34 @@ pub struct Outcome {
     pub worker_steps: Vec<u64>,
 }
 
+/// What a round decided and the target it produced.
+struct Decided {
+    plan: Plan,
+    target: Option<Target>,
+    participants: Vec<usize>,
+}
+
+impl Decided {
+    /// Decides a round over `snaps` (sorted by worker) and carries it out: a lockstep round, or
+    /// under `async` the arrival of `arriving`'s snapshot.
+    fn new(c: &mut Coordinator, snaps: &[&Snapshot], arriving: Option<&Snapshot>) -> Result<Self> {
+        let mut net = Gathered::snapshots(snaps, &c.table);
+        let stats = net.all_gather()?;
+        let plan = c.policy.decide(&stats);
+        let target = match arriving {
+            Some(s) => c.data.arrival(&plan, &mut net, s.worker, &s.params)?,
+            None => c.data.lockstep(&plan, &mut net)?,
+        };
+        Ok(Self {
+            participants: net.participants().to_vec(),
+            plan,
+            target,
+        })
+    }
+}
+
 /// Messages of one gathering, by worker.
-struct Gathered {
+struct Inbox {
     pending: Vec<Option<ToHub>>,
     first_at: Option<Instant>,
 }
@@ -172,12 +203,12 @@ impl Coordinator {
     }
 
     /// Waits for one message from every worker still running (failures and finals are recorded).
-    fn gather(&self, state: &mut RunState) -> Result<Gathered> {
-        let mut g = Gathered {
+    fn gather(&self, state: &mut RunState) -> Result<Inbox> {
+        let mut g = Inbox {
             pending: (0..self.workers).map(|_| None).collect(),
             first_at: None,
         };
-        let waiting = |state: &RunState, g: &Gathered| {
+        let waiting = |state: &RunState, g: &Inbox| {
             (0..self.workers).any(|w| state.running(w) && g.pending[w].is_none())
         };
         while waiting(state, &g) {
@@ -253,7 +284,7 @@ impl Coordinator {
         };
         let refs: Vec<&Snapshot> = snaps.iter().collect();
         let t0 = Instant::now();
-        let result = self.averaging.round(&refs, &self.table);
+        let result = Decided::new(self, &refs, None)?;
         let compute_ms = t0.elapsed().as_secs_f64() * 1e3;
         let stop = budget_done || self.time_up();
         if self.schedule == ScheduleKind::Permits && !stop {
@@ -269,6 +300,7 @@ impl Coordinator {
             snaps.len(),
             [gather_ms, compute_ms, 0.0],
         );
+        event.participants = None;
         // A checkpoint round writes its round line and evaluation, then the checkpoint, all before
         // the replies: nothing of the next round can precede the checkpoint, and a resumed run
         // has nothing of this round to redo.
@@ -283,8 +315,8 @@ impl Coordinator {
             }
             state.last_checkpoint = Instant::now();
         }
-        if let Some(t) = &result.target {
-            state.anchor = t.point.clone();
+        if let Some(point) = result.target.as_ref().and_then(Target::anchor) {
+            state.anchor = point.clone();
         }
         let checkpoint_next = !stop && self.checkpoint_due(state);
         let t1 = Instant::now();
@@ -323,8 +355,10 @@ impl Coordinator {
             }
         }
         let xs: Vec<&[f32]> = grads.iter().map(Vec::as_slice).collect();
-        let mut mean = vec![0f32; xs[0].len()];
-        uniform_average(&xs, &mut mean);
+        let m = xs.len() as f32;
+        let mut net = Gathered::buffers(workers.clone(), xs, &self.table);
+        let mut mean = net.all_reduce_sum(None)?;
+        mean.divide(m)?;
         let stop = self.max_steps.is_some_and(|m| step >= m) || self.time_up();
         let mean = Arc::new(mean);
         for w in workers {
@@ -355,15 +389,8 @@ impl Coordinator {
     }
 
     fn run_async(&mut self, state: &mut RunState) -> Result<()> {
-        let mut newest: Vec<Snapshot> = (0..self.workers)
-            .map(|worker| Snapshot {
-                worker,
-                step: 0,
-                params: self.x0.clone(),
-                layer_norms: None,
-                recent_loss: None,
-            })
-            .collect();
+        // The newest snapshot of each worker; a worker that has not reported takes no part.
+        let mut newest: Vec<Option<Snapshot>> = (0..self.workers).map(|_| None).collect();
         let mut stop_sent = false;
         while (0..self.workers).any(|w| state.running(w)) {
             let msg = self.receive(state, |st, w| st.running(w))?;
@@ -386,11 +413,18 @@ impl Coordinator {
                     let at = Instant::now();
                     let w = s.worker;
                     self.shared.acked[w].store(s.step, Ordering::SeqCst);
-                    newest[w] = s;
-                    let refs: Vec<&Snapshot> = newest.iter().collect();
-                    let result = self.averaging.round(&refs, &self.table);
+                    newest[w] = Some(s);
+                    let refs: Vec<&Snapshot> = newest.iter().flatten().collect();
+                    let arriving = newest[w].as_ref();
+                    let result = Decided::new(self, &refs, arriving)?;
                     let compute_ms = at.elapsed().as_secs_f64() * 1e3;
-                    let sources = Arc::new(newest.iter().map(|s| s.step).collect::<Vec<_>>());
+                    // Per worker, the step of the snapshot the target was built from (0: none).
+                    let sources = Arc::new(
+                        newest
+                            .iter()
+                            .map(|s| s.as_ref().map_or(0, |s| s.step))
+                            .collect::<Vec<_>>(),
+                    );
                     let t1 = Instant::now();
                     for (r, reply) in self.replies.iter().enumerate() {
                         if state.running(r) {
@@ -466,10 +500,9 @@ impl Coordinator {
             .iter_mut()
             .map(|s| s.take().map(|b| *b))
             .collect::<Option<Vec<_>>>()?;
-        let algo = self.averaging.state();
         let (anchor, pending_pull) = match pending {
-            Some(t) => (t.point.to_vec(), Some(t.lambda)),
-            None => (state.anchor.to_vec(), None),
+            Some(Target::Pull { point, lambda }) => (point.to_vec(), Some(*lambda)),
+            _ => (state.anchor.to_vec(), None),
         };
         Some(Checkpoint {
             state: SavedRun {
@@ -480,14 +513,14 @@ impl Coordinator {
                 seconds: self.shared.seconds(),
                 next_eval: state.next_eval,
                 workers: saves.iter().map(|s| s.state.clone()).collect(),
-                algo: algo.json,
+                algo: self.policy.state(),
                 metrics: MetricsState::default(),
                 finished,
                 pending_pull,
             },
             workers: saves.into_iter().map(|s| s.tensors).collect(),
             anchor,
-            algo_tensors: algo.tensors,
+            algo_tensors: self.data.state(),
         })
     }
 
@@ -495,7 +528,7 @@ impl Coordinator {
         &self,
         round: u64,
         total: u64,
-        r: &RoundResult,
+        r: &Decided,
         snapshots: usize,
         ms: [f64; 3],
     ) -> RoundEvent {
@@ -515,10 +548,14 @@ impl Coordinator {
             round,
             seconds: self.shared.seconds(),
             total_steps: total,
-            weights: r.weights.as_ref().map(flat_weights),
-            norms: r.norms.clone(),
-            leader: r.leader,
-            lambda: r.target.as_ref().map(|t| t.lambda),
+            weights: r
+                .plan
+                .weights(r.participants.len())
+                .map(|w| flat_weights(&w, &r.participants, self.workers)),
+            norms: r.plan.norms.clone(),
+            participants: Some(r.participants.clone()),
+            leader: r.plan.leader(),
+            lambda: r.target.as_ref().map(|_| r.plan.lambda),
             staleness,
             gather_ms: ms[0],
             compute_ms: ms[1],
@@ -552,31 +589,43 @@ impl Coordinator {
         target: Option<&Target>,
         total: u64,
     ) -> Result<EvalEvent> {
-        let pulled = |x: &[f32]| -> Vec<f32> {
+        // `worker`'s parameters after the target (the mean is pulled as a whole: `None`).
+        let pulled = |x: &[f32], worker: Option<usize>| -> Result<Vec<f32>> {
             let mut x = x.to_vec();
             if let Some(t) = target {
-                pull(&mut x, &t.point, t.lambda);
+                t.apply_host(worker, &mut x)?;
             }
-            x
+            Ok(x)
         };
-        let point = match self.averaging.evaluation_point() {
+        let point = match self.data.evaluation_point() {
             Some(p) => p.to_vec(),
             None => {
                 let xs: Vec<&[f32]> = snaps.iter().map(|s| s.params.as_slice()).collect();
                 let mut mean = vec![0f32; self.x0.len()];
                 uniform_average(&xs, &mut mean);
-                pulled(&mean)
+                pulled(&mean, None)?
             }
         };
         let score = self.evaluator.score(&point)?;
         let (center_accuracy, worker_accuracy) = if self.eval_workers {
             let center = match target {
-                Some(t) => Some(self.evaluator.score(&t.point)?.accuracy),
+                Some(Target::Pull { point, .. }) => Some(self.evaluator.score(point)?.accuracy),
+                // Async EASGD: the center the exchange has just moved.
+                Some(Target::Exchange { .. }) => self
+                    .data
+                    .evaluation_point()
+                    .map(|c| self.evaluator.score(&c).map(|s| s.accuracy))
+                    .transpose()?,
                 None => None,
             };
             let workers = snaps
                 .iter()
-                .map(|s| Ok(self.evaluator.score(&pulled(&s.params))?.accuracy))
+                .map(|s| {
+                    Ok(self
+                        .evaluator
+                        .score(&pulled(&s.params, Some(s.worker))?)?
+                        .accuracy)
+                })
                 .collect::<Result<Vec<_>>>()?;
             (center, Some(workers))
         } else {

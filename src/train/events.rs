@@ -36,10 +36,15 @@ pub struct RoundEvent {
     pub seconds: f64,
     /// Local steps of all workers together.
     pub total_steps: u64,
-    /// Weight of each worker (per worker), or worker-major per layer (LGRAWA).
+    /// Weight of each worker (per worker), or worker-major per layer (LGRAWA); 0 for a worker
+    /// that took no part (async: one that has not reported yet).
     pub weights: Option<Vec<f32>>,
-    /// Smoothed norms behind the weights (same layout).
+    /// Smoothed norms behind the weights, of the participants only (same layout).
     pub norms: Option<Vec<f64>>,
+    /// Async: the workers that took part (those that had reported); absent in lockstep rounds,
+    /// where every worker does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub participants: Option<Vec<usize>>,
     pub leader: Option<usize>,
     pub lambda: Option<f32>,
     /// Async: local steps between the most advanced worker and the oldest snapshot in the
@@ -93,10 +98,19 @@ pub fn display_weights(weights: &Weights, workers: usize) -> Vec<f32> {
     }
 }
 
-/// The weights of a round as a flat list (per worker, or worker-major per layer).
-pub fn flat_weights(weights: &Weights) -> Vec<f32> {
-    match weights {
-        Weights::PerWorker(w) => w.clone(),
-        Weights::PerLayer { w, .. } => w.clone(),
+/// The weights of a round as a flat list over all `workers` (per worker, or worker-major per
+/// layer), with 0 for workers not among `participants` (the workers the weights are for).
+pub fn flat_weights(weights: &Weights, participants: &[usize], workers: usize) -> Vec<f32> {
+    let (per, w) = match weights {
+        Weights::PerWorker(w) => (1, w),
+        Weights::PerLayer { layers, w } => (*layers, w),
+    };
+    if participants.len() == workers {
+        return w.clone();
     }
+    let mut out = vec![0.0; workers * per];
+    for (k, &worker) in participants.iter().enumerate() {
+        out[worker * per..(worker + 1) * per].copy_from_slice(&w[k * per..(k + 1) * per]);
+    }
+    out
 }

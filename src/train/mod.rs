@@ -19,7 +19,7 @@ use std::time::Instant;
 use candle_core::Device;
 use crossbeam::channel::unbounded;
 
-use crate::algo::{self, AlgoState, ScheduleKind};
+use crate::algo::{self, AlgoKind, ScheduleKind};
 use crate::checkpoint::{self, Checkpoint, Identity, Layout, WorkerSave};
 use crate::config::RunConfig;
 use crate::data::seed::derive_seed;
@@ -28,6 +28,7 @@ use crate::metrics::{write_json_atomic, MetricsWriter, Summary};
 use crate::model::Model;
 use crate::optim::Sgd;
 use crate::progress::ProgressView;
+use crate::round::RoundData;
 use crate::{Error, Result};
 use budget::StepBudget;
 use coordinator::{Coordinator, Resumed};
@@ -323,20 +324,18 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
     // Only the threads may hold senders: the event loop below ends when they have all returned.
     drop(to_hub);
     drop(ctx);
-    let mut averaging = algo::build(&cfg.algo, m, table.len(), &x0);
+    let mut policy = algo::build(&cfg.algo, m, table.len());
+    let mut data = RoundData::new(cfg.algo.kind == AlgoKind::Easgd, &x0);
     if let Some(r) = &resumed {
-        let state = AlgoState {
-            json: r.state.algo.clone(),
-            tensors: r.algo_tensors.clone(),
-        };
-        averaging
-            .restore(&state)
-            .map_err(|e| Error::usage(format!("--resume {}: {e}", cfg.out.display())))?;
+        let bad = |e: String| Error::usage(format!("--resume {}: {e}", cfg.out.display()));
+        policy.restore(&r.state.algo).map_err(bad)?;
+        data.restore(&r.algo_tensors).map_err(bad)?;
     }
     let coordinator = Coordinator {
         schedule: cfg.algo.schedule,
         workers: m,
-        averaging,
+        policy,
+        data,
         table: table.clone(),
         inbox,
         replies,

@@ -1,5 +1,5 @@
 //! A worker: one model, its optimizer, its shard and its random stream. Its loop reads like the
-//! pseudo-code of DESIGN.md: take a local step (alone, with an all-reduced gradient, or SAM), a
+//! pseudo-code of docs/design.md section 2: take a local step (alone, with an all-reduced gradient, or SAM), a
 //! proximal step toward the last target, and every tau steps a round with the pulling thread.
 
 use std::sync::atomic::Ordering;
@@ -16,9 +16,8 @@ use super::events::{Event, PullEvent, StepEvent};
 use super::hub::{Reply, Shared, ToHub, WorkerLink};
 use super::step::batch_tensors;
 use crate::algo::{NormSource, ScheduleKind, Snapshot, StepKind, Target, WorkerPlan};
-use crate::average::{
-    layer_norms, layer_sumsq, pull, AccumulatedNorms, LossWindow, DEFAULT_ACCUMULATED_BETA,
-};
+use crate::average::{layer_norms, AccumulatedNorms, LossWindow, DEFAULT_ACCUMULATED_BETA};
+use crate::buffer::FlatBuffer;
 use crate::checkpoint::{WorkerSave, WorkerState, WorkerTensors};
 use crate::data::seed::derive_seed;
 use crate::data::{sample_batch, Batch, Dataset, Normalization, ShardLoader};
@@ -135,7 +134,7 @@ impl Worker {
         let (st, t) = (&save.state, &save.tensors);
         let mut params = t.params.clone();
         if let Some(lambda) = pending_pull {
-            pull(&mut params, anchor, lambda);
+            params.pull(anchor, lambda)?;
         }
         self.model.params.write_flat(&params)?;
         self.model.buffers.write_flat(&t.buffers)?;
@@ -250,7 +249,7 @@ impl Worker {
         self.losses.push(loss as f64);
         if let Some(c) = ctx.plan.prox {
             self.model.params.read_flat(&mut self.flat)?;
-            pull(&mut self.flat, &self.anchor, c);
+            self.flat.pull(&self.anchor, c)?;
             self.model.params.write_flat(&self.flat)?;
         }
         let _ = ctx.events.send(Event::Step(StepEvent {
@@ -315,7 +314,7 @@ impl Worker {
                 if let Some(acc) = &mut self.accumulated {
                     let mut g = vec![0f32; params.len()];
                     flat_grads(&params, &grads, &mut g)?;
-                    acc.push(&layer_norms(&layer_sumsq(&g, params.table())));
+                    acc.push(&layer_norms(&g.layer_sumsq(params.table())?));
                 }
                 self.opt.step(&params, &grads, lr)?;
                 Ok((loss, false))
@@ -338,12 +337,8 @@ impl Worker {
                     .sqrt() as f32;
                 let scale = rho / (norm + 1e-12);
                 params.read_flat(&mut self.flat)?;
-                let ascended: Vec<f32> = self
-                    .flat
-                    .iter()
-                    .zip(&g)
-                    .map(|(&x, &gi)| x + scale * gi)
-                    .collect();
+                let mut ascended = self.flat.clone();
+                ascended.scale_add(1.0, &g, scale)?;
                 params.write_flat(&ascended)?;
                 let (_, grads_there) = self.forward_backward(batch)?;
                 flat_grads(&params, &grads_there, &mut g)?;
@@ -371,7 +366,7 @@ impl Worker {
         let params = &self.model.params;
         let mut g = vec![0f32; params.len()];
         flat_grads(params, &grads, &mut g)?;
-        Ok(layer_norms(&layer_sumsq(&g, params.table())))
+        Ok(layer_norms(&g.layer_sumsq(params.table())?))
     }
 
     fn snapshot(&mut self) -> Result<Snapshot> {
@@ -437,9 +432,11 @@ impl Worker {
 
     fn apply(&mut self, t: &Target) -> Result<()> {
         self.model.params.read_flat(&mut self.flat)?;
-        pull(&mut self.flat, &t.point, t.lambda);
+        t.apply_host(Some(self.id), &mut self.flat)?;
         self.model.params.write_flat(&self.flat)?;
-        self.anchor = t.point.clone();
+        if let Some(point) = t.anchor() {
+            self.anchor = point.clone();
+        }
         Ok(())
     }
 
@@ -513,7 +510,7 @@ impl Worker {
         }
         let source = sources.get(self.id).copied();
         if let (Some(t), Some(src), Some(sent)) = (target, source, self.last_sent) {
-            if src == sent && self.pulled_for != Some(sent) {
+            if src == sent && self.pulled_for != Some(sent) && t.applies_to(self.id) {
                 self.pulled_for = Some(sent);
                 self.apply(&t)?;
                 let _ = self.ctx.events.send(Event::Pull(PullEvent {

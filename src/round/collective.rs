@@ -1,0 +1,26 @@
+//! The data movement of a round as collective primitives. The in-process hub implements them by
+//! gathering every buffer on the pulling thread ([`super::Gathered`]); an MPI or NCCL communicator
+//! implements the same three calls with its own all-gather, all-reduce and broadcast.
+
+use crate::algo::WorkerStats;
+use crate::average::Weights;
+use crate::Result;
+
+/// One round's participants (workers, sorted by id) and their flat buffers, seen through the
+/// primitives a collective library offers. Results are host vectors in the layer table's layout.
+pub trait Collective {
+    /// The participating workers, sorted.
+    fn participants(&self) -> &[usize];
+
+    /// Every participant's statistics, in participant order (all-gather of small vectors).
+    fn all_gather(&mut self) -> Result<Vec<WorkerStats>>;
+
+    /// `sum_i s_i x_i` over the participants (all-reduce-sum). `scale` gives each participant's
+    /// own factors (per worker, or per worker and layer), applied locally before the sum; `None`
+    /// sums the buffers as they are. Terms are added in participant order, so every
+    /// implementation that keeps that order gives the same bits.
+    fn all_reduce_sum(&mut self, scale: Option<&Weights>) -> Result<Vec<f32>>;
+
+    /// The buffer of participant `worker`, to everybody (broadcast from that root).
+    fn broadcast(&mut self, worker: usize) -> Result<Vec<f32>>;
+}

@@ -1,0 +1,19 @@
+//! A round's data movement, apart from its decision. A [`Plan`](crate::algo::Plan) says how the
+//! center is formed; [`RoundData`] carries it out through a [`Collective`], the primitives a
+//! collective library offers (all-gather of small statistics, all-reduce-sum of a buffer,
+//! broadcast), and keeps the data an algorithm owns across rounds (EASGD's center).
+//!
+//! - `collective`: the [`Collective`] trait.
+//! - `gathered`: [`Gathered`], the in-process implementation: the pulling thread holds every
+//!   participant's buffer (the hub moved them) and combines them with our fused reductions.
+//! - `data`: [`RoundData`], a plan carried out over any collective, sync or async.
+//!
+//! docs/design.md section 4 describes the seam and what an MPI or NCCL implementation must do.
+
+mod collective;
+mod data;
+mod gathered;
+
+pub use collective::Collective;
+pub use data::RoundData;
+pub use gathered::Gathered;
