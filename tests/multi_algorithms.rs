@@ -148,6 +148,7 @@ fn easgd_targets_the_old_center_and_evaluates_the_moved_one() {
 /// 1. worker 0 arrives with [4, 0]: diff = 0.25 [4, -4] = [1, -1]; c1 = [1, 3].
 /// 2. worker 1 arrives with [-3, 7]: diff = 0.25 [-4, 4] = [-1, 1]; c2 = [0, 4].
 /// 3. worker 0 arrives with [8, 8]: diff = 0.25 [8, 4] = [2, 1]; c3 = [2, 5].
+///
 /// Each diff goes to the arriving worker alone (x <- x - diff): the sum of all workers and the
 /// center is conserved by every exchange.
 #[test]

@@ -62,3 +62,40 @@ impl FlatBuffer for [f32] {
         Ok(self.to_vec())
     }
 }
+
+/// An owned host buffer is its slice.
+impl FlatBuffer for Vec<f32> {
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    fn layer_sumsq(&self, table: &[LayerEntry]) -> Result<Vec<f64>> {
+        self.as_slice().layer_sumsq(table)
+    }
+
+    fn pull(&mut self, center: &Self, lambda: f32) -> Result<()> {
+        self.as_mut_slice().pull(center, lambda)
+    }
+
+    fn scale_add(&mut self, a: f32, y: &Self, b: f32) -> Result<()> {
+        self.as_mut_slice().scale_add(a, y, b)
+    }
+
+    fn divide(&mut self, d: f32) -> Result<()> {
+        self.as_mut_slice().divide(d)
+    }
+
+    fn sgd_step(
+        &mut self,
+        grad: &Self,
+        momentum: &mut Self,
+        lr: f32,
+        cfg: &SgdConfig,
+    ) -> Result<()> {
+        self.as_mut_slice().sgd_step(grad, momentum, lr, cfg)
+    }
+
+    fn to_host(&self) -> Result<Vec<f32>> {
+        Ok(self.clone())
+    }
+}

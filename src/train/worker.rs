@@ -134,7 +134,7 @@ impl Worker {
         let (st, t) = (&save.state, &save.tensors);
         let mut params = t.params.clone();
         if let Some(lambda) = pending_pull {
-            params.pull(anchor, lambda)?;
+            params.as_mut_slice().pull(anchor, lambda)?;
         }
         self.model.params.write_flat(&params)?;
         self.model.buffers.write_flat(&t.buffers)?;
