@@ -263,7 +263,7 @@ fn fraction(flag: &str, v: f32) -> Result<f32> {
     }
 }
 
-/// Resolves `--algo` and its settings, with DESIGN.md's defaults.
+/// Resolves `--algo` and its settings, with the defaults of docs/design.md section 2.
 fn algo_config(a: &TrainArgs) -> Result<AlgoConfig> {
     let kind = a.algo.unwrap_or(if a.workers > 1 {
         AlgoKind::Lgrawa

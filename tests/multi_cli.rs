@@ -1,6 +1,6 @@
 //! The binary with several workers: flags that make no sense together exit 2 with a one-line
 //! reason naming the flag; a run that diverges exits 1 naming the worker, without hanging the
-//! others; SIGINT stops every worker and exits 130. Exit codes are DESIGN.md section 6's.
+//! others; SIGINT stops every worker and exits 130. Exit codes are docs/design.md section 6's.
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};

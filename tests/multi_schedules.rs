@@ -1,4 +1,4 @@
-//! The three schedules of the multi-worker runtime (DESIGN.md section 2, "Schedules"), run
+//! The three schedules of the multi-worker runtime (docs/design.md section 2, "Schedules"), run
 //! in-process through `grawa_train::train::run` on the synthetic data set, mostly with the MLP:
 //! how many local steps each round holds, who waits for whom, the staleness bound of `async`,
 //! and the reproducibility of `sync`.
@@ -381,7 +381,7 @@ fn cnn_run(seed: &str, out: &Path) -> (Value, Vec<Value>) {
     (summary, rounds)
 }
 
-/// `sync` is deterministic for a seed (DESIGN.md): two runs of the BatchNorm CNN with lgrawa
+/// `sync` is deterministic for a seed (docs/design.md section 2): two runs of the BatchNorm CNN with lgrawa
 /// (probe gradients, per-layer weights, evaluation with BatchNorm recalibration) give
 /// bit-identical summary losses and accuracy and identical round weights and norms. Another seed
 /// gives different numbers, so the comparison is not vacuous.

@@ -1,5 +1,5 @@
 //! The two bias-corrected moving averages GRAWA's norms go through: [`NormSmoother`] across rounds
-//! (step 3 of the round in DESIGN.md) and [`AccumulatedNorms`] across one round's local steps (the
+//! (step 3 of the round in docs/design.md section 2) and [`AccumulatedNorms`] across one round's local steps (the
 //! `accumulated` norm source). Both are Adam-style EMAs: started at 0 and divided by
 //! `1 - m^k`, so early values are not biased toward that 0.
 

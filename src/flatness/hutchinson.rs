@@ -4,7 +4,7 @@
 //! diagonal `H` is estimated exactly.
 //!
 //! Unlike the Lanczos Ritz sum, this is an unbiased estimate of the whole trace, with an honest
-//! error bar: the better-defined trace figure (DESIGN.md section 2, "Flatness").
+//! error bar: the better-defined trace figure (docs/design.md section 2, "Flatness").
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -1,5 +1,5 @@
 //! Flatness of the training loss at a model: the largest Hessian eigenvalue and two trace figures,
-//! the GRAWA paper's measure of how flat an optimum is (DESIGN.md section 2, "Flatness").
+//! the GRAWA paper's measure of how flat an optimum is (docs/design.md section 2, "Flatness").
 //!
 //! * `lambda_max`: Lanczos with full re-orthogonalisation ([`lanczos`](mod@lanczos)), 100
 //!   iterations from each of 3 random starts by default; the maximum over the starts is reported.
