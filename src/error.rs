@@ -65,3 +65,11 @@ impl Error {
         Error::Usage(msg.into())
     }
 }
+
+/// The message a thread panicked with (`panic!` payloads are a `&str` or a `String`).
+pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}

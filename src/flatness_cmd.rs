@@ -83,15 +83,10 @@ fn read_run(dir: &Path) -> Result<RunInfo> {
     })
 }
 
-/// The point a run evaluates: EASGD's center when it has one, else the workers' uniform average.
-pub fn evaluated_point(ckpt: &Checkpoint) -> Vec<f32> {
-    if let Some((_, c)) = ckpt.algo_tensors.iter().find(|(n, _)| n == "easgd.center") {
-        return c.clone();
-    }
+/// The point a run evaluates (see `RoundData::evaluated_point`), from its checkpoint.
+pub fn evaluated_point(ckpt: &Checkpoint) -> Result<Vec<f32>> {
     let xs: Vec<&[f32]> = ckpt.workers.iter().map(|w| w.params.as_slice()).collect();
-    let mut mean = vec![0f32; xs.first().map_or(0, |x| x.len())];
-    crate::average::uniform_average(&xs, &mut mean);
-    mean
+    crate::round::RoundData::from_state(&ckpt.algo_tensors).evaluated_point(&xs, None)
 }
 
 /// Measures the newest checkpoint of the run in `dir` and writes `dir/flatness.json`.
@@ -148,7 +143,7 @@ pub fn measure_run(
         norm.clone(),
         &device,
     )?;
-    let model = evaluator.prepare(&evaluated_point(&ckpt))?;
+    let model = evaluator.prepare(&evaluated_point(&ckpt)?)?;
     let report = measure(model, &train, &norm, opts)?;
     write_json_atomic(&dir.join("flatness.json"), &report)?;
     Ok(report)

@@ -144,13 +144,6 @@ impl Bench {
     }
 }
 
-fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
-}
-
 /// What a worker thread does: build and warm up, meet the others, train until `stop` (time
 /// windows) or `max_steps`.
 fn worker_body(
@@ -175,7 +168,7 @@ fn worker_body(
             stop.store(true, Ordering::SeqCst);
             return Err(Error::Internal(format!(
                 "bench worker {id} panicked: {}",
-                panic_message(&p)
+                crate::error::panic_message(&*p)
             )));
         }
     };
@@ -241,7 +234,7 @@ pub fn measure(spec: &RunSpec) -> Result<Measured> {
             Err(p) => {
                 first_error.get_or_insert(Error::Internal(format!(
                     "bench worker {id} panicked: {}",
-                    panic_message(&p)
+                    crate::error::panic_message(&*p)
                 )));
             }
         }

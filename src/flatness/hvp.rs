@@ -61,7 +61,7 @@ use crate::data::seed::derive_seed;
 use crate::data::{sample_batch, Batch, Dataset, ImageShape, Normalization};
 use crate::model::init::SeededVarMap;
 use crate::model::layers::BN_MOMENTUM;
-use crate::model::{cnn, mlp, resnet, vgg, Model, ModelKind, ParamSet};
+use crate::model::{Model, ModelKind, ParamSet};
 use crate::train::step::batch_tensors;
 
 /// The step of the finite differences, relative to `max(1, ||x||)` (see the module docs).
@@ -425,25 +425,8 @@ impl Twin {
             DType::F64,
             device.clone(),
         );
-        // The same constructors `Model` uses; the momentum is irrelevant in eval mode.
-        let net: Box<dyn ModuleT + Send + Sync> = match model.kind {
-            ModelKind::Mlp => Box::new(mlp::Mlp::new(shape.len(), classes, vb)?),
-            ModelKind::Cnn => Box::new(cnn::Cnn::new(shape, classes, BN_MOMENTUM, vb)?),
-            ModelKind::Resnet20 => Box::new(resnet::ResNet20::new(
-                shape.channels,
-                classes,
-                BN_MOMENTUM,
-                vb,
-            )?),
-            ModelKind::Vgg16 => Box::new(vgg::Vgg16::new(
-                shape.channels,
-                shape.height,
-                shape.width,
-                classes,
-                BN_MOMENTUM,
-                vb,
-            )?),
-        };
+        // The same constructor `Model` uses; the momentum is irrelevant in eval mode.
+        let net = model.kind.network(shape, classes, BN_MOMENTUM, vb)?;
         let params = ParamSet::trainable(&varmap);
         let buffers = ParamSet::buffers(&varmap);
         copy_set(&model.params, &params, model.kind)?;

@@ -107,6 +107,38 @@ impl FromStr for ModelKind {
     }
 }
 
+impl ModelKind {
+    /// The network of this kind for `shape` images and `classes` classes, its variables created
+    /// through `vb` (which fixes their dtype, device and initialisation). The one place a kind
+    /// becomes a network: training models and flatness's f64 twins both come from here.
+    pub fn network(
+        self,
+        shape: ImageShape,
+        classes: usize,
+        bn_momentum: f64,
+        vb: candle_nn::VarBuilder,
+    ) -> CResult<Box<dyn ModuleT + Send + Sync>> {
+        Ok(match self {
+            ModelKind::Mlp => Box::new(mlp::Mlp::new(shape.len(), classes, vb)?),
+            ModelKind::Cnn => Box::new(cnn::Cnn::new(shape, classes, bn_momentum, vb)?),
+            ModelKind::Resnet20 => Box::new(resnet::ResNet20::new(
+                shape.channels,
+                classes,
+                bn_momentum,
+                vb,
+            )?),
+            ModelKind::Vgg16 => Box::new(vgg::Vgg16::new(
+                shape.channels,
+                shape.height,
+                shape.width,
+                classes,
+                bn_momentum,
+                vb,
+            )?),
+        })
+    }
+}
+
 /// A built network with its variables.
 pub struct Model {
     pub kind: ModelKind,
@@ -144,24 +176,7 @@ impl Model {
         kind.check_input(shape).map_err(crate::Error::Usage)?;
         let varmap = VarMap::new();
         let vb = init::SeededVarMap::new(varmap.clone(), seed).into_var_builder(device);
-        let net: Box<dyn ModuleT + Send + Sync> = match kind {
-            ModelKind::Mlp => Box::new(mlp::Mlp::new(shape.len(), num_classes, vb)?),
-            ModelKind::Cnn => Box::new(cnn::Cnn::new(shape, num_classes, bn_momentum, vb)?),
-            ModelKind::Resnet20 => Box::new(resnet::ResNet20::new(
-                shape.channels,
-                num_classes,
-                bn_momentum,
-                vb,
-            )?),
-            ModelKind::Vgg16 => Box::new(vgg::Vgg16::new(
-                shape.channels,
-                shape.height,
-                shape.width,
-                num_classes,
-                bn_momentum,
-                vb,
-            )?),
-        };
+        let net = kind.network(shape, num_classes, bn_momentum, vb)?;
         Ok(Self {
             kind,
             device: device.clone(),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::Collective;
 use crate::algo::{Mix, Plan, Target};
+use crate::average::uniform_average;
 use crate::buffer::FlatBuffer;
 use crate::{Error, Result};
 
@@ -99,6 +100,31 @@ impl RoundData {
     /// The point to evaluate instead of the workers' average (EASGD's center).
     pub fn evaluation_point(&self) -> Option<Arc<Vec<f32>>> {
         self.center.clone()
+    }
+
+    /// The point a run evaluates, given the workers' parameters: the algorithm's own (EASGD's
+    /// center), else the workers' uniform average, moved by `target` when one is given (the
+    /// average after a round's pull). The one definition for training and for `flatness`.
+    pub fn evaluated_point(&self, workers: &[&[f32]], target: Option<&Target>) -> Result<Vec<f32>> {
+        if let Some(c) = &self.center {
+            return Ok(c.to_vec());
+        }
+        let mut mean = vec![0f32; workers.first().map_or(0, |x| x.len())];
+        uniform_average(workers, &mut mean);
+        if let Some(t) = target {
+            t.apply_host(None, &mut mean)?;
+        }
+        Ok(mean)
+    }
+
+    /// The round data a checkpoint holds (EASGD's center, if it has one).
+    pub fn from_state(tensors: &[(String, Vec<f32>)]) -> Self {
+        Self {
+            center: tensors
+                .iter()
+                .find(|(n, _)| n == CENTER)
+                .map(|(_, c)| Arc::new(c.clone())),
+        }
     }
 
     /// Named buffers for a checkpoint.

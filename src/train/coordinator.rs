@@ -13,7 +13,6 @@ use super::eval::Evaluator;
 use super::events::{flat_weights, EvalEvent, Event, RoundEvent};
 use super::hub::{Reply, Shared, ToHub};
 use crate::algo::{Plan, Policy, ScheduleKind, Snapshot, Target};
-use crate::average::uniform_average;
 use crate::buffer::FlatBuffer;
 use crate::checkpoint::{Checkpoint, Identity, MetricsState, RunState as SavedRun, WorkerSave};
 use crate::model::LayerEntry;
@@ -589,23 +588,16 @@ impl Coordinator {
         target: Option<&Target>,
         total: u64,
     ) -> Result<EvalEvent> {
-        // `worker`'s parameters after the target (the mean is pulled as a whole: `None`).
-        let pulled = |x: &[f32], worker: Option<usize>| -> Result<Vec<f32>> {
+        // A worker's parameters after the target.
+        let pulled = |x: &[f32], worker: usize| -> Result<Vec<f32>> {
             let mut x = x.to_vec();
             if let Some(t) = target {
-                t.apply_host(worker, &mut x)?;
+                t.apply_host(Some(worker), &mut x)?;
             }
             Ok(x)
         };
-        let point = match self.data.evaluation_point() {
-            Some(p) => p.to_vec(),
-            None => {
-                let xs: Vec<&[f32]> = snaps.iter().map(|s| s.params.as_slice()).collect();
-                let mut mean = vec![0f32; self.x0.len()];
-                uniform_average(&xs, &mut mean);
-                pulled(&mean, None)?
-            }
-        };
+        let xs: Vec<&[f32]> = snaps.iter().map(|s| s.params.as_slice()).collect();
+        let point = self.data.evaluated_point(&xs, target)?;
         let score = self.evaluator.score(&point)?;
         let (center_accuracy, worker_accuracy) = if self.eval_workers {
             let center = match target {
@@ -623,7 +615,7 @@ impl Coordinator {
                 .map(|s| {
                     Ok(self
                         .evaluator
-                        .score(&pulled(&s.params, Some(s.worker))?)?
+                        .score(&pulled(&s.params, s.worker)?)?
                         .accuracy)
                 })
                 .collect::<Result<Vec<_>>>()?;

@@ -24,6 +24,7 @@ use crate::checkpoint::{self, Checkpoint, Identity, Layout, WorkerSave};
 use crate::config::RunConfig;
 use crate::data::seed::derive_seed;
 use crate::data::{self, Augment, Normalization, ShardLoader, SyntheticSpec};
+use crate::error::panic_message;
 use crate::metrics::{write_json_atomic, MetricsWriter, Summary};
 use crate::model::Model;
 use crate::optim::Sgd;
@@ -313,7 +314,7 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
                     Ok(Ok(())) => return,
                     Ok(Err(e)) => e,
                     Err(panic) => {
-                        Error::Internal(format!("worker {id} panicked: {}", panic_message(&panic)))
+                        Error::Internal(format!("worker {id} panicked: {}", panic_message(&*panic)))
                     }
                 };
                 let _ = report.send(ToHub::Failed { worker: id, error });
@@ -413,7 +414,7 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
     let outcome = hub.join().map_err(|p| {
         Error::Internal(format!(
             "the pulling thread panicked: {}",
-            panic_message(&p)
+            panic_message(&*p)
         ))
     })??;
     for h in handles {
@@ -534,11 +535,4 @@ fn load_resume(out: &Path, identity: &Identity, layout: &Layout) -> Result<Check
         )));
     }
     Ok(ckpt)
-}
-
-fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
 }
