@@ -12,6 +12,7 @@ pub mod config;
 pub mod cuda;
 pub mod data;
 pub mod error;
+pub mod events;
 pub mod flatness;
 pub mod flatness_cmd;
 pub mod metrics;

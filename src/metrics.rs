@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::train::events::{Event, StepEvent};
+use crate::events::{Event, StepEvent};
 use crate::{Error, Result};
 
 /// The headline numbers of a finished (or stopped) run.

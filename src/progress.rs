@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::average::Weights;
-use crate::train::events::{EvalEvent, Event, StepEvent};
+use crate::events::{EvalEvent, Event, StepEvent};
 
 /// How often plain (non-terminal) progress lines are printed.
 const PLAIN_INTERVAL: Duration = Duration::from_secs(10);
@@ -132,7 +132,7 @@ impl ProgressView {
                         w.clone()
                     } else {
                         let layers = w.len() / n.max(1);
-                        crate::train::events::display_weights(
+                        crate::events::display_weights(
                             &Weights::PerLayer {
                                 layers,
                                 w: w.clone(),

@@ -451,6 +451,68 @@ fn worker_plans_follow_the_design_defaults() {
     assert_eq!(cfg.schedule, ScheduleKind::Sync);
 }
 
+/// Each algorithm's settings live in one table (`AlgoKind::default`): the resolved configuration
+/// takes its defaults from it, a flag outside it is refused naming the algorithms that take it,
+/// and `--help` lists the same defaults. The numbers are docs/design.md section 3's.
+#[test]
+fn the_algorithm_table_drives_defaults_validation_and_help() {
+    use grawa_train::algo::AlgoFlag;
+    assert_eq!(AlgoFlag::Pull.takers(), "mgrawa, lgrawa and lsgd");
+    assert_eq!(AlgoFlag::Beta.takers(), "easgd");
+    assert_eq!(
+        AlgoFlag::Tau.defaults(),
+        "32 for mgrawa, lgrawa, local-sgd; 4 for easgd, lsgd"
+    );
+    assert!(AlgoFlag::Prox
+        .help()
+        .ends_with("Default: 0.01 for mgrawa, lgrawa; 0.1 for lsgd."));
+    for kind in AlgoKind::ALL.into_iter().filter(|k| *k != AlgoKind::Sgd) {
+        let cfg = algo_config(kind.name(), &[]);
+        let d = |f: AlgoFlag| kind.default(f);
+        assert_eq!(cfg.tau.map(|t| t as f64), d(AlgoFlag::Tau), "{kind}: tau");
+        assert_eq!(
+            cfg.pull.map(f64::from),
+            d(AlgoFlag::Pull).map(|v| v as f32 as f64),
+            "{kind}"
+        );
+        assert_eq!(
+            cfg.prox.map(f64::from),
+            d(AlgoFlag::Prox).map(|v| v as f32 as f64),
+            "{kind}"
+        );
+        assert_eq!(
+            cfg.beta.map(f64::from),
+            d(AlgoFlag::Beta).map(|v| v as f32 as f64),
+            "{kind}"
+        );
+        assert_eq!(
+            cfg.rho.map(f64::from),
+            d(AlgoFlag::Rho).map(|v| v as f32 as f64),
+            "{kind}"
+        );
+        assert_eq!(cfg.weight_power, d(AlgoFlag::WeightPower), "{kind}");
+        assert_eq!(kind.has_rounds(), cfg.tau.is_some(), "{kind}");
+    }
+    let refused = RunConfig::from_args(
+        &parse_from([
+            "grawa-train",
+            "--workers",
+            "2",
+            "--algo",
+            "ddp",
+            "--pull",
+            "0.3",
+        ])
+        .unwrap(),
+    )
+    .expect_err("ddp takes no --pull")
+    .to_string();
+    assert!(
+        refused.contains("--pull applies to mgrawa, lgrawa and lsgd only"),
+        "{refused}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The flat parameter view.
 

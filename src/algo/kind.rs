@@ -54,7 +54,27 @@ impl AlgoKind {
 
     /// True for algorithms that average parameters in rounds every `tau` steps.
     pub fn has_rounds(self) -> bool {
-        !matches!(self, AlgoKind::Sgd | AlgoKind::Ddp | AlgoKind::DdpSam)
+        self.default(AlgoFlag::Tau).is_some()
+    }
+
+    /// This algorithm's default for `flag`, `None` where the flag does not apply. The one table
+    /// of the algorithms' settings (docs/design.md section 3): validation, `--help` and the
+    /// resolved configuration all read it.
+    pub fn default(self, flag: AlgoFlag) -> Option<f64> {
+        use AlgoFlag::*;
+        use AlgoKind::*;
+        match (flag, self) {
+            (Tau, Mgrawa | Lgrawa | LocalSgd) => Some(32.0),
+            (Tau, Easgd | Lsgd) => Some(4.0),
+            (Pull, Mgrawa | Lgrawa) => Some(0.5),
+            (Pull, Lsgd) => Some(0.1),
+            (Prox, Mgrawa | Lgrawa) => Some(0.01),
+            (Prox, Lsgd) => Some(0.1),
+            (Beta, Easgd) => Some(0.1),
+            (Rho, DdpSam) => Some(0.05),
+            (WeightPower, Mgrawa | Lgrawa) => Some(1.0),
+            _ => None,
+        }
     }
 
     /// The schedules this algorithm can run under: gradient all-reduce needs every worker at every
@@ -91,6 +111,81 @@ impl FromStr for AlgoKind {
                     names.join(", ")
                 )
             })
+    }
+}
+
+/// A flag that only some algorithms take; [`AlgoKind::default`] says which, and with what default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlgoFlag {
+    Tau,
+    Pull,
+    Prox,
+    Beta,
+    Rho,
+    WeightPower,
+}
+
+impl AlgoFlag {
+    /// The flag's name on the command line, without dashes.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlgoFlag::Tau => "tau",
+            AlgoFlag::Pull => "pull",
+            AlgoFlag::Prox => "prox",
+            AlgoFlag::Beta => "beta",
+            AlgoFlag::Rho => "rho",
+            AlgoFlag::WeightPower => "weight-power",
+        }
+    }
+
+    /// The algorithms that take the flag, as a phrase: "mgrawa, lgrawa and lsgd".
+    pub fn takers(self) -> String {
+        let names: Vec<&str> = AlgoKind::ALL
+            .iter()
+            .filter(|k| k.default(self).is_some())
+            .map(|k| k.name())
+            .collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            Some((only, _)) => only.to_string(),
+            None => String::new(),
+        }
+    }
+
+    /// The defaults, grouped by value: "32 for mgrawa, lgrawa, local-sgd; 4 for easgd, lsgd".
+    pub fn defaults(self) -> String {
+        let mut groups: Vec<(f64, Vec<&str>)> = Vec::new();
+        for k in AlgoKind::ALL {
+            if let Some(v) = k.default(self) {
+                match groups.iter_mut().find(|(g, _)| *g == v) {
+                    Some((_, names)) => names.push(k.name()),
+                    None => groups.push((v, vec![k.name()])),
+                }
+            }
+        }
+        groups
+            .iter()
+            .map(|(v, names)| format!("{v} for {}", names.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The `--help` line: what the flag means, then its defaults from the table.
+    pub fn help(self) -> String {
+        let what = match self {
+            AlgoFlag::Tau => "Local steps between rounds.",
+            AlgoFlag::Pull => {
+                "Pull strength lambda toward the center (GRAWA) or the leader (lsgd)."
+            }
+            AlgoFlag::Prox => {
+                "Proximal coefficient p: after every local step x <- (1 - p/tau) x + (p/tau) z \
+                 toward the last center or leader; 0 turns it off."
+            }
+            AlgoFlag::Beta => "EASGD's moving rate beta.",
+            AlgoFlag::Rho => "SAM's neighbourhood radius rho.",
+            AlgoFlag::WeightPower => "GRAWA weights are proportional to 1/norm^POWER: 1 or 2.",
+        };
+        format!("{what} Default: {}.", self.defaults())
     }
 }
 

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 pub use easgd::Easgd;
 pub use grawa::Grawa;
-pub use kind::{AlgoConfig, AlgoKind, NormSource, ScheduleKind};
+pub use kind::{AlgoConfig, AlgoFlag, AlgoKind, NormSource, ScheduleKind};
 pub use local_sgd::LocalSgd;
 pub use lsgd::Lsgd;
 pub use none::NoAveraging;

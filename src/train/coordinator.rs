@@ -10,11 +10,12 @@ use std::time::Instant;
 use crossbeam::channel::{Receiver, Sender};
 
 use super::eval::Evaluator;
-use super::events::{flat_weights, EvalEvent, Event, RoundEvent};
 use super::hub::{Reply, Shared, ToHub};
 use crate::algo::{Plan, Policy, ScheduleKind, Snapshot, Target};
 use crate::buffer::FlatBuffer;
 use crate::checkpoint::{Checkpoint, Identity, MetricsState, RunState as SavedRun, WorkerSave};
+use crate::config::CheckpointEvery;
+use crate::events::{flat_weights, EvalEvent, Event, RoundEvent};
 use crate::model::LayerEntry;
 use crate::round::{Collective, Gathered, RoundData};
 use crate::{Error, Result};
@@ -51,13 +52,6 @@ pub struct Coordinator {
     pub resumed: Option<Resumed>,
     /// `--watchdog`: a worker silent this long while it is waited for ends the run.
     pub watchdog: Option<std::time::Duration>,
-}
-
-/// `--checkpoint-every`: a number of rounds, or a wall-clock interval.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
-pub enum CheckpointEvery {
-    Rounds(u64),
-    Seconds(f64),
 }
 
 /// The pulling thread's state restored from a checkpoint.

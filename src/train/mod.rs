@@ -5,7 +5,7 @@
 pub mod budget;
 pub mod coordinator;
 pub mod eval;
-pub mod events;
+pub use crate::events;
 pub mod hub;
 pub mod interrupt;
 pub mod step;
@@ -25,6 +25,7 @@ use crate::config::RunConfig;
 use crate::data::seed::derive_seed;
 use crate::data::{self, Augment, Normalization, ShardLoader, SyntheticSpec};
 use crate::error::panic_message;
+use crate::events::Event;
 use crate::metrics::{write_json_atomic, MetricsWriter, Summary};
 use crate::model::Model;
 use crate::optim::Sgd;
@@ -34,7 +35,6 @@ use crate::{Error, Result};
 use budget::StepBudget;
 use coordinator::{Coordinator, Resumed};
 use eval::{EvalSetup, Evaluator};
-use events::Event;
 use hub::{Shared, ToHub, WorkerLink};
 use worker::{Worker, WorkerContext};
 

@@ -12,7 +12,6 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use super::budget::StepBudget;
-use super::events::{Event, PullEvent, StepEvent};
 use super::hub::{Reply, Shared, ToHub, WorkerLink};
 use super::step::batch_tensors;
 use crate::algo::{NormSource, ScheduleKind, Snapshot, StepKind, Target, WorkerPlan};
@@ -21,6 +20,7 @@ use crate::buffer::FlatBuffer;
 use crate::checkpoint::{WorkerSave, WorkerState, WorkerTensors};
 use crate::data::seed::derive_seed;
 use crate::data::{sample_batch, Batch, Dataset, Normalization, ShardLoader};
+use crate::events::{Event, PullEvent, StepEvent};
 use crate::model::Model;
 use crate::optim::{flat_grads, Sgd};
 use crate::schedule::{LrSchedule, Progress};

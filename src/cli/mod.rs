@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use crate::algo::{AlgoKind, NormSource, ScheduleKind};
+mod resolve;
+
+use crate::algo::{AlgoFlag, AlgoKind, NormSource, ScheduleKind};
 use crate::config::RunConfig;
 use crate::data::DatasetKind;
 use crate::model::ModelKind;
@@ -53,25 +55,21 @@ pub struct TrainArgs {
     #[arg(long, default_value = "sync")]
     pub schedule: ScheduleKind,
 
-    /// Local steps between rounds (default: 32 for GRAWA and local-sgd, 4 for easgd and lsgd).
-    #[arg(long)]
+    // The algorithm-specific flags' help comes from the algorithms' table (`AlgoKind::default`),
+    // the same table validation and the resolved configuration read.
+    #[arg(long, help = AlgoFlag::Tau.help())]
     pub tau: Option<u64>,
 
-    /// Pull strength lambda toward the center (GRAWA, default 0.5) or the leader (lsgd, 0.1).
-    #[arg(long)]
+    #[arg(long, help = AlgoFlag::Pull.help())]
     pub pull: Option<f32>,
 
-    /// Proximal coefficient p: after every local step x <- (1 - p/tau) x + (p/tau) z toward the
-    /// last center or leader (GRAWA 0.01, lsgd 0.1; 0 turns it off).
-    #[arg(long)]
+    #[arg(long, help = AlgoFlag::Prox.help())]
     pub prox: Option<f32>,
 
-    /// EASGD's moving rate beta.
-    #[arg(long)]
+    #[arg(long, help = AlgoFlag::Beta.help())]
     pub beta: Option<f32>,
 
-    /// SAM's neighbourhood radius rho (ddp-sam).
-    #[arg(long)]
+    #[arg(long, help = AlgoFlag::Rho.help())]
     pub rho: Option<f32>,
 
     /// Where GRAWA's gradient norms come from: probe (a fresh batch at each round) or accumulated
@@ -79,8 +77,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub norm_source: Option<NormSource>,
 
-    /// GRAWA weights are proportional to 1/norm^POWER: 1 or 2.
-    #[arg(long)]
+    #[arg(long, value_name = "POWER", help = AlgoFlag::WeightPower.help())]
     pub weight_power: Option<f64>,
 
     /// Images in GRAWA's probe batch (default: the batch size).

@@ -1,0 +1,366 @@
+//! Parsed flags into a validated [`RunConfig`]: every value checked (the message names the flag
+//! and what was expected), every default filled in, the algorithm's settings from its table
+//! (`AlgoKind::default`). The configuration itself (`crate::config`) knows nothing of flags.
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::TrainArgs;
+use crate::algo::{AlgoConfig, AlgoFlag, AlgoKind, NormSource, ScheduleKind};
+use crate::config::{parse_checkpoint_every, placement, workers_for_gpus, Budget, RunConfig};
+use crate::optim::SgdConfig;
+use crate::schedule::{parse_milestones, Decay, LrSchedule};
+use crate::{Error, Result};
+
+fn positive_f64(flag: &str, v: f64) -> Result<f64> {
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(Error::usage(format!(
+            "--{flag} {v}: expected a positive number"
+        )))
+    }
+}
+
+fn positive<T: PartialOrd + Default + std::fmt::Display + Copy>(flag: &str, v: T) -> Result<T> {
+    if v > T::default() {
+        Ok(v)
+    } else {
+        Err(Error::usage(format!(
+            "--{flag} {v}: expected a positive integer"
+        )))
+    }
+}
+
+impl RunConfig {
+    /// Validates parsed flags and fills in derived defaults.
+    pub fn from_args(a: &TrainArgs) -> Result<Self> {
+        let gpu_ids = resolve_gpus(a)?;
+        let mut resolved = a.clone();
+        resolved.workers = workers_for_gpus(positive("workers", a.workers)?, gpu_ids.len())?;
+        let a = &resolved;
+        let mut budget = Budget {
+            epochs: a.epochs.map(|v| positive_f64("epochs", v)).transpose()?,
+            steps: a.steps.map(|v| positive("steps", v)).transpose()?,
+            minutes: a.minutes.map(|v| positive_f64("minutes", v)).transpose()?,
+        };
+        if budget.epochs.is_none() && budget.steps.is_none() && budget.minutes.is_none() {
+            budget.epochs = Some(1.0);
+        }
+        let lr = positive_f64("lr", a.lr)?;
+        if !(0.0..1.0).contains(&a.momentum) {
+            return Err(Error::usage(format!(
+                "--momentum {}: expected a value in [0, 1)",
+                a.momentum
+            )));
+        }
+        if !(a.weight_decay.is_finite() && a.weight_decay >= 0.0) {
+            return Err(Error::usage(format!(
+                "--weight-decay {}: expected a non-negative number",
+                a.weight_decay
+            )));
+        }
+        let decay = match a.lr_schedule.as_str() {
+            "step" => {
+                if a.milestones.is_empty() {
+                    return Err(Error::usage(
+                        "--lr-schedule step needs --milestones (e.g. 30,60 or 300s)",
+                    ));
+                }
+                let (milestones, unit) = parse_milestones(&a.milestones).map_err(Error::Usage)?;
+                let gamma = positive_f64("gamma", a.gamma)?;
+                Decay::Step {
+                    milestones,
+                    unit,
+                    gamma,
+                }
+            }
+            other => {
+                if !a.milestones.is_empty() {
+                    return Err(Error::usage(format!(
+                        "--milestones only applies to --lr-schedule step (got --lr-schedule {other})"
+                    )));
+                }
+                if other == "cosine" {
+                    Decay::Cosine
+                } else {
+                    Decay::Constant
+                }
+            }
+        };
+        let threads = match a.threads {
+            Some(t) => positive("threads", t)?,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let out = match (&a.resume, &a.out) {
+            (Some(r), Some(o)) if r != o => {
+                return Err(Error::usage(format!(
+                    "--resume {} continues in that folder: drop --out {} or make them the same",
+                    r.display(),
+                    o.display()
+                )))
+            }
+            (Some(r), _) => r.clone(),
+            (None, Some(o)) => o.clone(),
+            (None, None) => default_out_dir(a),
+        };
+        let algo = algo_config(a)?;
+        let checkpoint_every = a
+            .checkpoint_every
+            .as_deref()
+            .map(parse_checkpoint_every)
+            .transpose()?;
+        if checkpoint_every.is_some() && algo.schedule == ScheduleKind::Async {
+            return Err(Error::usage(
+                "--checkpoint-every needs --schedule sync or permits (async runs checkpoint at the end and on Ctrl-C)",
+            ));
+        }
+        Ok(Self {
+            dataset: a.dataset,
+            data_dir: a.data_dir.clone(),
+            model: a.model,
+            algo,
+            workers: positive("workers", a.workers)?,
+            device: if gpu_ids.is_empty() { "cpu" } else { "cuda" }.into(),
+            gpus: placement(&gpu_ids, a.workers),
+            budget,
+            batch_size: positive("batch-size", a.batch_size)?,
+            sgd: SgdConfig {
+                momentum: a.momentum as f32,
+                nesterov: !a.no_nesterov,
+                weight_decay: a.weight_decay as f32,
+            },
+            schedule: LrSchedule {
+                base: lr,
+                decay,
+                warmup_steps: a.warmup_steps,
+            },
+            eval_every: a
+                .eval_every
+                .map(|v| positive("eval-every", v))
+                .transpose()?,
+            eval_batch_size: positive("eval-batch-size", a.eval_batch_size)?,
+            eval_workers: a.eval_workers,
+            bn_recal_batches: positive("bn-recal-batches", a.bn_recal_batches)?,
+            seed: a.seed,
+            threads,
+            synthetic_train: positive("synthetic-train", a.synthetic_train)?,
+            synthetic_test: positive("synthetic-test", a.synthetic_test)?,
+            out,
+            checkpoint_every,
+            keep: positive("keep", a.keep)?,
+            flatness: a.flatness,
+            watchdog: a
+                .watchdog
+                .map(|w| positive_f64("watchdog", w).map(std::time::Duration::from_secs_f64))
+                .transpose()?,
+            resume: a.resume.is_some(),
+            quiet: a.quiet,
+            json: a.json,
+            slow_worker: None,
+        })
+    }
+}
+
+/// `runs/<dataset>-<model>-seed<seed>-<unix seconds>`: unique enough for runs started by hand, and
+/// sorts by start time.
+fn default_out_dir(a: &TrainArgs) -> PathBuf {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let algo = a.algo.map_or_else(
+        || {
+            if a.workers > 1 {
+                "lgrawa".into()
+            } else {
+                "sgd".into()
+            }
+        },
+        |k| k.to_string(),
+    );
+    PathBuf::from("runs").join(format!(
+        "{}-{}-{algo}-w{}-seed{}-{secs}",
+        a.dataset, a.model, a.workers, a.seed
+    ))
+}
+
+/// Refuses a flag given for an algorithm it does not apply to.
+fn only_for<T>(
+    flag: &str,
+    value: Option<T>,
+    applies: bool,
+    who: &str,
+    algo: AlgoKind,
+) -> Result<Option<T>> {
+    if value.is_some() && !applies {
+        return Err(Error::usage(format!(
+            "--{flag} applies to {who} only, not --algo {algo}"
+        )));
+    }
+    Ok(value)
+}
+
+fn fraction(flag: &str, v: f32) -> Result<f32> {
+    if v.is_finite() && v > 0.0 && v <= 1.0 {
+        Ok(v)
+    } else {
+        Err(Error::usage(format!(
+            "--{flag} {v}: expected a value in (0, 1]"
+        )))
+    }
+}
+
+/// Resolves `--algo` and its settings from the algorithms' table (`AlgoKind::default`).
+fn algo_config(a: &TrainArgs) -> Result<AlgoConfig> {
+    let kind = a.algo.unwrap_or(if a.workers > 1 {
+        AlgoKind::Lgrawa
+    } else {
+        AlgoKind::Sgd
+    });
+    if kind == AlgoKind::Sgd && a.workers > 1 {
+        return Err(Error::usage(format!(
+            "--algo sgd trains one worker; with --workers {} pick an averaging algorithm (lgrawa, mgrawa, ddp, ddp-sam, local-sgd, easgd, lsgd)",
+            a.workers
+        )));
+    }
+    if !kind.schedules().contains(&a.schedule) {
+        return Err(Error::usage(format!(
+            "--schedule {}: --algo {kind} averages gradients at every step and runs with --schedule sync only",
+            a.schedule
+        )));
+    }
+    // A value given for an algorithm that does not take the flag is refused; one not given takes
+    // the algorithm's default (None where the flag does not apply).
+    let setting = |flag: AlgoFlag, given: Option<f64>| -> Result<Option<f64>> {
+        let default = kind.default(flag);
+        if given.is_some() && default.is_none() {
+            return Err(Error::usage(format!(
+                "--{} applies to {} only, not --algo {kind}",
+                flag.name(),
+                flag.takers()
+            )));
+        }
+        Ok(given.or(default))
+    };
+    let grawa = kind.is_grawa();
+    let tau = setting(AlgoFlag::Tau, a.tau.map(|t| t as f64))?
+        .map(|t| positive("tau", t as u64))
+        .transpose()?;
+    let pull = setting(AlgoFlag::Pull, a.pull.map(f64::from))?
+        .map(|v| fraction("pull", v as f32))
+        .transpose()?;
+    let prox = setting(AlgoFlag::Prox, a.prox.map(f64::from))?.map(|p| p as f32);
+    if let Some(p) = prox {
+        if !(p.is_finite() && (0.0..=1.0).contains(&p)) {
+            return Err(Error::usage(format!(
+                "--prox {p}: expected a value in [0, 1] (0 turns it off)"
+            )));
+        }
+    }
+    let prox = prox.filter(|&p| p > 0.0);
+    let beta = setting(AlgoFlag::Beta, a.beta.map(f64::from))?
+        .map(|v| fraction("beta", v as f32))
+        .transpose()?;
+    let rho = setting(AlgoFlag::Rho, a.rho.map(f64::from))?
+        .map(|v| positive_f64("rho", v).map(|v| v as f32))
+        .transpose()?;
+    let weight_power = setting(AlgoFlag::WeightPower, a.weight_power)?;
+    if let Some(p) = weight_power {
+        if p != 1.0 && p != 2.0 {
+            return Err(Error::usage(format!("--weight-power {p}: expected 1 or 2")));
+        }
+    }
+    let norm_source = only_for(
+        "norm-source",
+        a.norm_source,
+        grawa,
+        "mgrawa and lgrawa",
+        kind,
+    )?
+    .or(grawa.then_some(NormSource::Probe));
+    let probe = norm_source == Some(NormSource::Probe);
+    let probe_samples = only_for(
+        "probe-samples",
+        a.probe_samples,
+        probe,
+        "GRAWA with --norm-source probe",
+        kind,
+    )?
+    .map(|v| positive("probe-samples", v))
+    .transpose()?
+    .or(probe.then_some(a.batch_size));
+    let is_async = a.schedule == ScheduleKind::Async;
+    let max_staleness = if a.max_staleness.is_some() && !is_async {
+        return Err(Error::usage(
+            "--max-staleness applies to --schedule async only",
+        ));
+    } else {
+        a.max_staleness
+            .or(if is_async { tau.map(|t| 4 * t) } else { None })
+    };
+    if let (Some(s), Some(t)) = (max_staleness, tau) {
+        if s < t {
+            return Err(Error::usage(format!(
+                "--max-staleness {s}: must be at least --tau ({t}), or a worker could wait for a snapshot it has not sent"
+            )));
+        }
+    }
+    Ok(AlgoConfig {
+        kind,
+        schedule: a.schedule,
+        tau,
+        pull,
+        prox,
+        beta,
+        rho,
+        norm_source,
+        weight_power,
+        probe_samples,
+        max_staleness,
+    })
+}
+
+/// `--gpus` / `--gpu-ids`: the GPU ordinals asked for (empty: train on the CPU), checked against
+/// what this build and driver can give. A build without `cuda`, a driver that cannot start and
+/// fewer GPUs than asked for are usage errors that say which.
+pub fn resolve_gpus(a: &TrainArgs) -> Result<Vec<usize>> {
+    let ids: Vec<usize> = match (a.gpus, a.gpu_ids.is_empty()) {
+        (None, true) => return Ok(Vec::new()),
+        (Some(0), _) => {
+            return Err(Error::usage(
+                "--gpus 0: expected at least 1 (leave the flag out to train on the CPU)",
+            ))
+        }
+        (Some(n), true) => (0..n).collect(),
+        (Some(n), false) => {
+            return Err(Error::usage(format!(
+                "--gpus {n} with --gpu-ids: give one of them (--gpu-ids picks the GPUs itself)"
+            )))
+        }
+        (None, false) => a.gpu_ids.clone(),
+    };
+    if let Some(d) = (1..ids.len()).find(|&i| ids[..i].contains(&ids[i])) {
+        return Err(Error::usage(format!(
+            "--gpu-ids: GPU {} is listed twice (use --workers to put several workers on one GPU)",
+            ids[d]
+        )));
+    }
+    let flag = if a.gpu_ids.is_empty() {
+        format!("--gpus {}", ids.len())
+    } else {
+        let list: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+        format!("--gpu-ids {}", list.join(","))
+    };
+    let wanted = ids.iter().max().map_or(0, |m| m + 1);
+    match crate::selftest::gpu_count() {
+        Err(reason) => Err(Error::usage(format!("{flag}: {reason}"))),
+        Ok(n) if n < wanted => Err(Error::usage(format!(
+            "{flag}: needs {wanted} GPUs (ordinals 0..{}), the CUDA driver sees {n}{}",
+            wanted - 1,
+            std::env::var("CUDA_VISIBLE_DEVICES")
+                .map(|v| format!(" (CUDA_VISIBLE_DEVICES={v:?})"))
+                .unwrap_or_default()
+        ))),
+        Ok(_) => Ok(ids),
+    }
+}
