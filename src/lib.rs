@@ -24,6 +24,7 @@ pub mod report;
 pub mod round;
 pub mod schedule;
 pub mod selftest;
+pub mod selftest_report;
 pub mod subcommands;
 pub mod threads;
 pub mod train;

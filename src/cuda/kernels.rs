@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use super::cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DevicePtrMut,
-    DeviceRepr, LaunchConfig, PushKernelArg, SyncOnDrop,
+    DeviceRepr, DeviceSlice, LaunchConfig, PushKernelArg, SyncOnDrop,
 };
 use super::cudarc::nvrtc::Ptx;
 use super::pieces::{Pieces, PIECE};
@@ -46,6 +46,21 @@ struct WorkerPtrs([u64; MAX_WORKERS]);
 
 // SAFETY: plain old data with the C layout of `struct Workers { float* x[MAX_WORKERS]; }`.
 unsafe impl DeviceRepr for WorkerPtrs {}
+
+/// The workers' pointers for one launch, from each buffer's `device_ptr` (read) or
+/// `device_ptr_mut` (written in place), and the guards that must be held until the launch is
+/// queued. At most [`MAX_WORKERS`] buffers: callers check that first (`check_workers`).
+fn worker_ptrs<'a>(
+    buffers: impl ExactSizeIterator<Item = (u64, SyncOnDrop<'a>)>,
+) -> (WorkerPtrs, Vec<SyncOnDrop<'a>>) {
+    let mut ptrs = WorkerPtrs([0; MAX_WORKERS]);
+    let mut guards = Vec::with_capacity(buffers.len());
+    for (i, (p, g)) in buffers.enumerate() {
+        ptrs.0[i] = p;
+        guards.push(g);
+    }
+    (ptrs, guards)
+}
 
 /// The kernels of `kernels/*.cu`, loaded into one GPU's context.
 pub struct Kernels {
@@ -161,13 +176,7 @@ impl Kernels {
         if layout.len == 0 {
             return Ok(());
         }
-        let mut ptrs = WorkerPtrs([0; MAX_WORKERS]);
-        let mut guards: Vec<SyncOnDrop<'_>> = Vec::with_capacity(m);
-        for (i, x) in xs.iter().enumerate() {
-            let (p, g) = x.device_ptr(stream);
-            ptrs.0[i] = p;
-            guards.push(g);
-        }
+        let (ptrs, _guards) = worker_ptrs(xs.iter().map(|x| x.device_ptr(stream)));
         let (w, _w) = weights.w.device_ptr(stream);
         let (start, _s) = layout.piece_start.device_ptr(stream);
         let (layer, _l) = layout.piece_layer.device_ptr(stream);
@@ -183,7 +192,8 @@ impl Kernels {
             .arg(&layer)
             .arg(&pieces)
             .arg(&out_ptr);
-        // SAFETY: as in `layer_sumsq`; the first `m` pointers are the checked worker buffers.
+        // SAFETY: as in `layer_sumsq`; the first `m` pointers are the checked worker buffers,
+        // kept alive by `_guards`.
         unsafe { b.launch(config(pieces.clamp(1, MAX_GRID))) }
             .context("launching weighted_center")?;
         Ok(())
@@ -224,13 +234,7 @@ impl Kernels {
         if layout.len == 0 {
             return Ok(());
         }
-        let mut ptrs = WorkerPtrs([0; MAX_WORKERS]);
-        let mut guards: Vec<SyncOnDrop<'_>> = Vec::with_capacity(m);
-        for (i, x) in xs.iter_mut().enumerate() {
-            let (p, g) = x.device_ptr_mut(stream);
-            ptrs.0[i] = p;
-            guards.push(g);
-        }
+        let (ptrs, _guards) = worker_ptrs(xs.iter_mut().map(|x| x.device_ptr_mut(stream)));
         let (w, _w) = weights.w.device_ptr(stream);
         let (start, _s) = layout.piece_start.device_ptr(stream);
         let (layer, _l) = layout.piece_layer.device_ptr(stream);
@@ -261,19 +265,14 @@ impl Kernels {
         C: DevicePtr<f32>,
     {
         const WHAT: &str = "pull";
-        self.check_stream(stream, WHAT)?;
-        let n = x.len();
-        check_buffer(stream, x.stream(), n, n, WHAT, "x")?;
-        check_buffer(stream, c.stream(), c.len(), n, WHAT, "center")?;
-        if n == 0 {
+        let Some(n) = self.check_elementwise(stream, WHAT, &*x, &[("center", c)])? else {
             return Ok(());
-        }
+        };
         let (x_ptr, _x) = x.device_ptr_mut(stream);
         let (c_ptr, _c) = c.device_ptr(stream);
-        let n = n as u64;
         let mut b = stream.launch_builder(&self.pull);
         b.arg(&x_ptr).arg(&c_ptr).arg(&n).arg(&lambda);
-        // SAFETY: both buffers hold n f32 on this stream's GPU.
+        // SAFETY: both buffers hold n f32 on this stream's GPU (`check_elementwise`).
         unsafe { b.launch(config(elementwise_grid(n))) }.context("launching pull")?;
         Ok(())
     }
@@ -299,18 +298,13 @@ impl Kernels {
         if n == 0 {
             return Ok(());
         }
-        let mut ptrs = WorkerPtrs([0; MAX_WORKERS]);
-        let mut guards: Vec<SyncOnDrop<'_>> = Vec::with_capacity(m);
-        for (i, x) in xs.iter_mut().enumerate() {
-            let (p, g) = x.device_ptr_mut(stream);
-            ptrs.0[i] = p;
-            guards.push(g);
-        }
+        let (ptrs, _guards) = worker_ptrs(xs.iter_mut().map(|x| x.device_ptr_mut(stream)));
         let (c, _c) = center.device_ptr_mut(stream);
         let (m, n) = (m as u32, n as u64);
         let mut b = stream.launch_builder(&self.easgd_round);
         b.arg(&ptrs).arg(&m).arg(&c).arg(&n).arg(&beta);
-        // SAFETY: the first m pointers are checked worker buffers of n f32, as is the center.
+        // SAFETY: the first m pointers are checked worker buffers of n f32 (kept alive by
+        // `_guards`), as is the center.
         unsafe { b.launch(config(elementwise_grid(n))) }.context("launching easgd_round")?;
         Ok(())
     }
@@ -334,13 +328,7 @@ impl Kernels {
         if n == 0 {
             return Ok(());
         }
-        let mut ptrs = WorkerPtrs([0; MAX_WORKERS]);
-        let mut guards: Vec<SyncOnDrop<'_>> = Vec::with_capacity(m);
-        for (i, x) in xs.iter().enumerate() {
-            let (p, g) = x.device_ptr(stream);
-            ptrs.0[i] = p;
-            guards.push(g);
-        }
+        let (ptrs, _guards) = worker_ptrs(xs.iter().map(|x| x.device_ptr(stream)));
         let (o, _o) = out.device_ptr_mut(stream);
         let (m, n) = (m as u32, n as u64);
         let mut b = stream.launch_builder(&self.uniform_average);
@@ -367,18 +355,16 @@ impl Kernels {
         B: DevicePtrMut<f32>,
     {
         const WHAT: &str = "sgd_step";
-        self.check_stream(stream, WHAT)?;
-        let n = x.len();
-        check_buffer(stream, x.stream(), n, n, WHAT, "x")?;
-        check_buffer(stream, g.stream(), g.len(), n, WHAT, "gradient")?;
-        check_buffer(stream, buf.stream(), buf.len(), n, WHAT, "momentum buffer")?;
-        if n == 0 {
+        let others = [
+            ("gradient", g as &dyn DeviceSlice<f32>),
+            ("momentum buffer", &*buf),
+        ];
+        let Some(n) = self.check_elementwise(stream, WHAT, &*x, &others)? else {
             return Ok(());
-        }
+        };
         let (x_ptr, _x) = x.device_ptr_mut(stream);
         let (g_ptr, _g) = g.device_ptr(stream);
         let (b_ptr, _b) = buf.device_ptr_mut(stream);
-        let n = n as u64;
         let nesterov = i32::from(cfg.nesterov);
         let mut b = stream.launch_builder(&self.sgd_step);
         b.arg(&x_ptr)
@@ -389,7 +375,7 @@ impl Kernels {
             .arg(&cfg.momentum)
             .arg(&cfg.weight_decay)
             .arg(&nesterov);
-        // SAFETY: the three buffers hold n f32 on this stream's GPU.
+        // SAFETY: the three buffers hold n f32 on this stream's GPU (`check_elementwise`).
         unsafe { b.launch(config(elementwise_grid(n))) }.context("launching sgd_step")?;
         Ok(())
     }
@@ -408,19 +394,14 @@ impl Kernels {
         Y: DevicePtr<f32>,
     {
         const WHAT: &str = "scale_add";
-        self.check_stream(stream, WHAT)?;
-        let n = x.len();
-        check_buffer(stream, x.stream(), n, n, WHAT, "x")?;
-        check_buffer(stream, y.stream(), y.len(), n, WHAT, "y")?;
-        if n == 0 {
+        let Some(n) = self.check_elementwise(stream, WHAT, &*x, &[("y", y)])? else {
             return Ok(());
-        }
+        };
         let (x_ptr, _x) = x.device_ptr_mut(stream);
         let (y_ptr, _y) = y.device_ptr(stream);
-        let n = n as u64;
         let mut l = stream.launch_builder(&self.scale_add);
         l.arg(&x_ptr).arg(&y_ptr).arg(&n).arg(&a).arg(&b);
-        // SAFETY: both buffers hold n f32 on this stream's GPU.
+        // SAFETY: both buffers hold n f32 on this stream's GPU (`check_elementwise`).
         unsafe { l.launch(config(elementwise_grid(n))) }.context("launching scale_add")?;
         Ok(())
     }
@@ -431,17 +412,13 @@ impl Kernels {
         X: DevicePtrMut<f32>,
     {
         const WHAT: &str = "divide";
-        self.check_stream(stream, WHAT)?;
-        let n = x.len();
-        check_buffer(stream, x.stream(), n, n, WHAT, "x")?;
-        if n == 0 {
+        let Some(n) = self.check_elementwise(stream, WHAT, &*x, &[])? else {
             return Ok(());
-        }
+        };
         let (x_ptr, _x) = x.device_ptr_mut(stream);
-        let n = n as u64;
         let mut l = stream.launch_builder(&self.divide);
         l.arg(&x_ptr).arg(&n).arg(&d);
-        // SAFETY: x holds n f32 on this stream's GPU.
+        // SAFETY: x holds n f32 on this stream's GPU (`check_elementwise`).
         unsafe { l.launch(config(elementwise_grid(n))) }.context("launching divide")?;
         Ok(())
     }
@@ -455,6 +432,25 @@ impl Kernels {
             )));
         }
         Ok(())
+    }
+
+    /// The checks of an element-wise launch that updates `x` in place: the stream is ours, `x`
+    /// lives on its GPU, and so does each named buffer of `others`, with as many elements as `x`.
+    /// Returns that count as the kernels take it, or `None` when it is 0 (nothing to launch).
+    fn check_elementwise(
+        &self,
+        stream: &CudaStream,
+        what: &str,
+        x: &dyn DeviceSlice<f32>,
+        others: &[(&str, &dyn DeviceSlice<f32>)],
+    ) -> Result<Option<u64>> {
+        self.check_stream(stream, what)?;
+        let n = x.len();
+        check_buffer(stream, x.stream(), n, n, what, "x")?;
+        for (name, buffer) in others {
+            check_buffer(stream, buffer.stream(), buffer.len(), n, what, name)?;
+        }
+        Ok((n != 0).then_some(n as u64))
     }
 }
 

@@ -8,7 +8,7 @@
 //!   stream explicitly; [`DeviceLayout`] and [`DeviceWeights`], a layer table and weights on a GPU.
 //! - `device`: enumeration, peer access, device-to-device and peer copies.
 //! - `selftest`: the GPU side of `grawa-train selftest` (each kernel against its CPU twin, copy
-//!   bandwidths); the report it fills and prints lives in `crate::selftest`.
+//!   bandwidths); the report it fills lives in `crate::selftest_report`, printed by `crate::selftest`.
 //!
 //! Every kernel has a CPU twin in `crate::average::naive` or `crate::optim`, the reference it is
 //! checked against.
