@@ -33,6 +33,18 @@ pub enum ToHub {
     Failed { worker: usize, error: Error },
 }
 
+impl ToHub {
+    /// The worker the message comes from.
+    pub fn sender(&self) -> usize {
+        match self {
+            ToHub::Round(s) | ToHub::Final(s) => s.worker,
+            ToHub::Grads { worker, .. }
+            | ToHub::State { worker, .. }
+            | ToHub::Failed { worker, .. } => *worker,
+        }
+    }
+}
+
 /// Pulling thread to one worker.
 #[derive(Clone, Debug)]
 pub enum Reply {

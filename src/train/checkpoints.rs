@@ -1,0 +1,113 @@
+//! Checkpoint assembly on the pulling thread: when one is due, the workers' saved states as they
+//! arrive, and the whole checkpoint once every worker still in the run has sent its own. Writing
+//! it is the main thread's job (it adds the metrics position).
+
+use std::time::Instant;
+
+use crate::algo::Target;
+use crate::checkpoint::{Checkpoint, Identity, MetricsState, RunState as SavedRun, WorkerSave};
+use crate::config::CheckpointEvery;
+
+/// The pulling thread's side of checkpoints.
+pub struct CheckpointAssembly {
+    every: Option<CheckpointEvery>,
+    identity: Identity,
+    /// Full worker states sent for the coming checkpoint.
+    saves: Vec<Option<Box<WorkerSave>>>,
+    last: Instant,
+}
+
+/// Where the run stands, for a checkpoint.
+pub struct Position {
+    pub rounds: u64,
+    pub total_steps: u64,
+    pub seconds: f64,
+    pub next_eval: u64,
+}
+
+/// The algorithm's own state, for a checkpoint.
+pub struct AlgoParts {
+    pub policy: serde_json::Value,
+    pub data: Vec<(String, Vec<f32>)>,
+}
+
+impl CheckpointAssembly {
+    /// Checkpoints of the run `identity` of `workers` workers, also every `every`.
+    pub fn new(every: Option<CheckpointEvery>, identity: Identity, workers: usize) -> Self {
+        Self {
+            every,
+            identity,
+            saves: (0..workers).map(|_| None).collect(),
+            last: Instant::now(),
+        }
+    }
+
+    /// Keeps a worker's state for the coming checkpoint.
+    pub fn store(&mut self, worker: usize, save: Box<WorkerSave>) {
+        self.saves[worker] = Some(save);
+    }
+
+    /// Whether the round after `rounds` should carry every worker's state.
+    pub fn due(&self, rounds: u64) -> bool {
+        match self.every {
+            Some(CheckpointEvery::Rounds(n)) => (rounds + 1).is_multiple_of(n),
+            Some(CheckpointEvery::Seconds(s)) => self.last.elapsed().as_secs_f64() >= s,
+            None => false,
+        }
+    }
+
+    /// True when every worker not `failed` has sent its state.
+    pub fn ready(&self, failed: &[bool]) -> bool {
+        let wanted = failed.iter().filter(|f| !**f).count();
+        wanted > 0 && self.saves.iter().flatten().count() >= wanted
+    }
+
+    /// Marks a checkpoint as taken now (for `--checkpoint-every` in seconds).
+    pub fn taken(&mut self) {
+        self.last = Instant::now();
+    }
+
+    /// A checkpoint from the stored states, if `ready`; they are taken (each is used once).
+    /// `pending` is a round's target the saved states have not had yet (resuming applies it
+    /// first); otherwise `anchor` is the proximal anchor to keep.
+    pub fn assemble(
+        &mut self,
+        failed: &[bool],
+        at: Position,
+        algo: AlgoParts,
+        pending: Option<&Target>,
+        anchor: &[f32],
+        finished: bool,
+    ) -> Option<Checkpoint> {
+        if !self.ready(failed) {
+            return None;
+        }
+        let saves: Vec<WorkerSave> = self
+            .saves
+            .iter_mut()
+            .map(|s| s.take().map(|b| *b))
+            .collect::<Option<Vec<_>>>()?;
+        let (anchor, pending_pull) = match pending {
+            Some(Target::Pull { point, lambda }) => (point.to_vec(), Some(*lambda)),
+            _ => (anchor.to_vec(), None),
+        };
+        Some(Checkpoint {
+            state: SavedRun {
+                version: crate::checkpoint::version(),
+                identity: self.identity.clone(),
+                rounds: at.rounds,
+                total_steps: at.total_steps,
+                seconds: at.seconds,
+                next_eval: at.next_eval,
+                workers: saves.iter().map(|s| s.state.clone()).collect(),
+                algo: algo.policy,
+                metrics: MetricsState::default(),
+                finished,
+                pending_pull,
+            },
+            workers: saves.into_iter().map(|s| s.tensors).collect(),
+            anchor,
+            algo_tensors: algo.data,
+        })
+    }
+}

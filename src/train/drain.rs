@@ -1,0 +1,77 @@
+//! The drain phase of a run: the main thread reads the threads' events until they have all
+//! returned, writing metrics, rendering progress and writing the checkpoints the pulling thread
+//! assembles. It never blocks a worker: they only send.
+
+use super::loss_meter::TrainLossMeter;
+use super::spawn::Running;
+use crate::algo::ScheduleKind;
+use crate::checkpoint::{self, Checkpoint, Layout};
+use crate::config::RunConfig;
+use crate::events::Event;
+use crate::metrics::MetricsWriter;
+use crate::progress::ProgressView;
+use crate::Result;
+
+/// Step summaries in metrics.jsonl: one per this many steps per worker.
+const LOG_EVERY: u64 = 20;
+
+/// Consumes `run.events`; returns the training loss of the last evaluation.
+pub fn drain(cfg: &RunConfig, run: &Running) -> Result<f64> {
+    let m = cfg.workers;
+    let mut metrics = match &run.resumed {
+        Some(r) => MetricsWriter::resume(
+            &cfg.out,
+            m,
+            LOG_EVERY,
+            r.state.metrics.bytes,
+            &r.state.metrics.windows,
+        )?,
+        None => MetricsWriter::create(&cfg.out, m, LOG_EVERY)?,
+    };
+    let mut view = ProgressView::new(cfg.quiet, m, run.max_steps);
+    let mut meter = TrainLossMeter::new(m, cfg.algo.schedule == ScheduleKind::Sync);
+    if let Some(r) = &run.resumed {
+        let steps: Vec<u64> = r.state.workers.iter().map(|w| w.step).collect();
+        meter.restore(&r.state.metrics, &steps);
+    }
+    let layout = run.shapes.layout();
+    let mut train_loss = f64::NAN;
+    // The channel closes when the workers and the pulling thread have all returned.
+    for mut event in run.events.iter() {
+        if let Event::Checkpoint(ckpt) = event {
+            save_checkpoint(*ckpt, &mut metrics, &meter, cfg, &layout)?;
+            continue;
+        }
+        if let Event::Fatal = event {
+            break;
+        }
+        meter.observe(&mut event);
+        if let Event::Eval(e) = &event {
+            train_loss = e.train_loss;
+        }
+        metrics.record(&event)?;
+        view.update(&event);
+    }
+    view.finish();
+    metrics.flush()?;
+    Ok(train_loss)
+}
+
+/// Completes a checkpoint with the main thread's metrics state and writes it.
+fn save_checkpoint(
+    mut ckpt: Checkpoint,
+    metrics: &mut MetricsWriter,
+    meter: &TrainLossMeter,
+    cfg: &RunConfig,
+    layout: &Layout,
+) -> Result<()> {
+    let (bytes, windows) = metrics.position()?;
+    ckpt.state.metrics = checkpoint::MetricsState {
+        bytes,
+        pending_losses: meter.pending.clone(),
+        last_train_loss: meter.last.is_finite().then_some(meter.last),
+        windows,
+    };
+    checkpoint::write(&cfg.out, &ckpt, layout, cfg.keep)?;
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! The pulling thread's evaluation policy: when an evaluation is due (every `--eval-every` local
+//! steps per worker, counted over all workers), and what is scored: the evaluated point of
+//! `RoundData::evaluated_point` after the round's target, and with `--eval-workers` the center and
+//! each worker too.
+
+use super::eval::Evaluator;
+use crate::algo::{Snapshot, Target};
+use crate::events::EvalEvent;
+use crate::round::RoundData;
+use crate::Result;
+
+/// When and what to evaluate.
+pub struct Evaluation {
+    pub evaluator: Evaluator,
+    /// Evaluate every this many local steps per worker.
+    pub every: u64,
+    pub workers: usize,
+    pub batches_per_epoch: u64,
+    /// Also score the center and every worker.
+    pub eval_workers: bool,
+    /// Total local steps at which the next evaluation is due.
+    pub next: u64,
+}
+
+impl Evaluation {
+    /// The evaluation of a round at `total` local steps in all, if one is due then.
+    pub fn if_due(
+        &mut self,
+        data: &RoundData,
+        snaps: &[&Snapshot],
+        target: Option<&Target>,
+        total: u64,
+        seconds: f64,
+    ) -> Result<Option<EvalEvent>> {
+        let every = self.every * self.workers as u64;
+        if total < self.next.max(every) {
+            return Ok(None);
+        }
+        self.next = (total / every + 1) * every;
+        self.evaluate(data, snaps, target, total, seconds).map(Some)
+    }
+
+    /// Scores the evaluated point after `target`; `total` is the run's local steps then.
+    pub fn evaluate(
+        &self,
+        data: &RoundData,
+        snaps: &[&Snapshot],
+        target: Option<&Target>,
+        total: u64,
+        seconds: f64,
+    ) -> Result<EvalEvent> {
+        let xs: Vec<&[f32]> = snaps.iter().map(|s| s.params.as_slice()).collect();
+        let score = self.evaluator.score(&data.evaluated_point(&xs, target)?)?;
+        let (center_accuracy, worker_accuracy) = if self.eval_workers {
+            let center = match target {
+                Some(Target::Pull { point, .. }) => Some(self.evaluator.score(point)?.accuracy),
+                // Async EASGD: the center the exchange has just moved.
+                Some(Target::Exchange { .. }) => data
+                    .evaluation_point()
+                    .map(|c| self.evaluator.score(&c).map(|s| s.accuracy))
+                    .transpose()?,
+                None => None,
+            };
+            let workers = snaps
+                .iter()
+                .map(|s| {
+                    let mut x = s.params.clone();
+                    if let Some(t) = target {
+                        t.apply_host(Some(s.worker), &mut x)?;
+                    }
+                    Ok(self.evaluator.score(&x)?.accuracy)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            (center, Some(workers))
+        } else {
+            (None, None)
+        };
+        Ok(EvalEvent {
+            total_steps: total,
+            epoch: total as f64 / (self.workers as u64 * self.batches_per_epoch) as f64,
+            seconds,
+            test_loss: score.loss,
+            test_accuracy: score.accuracy,
+            train_loss: f64::NAN,
+            center_accuracy,
+            worker_accuracy,
+        })
+    }
+}

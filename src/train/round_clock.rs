@@ -1,0 +1,48 @@
+//! When rounds end the run, and how many permits the next `permits` round hands out: the
+//! budget as the pulling thread sees it.
+
+use super::hub::Shared;
+use crate::algo::{ScheduleKind, Snapshot};
+
+/// The run's budget and schedule, from the pulling thread's side.
+pub struct RoundClock {
+    pub schedule: ScheduleKind,
+    pub workers: usize,
+    /// Local steps per worker per round (permits: M*tau per round in all).
+    pub tau: u64,
+    /// Step budget per worker, and time budget.
+    pub max_steps: Option<u64>,
+    pub max_seconds: Option<f64>,
+}
+
+impl RoundClock {
+    /// True once the time budget is spent.
+    pub fn time_up(&self, shared: &Shared) -> bool {
+        self.max_seconds.is_some_and(|m| shared.seconds() >= m)
+    }
+
+    /// Permits for the round after `total` steps: M*tau, or what is left of the budget.
+    pub fn permits_for_next_round(&self, total: u64) -> u64 {
+        let per_round = self.workers as u64 * self.tau;
+        match self.max_steps {
+            Some(m) => per_round.min((m * self.workers as u64).saturating_sub(total)),
+            None => per_round,
+        }
+    }
+
+    /// Whether a lockstep round over `snaps`, after `total` steps in all, is the run's last.
+    pub fn round_ends_run(&self, snaps: &[Snapshot], total: u64, shared: &Shared) -> bool {
+        let budget_done = match self.schedule {
+            ScheduleKind::Permits => self.permits_for_next_round(total) == 0,
+            _ => self
+                .max_steps
+                .is_some_and(|m| snaps.iter().all(|s| s.step >= m)),
+        };
+        budget_done || self.time_up(shared)
+    }
+
+    /// Whether the all-reduce for local step `step` (1-based) is the run's last.
+    pub fn all_reduce_ends_run(&self, step: u64, shared: &Shared) -> bool {
+        self.max_steps.is_some_and(|m| step >= m) || self.time_up(shared)
+    }
+}

@@ -1,0 +1,237 @@
+//! The set-up phase of a run: everything that can fail on user input (data, model, GPUs, a
+//! checkpoint to resume) happens here, before the output folder is created or written.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use candle_core::Device;
+
+use super::budget::StepBudget;
+use super::eval::{EvalSetup, Evaluator};
+use crate::algo::{self, WorkerPlan};
+use crate::checkpoint::{self, Checkpoint, Identity, Layout};
+use crate::config::RunConfig;
+use crate::data::{self, Augment, Dataset, Normalization, ShardLoader, SyntheticSpec};
+use crate::metrics::write_json_atomic;
+use crate::model::{LayerEntry, Model};
+use crate::{Error, Result};
+
+/// What the run is made of, ready to start.
+pub struct Setup {
+    pub train: Arc<Dataset>,
+    pub norm: Normalization,
+    pub loaders: Vec<ShardLoader>,
+    pub batches_per_epoch: u64,
+    pub budget: StepBudget,
+    pub eval_every: u64,
+    pub plan: WorkerPlan,
+    /// One model per worker, all at the same initial point `x0`.
+    pub models: Vec<Model>,
+    pub x0: Vec<f32>,
+    pub evaluator: Evaluator,
+    pub identity: Identity,
+    /// The checkpoint a resumed run continues from.
+    pub resumed: Option<Checkpoint>,
+    pub shapes: Shapes,
+}
+
+/// The model's layer tables and tensor shapes: how its checkpoints lay out their tensors.
+pub struct Shapes {
+    pub table: Vec<LayerEntry>,
+    param_shapes: Vec<Vec<usize>>,
+    buffer_table: Vec<LayerEntry>,
+    buffer_shapes: Vec<Vec<usize>>,
+}
+
+impl Shapes {
+    /// How a checkpoint of this run lays out its tensors.
+    pub fn layout(&self) -> Layout<'_> {
+        Layout {
+            params: &self.table,
+            param_shapes: &self.param_shapes,
+            buffers: &self.buffer_table,
+            buffer_shapes: &self.buffer_shapes,
+        }
+    }
+}
+
+/// Loads and builds everything `cfg` asks for, then prepares the output folder (writing
+/// `config.json` for a new run).
+pub fn prepare(cfg: &RunConfig) -> Result<Setup> {
+    let m = cfg.workers;
+    let synthetic = SyntheticSpec {
+        shape: cfg.model.synthetic_shape(),
+        num_classes: 10,
+        train: cfg.synthetic_train,
+        test: cfg.synthetic_test,
+        seed: cfg.seed,
+    };
+    let split = data::load(cfg.dataset, &cfg.data_dir, &synthetic)?;
+    cfg.model.check_input(split.train.shape).map_err(|why| {
+        Error::usage(format!(
+            "--model {} with --dataset {}: {why}",
+            cfg.model, cfg.dataset
+        ))
+    })?;
+    let shard = split.train.len() / m;
+    if shard < cfg.batch_size {
+        return Err(Error::usage(format!(
+            "--batch-size {}: each of the {m} workers' shards has only {shard} of the {} training images",
+            cfg.batch_size,
+            split.train.len()
+        )));
+    }
+    let (shape, classes) = (split.train.shape, split.train.num_classes);
+    let norm = Normalization::for_kind(cfg.dataset);
+    let train = Arc::new(split.train);
+    let loaders = (0..m)
+        .map(|i| {
+            ShardLoader::try_new(
+                train.clone(),
+                norm.clone(),
+                Augment::for_kind(cfg.dataset),
+                cfg.batch_size,
+                i,
+                m,
+                cfg.seed,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let batches_per_epoch = loaders[0].batches_per_epoch() as u64;
+    let budget = StepBudget::new(&cfg.budget, batches_per_epoch as usize);
+    let eval_every = cfg.eval_every.unwrap_or(batches_per_epoch);
+    let plan = algo::worker_plan(&cfg.algo, eval_every, cfg.batch_size);
+    // Each worker's device (round-robin over the GPUs asked for), and the pulling thread's: the
+    // first GPU, on a stream of its own, where it evaluates. All CPU without GPUs.
+    let (devices, device) = open_devices(&cfg.gpus, m)?;
+    // Every worker starts from the same point: the same seed builds the same model.
+    let models = devices
+        .iter()
+        .map(|d| Model::new(cfg.model, shape, classes, cfg.seed, d))
+        .collect::<Result<Vec<_>>>()?;
+    let x0 = models[0].params.to_flat()?;
+    let eval_setup = EvalSetup {
+        kind: cfg.model,
+        shape,
+        num_classes: classes,
+        eval_batch_size: cfg.eval_batch_size,
+        recal_batches: cfg.bn_recal_batches,
+        recal_batch_size: cfg.batch_size,
+        seed: cfg.seed,
+    };
+    let evaluator = Evaluator::new(
+        &eval_setup,
+        train.clone(),
+        Arc::new(split.test),
+        norm.clone(),
+        &device,
+    )?;
+    let identity = Identity {
+        dataset: cfg.dataset.to_string(),
+        model: cfg.model.to_string(),
+        algo: cfg.algo.kind.to_string(),
+        schedule: cfg.algo.schedule.to_string(),
+        workers: m,
+        batch_size: cfg.batch_size,
+        seed: cfg.seed,
+    };
+    let shapes = Shapes {
+        table: models[0].params.table().to_vec(),
+        param_shapes: models[0].params.shapes(),
+        buffer_table: models[0].buffers.table().to_vec(),
+        buffer_shapes: models[0].buffers.shapes(),
+    };
+    let resumed = if cfg.resume {
+        Some(load_resume(&cfg.out, &identity, &shapes.layout())?)
+    } else {
+        None
+    };
+    prepare_out_dir(&cfg.out, cfg.resume)?;
+    if !cfg.resume {
+        write_json_atomic(&cfg.out.join("config.json"), cfg)?;
+    }
+    Ok(Setup {
+        train,
+        norm,
+        loaders,
+        batches_per_epoch,
+        budget,
+        eval_every,
+        plan,
+        models,
+        x0,
+        evaluator,
+        identity,
+        resumed,
+        shapes,
+    })
+}
+
+/// One device per worker and one for the pulling thread. On GPUs every worker gets a CUDA device
+/// with a stream of its own (workers sharing a GPU then overlap, and candle's per-slice events
+/// order their buffers across streams); the pulling thread gets its own stream on the first GPU.
+fn open_devices(gpus: &[usize], workers: usize) -> Result<(Vec<Device>, Device)> {
+    if gpus.is_empty() {
+        return Ok((vec![Device::Cpu; workers], Device::Cpu));
+    }
+    if gpus.len() != workers {
+        return Err(Error::Internal(format!(
+            "{} GPU placements for {workers} workers",
+            gpus.len()
+        )));
+    }
+    let open = |ordinal: usize| {
+        Device::new_cuda_with_stream(ordinal)
+            .map_err(|e| Error::usage(format!("GPU {ordinal}: cannot open it: {e}")))
+    };
+    let per_worker = gpus.iter().map(|&g| open(g)).collect::<Result<Vec<_>>>()?;
+    let first = open(gpus[0])?;
+    Ok((per_worker, first))
+}
+
+/// Refuses an output folder that already holds a run: overwriting it would lose that run.
+fn prepare_out_dir(out: &Path, resume: bool) -> Result<()> {
+    if resume {
+        return Ok(());
+    }
+    for name in ["summary.json", "metrics.jsonl"] {
+        if out.join(name).exists() {
+            return Err(Error::usage(format!(
+                "--out {}: already holds a run ({name}); choose another folder or delete it",
+                out.display()
+            )));
+        }
+    }
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))
+}
+
+/// Reads the newest checkpoint of the run in `out` and checks that this run may continue it.
+fn load_resume(out: &Path, identity: &Identity, layout: &Layout) -> Result<Checkpoint> {
+    let where_ = out.display();
+    let Some(dir) = checkpoint::list(out)?.pop() else {
+        return Err(Error::usage(format!(
+            "--resume {where_}: no complete checkpoint in {where_}/checkpoints"
+        )));
+    };
+    let ckpt = checkpoint::read(&dir, layout)?;
+    let saved = &ckpt.state.identity;
+    if saved != identity {
+        return Err(Error::usage(format!(
+            "--resume {where_}: the checkpoint is of {} {} x{} {} on {} (batch {}, seed {}); this run asks for {} {} x{} {} on {} (batch {}, seed {})",
+            saved.algo, saved.schedule, saved.workers, saved.model, saved.dataset, saved.batch_size, saved.seed,
+            identity.algo, identity.schedule, identity.workers, identity.model, identity.dataset, identity.batch_size, identity.seed
+        )));
+    }
+    if ckpt.state.finished {
+        return Err(Error::usage(format!(
+            "--resume {where_}: that run has finished (see its summary.json)"
+        )));
+    }
+    if ckpt.workers.len() != identity.workers {
+        return Err(Error::usage(format!(
+            "--resume {where_}: the checkpoint holds {} workers",
+            ckpt.workers.len()
+        )));
+    }
+    Ok(ckpt)
+}
