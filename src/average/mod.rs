@@ -22,7 +22,7 @@ pub mod weights;
 pub use grawa::{inverse_weights, layer_norms, lgrawa_weights, mgrawa_weights, model_norm};
 pub use lsgd::{leader, LossWindow, LOSS_WINDOW};
 pub use reduce::{
-    center_and_pull, easgd_round, layer_sumsq, pull, uniform_average, weighted_center,
+    center_and_pull, easgd_round, layer_sumsq, pull, sum, uniform_average, weighted_center,
 };
 pub use smooth::{AccumulatedNorms, NormSmoother, DEFAULT_ACCUMULATED_BETA, DEFAULT_NORM_MOMENTUM};
 pub use weights::Weights;

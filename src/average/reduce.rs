@@ -121,8 +121,17 @@ pub fn easgd_round(xs: &mut [&mut [f32]], center: &mut [f32], beta: f32) {
 
 /// `out = (sum_i x_i) / M`: local SGD's average, and the evaluated model.
 pub fn uniform_average(xs: &[&[f32]], out: &mut [f32]) {
+    sum_then(xs, out, Some(xs.len() as f32));
+}
+
+/// `out = sum_i x_i`, added from worker 0 up: an unscaled all-reduce-sum.
+pub fn sum(xs: &[&[f32]], out: &mut [f32]) {
+    sum_then(xs, out, None);
+}
+
+/// The sum of the workers, divided by `divisor` while each piece is still in cache.
+fn sum_then(xs: &[&[f32]], out: &mut [f32], divisor: Option<f32>) {
     check_lens(xs.iter().map(|x| x.len()), out.len());
-    let m = xs.len() as f32;
     let total = xs.len() * out.len();
     let pieces = flat_pieces(out.len());
     let items: Vec<_> = split_mut(out, &pieces).into_iter().zip(&pieces).collect();
@@ -131,7 +140,9 @@ pub fn uniform_average(xs: &[&[f32]], out: &mut [f32]) {
         for x in &xs[1..] {
             add_assign(o, &x[p.start..p.end]);
         }
-        o.iter_mut().for_each(|v| *v /= m);
+        if let Some(m) = divisor {
+            o.iter_mut().for_each(|v| *v /= m);
+        }
     });
 }
 

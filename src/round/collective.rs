@@ -21,6 +21,16 @@ pub trait Collective {
     /// implementation that keeps that order gives the same bits.
     fn all_reduce_sum(&mut self, scale: Option<&Weights>) -> Result<Vec<f32>>;
 
+    /// `(sum_i x_i) / M` over the M participants: the all-reduce-sum divided by the participant
+    /// count (NCCL's `Avg`). An implementation may fuse the division into its sum; the result must
+    /// be the sum's bits divided, as this default gives.
+    fn all_reduce_mean(&mut self) -> Result<Vec<f32>> {
+        let m = self.participants().len() as f32;
+        let mut sum = self.all_reduce_sum(None)?;
+        sum.iter_mut().for_each(|v| *v /= m);
+        Ok(sum)
+    }
+
     /// The buffer of participant `worker`, to everybody (broadcast from that root).
     fn broadcast(&mut self, worker: usize) -> Result<Vec<f32>>;
 }

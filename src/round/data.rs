@@ -34,18 +34,12 @@ impl RoundData {
         let Some(mix) = &plan.mix else {
             return Ok(None);
         };
-        let m = net.participants().len() as f32;
         let point = match mix {
             Mix::Weighted(w) => net.all_reduce_sum(Some(w))?,
-            Mix::Mean => {
-                let mut sum = net.all_reduce_sum(None)?;
-                sum.divide(m)?;
-                sum
-            }
+            Mix::Mean => net.all_reduce_mean()?,
             Mix::Leader(worker) => net.broadcast(*worker)?,
             Mix::Elastic { beta } => {
-                let mut mean = net.all_reduce_sum(None)?;
-                mean.divide(m)?;
+                let mean = net.all_reduce_mean()?;
                 let old = self.elastic_center()?;
                 let mut new = old.to_vec();
                 new.scale_add(1.0 - beta, &mean, *beta)?;

@@ -4,7 +4,7 @@
 
 use super::Collective;
 use crate::algo::{Snapshot, WorkerStats};
-use crate::average::{weighted_center, Weights};
+use crate::average::{sum, uniform_average, weighted_center, Weights};
 use crate::model::LayerEntry;
 use crate::{Error, Result};
 
@@ -51,18 +51,23 @@ impl Collective for Gathered<'_> {
         if self.xs.is_empty() {
             return Err(Error::Internal("all-reduce over no participants".into()));
         }
-        // Unscaled is a weighted sum with unit weights: 1 * x is x exactly in IEEE arithmetic,
-        // so this is the plain sum, added in participant order, through the same fused kernel.
-        let ones;
-        let w = match scale {
-            Some(w) => w,
-            None => {
-                ones = Weights::PerWorker(vec![1.0; self.xs.len()]);
-                &ones
-            }
-        };
+        // Both add the terms in participant order, so a mean formed from the plain sum is the
+        // bits `uniform_average` gives.
         let mut out = vec![0f32; self.xs[0].len()];
-        weighted_center(&self.xs, w, self.table, &mut out);
+        match scale {
+            Some(w) => weighted_center(&self.xs, w, self.table, &mut out),
+            None => sum(&self.xs, &mut out),
+        }
+        Ok(out)
+    }
+
+    fn all_reduce_mean(&mut self) -> Result<Vec<f32>> {
+        if self.xs.is_empty() {
+            return Err(Error::Internal("all-reduce over no participants".into()));
+        }
+        // The division happens while each piece of the sum is still in cache.
+        let mut out = vec![0f32; self.xs[0].len()];
+        uniform_average(&self.xs, &mut out);
         Ok(out)
     }
 

@@ -18,7 +18,6 @@ use super::hub::{Reply, Shared, ToHub};
 use super::round_clock::RoundClock;
 use super::watchdog::Watchdog;
 use crate::algo::{Plan, Policy, ScheduleKind, Snapshot, Target};
-use crate::buffer::FlatBuffer;
 use crate::checkpoint::Checkpoint;
 use crate::events::{flat_weights, EvalEvent, Event, RoundEvent};
 use crate::model::LayerEntry;
@@ -301,10 +300,8 @@ impl Coordinator {
             }
         }
         let xs: Vec<&[f32]> = grads.iter().map(Vec::as_slice).collect();
-        let m = xs.len() as f32;
         let mut net = Gathered::buffers(workers.clone(), xs, &self.table);
-        let mut mean = net.all_reduce_sum(None)?;
-        mean.divide(m)?;
+        let mean = net.all_reduce_mean()?;
         let stop = self.clock.all_reduce_ends_run(step, &self.shared);
         let mean = Arc::new(mean);
         for w in workers {
