@@ -7,6 +7,8 @@
 //! The host half always runs; the CUDA half (feature `cuda`) runs on GPU 0 wherever the driver
 //! sees one, and says it skipped otherwise.
 
+mod run_support;
+
 use grawa_train::average::naive::{naive_layer_sumsq, naive_pull};
 use grawa_train::buffer::FlatBuffer;
 use grawa_train::model::LayerEntry;
@@ -14,26 +16,14 @@ use grawa_train::optim::SgdConfig;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
+use run_support::table_of;
 
 /// Layer lengths with an empty layer, single elements, both sides of the kernels' 4096-element
 /// pieces, and a layer that spans several pieces.
 const LAYERS: [usize; 8] = [1, 0, 4095, 4096, 4097, 7, 20_000, 3];
 
 fn table() -> Vec<LayerEntry> {
-    let mut offset = 0;
-    LAYERS
-        .iter()
-        .enumerate()
-        .map(|(i, &len)| {
-            let e = LayerEntry {
-                name: format!("l{i}"),
-                offset,
-                len,
-            };
-            offset += len;
-            e
-        })
-        .collect()
+    table_of(&LAYERS)
 }
 
 fn random(n: usize, rng: &mut StdRng) -> Vec<f32> {

@@ -6,13 +6,14 @@
 //! Expected counts come from the schedule rules; numbers compared between runs come from the
 //! first run itself (reproducibility), never from constants.
 
+mod run_support;
+
 use std::path::Path;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use grawa_train::cli::parse_from;
 use grawa_train::config::RunConfig;
-use grawa_train::metrics::Summary;
+use run_support::{events, run};
 use serde_json::Value;
 
 /// A small, fast run: the synthetic set (MNIST-shaped, 10 classes) with 3000 training images.
@@ -36,28 +37,6 @@ fn config(extra: &[&str], out: &Path) -> RunConfig {
     args.push("--out".into());
     args.push(out.to_str().unwrap().into());
     RunConfig::from_args(&parse_from(args).expect("flags parse")).expect("flags are valid")
-}
-
-/// Runs on a thread and fails the test if the run has not returned within `secs`: a hang is a
-/// failure, not a stuck test binary.
-fn run(cfg: RunConfig, secs: u64) -> Summary {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(grawa_train::train::run(cfg));
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(r) => r.expect("the run succeeds"),
-        Err(_) => panic!("the run did not return within {secs} s (hang)"),
-    }
-}
-
-fn events(out: &Path, kind: &str) -> Vec<Value> {
-    std::fs::read_to_string(out.join("metrics.jsonl"))
-        .expect("metrics.jsonl")
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("one JSON object per line"))
-        .filter(|v| v["event"] == kind)
-        .collect()
 }
 
 fn u(v: &Value) -> u64 {

@@ -3,6 +3,8 @@
 //! with a deliberately plain transport written here (scalar loops, the trait's default
 //! `all_reduce_mean`), for every kind of plan, on random buffers.
 
+mod run_support;
+
 use grawa_train::algo::{Mix, Plan, Snapshot, Target, WorkerStats};
 use grawa_train::average::{lgrawa_weights, mgrawa_weights, Weights};
 use grawa_train::model::LayerEntry;
@@ -10,6 +12,7 @@ use grawa_train::round::{Collective, Gathered, RoundData};
 use grawa_train::Result;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use run_support::table_of;
 
 /// A transport as an MPI rank would see it, in miniature: every buffer in hand, sums by loops.
 struct Plain<'a> {
@@ -60,21 +63,8 @@ fn point(t: Option<Target>) -> Vec<f32> {
 fn any_ordered_transport_gives_the_gathered_rounds_bit_for_bit() {
     let mut rng = StdRng::seed_from_u64(7);
     let lens = [5usize, 0, 17_000, 3, 40_000];
-    let mut offset = 0;
-    let table: Vec<LayerEntry> = lens
-        .iter()
-        .enumerate()
-        .map(|(i, &len)| {
-            let e = LayerEntry {
-                name: format!("l{i}"),
-                offset,
-                len,
-            };
-            offset += len;
-            e
-        })
-        .collect();
-    let n = offset;
+    let table = table_of(&lens);
+    let n: usize = lens.iter().sum();
     // Three participants out of five workers (ids 0, 2, 4): ids, not positions, name a leader.
     let snaps: Vec<Snapshot> = [0usize, 2, 4]
         .iter()

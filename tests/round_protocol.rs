@@ -3,13 +3,14 @@
 //! reported yet must take no part in a round. Worker 2 is slowed so that the others report several
 //! times before it does. Sync runs are pinned number for number by tests/reference_runs.rs.
 
+mod run_support;
+
 use std::path::Path;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use grawa_train::cli::parse_from;
 use grawa_train::config::RunConfig;
-use grawa_train::metrics::Summary;
+use run_support::{events, run};
 use serde_json::Value;
 
 fn config(algo: &str, out: &Path) -> RunConfig {
@@ -47,25 +48,8 @@ fn config(algo: &str, out: &Path) -> RunConfig {
     cfg
 }
 
-/// Runs on a thread; a run that has not returned within `secs` fails the test (a hang).
-fn run(cfg: RunConfig, secs: u64) -> Summary {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(grawa_train::train::run(cfg));
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(r) => r.expect("the run succeeds"),
-        Err(_) => panic!("the run did not return within {secs} s (hang)"),
-    }
-}
-
 fn rounds(out: &Path) -> Vec<Value> {
-    std::fs::read_to_string(out.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|v| v["event"] == "round")
-        .collect()
+    events(out, "round")
 }
 
 fn participants(r: &Value) -> Vec<usize> {
@@ -150,12 +134,7 @@ fn async_easgd_exchanges_with_each_arriving_worker() {
     assert!(s.test_loss.is_finite() && s.test_accuracy > 0.0, "{s:?}");
     let rs = rounds(&out);
     assert_eq!(rs.len() as u64, s.rounds);
-    let pulls: Vec<Value> = std::fs::read_to_string(out.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|v| v["event"] == "pull")
-        .collect();
+    let pulls = events(&out, "pull");
     assert!(!pulls.is_empty(), "workers apply their exchanges");
     assert!(
         pulls.len() as u64 <= s.rounds,
