@@ -508,17 +508,26 @@ impl Worker {
         if stop {
             return Ok(true);
         }
-        let source = sources.get(self.id).copied();
-        if let (Some(t), Some(src), Some(sent)) = (target, source, self.last_sent) {
-            if src == sent && self.pulled_for != Some(sent) && t.applies_to(self.id) {
-                self.pulled_for = Some(sent);
-                self.apply(&t)?;
-                let _ = self.ctx.events.send(Event::Pull(PullEvent {
-                    worker: self.id,
-                    step: self.step,
-                    lag: self.step - src,
-                }));
-            }
+        let (Some(t), Some(src), Some(sent)) =
+            (target, sources.get(self.id).copied(), self.last_sent)
+        else {
+            return Ok(false);
+        };
+        let take = match &t {
+            // An exchange is addressed to this worker once, for one snapshot, and the center has
+            // taken its half already: apply it whatever was sent since, or the sum drifts.
+            Target::Exchange { worker, .. } => *worker == self.id,
+            // A pull: once, toward the first center built from the newest snapshot.
+            Target::Pull { .. } => src == sent && self.pulled_for != Some(sent),
+        };
+        if take {
+            self.pulled_for = Some(src);
+            self.apply(&t)?;
+            let _ = self.ctx.events.send(Event::Pull(PullEvent {
+                worker: self.id,
+                step: self.step,
+                lag: self.step - src,
+            }));
         }
         Ok(false)
     }
