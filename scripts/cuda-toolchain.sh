@@ -25,7 +25,8 @@ script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo_root="$(cd "$script_dir/.." && pwd)"
 root="${GRAWA_CUDA_DIR:-$repo_root/.cuda}"
 
-# The wheels that hold a working CUDA 13.0 nvcc (see ../shared/FACTS.md, "CUDA without a GPU").
+# The wheels that hold a working CUDA 13.0 nvcc (the cu12 nvcc wheels hold only ptxas; these, unzipped
+# into one folder with exec bits restored, are a whole nvcc).
 WHEELS=(
     nvidia-cuda-nvcc==13.0.88
     nvidia-nvvm==13.0.88
