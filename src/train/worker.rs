@@ -149,6 +149,10 @@ impl Worker {
         self.losses = st.losses.clone();
         self.anchor = Arc::new(anchor.to_vec());
         self.ctx.shared.steps[self.id].store(self.step, Ordering::SeqCst);
+        // Async: the checkpoint is where every worker was last in step, so it stands in for the
+        // snapshot the staleness bound measures from. A fresh hub knows of no snapshot (0), and
+        // every restored worker would be past the bound and wait for ever.
+        self.ctx.shared.acked[self.id].store(self.step, Ordering::SeqCst);
         Ok(())
     }
 
