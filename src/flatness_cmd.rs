@@ -29,16 +29,18 @@ pub struct FlatnessArgs {
     /// Folder holding the data sets (default: the run's).
     #[arg(long, env = "GRAWA_DATA")]
     pub data_dir: Option<PathBuf>,
-    /// Lanczos iterations per start.
+    /// Lanczos iterations per start, 1 to 1000 (each is one Hessian-vector product; more than the
+    /// model has parameters are not taken).
     #[arg(long, default_value_t = 100)]
     pub iterations: usize,
-    /// Random Lanczos starts.
+    /// Random Lanczos starts, 1 to 100.
     #[arg(long, default_value_t = 3)]
     pub starts: usize,
-    /// Fixed training images the loss is taken over.
-    #[arg(long, default_value_t = 320)]
-    pub samples: usize,
-    /// Hutchinson probe vectors (0 skips the trace estimate).
+    /// Fixed training images the loss is taken over: 1 to the training set's size [default: 320,
+    /// or the whole training set when it is smaller].
+    #[arg(long)]
+    pub samples: Option<usize>,
+    /// Hutchinson probe vectors, 0 to 10000 (0 skips the trace estimate).
     #[arg(long, default_value_t = 30)]
     pub hutchinson: usize,
     /// Print the report as one JSON line.
@@ -89,11 +91,36 @@ pub fn evaluated_point(ckpt: &Checkpoint) -> Result<Vec<f32>> {
     crate::round::RoundData::from_state(&ckpt.algo_tensors).evaluated_point(&xs, None)
 }
 
-/// Measures the newest checkpoint of the run in `dir` and writes `dir/flatness.json`.
+/// Refuses counts that are zero or far past any sensible measurement (they would fail deep inside,
+/// or run for days), naming the flag.
+fn check_counts(opts: &FlatnessOptions) -> Result<()> {
+    let bound = |flag: &str, v: usize, lo: usize, hi: usize| {
+        if (lo..=hi).contains(&v) {
+            Ok(())
+        } else {
+            Err(Error::usage(format!(
+                "--{flag} {v}: expected {lo} to {hi}"
+            )))
+        }
+    };
+    bound("iterations", opts.iterations, 1, 1000)?;
+    bound("starts", opts.starts, 1, 100)?;
+    if opts.samples == 0 {
+        return Err(Error::usage(
+            "--samples 0: expected at least 1 image (at most the training set)",
+        ));
+    }
+    bound("hutchinson", opts.hutchinson, 0, 10_000)
+}
+
+/// Measures the newest checkpoint of the run in `dir` and writes `dir/flatness.json`. More
+/// `opts.samples` than the training set holds is refused, or with `clamp_samples` cut to the
+/// training set.
 pub fn measure_run(
     dir: &Path,
     data_dir: Option<&Path>,
     opts: &FlatnessOptions,
+    clamp_samples: bool,
 ) -> Result<FlatnessReport> {
     let info = read_run(dir)?;
     let data_dir = data_dir
@@ -107,6 +134,18 @@ pub fn measure_run(
         seed: info.seed,
     };
     let split = data::load(info.dataset, &data_dir, &synthetic)?;
+    let images = split.train.len();
+    let mut opts = opts.clone();
+    if opts.samples > images {
+        if !clamp_samples {
+            return Err(Error::usage(format!(
+                "--samples {}: the run's training set has only {images} images",
+                opts.samples
+            )));
+        }
+        opts.samples = images;
+    }
+    let opts = &opts;
     let shape: ImageShape = split.train.shape;
     let classes = split.train.num_classes;
     let device = Device::Cpu;
@@ -155,14 +194,18 @@ pub fn run(args: &[OsString]) -> ExitCode {
         Ok(a) => a,
         Err(code) => return code,
     };
+    let defaults = FlatnessOptions::default();
     let opts = FlatnessOptions {
         iterations: a.iterations,
         starts: a.starts,
-        samples: a.samples,
+        samples: a.samples.unwrap_or(defaults.samples),
         hutchinson: a.hutchinson,
         seed: 0,
     };
-    match measure_run(&a.checkpoint, a.data_dir.as_deref(), &opts) {
+    let checked = check_counts(&opts).and_then(|()| {
+        measure_run(&a.checkpoint, a.data_dir.as_deref(), &opts, a.samples.is_none())
+    });
+    match checked {
         Ok(r) => {
             if a.json {
                 println!("{}", serde_json::to_string(&r).unwrap_or_default());

@@ -237,3 +237,52 @@ fn bad_options_are_errors() {
         (100, 3, 320)
     );
 }
+
+/// `grawa-train flatness` with a zero or absurd count exits 2 with one line naming the flag, and
+/// writes nothing; a `--samples` past the training set is refused the same way (the default of 320
+/// is cut to a smaller training set instead).
+#[test]
+fn the_subcommand_refuses_zero_and_absurd_counts() {
+    let bin = env!("CARGO_BIN_EXE_grawa-train");
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let made = std::process::Command::new(bin)
+        .args(["--dataset", "synthetic", "--model", "mlp", "--steps", "3", "--quiet"])
+        .args(["--synthetic-train", "200", "--synthetic-test", "50", "--batch-size", "16"])
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let cases: [(&[&str], &str); 6] = [
+        (&["--iterations", "0"], "--iterations 0"),
+        (&["--iterations", "1000000"], "--iterations 1000000"),
+        (&["--starts", "0"], "--starts 0"),
+        (&["--samples", "0"], "--samples 0"),
+        (&["--samples", "100000000"], "--samples 100000000"),
+        (&["--hutchinson", "99999"], "--hutchinson 99999"),
+    ];
+    for (flags, named) in cases {
+        let o = std::process::Command::new(bin)
+            .arg("flatness")
+            .arg("--checkpoint")
+            .arg(&run)
+            .args(flags)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}: {err}");
+        assert!(err.contains(named) && err.lines().count() == 1, "{flags:?}: {err}");
+        assert!(!run.join("flatness.json").exists(), "{flags:?} wrote a report");
+    }
+    // The default 320 samples on a 200-image training set: the whole set, and a report.
+    let o = std::process::Command::new(bin)
+        .args(["flatness", "--iterations", "3", "--starts", "1", "--hutchinson", "2", "--json"])
+        .arg("--checkpoint")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["samples"], 200);
+}

@@ -51,7 +51,7 @@ pub fn finish(cfg: &RunConfig, run: Running, train_loss: f64, wall: Instant) -> 
     crate::report::write_metrics_csv(&cfg.out)?;
     if cfg.flatness {
         let opts = crate::flatness::FlatnessOptions::default();
-        let r = crate::flatness_cmd::measure_run(&cfg.out, Some(&cfg.data_dir), &opts)?;
+        let r = crate::flatness_cmd::measure_run(&cfg.out, Some(&cfg.data_dir), &opts, true)?;
         if !cfg.quiet {
             eprintln!(
                 "flatness: lambda_max {:.4}, ritz_sum {:.4}, hutchinson_trace {:.4} -> {}",
