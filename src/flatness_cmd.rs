@@ -98,9 +98,7 @@ fn check_counts(opts: &FlatnessOptions) -> Result<()> {
         if (lo..=hi).contains(&v) {
             Ok(())
         } else {
-            Err(Error::usage(format!(
-                "--{flag} {v}: expected {lo} to {hi}"
-            )))
+            Err(Error::usage(format!("--{flag} {v}: expected {lo} to {hi}")))
         }
     };
     bound("iterations", opts.iterations, 1, 1000)?;
@@ -203,7 +201,12 @@ pub fn run(args: &[OsString]) -> ExitCode {
         seed: 0,
     };
     let checked = check_counts(&opts).and_then(|()| {
-        measure_run(&a.checkpoint, a.data_dir.as_deref(), &opts, a.samples.is_none())
+        measure_run(
+            &a.checkpoint,
+            a.data_dir.as_deref(),
+            &opts,
+            a.samples.is_none(),
+        )
     });
     match checked {
         Ok(r) => {

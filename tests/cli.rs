@@ -44,6 +44,34 @@ fn unknown_model_and_bad_values_exit_2() {
     assert_usage_error(&grawa(&["--no-such-flag"]), "--no-such-flag");
 }
 
+/// Flags that would be ignored, or would overload the machine, are refused by name: --gamma
+/// outside the step schedule (as --milestones is), more than 4 threads per core, more than 256
+/// workers. Nothing is written.
+#[test]
+fn ignored_or_unbounded_flags_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = out.to_str().unwrap();
+    let base = ["--dataset", "synthetic", "--steps", "1", "--out", o];
+    let with = |extra: &[&str]| grawa(&[&base[..], extra].concat());
+    assert_usage_error(
+        &with(&["--gamma", "0.5"]),
+        "--gamma 0.5 only applies to --lr-schedule step",
+    );
+    assert_usage_error(
+        &with(&["--lr-schedule", "constant", "--gamma", "0.5"]),
+        "--lr-schedule constant",
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let too_many = (4 * cores + 1).to_string();
+    assert_usage_error(
+        &with(&["--threads", &too_many]),
+        &format!("--threads {too_many}"),
+    );
+    assert_usage_error(&with(&["--workers", "257"]), "--workers 257: at most 256");
+    assert!(!out.exists(), "a refused run wrote {}", out.display());
+}
+
 #[test]
 fn missing_data_names_the_file_and_the_fetch_command() {
     let dir = tempfile::tempdir().unwrap();

@@ -247,13 +247,32 @@ fn the_subcommand_refuses_zero_and_absurd_counts() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let made = std::process::Command::new(bin)
-        .args(["--dataset", "synthetic", "--model", "mlp", "--steps", "3", "--quiet"])
-        .args(["--synthetic-train", "200", "--synthetic-test", "50", "--batch-size", "16"])
+        .args([
+            "--dataset",
+            "synthetic",
+            "--model",
+            "mlp",
+            "--steps",
+            "3",
+            "--quiet",
+        ])
+        .args([
+            "--synthetic-train",
+            "200",
+            "--synthetic-test",
+            "50",
+            "--batch-size",
+            "16",
+        ])
         .arg("--out")
         .arg(&run)
         .output()
         .unwrap();
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let cases: [(&[&str], &str); 6] = [
         (&["--iterations", "0"], "--iterations 0"),
         (&["--iterations", "1000000"], "--iterations 1000000"),
@@ -272,12 +291,27 @@ fn the_subcommand_refuses_zero_and_absurd_counts() {
             .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{flags:?}: {err}");
-        assert!(err.contains(named) && err.lines().count() == 1, "{flags:?}: {err}");
-        assert!(!run.join("flatness.json").exists(), "{flags:?} wrote a report");
+        assert!(
+            err.contains(named) && err.lines().count() == 1,
+            "{flags:?}: {err}"
+        );
+        assert!(
+            !run.join("flatness.json").exists(),
+            "{flags:?} wrote a report"
+        );
     }
     // The default 320 samples on a 200-image training set: the whole set, and a report.
     let o = std::process::Command::new(bin)
-        .args(["flatness", "--iterations", "3", "--starts", "1", "--hutchinson", "2", "--json"])
+        .args([
+            "flatness",
+            "--iterations",
+            "3",
+            "--starts",
+            "1",
+            "--hutchinson",
+            "2",
+            "--json",
+        ])
         .arg("--checkpoint")
         .arg(&run)
         .output()

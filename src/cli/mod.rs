@@ -41,7 +41,8 @@ pub struct TrainArgs {
     #[arg(long, default_value = "mlp")]
     pub model: ModelKind,
 
-    /// Workers (model replicas), one thread each, on disjoint shards of the training set.
+    /// Workers (model replicas), one thread each, on disjoint shards of the training set; at most
+    /// 256.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
 
@@ -169,9 +170,9 @@ pub struct TrainArgs {
     #[arg(long, value_delimiter = ',')]
     pub milestones: Vec<String>,
 
-    /// Step-schedule factor applied at each milestone.
-    #[arg(long, default_value_t = 0.1)]
-    pub gamma: f64,
+    /// Step-schedule factor applied at each milestone (--lr-schedule step only) [default: 0.1].
+    #[arg(long)]
+    pub gamma: Option<f64>,
 
     /// Linear warm-up over this many steps.
     #[arg(long, default_value_t = 0)]
@@ -190,7 +191,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 
-    /// CPU threads in total (default: all cores).
+    /// CPU threads in total (default: all cores; at most 4 per core).
     #[arg(long)]
     pub threads: Option<usize>,
 

@@ -12,6 +12,12 @@ use crate::optim::SgdConfig;
 use crate::schedule::{parse_milestones, Decay, LrSchedule};
 use crate::{Error, Result};
 
+/// Most workers a run takes: each is a thread with a whole model, optimizer and shard of its own.
+pub const MAX_WORKERS: usize = 256;
+
+/// `--threads` past this many per core only adds contention.
+const MAX_THREADS_PER_CORE: usize = 4;
+
 fn positive_f64(flag: &str, v: f64) -> Result<f64> {
     if v.is_finite() && v > 0.0 {
         Ok(v)
@@ -37,6 +43,12 @@ impl RunConfig {
     pub fn from_args(a: &TrainArgs) -> Result<Self> {
         let gpu_ids = resolve_gpus(a)?;
         let mut resolved = a.clone();
+        if a.workers > MAX_WORKERS {
+            return Err(Error::usage(format!(
+                "--workers {}: at most {MAX_WORKERS} (each worker is a thread with a whole model of its own)",
+                a.workers
+            )));
+        }
         resolved.workers = workers_for_gpus(positive("workers", a.workers)?, gpu_ids.len())?;
         let a = &resolved;
         let mut budget = Budget {
@@ -68,7 +80,7 @@ impl RunConfig {
                     ));
                 }
                 let (milestones, unit) = parse_milestones(&a.milestones).map_err(Error::Usage)?;
-                let gamma = positive_f64("gamma", a.gamma)?;
+                let gamma = positive_f64("gamma", a.gamma.unwrap_or(0.1))?;
                 Decay::Step {
                     milestones,
                     unit,
@@ -81,6 +93,11 @@ impl RunConfig {
                         "--milestones only applies to --lr-schedule step (got --lr-schedule {other})"
                     )));
                 }
+                if let Some(g) = a.gamma {
+                    return Err(Error::usage(format!(
+                        "--gamma {g} only applies to --lr-schedule step (got --lr-schedule {other})"
+                    )));
+                }
                 if other == "cosine" {
                     Decay::Cosine
                 } else {
@@ -88,9 +105,16 @@ impl RunConfig {
                 }
             }
         };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let threads = match a.threads {
+            Some(t) if t > MAX_THREADS_PER_CORE * cores => {
+                return Err(Error::usage(format!(
+                    "--threads {t}: this machine has {cores} cores; more than {} threads ({MAX_THREADS_PER_CORE} per core) only slow training down",
+                    MAX_THREADS_PER_CORE * cores
+                )))
+            }
             Some(t) => positive("threads", t)?,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            None => cores,
         };
         let out = match (&a.resume, &a.out) {
             (Some(r), Some(o)) if r != o => {
