@@ -3,8 +3,10 @@
 //! (every worker's parameters, BatchNorm buffers and momentum, named `worker<i>/<kind>/<layer>`
 //! with their real shapes, so other tools can read them; plus the proximal anchor and the
 //! algorithm's own vectors) and `state.json` (steps, data cursors, loss windows, the algorithm's
-//! scalars, the metrics position). It is written into a `.tmp` folder, synced, renamed, and only
-//! then marked whole by an empty `COMPLETE` file: a reader never takes a half-written one.
+//! scalars, the metrics position), with `SHA256SUMS` of both (the format `sha256sum -c` reads),
+//! verified when the checkpoint is read. It is written into a `.tmp` folder, synced, renamed, and
+//! only then marked whole by an empty `COMPLETE` file: a reader never takes a half-written one, and
+//! a write that fails (a full disk) removes its `.tmp` folder.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -21,6 +23,10 @@ use crate::{Error, Result};
 pub const CHECKPOINTS: &str = "checkpoints";
 /// File that marks a checkpoint folder as whole.
 const COMPLETE: &str = "COMPLETE";
+/// Checksums of the data files, one `<hex>  <name>` line each.
+const SUMS: &str = "SHA256SUMS";
+/// The files a checkpoint's checksums cover.
+const DATA_FILES: [&str; 2] = ["tensors.safetensors", "state.json"];
 /// Bumped when the layout changes.
 const VERSION: u32 = 1;
 
@@ -170,15 +176,67 @@ fn total(table: &[LayerEntry]) -> usize {
     table.last().map_or(0, |e| e.offset + e.len)
 }
 
-/// Writes `ckpt` as `run_dir/checkpoints/ckpt-<round>` and keeps only the newest `keep`.
+/// SHA-256 of a file, in lowercase hex.
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut File::open(path)?, &mut hasher)?;
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Why the data of the checkpoint in `dir` does not match its `SHA256SUMS`, if it does not. A
+/// checkpoint written before checksums existed has none and is taken as it is.
+pub fn verify(dir: &Path) -> std::result::Result<(), String> {
+    let sums = dir.join(SUMS);
+    let Ok(text) = std::fs::read_to_string(&sums) else {
+        return Ok(());
+    };
+    for name in DATA_FILES {
+        let want = text
+            .lines()
+            .find_map(|l| l.strip_suffix(name).map(str::trim))
+            .ok_or_else(|| format!("{SUMS} has no line for {name}"))?;
+        let got = sha256_file(&dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
+        if got != want {
+            return Err(format!(
+                "{name} does not match its checksum (the data is damaged)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Writes `ckpt` as `run_dir/checkpoints/ckpt-<round>` and keeps only the newest `keep`. On a
+/// failure nothing of the new checkpoint remains, and the older ones are untouched.
 pub fn write(run_dir: &Path, ckpt: &Checkpoint, layout: &Layout, keep: usize) -> Result<PathBuf> {
     let root = run_dir.join(CHECKPOINTS);
-    std::fs::create_dir_all(&root).map_err(io(&root))?;
     let name = format!("ckpt-{:08}", ckpt.state.rounds);
-    let dir = root.join(&name);
+    let tmp = root.join(format!("{name}.tmp"));
+    write_inner(&root, &name, ckpt, layout, keep).inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&tmp);
+    })
+}
+
+fn write_inner(
+    root: &Path,
+    name: &str,
+    ckpt: &Checkpoint,
+    layout: &Layout,
+    keep: usize,
+) -> Result<PathBuf> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e: std::io::Error| Error::write(&path, e)
+    };
+    std::fs::create_dir_all(root).map_err(io(root))?;
+    let dir = root.join(name);
     let tmp = root.join(format!("{name}.tmp"));
     // A `.tmp` folder is what a killed writer left behind: never whole, never read.
-    for entry in std::fs::read_dir(&root).map_err(io(&root))?.flatten() {
+    for entry in std::fs::read_dir(root).map_err(io(root))?.flatten() {
         if entry.path().extension().is_some_and(|e| e == "tmp") {
             let _ = std::fs::remove_dir_all(entry.path());
         }
@@ -228,13 +286,20 @@ pub fn write(run_dir: &Path, ckpt: &Checkpoint, layout: &Layout, keep: usize) ->
     };
     map.extend(build().map_err(|e| Error::Internal(format!("checkpoint tensors: {e}")))?);
     let tensors = tmp.join("tensors.safetensors");
-    candle_core::safetensors::save(&map, &tensors)
-        .map_err(|e| Error::Internal(format!("{}: {e}", tensors.display())))?;
+    candle_core::safetensors::save(&map, &tensors).map_err(|e| Error::write(&tensors, e))?;
     let state = tmp.join("state.json");
     let text =
         serde_json::to_string_pretty(&ckpt.state).map_err(|e| Error::Internal(e.to_string()))?;
     std::fs::write(&state, text).map_err(io(&state))?;
-    for f in [&tensors, &state] {
+    let mut sums = String::new();
+    for name in DATA_FILES {
+        let f = tmp.join(name);
+        let hex = sha256_file(&f).map_err(io(&f))?;
+        sums.push_str(&format!("{hex}  {name}\n"));
+    }
+    let sums_path = tmp.join(SUMS);
+    std::fs::write(&sums_path, sums).map_err(io(&sums_path))?;
+    for f in [&tensors, &state, &sums_path] {
         File::open(f).and_then(|f| f.sync_all()).map_err(io(f))?;
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -243,11 +308,21 @@ pub fn write(run_dir: &Path, ckpt: &Checkpoint, layout: &Layout, keep: usize) ->
     File::create(&marker)
         .and_then(|f| f.sync_all())
         .map_err(io(&marker))?;
-    File::open(&root)
+    File::open(root)
         .and_then(|f| f.sync_all())
-        .map_err(io(&root))?;
-    prune(&root, keep)?;
+        .map_err(io(root))?;
+    prune(root, keep)?;
     Ok(dir)
+}
+
+/// Moves a damaged checkpoint out of the way as `<name>.damaged` (no longer whole, so never read
+/// again, but kept for a look); returns where it went.
+pub fn set_aside(dir: &Path) -> Option<PathBuf> {
+    let aside = dir.with_extension("damaged");
+    let _ = std::fs::remove_dir_all(&aside);
+    std::fs::rename(dir, &aside).ok()?;
+    let _ = std::fs::remove_file(aside.join(COMPLETE));
+    Some(aside)
 }
 
 /// Whole checkpoints under `run_dir`, oldest first.
@@ -259,7 +334,7 @@ pub fn list(run_dir: &Path) -> Result<Vec<PathBuf>> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
         .map_err(io(&root))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join(COMPLETE).exists())
+        .filter(|p| p.extension().is_none() && p.join(COMPLETE).exists())
         .collect();
     dirs.sort();
     Ok(dirs)
@@ -275,8 +350,9 @@ fn prune(root: &Path, keep: usize) -> Result<()> {
     Ok(())
 }
 
-/// Reads the checkpoint in `dir`.
+/// Reads the checkpoint in `dir`, verifying its checksums first.
 pub fn read(dir: &Path, layout: &Layout) -> Result<Checkpoint> {
+    verify(dir).map_err(|why| Error::Usage(format!("{}: {why}", dir.display())))?;
     let state_path = dir.join("state.json");
     let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
     let state: RunState = serde_json::from_str(&text).map_err(|e| {

@@ -58,6 +58,9 @@ pub struct RunConfig {
     pub quiet: bool,
     #[serde(skip)]
     pub json: bool,
+    /// The flags the run was given (command line and --config), as `--name=value`: what
+    /// `--resume` continues with.
+    pub flags: Vec<String>,
     /// Tests only: slow one worker down by this much per step, to exercise asynchrony.
     #[serde(skip)]
     pub slow_worker: Option<(usize, std::time::Duration)>,

@@ -68,7 +68,7 @@ impl MetricsWriter {
     /// Creates `dir/metrics.jsonl` for `workers` workers, one step summary every `log_every` steps.
     pub fn create(dir: &Path, workers: usize, log_every: u64) -> Result<Self> {
         let path = dir.join("metrics.jsonl");
-        let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let file = File::create(&path).map_err(|e| Error::write(&path, e))?;
         Ok(Self::from_file(path, file, workers, log_every))
     }
 
@@ -172,7 +172,7 @@ impl MetricsWriter {
 
     fn line(&mut self, v: &serde_json::Value) -> Result<()> {
         let line = v.to_string();
-        writeln!(self.file, "{line}").map_err(|e| Error::io(&self.path, e))?;
+        writeln!(self.file, "{line}").map_err(|e| Error::write(&self.path, e))?;
         self.bytes += line.len() as u64 + 1;
         if self.last_flush.elapsed() >= FLUSH_INTERVAL {
             self.flush()?;
@@ -183,7 +183,7 @@ impl MetricsWriter {
     /// Flushes buffered lines to disk.
     pub fn flush(&mut self) -> Result<()> {
         self.last_flush = Instant::now();
-        self.file.flush().map_err(|e| Error::io(&self.path, e))
+        self.file.flush().map_err(|e| Error::write(&self.path, e))
     }
 }
 
@@ -192,6 +192,10 @@ impl MetricsWriter {
 pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
     let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
-    std::fs::write(&tmp, text + "\n").map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    // A write that fails (a full disk) leaves no `.tmp` behind, and the old file, if any, whole.
+    let written = std::fs::write(&tmp, text + "\n").and_then(|()| std::fs::rename(&tmp, path));
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::write(path, e)
+    })
 }

@@ -203,7 +203,7 @@ fn a_synthetic_run_writes_its_outputs_and_refuses_to_overwrite_them() {
         .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
 
     let again = grawa(&args);
-    assert_usage_error(&again, "already holds a run");
+    assert_usage_error(&again, "already holds a finished run");
 }
 
 #[test]

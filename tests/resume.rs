@@ -2,11 +2,13 @@
 //! uninterrupted run ends (same summary losses, same metrics but for timings); a resume that does
 //! not match the checkpoint is refused with a reason.
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod run_support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_grawa-train");
+use std::path::Path;
+
+use run_support::{
+    interrupt_midway, json, metrics_without_timings, run_bin as run, summary_losses,
+};
 
 fn args(out: &Path) -> Vec<String> {
     [
@@ -36,74 +38,6 @@ fn args(out: &Path) -> Vec<String> {
     .map(|s| s.to_string())
     .chain(["--out".to_string(), out.display().to_string()])
     .collect()
-}
-
-fn run(a: &[String]) -> Output {
-    Command::new(BIN).args(a).output().expect("binary runs")
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// metrics.jsonl lines without their timing fields, sorted (worker events interleave freely).
-fn metrics_without_timings(dir: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
-    let mut lines: Vec<String> = text
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            for k in [
-                "seconds",
-                "gather_ms",
-                "compute_ms",
-                "scatter_ms",
-                "images_per_second",
-            ] {
-                v.as_object_mut().unwrap().remove(k);
-            }
-            v.to_string()
-        })
-        .collect();
-    lines.sort();
-    lines
-}
-
-/// Starts a run, waits until its metrics show `steps` lines, then sends `signal`.
-fn interrupt_midway(a: &[String], out: &Path, signal: &str, min_lines: usize) -> Output {
-    let child = Command::new(BIN)
-        .args(a)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        let lines =
-            std::fs::read_to_string(out.join("metrics.jsonl")).map_or(0, |m| m.lines().count());
-        if lines >= min_lines {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the run did not get going"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let status = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    child.wait_with_output().unwrap()
-}
-
-fn summary_losses(dir: &Path) -> [serde_json::Value; 3] {
-    let s = json(&dir.join("summary.json"));
-    [
-        s["train_loss"].clone(),
-        s["test_loss"].clone(),
-        s["test_accuracy"].clone(),
-    ]
 }
 
 #[test]
@@ -190,10 +124,10 @@ fn resume_refuses_what_does_not_match() {
     };
     let o = with(&["--workers", "2"]);
     assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("x3"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+        err.contains("--workers 2") && err.contains("--workers 3"),
+        "names the flag and both values: {err}"
     );
     let o = with(&["--algo", "easgd"]);
     assert_eq!(o.status.code(), Some(2));

@@ -46,5 +46,5 @@ fn a_silent_worker_ends_the_run_naming_it() {
         msg.contains("worker 1") && msg.contains("--watchdog"),
         "{msg}"
     );
-    assert_eq!(err.exit_code(), 1);
+    assert_eq!(err.exit_code(), 3, "a stalled worker has its own exit code");
 }

@@ -5,9 +5,10 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 mod resolve;
+mod resume;
 
 use crate::algo::{AlgoFlag, AlgoKind, NormSource, ScheduleKind};
 use crate::config::RunConfig;
@@ -25,7 +26,7 @@ use crate::Result;
 /// the dashes, e.g. `lr = 0.05`); flags on the command line win. Exit codes: 0 done, 1 diverged,
 /// 2 bad usage or input, 130 interrupted.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "grawa-train", version, about, long_about, max_term_width = 100)]
+#[command(name = "grawa-train", version, about, long_about, max_term_width = 100, after_help = crate::error::EXIT_CODES)]
 // Later occurrences win (so flags override --config values) and "-1" is a value, not a flag.
 #[command(args_override_self = true, allow_negative_numbers = true)]
 pub struct TrainArgs {
@@ -107,8 +108,9 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 2)]
     pub keep: usize,
 
-    /// Continue the run in this folder from its newest checkpoint. Give the same flags as the
-    /// original run; a different worker count, algorithm, model or data set is refused.
+    /// Continue the run in this folder from its newest checkpoint, with the flags it was started
+    /// with (saved in its config.json). A flag given with it that would change the run is refused;
+    /// --quiet, --json, --watchdog, --checkpoint-every, --keep, --data-dir and --threads may change.
     #[arg(long)]
     pub resume: Option<PathBuf>,
 
@@ -218,6 +220,11 @@ pub struct TrainArgs {
     /// Print summary.json as one line on stdout at the end.
     #[arg(long)]
     pub json: bool,
+
+    /// The flags given explicitly (command line and --config), as `--name=value`: saved in
+    /// config.json so `--resume` can take them from there.
+    #[arg(skip)]
+    pub given: Vec<String>,
 }
 
 /// Parses `args` (program name first), with `--config` merged under the flags.
@@ -227,7 +234,34 @@ where
     T: Into<OsString> + Clone,
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-    let first = TrainArgs::try_parse_from(&args)?;
+    let a = parse_merged(args)?;
+    let Some(dir) = a.resume.clone() else {
+        return Ok(a);
+    };
+    match resume::resume_flags(&dir, &a.given) {
+        Ok(None) => Ok(a),
+        Ok(Some(flags)) => {
+            let mut argv = vec![OsString::from("grawa-train")];
+            argv.extend(flags.into_iter().map(OsString::from));
+            argv.push(OsString::from("--resume"));
+            argv.push(dir.into_os_string());
+            parse_one(&argv)
+        }
+        Err(msg) => Err(resume::command().error(clap::error::ErrorKind::ArgumentConflict, msg)),
+    }
+}
+
+/// Parses once, recording the flags given explicitly.
+fn parse_one(args: &[OsString]) -> Result<TrainArgs, clap::Error> {
+    let matches = TrainArgs::command().try_get_matches_from(args)?;
+    let mut a = TrainArgs::from_arg_matches(&matches)?;
+    a.given = resume::explicit_flags(&matches);
+    Ok(a)
+}
+
+/// Parses `args` with `--config`'s values merged under the flags.
+fn parse_merged(args: Vec<OsString>) -> Result<TrainArgs, clap::Error> {
+    let first = parse_one(&args)?;
     let Some(path) = first.config.clone() else {
         return Ok(first);
     };
@@ -239,7 +273,7 @@ where
     merged.extend(args.first().cloned());
     merged.extend(from_file.into_iter().map(OsString::from));
     merged.extend(args.iter().skip(1).cloned());
-    TrainArgs::try_parse_from(merged)
+    parse_one(&merged)
 }
 
 /// Reads a TOML config file into `--flag=value` arguments, refusing keys that are not flags.

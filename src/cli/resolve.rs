@@ -181,6 +181,7 @@ impl RunConfig {
             resume: a.resume.is_some(),
             quiet: a.quiet,
             json: a.json,
+            flags: super::resume::flags_to_save(&a.given),
             slow_worker: None,
         })
     }

@@ -114,6 +114,11 @@ impl Coordinator {
             self.evaluation
                 .evaluate(&self.data, &finals, None, total, self.shared.seconds())?;
         let _ = self.events.send(Event::Eval(final_eval.clone()));
+        // A signal during the final evaluation stops the run too (exit 130). The checkpoint above
+        // is the finished one, so `--resume` does only the final evaluation and the summary.
+        if self.shared.interrupt.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted);
+        }
         Ok(Outcome {
             final_eval,
             rounds: self.rounds,

@@ -2,6 +2,8 @@
 //! returned, writing metrics, rendering progress and writing the checkpoints the pulling thread
 //! assembles. It never blocks a worker: they only send.
 
+use std::sync::atomic::Ordering;
+
 use super::loss_meter::TrainLossMeter;
 use super::spawn::Running;
 use crate::algo::ScheduleKind;
@@ -13,9 +15,11 @@ use crate::progress::ProgressView;
 use crate::Result;
 
 /// Step summaries in metrics.jsonl: one per this many steps per worker.
-const LOG_EVERY: u64 = 20;
+pub(super) const LOG_EVERY: u64 = 20;
 
-/// Consumes `run.events`; returns the training loss of the last evaluation.
+/// Consumes `run.events`; returns the training loss of the last evaluation. A failed write (a
+/// full disk) stops every thread at its next step boundary; the events are still drained so they
+/// can finish, but nothing more is written, and the write's error is returned.
 pub fn drain(cfg: &RunConfig, run: &Running) -> Result<f64> {
     let m = cfg.workers;
     let mut metrics = match &run.resumed {
@@ -36,23 +40,35 @@ pub fn drain(cfg: &RunConfig, run: &Running) -> Result<f64> {
     }
     let layout = run.shapes.layout();
     let mut train_loss = f64::NAN;
+    let mut failed = None;
     // The channel closes when the workers and the pulling thread have all returned.
     for mut event in run.events.iter() {
-        if let Event::Checkpoint(ckpt) = event {
-            save_checkpoint(*ckpt, &mut metrics, &meter, cfg, &layout)?;
-            continue;
-        }
         if let Event::Fatal = event {
             break;
         }
-        meter.observe(&mut event);
-        if let Event::Eval(e) = &event {
-            train_loss = e.train_loss;
+        if failed.is_some() {
+            continue;
         }
-        metrics.record(&event)?;
-        view.update(&event);
+        let written = match event {
+            Event::Checkpoint(ckpt) => save_checkpoint(*ckpt, &mut metrics, &meter, cfg, &layout),
+            _ => {
+                meter.observe(&mut event);
+                if let Event::Eval(e) = &event {
+                    train_loss = e.train_loss;
+                }
+                view.update(&event);
+                metrics.record(&event)
+            }
+        };
+        if let Err(e) = written {
+            run.shared.abort.store(true, Ordering::SeqCst);
+            failed = Some(e);
+        }
     }
     view.finish();
+    if let Some(e) = failed {
+        return Err(e);
+    }
     metrics.flush()?;
     Ok(train_loss)
 }

@@ -1,27 +1,123 @@
-//! The finish phase of a run: join the threads, write `summary.json` and `metrics.csv`, measure
-//! flatness when asked, and report.
+//! The finish phase of a run: join the threads, write `metrics.csv` and `summary.json`, measure
+//! flatness when asked, and report. Also the two ways a run ends otherwise: finishing one whose
+//! training ended before its summary was written, and what a failed write leaves behind.
 
+use std::thread::JoinHandle;
 use std::time::Instant;
 
+use super::coordinator::Outcome;
+use super::evaluation::Evaluation;
+use super::loss_meter::TrainLossMeter;
+use super::setup::Setup;
 use super::spawn::Running;
+use crate::algo::{ScheduleKind, Snapshot};
+use crate::checkpoint;
 use crate::config::RunConfig;
 use crate::error::panic_message;
-use crate::metrics::{write_json_atomic, Summary};
+use crate::events::Event;
+use crate::metrics::{write_json_atomic, MetricsWriter, Summary};
+use crate::round::RoundData;
 use crate::{Error, Result};
 
 /// Joins `run`'s threads and writes the run's summary; `train_loss` is the last evaluation's.
 pub fn finish(cfg: &RunConfig, run: Running, train_loss: f64, wall: Instant) -> Result<Summary> {
-    // The pulling thread first: after a failure a stuck worker may never return, and is not
-    // waited for (the process ends with the error).
-    let outcome = run.hub.join().map_err(|p| {
+    let outcome = join(run.hub, run.workers)?;
+    let sizes = (run.batches_per_epoch, run.train_images);
+    summarize(cfg, &outcome, train_loss, sizes, wall)
+}
+
+/// Waits for the threads of a run that failed in the main thread (they have been told to stop).
+pub fn abandon(run: Running) {
+    let _ = join(run.hub, run.workers);
+}
+
+/// The pulling thread's outcome, once it and the workers have returned. The pulling thread first:
+/// after a failure a stuck worker may never return, and is not waited for (the process ends with
+/// the error).
+fn join(hub: JoinHandle<Result<Outcome>>, workers: Vec<JoinHandle<()>>) -> Result<Outcome> {
+    let outcome = hub.join().map_err(|p| {
         Error::Internal(format!(
             "the pulling thread panicked: {}",
             panic_message(&*p)
         ))
     })??;
-    for h in run.workers {
+    for h in workers {
         let _ = h.join();
     }
+    Ok(outcome)
+}
+
+/// Finishes a run whose training ended (its newest checkpoint is the finished one) but which
+/// stopped before its summary: a signal during the final evaluation, or a disk that filled. Does
+/// what was left: the final evaluation, its metrics line, the summary. The numbers are those of
+/// the uninterrupted run: the same evaluated point, the same seeded recalibration.
+pub fn from_checkpoint(cfg: &RunConfig, setup: Setup, wall: Instant) -> Result<Summary> {
+    let ckpt = setup
+        .resumed
+        .ok_or_else(|| Error::Internal("finishing without a checkpoint".into()))?;
+    let st = &ckpt.state;
+    let snaps: Vec<Snapshot> = ckpt
+        .workers
+        .iter()
+        .zip(&st.workers)
+        .enumerate()
+        .map(|(worker, (t, w))| Snapshot {
+            worker,
+            step: w.step,
+            params: t.params.clone(),
+            layer_norms: None,
+            recent_loss: None,
+        })
+        .collect();
+    let refs: Vec<&Snapshot> = snaps.iter().collect();
+    let evaluation = Evaluation {
+        evaluator: setup.evaluator,
+        every: setup.eval_every,
+        workers: cfg.workers,
+        batches_per_epoch: setup.batches_per_epoch,
+        eval_workers: cfg.eval_workers,
+        next: st.next_eval,
+    };
+    let data = RoundData::from_state(&ckpt.algo_tensors);
+    let eval = evaluation.evaluate(&data, &refs, None, st.total_steps, st.seconds)?;
+    let mut event = Event::Eval(eval);
+    let mut meter = TrainLossMeter::new(cfg.workers, cfg.algo.schedule == ScheduleKind::Sync);
+    let steps: Vec<u64> = st.workers.iter().map(|w| w.step).collect();
+    meter.restore(&st.metrics, &steps);
+    meter.observe(&mut event);
+    let Event::Eval(final_eval) = event else {
+        unreachable!("built as an evaluation")
+    };
+    let mut metrics = MetricsWriter::resume(
+        &cfg.out,
+        cfg.workers,
+        super::drain::LOG_EVERY,
+        st.metrics.bytes,
+        &st.metrics.windows,
+    )?;
+    metrics.record(&Event::Eval(final_eval.clone()))?;
+    metrics.flush()?;
+    let train_loss = final_eval.train_loss;
+    let outcome = Outcome {
+        final_eval,
+        rounds: st.rounds,
+        total_steps: st.total_steps,
+        worker_steps: steps,
+    };
+    let sizes = (setup.batches_per_epoch, setup.train.len());
+    summarize(cfg, &outcome, train_loss, sizes, wall)
+}
+
+/// Writes `summary.json` and `metrics.csv`, measures flatness when asked, and reports.
+/// `sizes`: batches per epoch per worker, and images in the training set.
+fn summarize(
+    cfg: &RunConfig,
+    outcome: &Outcome,
+    train_loss: f64,
+    sizes: (u64, usize),
+    wall: Instant,
+) -> Result<Summary> {
+    let (batches_per_epoch, train_images) = sizes;
     let m = cfg.workers;
     let train_seconds = wall.elapsed().as_secs_f64();
     let eval = &outcome.final_eval;
@@ -34,7 +130,7 @@ pub fn finish(cfg: &RunConfig, run: Running, train_loss: f64, wall: Instant) -> 
         schedule: cfg.algo.schedule.to_string(),
         workers: m,
         seed: cfg.seed,
-        epochs: outcome.total_steps as f64 / (m as u64 * run.batches_per_epoch) as f64,
+        epochs: outcome.total_steps as f64 / (m as u64 * batches_per_epoch) as f64,
         steps: outcome.worker_steps.iter().copied().max().unwrap_or(0),
         local_steps_total: outcome.total_steps,
         worker_steps: outcome.worker_steps.clone(),
@@ -47,10 +143,13 @@ pub fn finish(cfg: &RunConfig, run: Running, train_loss: f64, wall: Instant) -> 
         test_accuracy: eval.test_accuracy,
         out: cfg.out.clone(),
     };
+    // metrics.csv first: summary.json marks the run finished, so it is written last.
+    crate::report::write_metrics_csv(&cfg.out)
+        .map_err(|e| Error::write(cfg.out.join("metrics.csv"), e))?;
     write_json_atomic(&cfg.out.join("summary.json"), &summary)?;
-    crate::report::write_metrics_csv(&cfg.out)?;
     if cfg.flatness {
-        let opts = crate::flatness::FlatnessOptions::default();
+        let mut opts = crate::flatness::FlatnessOptions::default();
+        opts.samples = opts.samples.min(train_images);
         let r = crate::flatness_cmd::measure_run(&cfg.out, Some(&cfg.data_dir), &opts, true)?;
         if !cfg.quiet {
             eprintln!(
@@ -64,6 +163,44 @@ pub fn finish(cfg: &RunConfig, run: Running, train_loss: f64, wall: Instant) -> 
     }
     report(cfg, &summary)?;
     Ok(summary)
+}
+
+/// A failed write, with what the run folder is left as: resumable from its newest checkpoint, or,
+/// with none to resume from, cleared of the run's partial files so the same command runs again.
+/// Other errors pass through.
+pub fn after_write_failure(cfg: &RunConfig, e: Error) -> Error {
+    if !matches!(e, Error::Write { .. }) {
+        return e;
+    }
+    let dir = &cfg.out;
+    if let Some(newest) = checkpoint::list(dir).ok().and_then(|mut l| l.pop()) {
+        let name = newest
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        return e.then(format!(
+            "the run stopped and can continue from its checkpoint {name}: free space, then run it with --resume {}",
+            dir.display()
+        ));
+    }
+    if cfg.resume {
+        return e.then("the run stopped");
+    }
+    for name in ["metrics.jsonl", "metrics.csv", "config.json"] {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+    let ckpts = dir.join(checkpoint::CHECKPOINTS);
+    if let Ok(entries) = std::fs::read_dir(&ckpts) {
+        for entry in entries.flatten() {
+            if entry.path().extension().is_some_and(|x| x == "tmp") {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(&ckpts);
+    let _ = std::fs::remove_dir(dir);
+    e.then("there was no checkpoint to continue from, so the run's partial files were removed: free space, then run the same command again")
 }
 
 /// The summary as one JSON line on stdout (`--json`) and a human line on stderr.

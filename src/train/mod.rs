@@ -39,7 +39,18 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
     let wall = Instant::now();
     // Everything that can fail on user input happens before the output folder is created.
     let ready = setup::prepare(&cfg)?;
+    if ready.resumed.as_ref().is_some_and(|c| c.state.finished) {
+        // Training ended, but the run stopped before its summary: only that is left to do.
+        return finish::from_checkpoint(&cfg, ready, wall)
+            .map_err(|e| finish::after_write_failure(&cfg, e));
+    }
     let running = spawn::start(&cfg, ready)?;
-    let train_loss = drain::drain(&cfg, &running)?;
-    finish::finish(&cfg, running, train_loss, wall)
+    let finished = match drain::drain(&cfg, &running) {
+        Ok(train_loss) => finish::finish(&cfg, running, train_loss, wall),
+        Err(e) => {
+            finish::abandon(running);
+            Err(e)
+        }
+    };
+    finished.map_err(|e| finish::after_write_failure(&cfg, e))
 }

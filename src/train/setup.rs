@@ -146,9 +146,15 @@ pub fn prepare(cfg: &RunConfig) -> Result<Setup> {
     } else {
         None
     };
+    let created = !cfg.out.exists();
     prepare_out_dir(&cfg.out, cfg.resume)?;
     if !cfg.resume {
-        write_json_atomic(&cfg.out.join("config.json"), cfg)?;
+        if let Err(e) = write_json_atomic(&cfg.out.join("config.json"), cfg) {
+            if created {
+                let _ = std::fs::remove_dir(&cfg.out); // only if empty: never anything else
+            }
+            return Err(e.then("nothing was written; free space and run the same command again"));
+        }
     }
     Ok(Setup {
         train,
@@ -194,13 +200,17 @@ fn prepare_out_dir(out: &Path, resume: bool) -> Result<()> {
     if resume {
         return Ok(());
     }
-    for name in ["summary.json", "metrics.jsonl"] {
-        if out.join(name).exists() {
-            return Err(Error::usage(format!(
-                "--out {}: already holds a run ({name}); choose another folder or delete it",
-                out.display()
-            )));
-        }
+    if out.join("summary.json").exists() {
+        return Err(Error::usage(format!(
+            "--out {}: already holds a finished run (summary.json); choose another folder or delete it",
+            out.display()
+        )));
+    }
+    if out.join("metrics.jsonl").exists() {
+        return Err(Error::usage(format!(
+            "--out {0}: already holds a run that did not finish (metrics.jsonl); continue it with --resume {0}, or choose another folder",
+            out.display()
+        )));
     }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))
 }
@@ -208,12 +218,45 @@ fn prepare_out_dir(out: &Path, resume: bool) -> Result<()> {
 /// Reads the newest checkpoint of the run in `out` and checks that this run may continue it.
 fn load_resume(out: &Path, identity: &Identity, layout: &Layout) -> Result<Checkpoint> {
     let where_ = out.display();
-    let Some(dir) = checkpoint::list(out)?.pop() else {
+    let mut dirs = checkpoint::list(out)?;
+    if dirs.is_empty() {
         return Err(Error::usage(format!(
             "--resume {where_}: no complete checkpoint in {where_}/checkpoints"
         )));
+    }
+    // Newest first. A damaged one (a checksum that does not match, unreadable data) is set aside
+    // as `<name>.damaged`, never read again, and the next older one is tried: resuming from an
+    // older checkpoint is safe, since the metrics are cut back to its position.
+    let mut skipped = Vec::new();
+    let ckpt = loop {
+        let Some(dir) = dirs.pop() else {
+            return Err(Error::usage(format!(
+                "--resume {where_}: no intact checkpoint: {}",
+                skipped.join("; ")
+            )));
+        };
+        match checkpoint::verify(&dir) {
+            // Not damaged: any error reading it is about this run (another model, say).
+            Ok(()) => break checkpoint::read(&dir, layout)?,
+            Err(why) => {
+                let name = dir
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                let kept = checkpoint::set_aside(&dir)
+                    .map_or_else(String::new, |p| format!(" (kept as {})", p.display()));
+                eprintln!(
+                    "grawa-train: --resume {where_}: skipping checkpoint {name}: {why}{kept}"
+                );
+                skipped.push(format!("{name}: {why}"));
+            }
+        }
     };
-    let ckpt = checkpoint::read(&dir, layout)?;
+    if !skipped.is_empty() {
+        eprintln!(
+            "grawa-train: --resume {where_}: resuming from the newest intact checkpoint, round {}",
+            ckpt.state.rounds
+        );
+    }
     let saved = &ckpt.state.identity;
     if saved != identity {
         return Err(Error::usage(format!(
@@ -222,7 +265,9 @@ fn load_resume(out: &Path, identity: &Identity, layout: &Layout) -> Result<Check
             identity.algo, identity.schedule, identity.workers, identity.model, identity.dataset, identity.batch_size, identity.seed
         )));
     }
-    if ckpt.state.finished {
+    // A finished checkpoint without a summary is a run stopped during its final evaluation or
+    // while writing its summary: resuming it does only that (see `finish::from_checkpoint`).
+    if ckpt.state.finished && out.join("summary.json").exists() {
         return Err(Error::usage(format!(
             "--resume {where_}: that run has finished (see its summary.json)"
         )));

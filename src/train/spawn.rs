@@ -39,6 +39,9 @@ pub struct Running {
     pub resumed: Option<Checkpoint>,
     pub batches_per_epoch: u64,
     pub max_steps: Option<u64>,
+    /// Images in the training set (flatness measures at most that many).
+    pub train_images: usize,
+    pub shared: Arc<Shared>,
 }
 
 fn pool(threads: usize, name: &str) -> Result<rayon::ThreadPool> {
@@ -99,6 +102,7 @@ fn spawn_worker(worker: Worker, threads: usize, report: Sender<ToHub>) -> Result
 pub fn start(cfg: &RunConfig, s: Setup) -> Result<Running> {
     let m = cfg.workers;
     let shared = shared_state(cfg, &s);
+    let train_images = s.train.len();
     let (to_hub, inbox) = unbounded();
     let (events_tx, events) = unbounded();
     let ctx = Arc::new(WorkerContext {
@@ -177,7 +181,7 @@ pub fn start(cfg: &RunConfig, s: Setup) -> Result<Running> {
         },
         checkpoints: CheckpointAssembly::new(cfg.checkpoint_every, s.identity, m),
         watchdog: Watchdog::new(cfg.watchdog, m),
-        shared,
+        shared: shared.clone(),
         rounds: s.resumed.as_ref().map_or(0, |r| r.state.rounds),
         anchor: Arc::new(match &s.resumed {
             Some(r) => r.anchor.clone(),
@@ -204,5 +208,7 @@ pub fn start(cfg: &RunConfig, s: Setup) -> Result<Running> {
         resumed: s.resumed,
         batches_per_epoch: s.batches_per_epoch,
         max_steps: s.budget.max_steps,
+        train_images,
+        shared,
     })
 }

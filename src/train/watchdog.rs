@@ -51,7 +51,7 @@ impl Watchdog {
                 .find(|&w| awaited(w) && self.last_heard[w].elapsed() >= limit);
             if let Some(w) = silent {
                 shared.abort.store(true, Ordering::SeqCst);
-                return Err(Error::Internal(format!(
+                return Err(Error::Stalled(format!(
                     "worker {w} has sent nothing for {:.0} s (--watchdog): it is stuck or far too slow; run stopped",
                     limit.as_secs_f64()
                 )));

@@ -4,13 +4,17 @@
 #![allow(dead_code)]
 
 use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use grawa_train::config::RunConfig;
 use grawa_train::metrics::Summary;
 use grawa_train::model::LayerEntry;
 use serde_json::Value;
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_grawa-train");
 
 /// Runs on a thread and fails the test if the run has not returned within `secs`: a hang is a
 /// failure, not a stuck test binary.
@@ -50,4 +54,72 @@ pub fn table_of(lens: &[usize]) -> Vec<LayerEntry> {
             e
         })
         .collect()
+}
+
+pub fn run_bin(a: &[String]) -> Output {
+    Command::new(BIN).args(a).output().expect("binary runs")
+}
+
+pub fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// metrics.jsonl lines without their timing fields, sorted (worker events interleave freely).
+pub fn metrics_without_timings(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            for k in [
+                "seconds",
+                "gather_ms",
+                "compute_ms",
+                "scatter_ms",
+                "images_per_second",
+            ] {
+                v.as_object_mut().unwrap().remove(k);
+            }
+            v.to_string()
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Starts a run, waits until its metrics show `steps` lines, then sends `signal`.
+pub fn interrupt_midway(a: &[String], out: &Path, signal: &str, min_lines: usize) -> Output {
+    let child = Command::new(BIN)
+        .args(a)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let lines =
+            std::fs::read_to_string(out.join("metrics.jsonl")).map_or(0, |m| m.lines().count());
+        if lines >= min_lines {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the run did not get going"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    child.wait_with_output().unwrap()
+}
+
+pub fn summary_losses(dir: &Path) -> [serde_json::Value; 3] {
+    let s = json(&dir.join("summary.json"));
+    [
+        s["train_loss"].clone(),
+        s["test_loss"].clone(),
+        s["test_accuracy"].clone(),
+    ]
 }
