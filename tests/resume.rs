@@ -7,37 +7,11 @@ mod run_support;
 use std::path::Path;
 
 use run_support::{
-    interrupt_midway, json, metrics_without_timings, run_bin as run, summary_losses,
+    interrupt_midway, json, metrics_without_timings, run_bin as run, summary_losses, sync_args,
 };
 
 fn args(out: &Path) -> Vec<String> {
-    [
-        "--dataset",
-        "synthetic",
-        "--model",
-        "mlp",
-        "--workers",
-        "3",
-        "--algo",
-        "lgrawa",
-        "--steps",
-        "600",
-        "--tau",
-        "16",
-        "--eval-every",
-        "80",
-        "--synthetic-train",
-        "6000",
-        "--batch-size",
-        "32",
-        "--threads",
-        "2",
-        "--quiet",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain(["--out".to_string(), out.display().to_string()])
-    .collect()
+    sync_args(out, &[])
 }
 
 #[test]

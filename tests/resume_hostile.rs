@@ -9,42 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use run_support::{interrupt_midway, json, metrics_without_timings, run_bin, summary_losses, BIN};
+use run_support::{
+    argv, interrupt_midway, json, metrics_without_timings, run_bin, summary_losses, sync_args, BIN,
+};
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A sync LGRAWA run of 3 workers, long enough to interrupt half-way.
-fn sync_args(out: &Path, extra: &[&str]) -> Vec<String> {
-    let base = [
-        "--dataset",
-        "synthetic",
-        "--model",
-        "mlp",
-        "--workers",
-        "3",
-        "--algo",
-        "lgrawa",
-        "--steps",
-        "600",
-        "--tau",
-        "16",
-        "--eval-every",
-        "80",
-        "--synthetic-train",
-        "6000",
-        "--batch-size",
-        "32",
-        "--threads",
-        "2",
-        "--quiet",
-    ];
-    base.iter()
-        .chain(extra)
-        .map(|s| s.to_string())
-        .chain(["--out".to_string(), out.display().to_string()])
-        .collect()
 }
 
 fn resume_alone(out: &Path, extra: &[&str]) -> Output {
@@ -121,7 +91,7 @@ fn async_runs_interrupted_and_resumed_finish() {
     for algo in ["lgrawa", "mgrawa", "local-sgd", "easgd", "lsgd"] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("run");
-        let a: Vec<String> = [
+        let a = [
             "--dataset",
             "synthetic",
             "--model",
@@ -143,12 +113,8 @@ fn async_runs_interrupted_and_resumed_finish() {
             "--threads",
             "2",
             "--quiet",
-            "--out",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([out.display().to_string()])
-        .collect();
+        ];
+        let a = argv(&a, &out);
         let o = interrupt_midway(&a, &out, "-INT", 30);
         assert_eq!(o.status.code(), Some(130), "{algo}: {}", stderr(&o));
         let child = Command::new(BIN)
@@ -243,34 +209,32 @@ fn a_signal_during_the_final_evaluation_is_an_interruption_and_resumable() {
     let dir = tempfile::tempdir().unwrap();
     let (whole, cut) = (dir.path().join("whole"), dir.path().join("cut"));
     let args = |out: &Path| -> Vec<String> {
-        [
-            "--dataset",
-            "synthetic",
-            "--model",
-            "cnn",
-            "--workers",
-            "2",
-            "--steps",
-            "8",
-            "--tau",
-            "4",
-            "--synthetic-train",
-            "512",
-            "--synthetic-test",
-            "12000",
-            "--batch-size",
-            "16",
-            "--bn-recal-batches",
-            "2",
-            "--threads",
-            "2",
-            "--quiet",
-            "--out",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([out.display().to_string()])
-        .collect()
+        argv(
+            &[
+                "--dataset",
+                "synthetic",
+                "--model",
+                "cnn",
+                "--workers",
+                "2",
+                "--steps",
+                "8",
+                "--tau",
+                "4",
+                "--synthetic-train",
+                "512",
+                "--synthetic-test",
+                "12000",
+                "--batch-size",
+                "16",
+                "--bn-recal-batches",
+                "2",
+                "--threads",
+                "2",
+                "--quiet",
+            ],
+            out,
+        )
     };
     assert!(run_bin(&args(&whole)).status.success());
     let child = Command::new(BIN)

@@ -123,3 +123,41 @@ pub fn summary_losses(dir: &Path) -> [serde_json::Value; 3] {
         s["test_accuracy"].clone(),
     ]
 }
+
+/// `flags` as owned arguments, then `--out out`.
+pub fn argv(flags: &[&str], out: &Path) -> Vec<String> {
+    flags
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["--out".to_string(), out.display().to_string()])
+        .collect()
+}
+
+/// A sync LGRAWA run of 3 workers on synthetic data, long enough (600 steps, about 2 s) to be
+/// interrupted half-way, with `extra` flags.
+pub fn sync_args(out: &Path, extra: &[&str]) -> Vec<String> {
+    let base = [
+        "--dataset",
+        "synthetic",
+        "--model",
+        "mlp",
+        "--workers",
+        "3",
+        "--algo",
+        "lgrawa",
+        "--steps",
+        "600",
+        "--tau",
+        "16",
+        "--eval-every",
+        "80",
+        "--synthetic-train",
+        "6000",
+        "--batch-size",
+        "32",
+        "--threads",
+        "2",
+        "--quiet",
+    ];
+    argv(&[&base[..], extra].concat(), out)
+}
