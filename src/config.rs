@@ -28,7 +28,10 @@ pub struct RunConfig {
     pub data_dir: PathBuf,
     pub model: ModelKind,
     pub algo: AlgoConfig,
+    /// Workers of this process (`--workers`); with `ranks` processes the run has ranks x workers.
     pub workers: usize,
+    /// Processes of the run (MPI ranks; 1 without `mpirun`), each with `workers` workers.
+    pub ranks: usize,
     /// "cpu", or "cuda" when the workers train on GPUs.
     pub device: String,
     /// The GPU ordinal of each worker (round-robin over `--gpus`/`--gpu-ids`); empty on the CPU.

@@ -20,6 +20,7 @@ pub mod model;
 pub mod ops;
 pub mod optim;
 pub mod progress;
+pub mod ranks;
 pub mod report;
 pub mod round;
 pub mod schedule;

@@ -348,13 +348,38 @@ where
     };
     match RunConfig::from_args(&args)
         .inspect(|cfg| crate::threads::configure(cfg.threads, cfg.workers))
-        .and_then(crate::train::run)
+        .and_then(launch)
     {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("grawa-train: {e}");
             ExitCode::from(e.exit_code())
         }
+    }
+}
+
+/// Trains in this process, or, started by an MPI launcher (`mpirun -np R`, `srun`), as one of R
+/// ranks of one run (feature `mpi`).
+fn launch(mut cfg: RunConfig) -> Result<crate::metrics::Summary> {
+    let Some(size) = crate::ranks::launched_size().filter(|&n| n > 1) else {
+        return crate::train::run(cfg);
+    };
+    #[cfg(feature = "mpi")]
+    {
+        let _ = size;
+        let (world, peers) = crate::ranks::mpi::start(cfg.workers)?;
+        cfg.ranks = crate::ranks::Peers::layout(&peers).ranks;
+        crate::ranks::check_supported(&cfg)?;
+        let result = crate::train::run_with(cfg, Some(Box::new(peers)));
+        drop(world); // MPI_Finalize, once this rank's run is over
+        result
+    }
+    #[cfg(not(feature = "mpi"))]
+    {
+        let _ = &mut cfg;
+        Err(crate::Error::usage(format!(
+            "started by an MPI launcher as one of {size} processes, but this grawa-train was built without the `mpi` feature: build it with `cargo build --release --features mpi`"
+        )))
     }
 }
 

@@ -145,6 +145,7 @@ impl RunConfig {
             model: a.model,
             algo,
             workers: positive("workers", a.workers)?,
+            ranks: 1,
             device: if gpu_ids.is_empty() { "cpu" } else { "cuda" }.into(),
             gpus: placement(&gpu_ids, a.workers),
             budget,

@@ -44,7 +44,9 @@ impl CheckpointAssembly {
 
     /// Keeps a worker's state for the coming checkpoint.
     pub fn store(&mut self, worker: usize, save: Box<WorkerSave>) {
-        self.saves[worker] = Some(save);
+        if let Some(slot) = self.saves.get_mut(worker) {
+            *slot = Some(save);
+        }
     }
 
     /// Whether the round after `rounds` should carry every worker's state.
@@ -56,8 +58,19 @@ impl CheckpointAssembly {
         }
     }
 
+    /// No checkpoints at all (a run across processes, for now: each rank holds only its own
+    /// workers).
+    pub fn disabled(identity: Identity, workers: usize) -> Self {
+        let mut c = Self::new(None, identity, workers);
+        c.saves.clear();
+        c
+    }
+
     /// True when every worker not `failed` has sent its state.
     pub fn ready(&self, failed: &[bool]) -> bool {
+        if self.saves.is_empty() {
+            return false;
+        }
         let wanted = failed.iter().filter(|f| !**f).count();
         wanted > 0 && self.saves.iter().flatten().count() >= wanted
     }

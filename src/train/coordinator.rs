@@ -17,10 +17,11 @@ use super::evaluation::Evaluation;
 use super::hub::{Reply, Shared, ToHub};
 use super::round_clock::RoundClock;
 use super::watchdog::Watchdog;
-use crate::algo::{Plan, Policy, ScheduleKind, Snapshot, Target};
+use crate::algo::{Plan, Policy, ScheduleKind, Snapshot, Target, WorkerStats};
 use crate::checkpoint::Checkpoint;
 use crate::events::{flat_weights, EvalEvent, Event, RoundEvent};
 use crate::model::LayerEntry;
+use crate::ranks::{agree, Header, Kind, Peers, RankCollective};
 use crate::round::{Collective, Gathered, RoundData};
 use crate::{Error, Result};
 
@@ -42,11 +43,15 @@ pub struct Coordinator {
     /// Rounds held before (a resumed run), and the proximal anchor then (else the initial point).
     pub rounds: u64,
     pub anchor: Arc<Vec<f32>>,
+    /// The other ranks of a run across processes (`mpirun`); `None` in one process. Worker ids in
+    /// this thread's messages are local; rounds decide over global ones.
+    pub peers: Option<Box<dyn Peers>>,
 }
 
 /// How the run ended, from the pulling thread's side.
 pub struct Outcome {
-    pub final_eval: EvalEvent,
+    /// The final evaluation (`None` on ranks other than 0, which do not score).
+    pub final_eval: Option<EvalEvent>,
     pub rounds: u64,
     pub total_steps: u64,
     /// Each worker's local steps.
@@ -58,6 +63,16 @@ struct Decided {
     plan: Plan,
     target: Option<Target>,
     participants: Vec<usize>,
+}
+
+/// How every rank's workers ended.
+struct Ended {
+    /// The first rank with a failed worker.
+    failed_rank: Option<usize>,
+    interrupted: bool,
+    total_steps: u64,
+    /// Every worker's local steps, in global order.
+    worker_steps: Vec<u64>,
 }
 
 /// Messages of one gathering, by worker.
@@ -81,8 +96,16 @@ impl RunState {
 }
 
 impl Coordinator {
+    /// This process's workers.
     fn workers(&self) -> usize {
         self.clock.workers
+    }
+
+    /// The run's workers, over every rank.
+    fn global_workers(&self) -> usize {
+        self.peers
+            .as_ref()
+            .map_or(self.workers(), |p| p.layout().global_workers())
     }
 
     /// Runs until every worker has stopped; returns the final evaluation or the first failure.
@@ -97,11 +120,17 @@ impl Coordinator {
             ScheduleKind::Async => self.run_async(&mut state)?,
             ScheduleKind::Sync | ScheduleKind::Permits => self.run_lockstep(&mut state)?,
         }
+        let ended = self.agree_end(&state)?;
         // A failed run keeps its last good checkpoint; otherwise the final state is saved.
         if let Some(e) = state.failure.take() {
             return Err(e);
         }
-        let interrupted = self.shared.interrupt.load(Ordering::Relaxed);
+        if let Some(rank) = ended.failed_rank {
+            return Err(Error::Internal(format!(
+                "rank {rank} failed (its own message says why); run stopped"
+            )));
+        }
+        let interrupted = ended.interrupted;
         if let Some(ckpt) = self.checkpoint(&state, None, !interrupted) {
             let _ = self.events.send(Event::Checkpoint(Box::new(ckpt)));
         }
@@ -109,11 +138,11 @@ impl Coordinator {
             return Err(Error::Interrupted);
         }
         let finals: Vec<&Snapshot> = state.finals.iter().flatten().collect();
-        let total = self.total_steps();
-        let final_eval =
-            self.evaluation
-                .evaluate(&self.data, &finals, None, total, self.shared.seconds())?;
-        let _ = self.events.send(Event::Eval(final_eval.clone()));
+        let total = ended.total_steps;
+        let final_eval = self.evaluate(&finals, None, total)?;
+        if let Some(e) = &final_eval {
+            let _ = self.events.send(Event::Eval(e.clone()));
+        }
         // A signal during the final evaluation stops the run too (exit 130). The checkpoint above
         // is the finished one, so `--resume` does only the final evaluation and the summary.
         if self.shared.interrupt.load(Ordering::Relaxed) {
@@ -123,10 +152,44 @@ impl Coordinator {
             final_eval,
             rounds: self.rounds,
             total_steps: total,
-            worker_steps: state
-                .finals
+            worker_steps: ended.worker_steps,
+        })
+    }
+
+    /// What every rank agrees on once its workers have all stopped: whether one failed or was
+    /// interrupted (then all end the same way, and nobody waits in a collective for a rank that
+    /// has left), the run's total steps and every worker's steps. In one process, its own.
+    fn agree_end(&mut self, state: &RunState) -> Result<Ended> {
+        let steps: Vec<u64> = state
+            .finals
+            .iter()
+            .map(|s| s.as_ref().map_or(0, |s| s.step))
+            .collect();
+        let failed = state.failure.is_some();
+        let interrupted = self.shared.interrupt.load(Ordering::Relaxed);
+        let total = self.total_steps();
+        let Some(peers) = &mut self.peers else {
+            return Ok(Ended {
+                failed_rank: None,
+                interrupted,
+                total_steps: total,
+                worker_steps: steps,
+            });
+        };
+        let mut mine = vec![
+            f64::from(u8::from(failed)),
+            f64::from(u8::from(interrupted)),
+        ];
+        mine.push(total as f64);
+        mine.extend(steps.iter().map(|&s| s as f64));
+        let all = peers.all_gather(&mine);
+        Ok(Ended {
+            failed_rank: all.iter().position(|v| v[0] != 0.0),
+            interrupted: all.iter().any(|v| v[1] != 0.0),
+            total_steps: all.iter().map(|v| v[2] as u64).sum(),
+            worker_steps: all
                 .iter()
-                .map(|s| s.as_ref().map_or(0, |s| s.step))
+                .flat_map(|v| v[3..].iter().map(|&s| s as u64))
                 .collect(),
         })
     }
@@ -137,13 +200,26 @@ impl Coordinator {
 
     /// Decides a round over `snaps` (sorted by worker) and carries it out: a lockstep round, or
     /// under `async` the arrival of `arriving`'s snapshot.
-    fn decide(&mut self, snaps: &[&Snapshot], arriving: Option<&Snapshot>) -> Result<Decided> {
-        let mut net = Gathered::snapshots(snaps, &self.table);
+    /// `agreed`: every worker's statistics as the ranks agreed them (across processes).
+    fn decide(
+        &mut self,
+        snaps: &[&Snapshot],
+        arriving: Option<&Snapshot>,
+        agreed: Option<Vec<WorkerStats>>,
+    ) -> Result<Decided> {
+        let local = Gathered::snapshots(snaps, &self.table);
+        let len = self.anchor.len();
+        let mut net: Box<dyn Collective + '_> = match (&mut self.peers, agreed) {
+            (Some(p), Some(stats)) => Box::new(RankCollective::new(local, p.as_mut(), stats, len)),
+            _ => Box::new(local),
+        };
         let stats = net.all_gather()?;
         let plan = self.policy.decide(&stats);
         let target = match arriving {
-            Some(s) => self.data.arrival(&plan, &mut net, s.worker, &s.params)?,
-            None => self.data.lockstep(&plan, &mut net)?,
+            Some(s) => self
+                .data
+                .arrival(&plan, net.as_mut(), s.worker, &s.params)?,
+            None => self.data.lockstep(&plan, net.as_mut())?,
         };
         Ok(Decided {
             participants: net.participants().to_vec(),
@@ -208,42 +284,78 @@ impl Coordinator {
             let early = state.failure.is_some()
                 || self.shared.stopping()
                 || self.clock.time_up(&self.shared);
-            let all_rounds = msgs.iter().all(|(_, m)| matches!(m, ToHub::Round(_)));
-            let all_grads = msgs.iter().all(|(_, m)| matches!(m, ToHub::Grads { .. }));
-            if all_rounds && !early {
-                let snaps: Vec<Snapshot> = msgs
-                    .into_iter()
-                    .map(|(_, m)| match m {
-                        ToHub::Round(s) => s,
-                        _ => unreachable!("all rounds"),
-                    })
-                    .collect();
-                let gather_ms = g
-                    .first_at
-                    .map_or(0.0, |f| gathered_at.duration_since(f).as_secs_f64() * 1e3);
-                self.lockstep_round(state, snaps, gather_ms)?;
-            } else if all_grads && !early {
-                self.all_reduce(msgs)?;
+            let kind = if msgs.iter().all(|(_, m)| matches!(m, ToHub::Round(_))) {
+                Kind::Round
+            } else if msgs.iter().all(|(_, m)| matches!(m, ToHub::Grads { .. })) {
+                Kind::Grads
             } else {
+                Kind::Other
+            };
+            let snaps: Vec<&Snapshot> = msgs
+                .iter()
+                .filter_map(|(_, m)| match m {
+                    ToHub::Round(s) => Some(s),
+                    _ => None,
+                })
+                .collect();
+            // Across processes every rank takes the branch all agreed on, so all make the same
+            // collective calls: one rank's signal, failure or clock stops them all here.
+            let local_steps = self.total_steps();
+            let (kind, early, total, agreed) = match &mut self.peers {
+                None => (kind, early, local_steps, None),
+                Some(p) => {
+                    let header = Header {
+                        kind,
+                        stop: early,
+                        local_steps,
+                        snapshots: &snaps,
+                    };
+                    let a = agree(p.as_mut(), &header, self.table.len());
+                    (a.kind, a.stop, a.total_steps, Some(a.stats))
+                }
+            };
+            drop(snaps);
+            match kind {
+                Kind::Round if !early => {
+                    let snaps: Vec<Snapshot> = msgs
+                        .into_iter()
+                        .map(|(_, m)| match m {
+                            ToHub::Round(s) => s,
+                            _ => unreachable!("all rounds"),
+                        })
+                        .collect();
+                    let gather_ms = g
+                        .first_at
+                        .map_or(0.0, |f| gathered_at.duration_since(f).as_secs_f64() * 1e3);
+                    self.lockstep_round(state, snaps, gather_ms, total, agreed)?;
+                }
+                Kind::Grads if !early => self.all_reduce(msgs)?,
                 // Stopping early (a failure, a signal, the clock), or workers out of step because
                 // some saw the stop flag first: everybody stops where they are.
-                self.reply_stop(msgs);
+                _ => self.reply_stop(msgs),
             }
         }
     }
 
-    /// One synchronous (or permits) round: target, replies, metrics, evaluation when due.
+    /// One synchronous (or permits) round: target, replies, metrics, evaluation when due. `total`
+    /// is the run's local steps (every rank's), `agreed` every worker's statistics across ranks.
     fn lockstep_round(
         &mut self,
         state: &mut RunState,
         snaps: Vec<Snapshot>,
         gather_ms: f64,
+        total: u64,
+        agreed: Option<Vec<WorkerStats>>,
     ) -> Result<()> {
-        let total = self.total_steps();
-        let stop = self.clock.round_ends_run(&snaps, total, &self.shared);
+        // Across processes the clock was read once, by every rank, in the agreement: reading it
+        // again here could end the run on one rank and not another.
+        let stop = match self.peers {
+            None => self.clock.round_ends_run(&snaps, total, &self.shared),
+            Some(_) => self.clock.budget_ends_run(&snaps, total),
+        };
         let refs: Vec<&Snapshot> = snaps.iter().collect();
         let t0 = Instant::now();
-        let result = self.decide(&refs, None)?;
+        let result = self.decide(&refs, None, agreed)?;
         let compute_ms = t0.elapsed().as_secs_f64() * 1e3;
         if self.clock.schedule == ScheduleKind::Permits && !stop {
             let n = self.clock.permits_for_next_round(total);
@@ -289,8 +401,9 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Averages the gradients (an all-reduce over the gathered buffers) and sends the mean back.
-    fn all_reduce(&self, msgs: Vec<(usize, ToHub)>) -> Result<()> {
+    /// Averages the gradients (an all-reduce over the gathered buffers, and across ranks) and
+    /// sends the mean back.
+    fn all_reduce(&mut self, msgs: Vec<(usize, ToHub)>) -> Result<()> {
         let mut grads = Vec::with_capacity(msgs.len());
         let mut workers = Vec::with_capacity(msgs.len());
         let mut step = 0;
@@ -305,9 +418,20 @@ impl Coordinator {
             }
         }
         let xs: Vec<&[f32]> = grads.iter().map(Vec::as_slice).collect();
-        let mut net = Gathered::buffers(workers.clone(), xs, &self.table);
-        let mean = net.all_reduce_mean()?;
-        let stop = self.clock.all_reduce_ends_run(step, &self.shared);
+        let len = xs.first().map_or(0, |x| x.len());
+        let local = Gathered::buffers(workers.clone(), xs, &self.table);
+        let (mean, stop) = match &mut self.peers {
+            None => {
+                let mut net = local;
+                let stop = self.clock.all_reduce_ends_run(step, &self.shared);
+                (net.all_reduce_mean()?, stop)
+            }
+            Some(p) => {
+                let mut net = RankCollective::new(local, p.as_mut(), Vec::new(), len);
+                let stop = self.clock.max_steps.is_some_and(|m| step >= m);
+                (net.all_reduce_mean()?, stop)
+            }
+        };
         let mean = Arc::new(mean);
         for w in workers {
             let _ = self.replies[w].send(Reply::Grads {
@@ -394,7 +518,7 @@ impl Coordinator {
     ) -> Result<()> {
         let at = Instant::now();
         let refs: Vec<&Snapshot> = newest.iter().flatten().collect();
-        let result = self.decide(&refs, newest[arriving].as_ref())?;
+        let result = self.decide(&refs, newest[arriving].as_ref(), None)?;
         let compute_ms = at.elapsed().as_secs_f64() * 1e3;
         // Per worker, the step of the snapshot the target was built from (0: none).
         let sources = newest.iter().map(|s| s.as_ref().map_or(0, |s| s.step));
@@ -463,7 +587,7 @@ impl Coordinator {
             weights: r
                 .plan
                 .weights(r.participants.len())
-                .map(|w| flat_weights(&w, &r.participants, self.workers())),
+                .map(|w| flat_weights(&w, &r.participants, self.global_workers())),
             norms: r.plan.norms.clone(),
             participants: is_async.then(|| r.participants.clone()),
             leader: r.plan.leader(),
@@ -482,13 +606,49 @@ impl Coordinator {
         target: Option<&Target>,
         total: u64,
     ) -> Result<()> {
-        let seconds = self.shared.seconds();
-        if let Some(ev) = self
-            .evaluation
-            .if_due(&self.data, snaps, target, total, seconds)?
-        {
-            let _ = self.events.send(Event::Eval(ev));
+        if self.evaluation.due(total) {
+            if let Some(ev) = self.evaluate(snaps, target, total)? {
+                let _ = self.events.send(Event::Eval(ev));
+            }
         }
         Ok(())
+    }
+
+    /// Scores the evaluated point after `target`. Across processes the workers' mean is an
+    /// all-reduce every rank takes part in, and rank 0 alone scores it (`None` elsewhere).
+    fn evaluate(
+        &mut self,
+        snaps: &[&Snapshot],
+        target: Option<&Target>,
+        total: u64,
+    ) -> Result<Option<EvalEvent>> {
+        let seconds = self.shared.seconds();
+        let Some(peers) = &mut self.peers else {
+            return self
+                .evaluation
+                .evaluate(&self.data, snaps, target, total, seconds)
+                .map(Some);
+        };
+        let root = peers.layout().is_root();
+        let point = match self.data.evaluation_point() {
+            // EASGD's center: every rank holds the same one.
+            Some(c) => c.to_vec(),
+            None => {
+                let local = Gathered::snapshots(snaps, &self.table);
+                let len = self.anchor.len();
+                let mut mean = RankCollective::new(local, peers.as_mut(), Vec::new(), len)
+                    .all_reduce_mean()?;
+                if let Some(t) = target {
+                    t.apply_host(None, &mut mean)?;
+                }
+                mean
+            }
+        };
+        if !root {
+            return Ok(None);
+        }
+        self.evaluation
+            .score(&point, &self.data, snaps, target, total, seconds)
+            .map(Some)
     }
 }

@@ -22,18 +22,25 @@ pub(super) const LOG_EVERY: u64 = 20;
 /// can finish, but nothing more is written, and the write's error is returned.
 pub fn drain(cfg: &RunConfig, run: &Running) -> Result<f64> {
     let m = cfg.workers;
-    let mut metrics = match &run.resumed {
-        Some(r) => MetricsWriter::resume(
+    // Across processes rank 0 alone writes metrics and shows progress (of its own workers).
+    let root = run.layout.is_root();
+    let mut metrics = match (&run.resumed, root) {
+        (_, false) => None,
+        (Some(r), true) => Some(MetricsWriter::resume(
             &cfg.out,
             m,
             LOG_EVERY,
             r.state.metrics.bytes,
             &r.state.metrics.windows,
-        )?,
-        None => MetricsWriter::create(&cfg.out, m, LOG_EVERY)?,
+        )?),
+        (None, true) => Some(MetricsWriter::create(&cfg.out, m, LOG_EVERY)?),
     };
-    let mut view = ProgressView::new(cfg.quiet, m, run.max_steps);
-    let mut meter = TrainLossMeter::new(m, cfg.algo.schedule == ScheduleKind::Sync);
+    let mut view = ProgressView::new(cfg.quiet || !root, m, run.max_steps);
+    let mut meter = TrainLossMeter::new(
+        m,
+        run.layout.global_workers(),
+        cfg.algo.schedule == ScheduleKind::Sync,
+    );
     if let Some(r) = &run.resumed {
         let steps: Vec<u64> = r.state.workers.iter().map(|w| w.step).collect();
         meter.restore(&r.state.metrics, &steps);
@@ -49,8 +56,11 @@ pub fn drain(cfg: &RunConfig, run: &Running) -> Result<f64> {
         if failed.is_some() {
             continue;
         }
+        let Some(metrics) = &mut metrics else {
+            continue;
+        };
         let written = match event {
-            Event::Checkpoint(ckpt) => save_checkpoint(*ckpt, &mut metrics, &meter, cfg, &layout),
+            Event::Checkpoint(ckpt) => save_checkpoint(*ckpt, metrics, &meter, cfg, &layout),
             _ => {
                 meter.observe(&mut event);
                 if let Event::Eval(e) = &event {
@@ -69,7 +79,9 @@ pub fn drain(cfg: &RunConfig, run: &Running) -> Result<f64> {
     if let Some(e) = failed {
         return Err(e);
     }
-    metrics.flush()?;
+    if let Some(metrics) = &mut metrics {
+        metrics.flush()?;
+    }
     Ok(train_loss)
 }
 

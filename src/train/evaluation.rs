@@ -23,24 +23,18 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    /// The evaluation of a round at `total` local steps in all, if one is due then.
-    pub fn if_due(
-        &mut self,
-        data: &RoundData,
-        snaps: &[&Snapshot],
-        target: Option<&Target>,
-        total: u64,
-        seconds: f64,
-    ) -> Result<Option<EvalEvent>> {
+    /// Whether an evaluation is due at a round after `total` local steps in all (then the next
+    /// one is scheduled).
+    pub fn due(&mut self, total: u64) -> bool {
         let every = self.every * self.workers as u64;
         if total < self.next.max(every) {
-            return Ok(None);
+            return false;
         }
         self.next = (total / every + 1) * every;
-        self.evaluate(data, snaps, target, total, seconds).map(Some)
+        true
     }
 
-    /// Scores the evaluated point after `target`; `total` is the run's local steps then.
+    /// Scores the evaluated point of `snaps` after `target`; `total` is the run's local steps.
     pub fn evaluate(
         &self,
         data: &RoundData,
@@ -50,7 +44,22 @@ impl Evaluation {
         seconds: f64,
     ) -> Result<EvalEvent> {
         let xs: Vec<&[f32]> = snaps.iter().map(|s| s.params.as_slice()).collect();
-        let score = self.evaluator.score(&data.evaluated_point(&xs, target)?)?;
+        let point = data.evaluated_point(&xs, target)?;
+        self.score(&point, data, snaps, target, total, seconds)
+    }
+
+    /// Scores `point` (the evaluated point, formed by the caller: across processes it takes a
+    /// collective); `snaps` are the workers scored with `--eval-workers`.
+    pub fn score(
+        &self,
+        point: &[f32],
+        data: &RoundData,
+        snaps: &[&Snapshot],
+        target: Option<&Target>,
+        total: u64,
+        seconds: f64,
+    ) -> Result<EvalEvent> {
+        let score = self.evaluator.score(point)?;
         let (center_accuracy, worker_accuracy) = if self.eval_workers {
             let center = match target {
                 Some(Target::Pull { point, .. }) => Some(self.evaluator.score(point)?.accuracy),

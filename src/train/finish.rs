@@ -81,7 +81,11 @@ pub fn from_checkpoint(cfg: &RunConfig, setup: Setup, wall: Instant) -> Result<S
     let data = RoundData::from_state(&ckpt.algo_tensors);
     let eval = evaluation.evaluate(&data, &refs, None, st.total_steps, st.seconds)?;
     let mut event = Event::Eval(eval);
-    let mut meter = TrainLossMeter::new(cfg.workers, cfg.algo.schedule == ScheduleKind::Sync);
+    let mut meter = TrainLossMeter::new(
+        cfg.workers,
+        cfg.workers,
+        cfg.algo.schedule == ScheduleKind::Sync,
+    );
     let steps: Vec<u64> = st.workers.iter().map(|w| w.step).collect();
     meter.restore(&st.metrics, &steps);
     meter.observe(&mut event);
@@ -99,7 +103,7 @@ pub fn from_checkpoint(cfg: &RunConfig, setup: Setup, wall: Instant) -> Result<S
     metrics.flush()?;
     let train_loss = final_eval.train_loss;
     let outcome = Outcome {
-        final_eval,
+        final_eval: Some(final_eval),
         rounds: st.rounds,
         total_steps: st.total_steps,
         worker_steps: steps,
@@ -118,9 +122,21 @@ fn summarize(
     wall: Instant,
 ) -> Result<Summary> {
     let (batches_per_epoch, train_images) = sizes;
-    let m = cfg.workers;
+    let m = outcome.worker_steps.len();
     let train_seconds = wall.elapsed().as_secs_f64();
-    let eval = &outcome.final_eval;
+    let nan = crate::events::EvalEvent {
+        total_steps: outcome.total_steps,
+        epoch: f64::NAN,
+        seconds: f64::NAN,
+        test_loss: f64::NAN,
+        test_accuracy: f64::NAN,
+        train_loss: f64::NAN,
+        center_accuracy: None,
+        worker_accuracy: None,
+    };
+    // Ranks other than 0 score nothing and write nothing: rank 0 reports the run.
+    let root = outcome.final_eval.is_some();
+    let eval = outcome.final_eval.as_ref().unwrap_or(&nan);
     let images = outcome.total_steps * cfg.batch_size as u64;
     let summary = Summary {
         status: "done".into(),
@@ -143,6 +159,9 @@ fn summarize(
         test_accuracy: eval.test_accuracy,
         out: cfg.out.clone(),
     };
+    if !root {
+        return Ok(summary);
+    }
     // metrics.csv first: summary.json marks the run finished, so it is written last.
     crate::report::write_metrics_csv(&cfg.out)
         .map_err(|e| Error::write(cfg.out.join("metrics.csv"), e))?;

@@ -32,19 +32,30 @@ use std::time::Instant;
 
 use crate::config::RunConfig;
 use crate::metrics::Summary;
+use crate::ranks::{Peers, RankLayout};
 use crate::Result;
 
 /// Runs training as configured and returns the summary (also written to `summary.json`).
 pub fn run(cfg: RunConfig) -> Result<Summary> {
+    run_with(cfg, None)
+}
+
+/// [`run`] as one rank of a run across processes: `peers` are the others (`None`: one process).
+/// Rank 0 writes the outputs and shows progress; the others train, take part in every round and
+/// write nothing.
+pub fn run_with(cfg: RunConfig, peers: Option<Box<dyn Peers>>) -> Result<Summary> {
     let wall = Instant::now();
+    let layout = peers
+        .as_ref()
+        .map_or(RankLayout::single(cfg.workers), |p| p.layout());
     // Everything that can fail on user input happens before the output folder is created.
-    let ready = setup::prepare(&cfg)?;
+    let ready = setup::prepare(&cfg, layout)?;
     if ready.resumed.as_ref().is_some_and(|c| c.state.finished) {
         // Training ended, but the run stopped before its summary: only that is left to do.
         return finish::from_checkpoint(&cfg, ready, wall)
             .map_err(|e| finish::after_write_failure(&cfg, e));
     }
-    let running = spawn::start(&cfg, ready)?;
+    let running = spawn::start(&cfg, ready, peers)?;
     let finished = match drain::drain(&cfg, &running) {
         Ok(train_loss) => finish::finish(&cfg, running, train_loss, wall),
         Err(e) => {

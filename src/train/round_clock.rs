@@ -32,13 +32,17 @@ impl RoundClock {
 
     /// Whether a lockstep round over `snaps`, after `total` steps in all, is the run's last.
     pub fn round_ends_run(&self, snaps: &[Snapshot], total: u64, shared: &Shared) -> bool {
-        let budget_done = match self.schedule {
+        self.budget_ends_run(snaps, total) || self.time_up(shared)
+    }
+
+    /// Whether the step budget ends the run at a lockstep round over `snaps` (the clock aside).
+    pub fn budget_ends_run(&self, snaps: &[Snapshot], total: u64) -> bool {
+        match self.schedule {
             ScheduleKind::Permits => self.permits_for_next_round(total) == 0,
             _ => self
                 .max_steps
                 .is_some_and(|m| snaps.iter().all(|s| s.step >= m)),
-        };
-        budget_done || self.time_up(shared)
+        }
     }
 
     /// Whether the all-reduce for local step `step` (1-based) is the run's last.

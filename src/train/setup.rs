@@ -14,6 +14,7 @@ use crate::config::RunConfig;
 use crate::data::{self, Augment, Dataset, Normalization, ShardLoader, SyntheticSpec};
 use crate::metrics::write_json_atomic;
 use crate::model::{LayerEntry, Model};
+use crate::ranks::RankLayout;
 use crate::{Error, Result};
 
 /// What the run is made of, ready to start.
@@ -56,9 +57,10 @@ impl Shapes {
 }
 
 /// Loads and builds everything `cfg` asks for, then prepares the output folder (writing
-/// `config.json` for a new run).
-pub fn prepare(cfg: &RunConfig) -> Result<Setup> {
-    let m = cfg.workers;
+/// `config.json` for a new run; rank 0 alone across processes). This process holds the workers
+/// of `layout`: their shards are those of the run's global workers.
+pub fn prepare(cfg: &RunConfig, layout: RankLayout) -> Result<Setup> {
+    let m = layout.global_workers();
     let synthetic = SyntheticSpec {
         shape: cfg.model.synthetic_shape(),
         num_classes: 10,
@@ -84,7 +86,7 @@ pub fn prepare(cfg: &RunConfig) -> Result<Setup> {
     let (shape, classes) = (split.train.shape, split.train.num_classes);
     let norm = Normalization::for_kind(cfg.dataset);
     let train = Arc::new(split.train);
-    let loaders = (0..m)
+    let loaders = (layout.first_worker()..layout.first_worker() + layout.local_workers)
         .map(|i| {
             ShardLoader::try_new(
                 train.clone(),
@@ -103,7 +105,7 @@ pub fn prepare(cfg: &RunConfig) -> Result<Setup> {
     let plan = algo::worker_plan(&cfg.algo, eval_every, cfg.batch_size);
     // Each worker's device (round-robin over the GPUs asked for), and the pulling thread's: the
     // first GPU, on a stream of its own, where it evaluates. All CPU without GPUs.
-    let (devices, device) = open_devices(&cfg.gpus, m)?;
+    let (devices, device) = open_devices(&cfg.gpus, layout.local_workers)?;
     // Every worker starts from the same point: the same seed builds the same model.
     let models = devices
         .iter()
@@ -147,6 +149,23 @@ pub fn prepare(cfg: &RunConfig) -> Result<Setup> {
         None
     };
     let created = !cfg.out.exists();
+    if !layout.is_root() {
+        return Ok(Setup {
+            train,
+            norm,
+            loaders,
+            batches_per_epoch,
+            budget,
+            eval_every,
+            plan,
+            models,
+            x0,
+            evaluator,
+            identity,
+            resumed,
+            shapes,
+        });
+    }
     prepare_out_dir(&cfg.out, cfg.resume)?;
     if !cfg.resume {
         if let Err(e) = write_json_atomic(&cfg.out.join("config.json"), cfg) {

@@ -25,6 +25,7 @@ use crate::data::seed::derive_seed;
 use crate::error::panic_message;
 use crate::events::Event;
 use crate::optim::Sgd;
+use crate::ranks::{Peers, RankLayout};
 use crate::round::RoundData;
 use crate::{Error, Result};
 
@@ -41,6 +42,8 @@ pub struct Running {
     pub max_steps: Option<u64>,
     /// Images in the training set (flatness measures at most that many).
     pub train_images: usize,
+    /// This process's place among the ranks.
+    pub layout: RankLayout,
     pub shared: Arc<Shared>,
 }
 
@@ -78,6 +81,25 @@ fn shared_state(cfg: &RunConfig, s: &Setup) -> Arc<Shared> {
     Arc::new(shared)
 }
 
+/// Checks that every rank starts from the same initial point (the same seed builds the same model
+/// everywhere; a different library or CPU could still differ): a hash of its bits, all-gathered.
+fn same_start_everywhere(peers: &mut dyn Peers, x0: &[f32]) -> Result<()> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    x0.iter().for_each(|v| v.to_bits().hash(&mut h));
+    let bits = h.finish();
+    // Two f64 halves of the 64-bit hash: exact.
+    let mine = [(bits >> 32) as f64, (bits & 0xffff_ffff) as f64];
+    let all = peers.all_gather(&mine);
+    if let Some(r) = all.iter().position(|v| v[..] != mine[..]) {
+        return Err(Error::Internal(format!(
+            "rank {r} builds a different initial model than rank {} (same seed, other numbers): ranks must run the same binary on the same kind of CPU",
+            peers.layout().rank
+        )));
+    }
+    Ok(())
+}
+
 /// Starts worker `worker`'s thread. A failure of any kind reaches the pulling thread, which stops
 /// the others: no hang.
 fn spawn_worker(worker: Worker, threads: usize, report: Sender<ToHub>) -> Result<JoinHandle<()>> {
@@ -98,9 +120,14 @@ fn spawn_worker(worker: Worker, threads: usize, report: Sender<ToHub>) -> Result
         .map_err(|e| Error::Internal(format!("cannot start worker thread: {e}")))
 }
 
-/// Starts every worker and the pulling thread.
-pub fn start(cfg: &RunConfig, s: Setup) -> Result<Running> {
+/// Starts every worker of this process and the pulling thread; `peers` are the other ranks of a
+/// run across processes (the pulling thread takes them over).
+pub fn start(cfg: &RunConfig, s: Setup, mut peers: Option<Box<dyn Peers>>) -> Result<Running> {
     let m = cfg.workers;
+    let layout = peers.as_ref().map_or(RankLayout::single(m), |p| p.layout());
+    if let Some(p) = &mut peers {
+        same_start_everywhere(p.as_mut(), &s.x0)?;
+    }
     let shared = shared_state(cfg, &s);
     let train_images = s.train.len();
     let (to_hub, inbox) = unbounded();
@@ -125,7 +152,9 @@ pub fn start(cfg: &RunConfig, s: Setup) -> Result<Running> {
         let (reply_tx, reply_rx) = unbounded();
         replies.push(reply_tx);
         let opt = Sgd::new(cfg.sgd, &model.params);
-        let probe_seed = derive_seed(&[cfg.seed, 0x7072_6f62, id as u64]); // "prob"
+        // Seeded by the global id: the same probes as worker `global` of a one-process run.
+        let global = layout.first_worker() + id;
+        let probe_seed = derive_seed(&[cfg.seed, 0x7072_6f62, global as u64]); // "prob"
         let link = WorkerLink {
             to_hub: to_hub.clone(),
             replies: reply_rx,
@@ -150,7 +179,7 @@ pub fn start(cfg: &RunConfig, s: Setup) -> Result<Running> {
     drop(ctx);
 
     let table = s.shapes.table.clone();
-    let mut policy = algo::build(&cfg.algo, m, table.len());
+    let mut policy = algo::build(&cfg.algo, layout.global_workers(), table.len());
     let mut data = RoundData::new(cfg.algo.kind == AlgoKind::Easgd, &s.x0);
     if let Some(r) = &s.resumed {
         let bad = |e: String| Error::usage(format!("--resume {}: {e}", cfg.out.display()));
@@ -174,12 +203,16 @@ pub fn start(cfg: &RunConfig, s: Setup) -> Result<Running> {
         evaluation: Evaluation {
             evaluator: s.evaluator,
             every: s.eval_every,
-            workers: m,
+            workers: layout.global_workers(),
             batches_per_epoch: s.batches_per_epoch,
             eval_workers: cfg.eval_workers,
             next: s.resumed.as_ref().map_or(0, |r| r.state.next_eval),
         },
-        checkpoints: CheckpointAssembly::new(cfg.checkpoint_every, s.identity, m),
+        checkpoints: if layout.ranks > 1 {
+            CheckpointAssembly::disabled(s.identity, m)
+        } else {
+            CheckpointAssembly::new(cfg.checkpoint_every, s.identity, m)
+        },
         watchdog: Watchdog::new(cfg.watchdog, m),
         shared: shared.clone(),
         rounds: s.resumed.as_ref().map_or(0, |r| r.state.rounds),
@@ -187,6 +220,7 @@ pub fn start(cfg: &RunConfig, s: Setup) -> Result<Running> {
             Some(r) => r.anchor.clone(),
             None => s.x0,
         }),
+        peers,
     };
     let hub_pool = pool(cfg.threads, "pulling")?;
     let hub = std::thread::Builder::new()
@@ -209,6 +243,7 @@ pub fn start(cfg: &RunConfig, s: Setup) -> Result<Running> {
         batches_per_epoch: s.batches_per_epoch,
         max_steps: s.budget.max_steps,
         train_images,
+        layout,
         shared,
     })
 }

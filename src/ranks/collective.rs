@@ -1,0 +1,87 @@
+//! The round's collective across ranks, hierarchical: a rank first combines its own workers with
+//! the in-process reductions (`round::Gathered`), then one all-reduce across ranks adds the ranks'
+//! partial sums. The sum's order differs from one process's (worker by worker), so results agree
+//! with a one-process run to f32 rounding, not bit for bit.
+
+use super::{Peers, RankLayout};
+use crate::algo::WorkerStats;
+use crate::average::Weights;
+use crate::round::{Collective, Gathered};
+use crate::Result;
+
+/// Every worker of the run as participants; this rank holds the buffers of its own.
+pub struct RankCollective<'a> {
+    local: Gathered<'a>,
+    peers: &'a mut dyn Peers,
+    layout: RankLayout,
+    /// Global ids of every worker, and their statistics as the ranks agreed them.
+    workers: Vec<usize>,
+    stats: Vec<WorkerStats>,
+    len: usize,
+}
+
+impl<'a> RankCollective<'a> {
+    /// `local` holds this rank's workers (local ids, in order) with buffers of `len` elements;
+    /// `stats` are every worker's, global ids (empty for a gradient all-reduce).
+    pub fn new(
+        local: Gathered<'a>,
+        peers: &'a mut dyn Peers,
+        stats: Vec<WorkerStats>,
+        len: usize,
+    ) -> Self {
+        let layout = peers.layout();
+        Self {
+            local,
+            layout,
+            workers: (0..layout.global_workers()).collect(),
+            stats,
+            peers,
+            len,
+        }
+    }
+
+    /// This rank's rows of global weights.
+    fn local_weights(&self, w: &Weights) -> Weights {
+        let (first, k) = (self.layout.first_worker(), self.layout.local_workers);
+        match w {
+            Weights::PerWorker(w) => Weights::PerWorker(w[first..first + k].to_vec()),
+            Weights::PerLayer { layers, w } => Weights::PerLayer {
+                layers: *layers,
+                w: w[first * layers..(first + k) * layers].to_vec(),
+            },
+        }
+    }
+}
+
+impl Collective for RankCollective<'_> {
+    fn participants(&self) -> &[usize] {
+        &self.workers
+    }
+
+    fn all_gather(&mut self) -> Result<Vec<WorkerStats>> {
+        Ok(self.stats.clone())
+    }
+
+    fn all_reduce_sum(&mut self, scale: Option<&Weights>) -> Result<Vec<f32>> {
+        let mut sum = match scale {
+            Some(w) => {
+                let mine = self.local_weights(w);
+                self.local.all_reduce_sum(Some(&mine))?
+            }
+            None => self.local.all_reduce_sum(None)?,
+        };
+        self.peers.all_reduce_sum(&mut sum);
+        Ok(sum)
+    }
+
+    fn broadcast(&mut self, worker: usize) -> Result<Vec<f32>> {
+        let owner = self.layout.owner(worker);
+        let mut buf = if owner == self.layout.rank {
+            self.local.broadcast(worker - self.layout.first_worker())?
+        } else {
+            vec![0f32; self.len]
+        };
+        self.peers.broadcast(&mut buf, owner);
+        Ok(buf)
+    }
+}

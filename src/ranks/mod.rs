@@ -1,0 +1,122 @@
+//! Several processes ("ranks") training one run, each with its own workers: `mpirun -np R
+//! grawa-train --workers K` trains R x K workers, rank r owning global workers r*K .. r*K+K-1 with
+//! the shards, seeds and initial point they have in a one-process run of R*K workers.
+//!
+//! - [`RankLayout`]: where this process sits.
+//! - [`Peers`]: what ranks need of each other, as the primitives every collective library has
+//!   (all-gather of small vectors, all-reduce-sum of a buffer, broadcast). The MPI implementation
+//!   is `mpi` (feature `mpi`); tests can supply their own.
+//! - `collective`: [`RankCollective`], the round's [`Collective`](crate::round::Collective) across
+//!   ranks, hierarchical: each rank combines its own workers, then one cross-rank all-reduce.
+//! - `header`: [`Header`], what the pulling threads of all ranks agree on before each round (who
+//!   stops, the run's total steps, every worker's statistics), so every rank calls the same
+//!   collectives in the same order.
+
+mod collective;
+mod header;
+#[cfg(feature = "mpi")]
+pub mod mpi;
+
+pub use collective::RankCollective;
+pub use header::{agree, Agreed, Header, Kind};
+
+/// The number of processes an MPI launcher (OpenMPI's mpirun, MPICH's hydra, Slurm's srun with
+/// PMI) says this run has, from its environment; `None` when no launcher started this process.
+pub fn launched_size() -> Option<usize> {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok()?.parse().ok())
+        .filter(|_| {
+            ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"]
+                .iter()
+                .any(|k| std::env::var_os(k).is_some())
+        })
+}
+
+/// Refuses what a run across processes does not do yet, naming the flag (exit 2): every rank
+/// holds only its own workers, so checkpoints (and with them `--resume`, `--flatness`), scoring
+/// each worker, and the schedules whose step counts are per process are one-process only for now.
+pub fn check_supported(cfg: &crate::config::RunConfig) -> crate::Result<()> {
+    use crate::algo::ScheduleKind;
+    let refuse = |what: &str| {
+        Err(crate::Error::usage(format!(
+            "{what}: not supported across processes yet (mpirun/srun); run it in one process"
+        )))
+    };
+    if cfg.algo.schedule != ScheduleKind::Sync {
+        return refuse(&format!("--schedule {}", cfg.algo.schedule));
+    }
+    if cfg.checkpoint_every.is_some() {
+        return refuse("--checkpoint-every");
+    }
+    if cfg.resume {
+        return refuse("--resume");
+    }
+    if cfg.eval_workers {
+        return refuse("--eval-workers");
+    }
+    if cfg.flatness {
+        return refuse("--flatness");
+    }
+    if !cfg.gpus.is_empty() {
+        return refuse("--gpus / --gpu-ids (GPU ranks need the nccl feature's communicator)");
+    }
+    Ok(())
+}
+
+/// This process's place among the ranks of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RankLayout {
+    /// This rank, from 0.
+    pub rank: usize,
+    /// Ranks in the run.
+    pub ranks: usize,
+    /// Workers on each rank (`--workers`).
+    pub local_workers: usize,
+}
+
+impl RankLayout {
+    /// One process holding all `workers`.
+    pub fn single(workers: usize) -> Self {
+        Self {
+            rank: 0,
+            ranks: 1,
+            local_workers: workers,
+        }
+    }
+
+    /// Workers of the whole run.
+    pub fn global_workers(&self) -> usize {
+        self.ranks * self.local_workers
+    }
+
+    /// The global id of this rank's first worker.
+    pub fn first_worker(&self) -> usize {
+        self.rank * self.local_workers
+    }
+
+    /// The rank that owns global worker `w`.
+    pub fn owner(&self, w: usize) -> usize {
+        w / self.local_workers
+    }
+
+    /// Rank 0 writes the run's outputs and shows progress.
+    pub fn is_root(&self) -> bool {
+        self.rank == 0
+    }
+}
+
+/// What ranks need of each other. Every rank must make the same calls in the same order.
+pub trait Peers: Send {
+    /// This process's place.
+    fn layout(&self) -> RankLayout;
+
+    /// Every rank's `mine` (all of the same length), in rank order.
+    fn all_gather(&mut self, mine: &[f64]) -> Vec<Vec<f64>>;
+
+    /// `buf <- sum over ranks of buf`.
+    fn all_reduce_sum(&mut self, buf: &mut [f32]);
+
+    /// `buf <- root's buf`.
+    fn broadcast(&mut self, buf: &mut [f32], root: usize);
+}
