@@ -63,15 +63,14 @@ impl Collective for RankCollective<'_> {
     }
 
     fn all_reduce_sum(&mut self, scale: Option<&Weights>) -> Result<Vec<f32>> {
-        let mut sum = match scale {
+        let sum = match scale {
             Some(w) => {
                 let mine = self.local_weights(w);
                 self.local.all_reduce_sum(Some(&mine))?
             }
             None => self.local.all_reduce_sum(None)?,
         };
-        self.peers.all_reduce_sum(&mut sum);
-        Ok(sum)
+        Ok(self.peers.all_reduce_sum(sum))
     }
 
     fn broadcast(&mut self, worker: usize) -> Result<Vec<f32>> {

@@ -114,8 +114,9 @@ pub trait Peers: Send {
     /// Every rank's `mine` (all of the same length), in rank order.
     fn all_gather(&mut self, mine: &[f64]) -> Vec<Vec<f64>>;
 
-    /// `buf <- sum over ranks of buf`.
-    fn all_reduce_sum(&mut self, buf: &mut [f32]);
+    /// The sum over ranks of every rank's `buf` (taken by value: an implementation can send from
+    /// it and receive into a new buffer, with no copy of its own).
+    fn all_reduce_sum(&mut self, buf: Vec<f32>) -> Vec<f32>;
 
     /// `buf <- root's buf`.
     fn broadcast(&mut self, buf: &mut [f32], root: usize);

@@ -64,10 +64,11 @@ impl Peers for MpiPeers {
         all.chunks(mine.len().max(1)).map(<[f64]>::to_vec).collect()
     }
 
-    fn all_reduce_sum(&mut self, buf: &mut [f32]) {
-        let mine = buf.to_vec();
+    fn all_reduce_sum(&mut self, buf: Vec<f32>) -> Vec<f32> {
+        let mut sum = vec![0f32; buf.len()];
         self.comm
-            .all_reduce_into(&mine[..], buf, SystemOperation::sum());
+            .all_reduce_into(&buf[..], &mut sum[..], SystemOperation::sum());
+        sum
     }
 
     fn broadcast(&mut self, buf: &mut [f32], root: usize) {

@@ -1,0 +1,94 @@
+//! The round's all-reduce across ranks against the MPI library's own ceiling, side by side in one
+//! run: for each size, the median time of `RankCollective::all_reduce_sum` with LGRAWA weights
+//! (each rank's 2 workers combined, then one MPI all-reduce) beside a plain `MPI_Allreduce` of the
+//! same bytes, and the bandwidth each achieves (bytes of one buffer / time). Rank 0 prints.
+//!
+//!     cargo build --release --features mpi --example bench_ranks
+//!     mpirun --oversubscribe -np 2 target/release/examples/bench_ranks
+
+use std::time::Instant;
+
+use grawa_train::algo::Snapshot;
+use grawa_train::average::lgrawa_weights;
+use grawa_train::model::LayerEntry;
+use grawa_train::ranks::mpi::start;
+use grawa_train::ranks::{Peers, RankCollective};
+use grawa_train::round::{Collective, Gathered};
+
+const SIZES: [usize; 3] = [270_000, 11_000_000, 100_000_000];
+const LOCAL_WORKERS: usize = 2;
+const LAYERS: usize = 20;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let (_world, mut peers) = start(LOCAL_WORKERS).expect("MPI starts");
+    let layout = peers.layout();
+    if layout.is_root() {
+        println!(
+            "{} ranks x {LOCAL_WORKERS} workers, {LAYERS} layers; median ms and GB/s (one buffer's bytes / time)",
+            layout.ranks
+        );
+        println!(
+            "{:>11} {:>10} {:>9} {:>12} {:>9} {:>7}",
+            "params", "round ms", "GB/s", "allreduce ms", "GB/s", "ratio"
+        );
+    }
+    for n in SIZES {
+        let reps = if n > 50_000_000 { 5 } else { 15 };
+        let per = n / LAYERS;
+        let table: Vec<LayerEntry> = (0..LAYERS)
+            .map(|l| LayerEntry {
+                name: format!("l{l:02}"),
+                offset: l * per,
+                len: if l + 1 == LAYERS { n - l * per } else { per },
+            })
+            .collect();
+        let snaps: Vec<Snapshot> = (0..LOCAL_WORKERS)
+            .map(|w| Snapshot {
+                worker: w,
+                step: 0,
+                params: vec![0.5 + w as f32; n],
+                layer_norms: None,
+                recent_loss: None,
+            })
+            .collect();
+        let refs: Vec<&Snapshot> = snaps.iter().collect();
+        let vhat = vec![vec![1.0; LAYERS]; layout.global_workers()];
+        let weights = lgrawa_weights(&vhat, 1.0);
+        let mut round = Vec::new();
+        let mut plain = Vec::new();
+        let mut buf = vec![1f32; n];
+        for rep in 0..reps + 1 {
+            let t = Instant::now();
+            let local = Gathered::snapshots(&refs, &table);
+            let sum = RankCollective::new(local, &mut peers, Vec::new(), n)
+                .all_reduce_sum(Some(&weights))
+                .expect("round");
+            std::hint::black_box(&sum);
+            let round_s = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            buf = peers.all_reduce_sum(buf);
+            let plain_s = t.elapsed().as_secs_f64();
+            if rep > 0 {
+                round.push(round_s);
+                plain.push(plain_s);
+            }
+        }
+        let (r, p) = (median(round), median(plain));
+        let gbps = |s: f64| n as f64 * 4.0 / s / 1e9;
+        if layout.is_root() {
+            println!(
+                "{n:>11} {:>10.2} {:>9.2} {:>12.2} {:>9.2} {:>7.2}",
+                r * 1e3,
+                gbps(r),
+                p * 1e3,
+                gbps(p),
+                p / r
+            );
+        }
+    }
+}
