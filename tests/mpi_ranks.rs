@@ -234,7 +234,7 @@ fn unsupported_flags_across_processes_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     for extra in [
         &["--schedule", "async"][..],
-        &["--checkpoint-every", "2"][..],
+        &["--checkpoint-every", "30s"][..],
         &["--eval-workers"][..],
     ] {
         let out = dir.path().join(extra[0].trim_start_matches('-'));
@@ -248,4 +248,76 @@ fn unsupported_flags_across_processes_exit_2() {
             "{extra:?}: {err}"
         );
     }
+}
+
+/// Ctrl-C on mpirun reaches every rank: they stop together at a round, rank 0 writes one
+/// checkpoint holding all four workers, and `mpirun ... --resume DIR` continues it to the
+/// uninterrupted run's numbers, metrics line for line (timings aside).
+#[test]
+fn an_interrupted_run_across_ranks_resumes_to_the_same_numbers() {
+    if !have_mpirun() {
+        eprintln!("skipped: mpirun is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, cut) = (dir.path().join("whole"), dir.path().join("cut"));
+    let long = |out: &Path| {
+        let mut a = flags("lgrawa", 2, 1, out);
+        let i = a.iter().position(|s| s == "40").unwrap();
+        a[i] = "3000".into();
+        a
+    };
+    let o = bounded(mpirun(2, &long(&whole)), 120);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut child = mpirun(2, &long(&cut))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let lines =
+            std::fs::read_to_string(cut.join("metrics.jsonl")).map_or(0, |m| m.lines().count());
+        if lines >= 12 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the run did not get going"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let _ = child.wait().unwrap();
+    assert!(!cut.join("summary.json").exists(), "stopped before the end");
+    let ckpts: Vec<_> = std::fs::read_dir(cut.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("COMPLETE").exists())
+        .collect();
+    assert_eq!(ckpts.len(), 1, "{ckpts:?}");
+    let state = json(&ckpts[0].join("state.json"));
+    assert_eq!(
+        state["workers"].as_array().unwrap().len(),
+        4,
+        "every rank's workers"
+    );
+    assert_eq!(state["finished"], false);
+    let o = bounded(
+        mpirun(2, &["--resume".into(), cut.display().to_string()]),
+        120,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        run_support::summary_losses(&whole),
+        run_support::summary_losses(&cut)
+    );
+    assert_eq!(
+        run_support::metrics_without_timings(&whole),
+        run_support::metrics_without_timings(&cut)
+    );
 }

@@ -33,9 +33,9 @@ pub fn launched_size() -> Option<usize> {
         })
 }
 
-/// Refuses what a run across processes does not do yet, naming the flag (exit 2): every rank
-/// holds only its own workers, so checkpoints (and with them `--resume`, `--flatness`), scoring
-/// each worker, and the schedules whose step counts are per process are one-process only for now.
+/// Refuses what a run across processes does not do yet, naming the flag (exit 2): scoring each
+/// worker and flatness (rank 0 holds only its own workers), checkpoints on a clock (each rank has
+/// its own), the schedules whose step counts are per process, and GPU ranks.
 pub fn check_supported(cfg: &crate::config::RunConfig) -> crate::Result<()> {
     use crate::algo::ScheduleKind;
     let refuse = |what: &str| {
@@ -46,11 +46,9 @@ pub fn check_supported(cfg: &crate::config::RunConfig) -> crate::Result<()> {
     if cfg.algo.schedule != ScheduleKind::Sync {
         return refuse(&format!("--schedule {}", cfg.algo.schedule));
     }
-    if cfg.checkpoint_every.is_some() {
-        return refuse("--checkpoint-every");
-    }
-    if cfg.resume {
-        return refuse("--resume");
+    if let Some(crate::config::CheckpointEvery::Seconds(_)) = cfg.checkpoint_every {
+        // Every rank's clock would say otherwise: ranks checkpoint together, every N rounds.
+        return refuse("--checkpoint-every with a duration (give a number of rounds)");
     }
     if cfg.eval_workers {
         return refuse("--eval-workers");
@@ -120,4 +118,21 @@ pub trait Peers: Send {
 
     /// `buf <- root's buf`.
     fn broadcast(&mut self, buf: &mut [f32], root: usize);
+
+    /// Every rank's `mine` (all of the same length), in rank order: checkpoint data.
+    fn all_gather_f32(&mut self, mine: &[f32]) -> Vec<Vec<f32>>;
+
+    /// Every rank's bytes, of any length, in rank order: the lengths first, then the bytes
+    /// padded to the longest (a byte is exact in an f64).
+    fn all_gather_bytes(&mut self, mine: &[u8]) -> Vec<Vec<u8>> {
+        let lens = self.all_gather(&[mine.len() as f64]);
+        let longest = lens.iter().map(|l| l[0] as usize).max().unwrap_or(0);
+        let mut padded: Vec<f64> = mine.iter().map(|&b| f64::from(b)).collect();
+        padded.resize(longest, 0.0);
+        self.all_gather(&padded)
+            .into_iter()
+            .zip(lens)
+            .map(|(v, l)| v[..l[0] as usize].iter().map(|&b| b as u8).collect())
+            .collect()
+    }
 }

@@ -71,6 +71,12 @@ impl Peers for MpiPeers {
         sum
     }
 
+    fn all_gather_f32(&mut self, mine: &[f32]) -> Vec<Vec<f32>> {
+        let mut all = vec![0f32; mine.len() * self.layout.ranks];
+        self.comm.all_gather_into(mine, &mut all[..]);
+        all.chunks(mine.len().max(1)).map(<[f32]>::to_vec).collect()
+    }
+
     fn broadcast(&mut self, buf: &mut [f32], root: usize) {
         self.comm.process_at_rank(root as i32).broadcast_into(buf);
     }

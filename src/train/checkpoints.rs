@@ -58,19 +58,8 @@ impl CheckpointAssembly {
         }
     }
 
-    /// No checkpoints at all (a run across processes, for now: each rank holds only its own
-    /// workers).
-    pub fn disabled(identity: Identity, workers: usize) -> Self {
-        let mut c = Self::new(None, identity, workers);
-        c.saves.clear();
-        c
-    }
-
     /// True when every worker not `failed` has sent its state.
     pub fn ready(&self, failed: &[bool]) -> bool {
-        if self.saves.is_empty() {
-            return false;
-        }
         let wanted = failed.iter().filter(|f| !**f).count();
         wanted > 0 && self.saves.iter().flatten().count() >= wanted
     }
@@ -80,31 +69,34 @@ impl CheckpointAssembly {
         self.last = Instant::now();
     }
 
-    /// A checkpoint from the stored states, if `ready`; they are taken (each is used once).
-    /// `pending` is a round's target the saved states have not had yet (resuming applies it
-    /// first); otherwise `anchor` is the proximal anchor to keep.
-    pub fn assemble(
-        &mut self,
-        failed: &[bool],
+    /// The stored states, if `ready`; they are taken (each is used once).
+    pub fn take_saves(&mut self, failed: &[bool]) -> Option<Vec<WorkerSave>> {
+        if !self.ready(failed) {
+            return None;
+        }
+        self.saves
+            .iter_mut()
+            .map(|s| s.take().map(|b| *b))
+            .collect::<Option<Vec<_>>>()
+    }
+
+    /// A checkpoint of `saves` (every worker of the run, in order). `pending` is a round's
+    /// target the saved states have not had yet (resuming applies it first); otherwise `anchor`
+    /// is the proximal anchor to keep.
+    pub fn build(
+        &self,
+        saves: Vec<WorkerSave>,
         at: Position,
         algo: AlgoParts,
         pending: Option<&Target>,
         anchor: &[f32],
         finished: bool,
-    ) -> Option<Checkpoint> {
-        if !self.ready(failed) {
-            return None;
-        }
-        let saves: Vec<WorkerSave> = self
-            .saves
-            .iter_mut()
-            .map(|s| s.take().map(|b| *b))
-            .collect::<Option<Vec<_>>>()?;
+    ) -> Checkpoint {
         let (anchor, pending_pull) = match pending {
             Some(Target::Pull { point, lambda }) => (point.to_vec(), Some(*lambda)),
             _ => (anchor.to_vec(), None),
         };
-        Some(Checkpoint {
+        Checkpoint {
             state: SavedRun {
                 version: crate::checkpoint::version(),
                 identity: self.identity.clone(),
@@ -121,6 +113,6 @@ impl CheckpointAssembly {
             workers: saves.into_iter().map(|s| s.tensors).collect(),
             anchor,
             algo_tensors: algo.data,
-        })
+        }
     }
 }

@@ -18,7 +18,7 @@ use super::hub::{Reply, Shared, ToHub};
 use super::round_clock::RoundClock;
 use super::watchdog::Watchdog;
 use crate::algo::{Plan, Policy, ScheduleKind, Snapshot, Target, WorkerStats};
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, WorkerSave, WorkerState, WorkerTensors};
 use crate::events::{flat_weights, EvalEvent, Event, RoundEvent};
 use crate::model::LayerEntry;
 use crate::ranks::{agree, Header, Kind, Peers, RankCollective};
@@ -63,6 +63,44 @@ struct Decided {
     plan: Plan,
     target: Option<Target>,
     participants: Vec<usize>,
+}
+
+/// Every rank's saved workers, gathered: this rank's `saves` (scalars as JSON, vectors as one
+/// flat f32 run per worker: parameters, momentum, BatchNorm buffers) all-gathered, decoded in
+/// global worker order on rank 0 (`None` on the others, which only take part).
+fn gather_saves(peers: &mut dyn Peers, saves: Vec<WorkerSave>) -> Option<Vec<WorkerSave>> {
+    let states: Vec<&WorkerState> = saves.iter().map(|s| &s.state).collect();
+    let json = serde_json::to_vec(&states).unwrap_or_default();
+    let mut flat = Vec::new();
+    for s in &saves {
+        flat.extend_from_slice(&s.tensors.params);
+        flat.extend_from_slice(&s.tensors.momentum);
+        flat.extend_from_slice(&s.tensors.buffers);
+    }
+    let (p, b) = saves.first().map_or((0, 0), |s| {
+        (s.tensors.params.len(), s.tensors.buffers.len())
+    });
+    let all_states = peers.all_gather_bytes(&json);
+    let all_tensors = peers.all_gather_f32(&flat);
+    if !peers.layout().is_root() {
+        return None;
+    }
+    let mut out = Vec::new();
+    for (json, flat) in all_states.iter().zip(&all_tensors) {
+        let states: Vec<WorkerState> = serde_json::from_slice(json).ok()?;
+        for (i, state) in states.into_iter().enumerate() {
+            let at = i * (2 * p + b);
+            out.push(WorkerSave {
+                state,
+                tensors: WorkerTensors {
+                    params: flat[at..at + p].to_vec(),
+                    momentum: flat[at + p..at + 2 * p].to_vec(),
+                    buffers: flat[at + 2 * p..at + 2 * p + b].to_vec(),
+                },
+            });
+        }
+    }
+    Some(out)
 }
 
 /// How every rank's workers ended.
@@ -131,7 +169,7 @@ impl Coordinator {
             )));
         }
         let interrupted = ended.interrupted;
-        if let Some(ckpt) = self.checkpoint(&state, None, !interrupted) {
+        if let Some(ckpt) = self.checkpoint(&state, None, !interrupted, ended.total_steps) {
             let _ = self.events.send(Event::Checkpoint(Box::new(ckpt)));
         }
         if interrupted {
@@ -372,7 +410,7 @@ impl Coordinator {
             if !stop {
                 self.evaluate_if_due(&refs, result.target.as_ref(), total)?;
             }
-            if let Some(ckpt) = self.checkpoint(state, result.target.as_ref(), false) {
+            if let Some(ckpt) = self.checkpoint(state, result.target.as_ref(), false, total) {
                 let _ = self.events.send(Event::Checkpoint(Box::new(ckpt)));
             }
             self.checkpoints.taken();
@@ -550,15 +588,23 @@ impl Coordinator {
     }
 
     /// A checkpoint from the workers' saved states (see `CheckpointAssembly::assemble`).
+    /// `total` is the run's local steps (every rank's). Across processes every rank's saved
+    /// workers are gathered, and rank 0 alone gets the checkpoint (to write).
     fn checkpoint(
         &mut self,
         state: &RunState,
         pending: Option<&Target>,
         finished: bool,
+        total: u64,
     ) -> Option<Checkpoint> {
+        let saves = self.checkpoints.take_saves(&state.failed)?;
+        let saves = match &mut self.peers {
+            None => saves,
+            Some(p) => gather_saves(p.as_mut(), saves)?,
+        };
         let at = Position {
             rounds: self.rounds,
-            total_steps: self.total_steps(),
+            total_steps: total,
             seconds: self.shared.seconds(),
             next_eval: self.evaluation.next,
         };
@@ -566,8 +612,10 @@ impl Coordinator {
             policy: self.policy.state(),
             data: self.data.state(),
         };
-        self.checkpoints
-            .assemble(&state.failed, at, algo, pending, &self.anchor, finished)
+        Some(
+            self.checkpoints
+                .build(saves, at, algo, pending, &self.anchor, finished),
+        )
     }
 
     fn round_event(&self, total: u64, r: &Decided, snapshots: usize, ms: [f64; 3]) -> RoundEvent {

@@ -112,6 +112,24 @@ pub fn from_checkpoint(cfg: &RunConfig, setup: Setup, wall: Instant) -> Result<S
     summarize(cfg, &outcome, train_loss, sizes, wall)
 }
 
+/// A rank other than 0 resuming a run whose training ended: it has nothing to do or write.
+pub fn nothing_left(cfg: &RunConfig, setup: Setup, wall: Instant) -> Result<Summary> {
+    let (rounds, total_steps, worker_steps) =
+        setup.resumed.as_ref().map_or((0, 0, Vec::new()), |c| {
+            let steps = c.state.workers.iter().map(|w| w.step).collect();
+            (c.state.rounds, c.state.total_steps, steps)
+        });
+    let outcome = Outcome {
+        final_eval: None,
+        rounds,
+        total_steps,
+        worker_steps,
+    };
+    let sizes = (setup.batches_per_epoch, setup.train.len());
+    // With no evaluation (not rank 0) nothing is written.
+    summarize(cfg, &outcome, f64::NAN, sizes, wall)
+}
+
 /// Writes `summary.json` and `metrics.csv`, measures flatness when asked, and reports.
 /// `sizes`: batches per epoch per worker, and images in the training set.
 fn summarize(

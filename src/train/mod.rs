@@ -51,7 +51,11 @@ pub fn run_with(cfg: RunConfig, peers: Option<Box<dyn Peers>>) -> Result<Summary
     // Everything that can fail on user input happens before the output folder is created.
     let ready = setup::prepare(&cfg, layout)?;
     if ready.resumed.as_ref().is_some_and(|c| c.state.finished) {
-        // Training ended, but the run stopped before its summary: only that is left to do.
+        // Training ended, but the run stopped before its summary: only that is left to do, and
+        // only rank 0 writes it.
+        if !layout.is_root() {
+            return finish::nothing_left(&cfg, ready, wall);
+        }
         return finish::from_checkpoint(&cfg, ready, wall)
             .map_err(|e| finish::after_write_failure(&cfg, e));
     }

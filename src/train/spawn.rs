@@ -55,13 +55,18 @@ fn pool(threads: usize, name: &str) -> Result<rayon::ThreadPool> {
 }
 
 /// The state every thread shares, at the start or where a resumed run left off.
-fn shared_state(cfg: &RunConfig, s: &Setup) -> Arc<Shared> {
+fn shared_state(cfg: &RunConfig, s: &Setup, layout: RankLayout) -> Arc<Shared> {
     let m = cfg.workers;
     let mut shared = Shared::new(interrupt::stop_flag(), m);
     if let Some(r) = &s.resumed {
-        shared
-            .total_steps
-            .store(r.state.total_steps, Ordering::SeqCst);
+        // The steps of this process's workers: the run's, unless it has other ranks.
+        let first = layout.first_worker();
+        let own = r.state.workers[first..first + layout.local_workers].iter();
+        let local = match layout.ranks {
+            1 => r.state.total_steps,
+            _ => own.map(|w| w.step).sum(),
+        };
+        shared.total_steps.store(local, Ordering::SeqCst);
         let elapsed = Duration::from_secs_f64(r.state.seconds.max(0.0));
         shared.start = Instant::now()
             .checked_sub(elapsed)
@@ -128,7 +133,7 @@ pub fn start(cfg: &RunConfig, s: Setup, mut peers: Option<Box<dyn Peers>>) -> Re
     if let Some(p) = &mut peers {
         same_start_everywhere(p.as_mut(), &s.x0)?;
     }
-    let shared = shared_state(cfg, &s);
+    let shared = shared_state(cfg, &s, layout);
     let train_images = s.train.len();
     let (to_hub, inbox) = unbounded();
     let (events_tx, events) = unbounded();
@@ -162,8 +167,8 @@ pub fn start(cfg: &RunConfig, s: Setup, mut peers: Option<Box<dyn Peers>>) -> Re
         let mut worker = Worker::new(id, model, opt, loader, probe_seed, link, ctx.clone())?;
         if let Some(r) = &s.resumed {
             let save = WorkerSave {
-                state: r.state.workers[id].clone(),
-                tensors: r.workers[id].clone(),
+                state: r.state.workers[global].clone(),
+                tensors: r.workers[global].clone(),
             };
             worker.restore(&save, &r.anchor, r.state.pending_pull)?;
         }
@@ -208,11 +213,7 @@ pub fn start(cfg: &RunConfig, s: Setup, mut peers: Option<Box<dyn Peers>>) -> Re
             eval_workers: cfg.eval_workers,
             next: s.resumed.as_ref().map_or(0, |r| r.state.next_eval),
         },
-        checkpoints: if layout.ranks > 1 {
-            CheckpointAssembly::disabled(s.identity, m)
-        } else {
-            CheckpointAssembly::new(cfg.checkpoint_every, s.identity, m)
-        },
+        checkpoints: CheckpointAssembly::new(cfg.checkpoint_every, s.identity, m),
         watchdog: Watchdog::new(cfg.watchdog, m),
         shared: shared.clone(),
         rounds: s.resumed.as_ref().map_or(0, |r| r.state.rounds),
