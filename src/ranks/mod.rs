@@ -8,15 +8,18 @@
 //!   is `mpi` (feature `mpi`); tests can supply their own.
 //! - `collective`: [`RankCollective`], the round's [`Collective`](crate::round::Collective) across
 //!   ranks, hierarchical: each rank combines its own workers, then one cross-rank all-reduce.
+//! - `checkpoint`: [`gather_saves`], every rank's saved workers gathered to rank 0.
 //! - `header`: [`Header`], what the pulling threads of all ranks agree on before each round (who
 //!   stops, the run's total steps, every worker's statistics), so every rank calls the same
 //!   collectives in the same order.
 
+mod checkpoint;
 mod collective;
 mod header;
 #[cfg(feature = "mpi")]
 pub mod mpi;
 
+pub use checkpoint::gather_saves;
 pub use collective::RankCollective;
 pub use header::{agree, Agreed, Header, Kind};
 
