@@ -54,6 +54,7 @@ fn main() {
                 params: vec![0.5 + w as f32; n],
                 layer_norms: None,
                 recent_loss: None,
+                losses: Vec::new(),
             })
             .collect();
         let refs: Vec<&Snapshot> = snaps.iter().collect();

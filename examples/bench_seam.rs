@@ -64,6 +64,7 @@ fn main() {
                 params: (0..n).map(|_| rng.random::<f32>()).collect(),
                 layer_norms: None,
                 recent_loss: None,
+                losses: Vec::new(),
             })
             .collect();
         let refs: Vec<&Snapshot> = snaps.iter().collect();

@@ -81,6 +81,12 @@ pub enum Event {
     Pull(PullEvent),
     Round(RoundEvent),
     Eval(EvalEvent),
+    /// Across processes: the training losses of another rank's worker (a global id), step by
+    /// step since its previous report, so rank 0's training-loss figures cover every worker.
+    RemoteLosses {
+        worker: usize,
+        losses: Vec<f32>,
+    },
     /// A checkpoint to write (the main thread adds the metrics position).
     Checkpoint(Box<crate::checkpoint::Checkpoint>),
     /// The pulling thread has stopped with an error: stop reading events (a stuck worker may

@@ -134,7 +134,7 @@ impl MetricsWriter {
             Event::Eval(e) => self.tagged("eval", e),
             Event::Round(r) => self.tagged("round", r),
             Event::Pull(p) => self.tagged("pull", p),
-            Event::Checkpoint(_) | Event::Fatal => Ok(()),
+            Event::RemoteLosses { .. } | Event::Checkpoint(_) | Event::Fatal => Ok(()),
         }
     }
 

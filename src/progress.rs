@@ -145,7 +145,7 @@ impl ProgressView {
                     }
                 }
             }
-            Event::Pull(_) | Event::Checkpoint(_) | Event::Fatal => {}
+            Event::Pull(_) | Event::RemoteLosses { .. } | Event::Checkpoint(_) | Event::Fatal => {}
         }
     }
 

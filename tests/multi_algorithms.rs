@@ -43,6 +43,7 @@ fn snap(worker: usize, step: u64, params: &[f32]) -> Snapshot {
         params: params.to_vec(),
         layer_norms: None,
         recent_loss: None,
+        losses: Vec::new(),
     }
 }
 
@@ -211,6 +212,7 @@ fn lsgd_targets_the_worker_with_the_lowest_recent_loss() {
         .enumerate()
         .map(|(i, l)| Snapshot {
             recent_loss: *l,
+            losses: Vec::new(),
             ..snap(i, 4, &[i as f32, 10.0 * i as f32, -(i as f32)])
         })
         .collect();

@@ -74,6 +74,7 @@ fn any_ordered_transport_gives_the_gathered_rounds_bit_for_bit() {
             params: (0..n).map(|_| rng.random::<f32>() * 4.0 - 2.0).collect(),
             layer_norms: None,
             recent_loss: None,
+            losses: Vec::new(),
         })
         .collect();
     let refs: Vec<&Snapshot> = snaps.iter().collect();

@@ -40,6 +40,9 @@ pub struct Snapshot {
     pub layer_norms: Option<Vec<f64>>,
     /// Mean training loss of the last few mini-batches (LSGD).
     pub recent_loss: Option<f64>,
+    /// The training loss of every local step since the worker's previous snapshot: across
+    /// processes, rank 0's metrics take the other ranks' losses from these.
+    pub losses: Vec<f32>,
 }
 
 impl Snapshot {

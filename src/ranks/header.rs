@@ -40,6 +40,9 @@ pub struct Agreed {
     pub total_steps: u64,
     /// Every worker's statistics with global ids (rounds only), in global order.
     pub stats: Vec<WorkerStats>,
+    /// The step losses the other ranks' round snapshots carried, by global worker (whatever the
+    /// rounds' fate: a round that stops the run still reports them).
+    pub losses: Vec<(usize, Vec<f32>)>,
 }
 
 fn kind_code(k: Kind) -> f64 {
@@ -50,8 +53,8 @@ fn kind_code(k: Kind) -> f64 {
     }
 }
 
-/// Fixed per-rank vector: kind, stop, steps, then per local worker: step, loss (NaN: none),
-/// norms present, `layers` norms.
+/// Per-rank vector: kind, stop, steps, then per local worker: step, loss (NaN: none), norms
+/// present, `layers` norms; then per snapshot its step losses, as a count and the values.
 fn encode(h: &Header, layout: RankLayout, layers: usize) -> Vec<f64> {
     let per_worker = 3 + layers;
     let mut v = vec![0.0; 3 + layout.local_workers * per_worker];
@@ -69,6 +72,10 @@ fn encode(h: &Header, layout: RankLayout, layers: usize) -> Vec<f64> {
             }
         }
     }
+    for s in h.snapshots {
+        v.push(s.losses.len() as f64);
+        v.extend(s.losses.iter().map(|&l| f64::from(l)));
+    }
     v
 }
 
@@ -76,7 +83,7 @@ fn encode(h: &Header, layout: RankLayout, layers: usize) -> Vec<f64> {
 /// exact up to 2^53.
 pub fn agree(peers: &mut dyn Peers, h: &Header, layers: usize) -> Agreed {
     let layout = peers.layout();
-    let all = peers.all_gather(&encode(h, layout, layers));
+    let all = peers.all_gather_var(&encode(h, layout, layers));
     let kinds: Vec<f64> = all.iter().map(|v| v[0]).collect();
     let kind = if kinds.iter().all(|&k| k == kinds[0]) {
         match kinds[0] as u8 {
@@ -104,10 +111,22 @@ pub fn agree(peers: &mut dyn Peers, h: &Header, layers: usize) -> Agreed {
             }
         }
     }
+    let fixed = 3 + layout.local_workers * (3 + layers);
+    let mut losses = Vec::new();
+    for (r, v) in all.iter().enumerate().filter(|(r, _)| *r != layout.rank) {
+        let (mut at, mut i) = (fixed, 0);
+        while at < v.len() {
+            let n = v[at] as usize;
+            let values = v[at + 1..at + 1 + n].iter().map(|&l| l as f32).collect();
+            losses.push((r * layout.local_workers + i, values));
+            (at, i) = (at + 1 + n, i + 1);
+        }
+    }
     Agreed {
         kind,
         stop,
         total_steps,
         stats,
+        losses,
     }
 }

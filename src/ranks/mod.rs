@@ -125,17 +125,29 @@ pub trait Peers: Send {
     /// Every rank's `mine` (all of the same length), in rank order: checkpoint data.
     fn all_gather_f32(&mut self, mine: &[f32]) -> Vec<Vec<f32>>;
 
-    /// Every rank's bytes, of any length, in rank order: the lengths first, then the bytes
-    /// padded to the longest (a byte is exact in an f64).
-    fn all_gather_bytes(&mut self, mine: &[u8]) -> Vec<Vec<u8>> {
+    /// Every rank's `mine`, of any length, in rank order: the lengths first, then the values
+    /// padded to the longest.
+    fn all_gather_var(&mut self, mine: &[f64]) -> Vec<Vec<f64>> {
         let lens = self.all_gather(&[mine.len() as f64]);
         let longest = lens.iter().map(|l| l[0] as usize).max().unwrap_or(0);
-        let mut padded: Vec<f64> = mine.iter().map(|&b| f64::from(b)).collect();
+        let mut padded = mine.to_vec();
         padded.resize(longest, 0.0);
         self.all_gather(&padded)
             .into_iter()
             .zip(lens)
-            .map(|(v, l)| v[..l[0] as usize].iter().map(|&b| b as u8).collect())
+            .map(|(mut v, l)| {
+                v.truncate(l[0] as usize);
+                v
+            })
+            .collect()
+    }
+
+    /// Every rank's bytes, of any length, in rank order (a byte is exact in an f64).
+    fn all_gather_bytes(&mut self, mine: &[u8]) -> Vec<Vec<u8>> {
+        let mine: Vec<f64> = mine.iter().map(|&b| f64::from(b)).collect();
+        self.all_gather_var(&mine)
+            .into_iter()
+            .map(|v| v.into_iter().map(|b| b as u8).collect())
             .collect()
     }
 }

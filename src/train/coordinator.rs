@@ -130,6 +130,8 @@ impl Coordinator {
                 "rank {rank} failed (its own message says why); run stopped"
             )));
         }
+        let finals: Vec<&Snapshot> = state.finals.iter().flatten().collect();
+        self.forward_losses(&finals);
         let interrupted = ended.interrupted;
         if let Some(ckpt) = self.checkpoint(&state, None, !interrupted, ended.total_steps) {
             let _ = self.events.send(Event::Checkpoint(Box::new(ckpt)));
@@ -137,7 +139,6 @@ impl Coordinator {
         if interrupted {
             return Err(Error::Interrupted);
         }
-        let finals: Vec<&Snapshot> = state.finals.iter().flatten().collect();
         let total = ended.total_steps;
         let final_eval = self.evaluate(&finals, None, total)?;
         if let Some(e) = &final_eval {
@@ -154,6 +155,36 @@ impl Coordinator {
             total_steps: total,
             worker_steps: ended.worker_steps,
         })
+    }
+
+    /// Across processes, every rank's workers' step losses in `snaps` (this rank's, by local
+    /// worker) are gathered, and rank 0's main thread gets the other ranks' as `RemoteLosses`, in
+    /// time for the evaluation or checkpoint that follows: its training-loss figures then cover
+    /// every worker, as in one process. Every rank calls this at the same points.
+    fn forward_losses(&mut self, snaps: &[&Snapshot]) {
+        let Some(peers) = &mut self.peers else {
+            return;
+        };
+        let layout = peers.layout();
+        let mut mine = Vec::new();
+        for s in snaps {
+            mine.push(s.losses.len() as f64);
+            mine.extend(s.losses.iter().map(|&l| f64::from(l)));
+        }
+        let all = peers.all_gather_var(&mine);
+        if !layout.is_root() {
+            return;
+        }
+        for (r, v) in all.iter().enumerate().skip(1) {
+            let (mut at, mut i) = (0, 0);
+            while at < v.len() {
+                let n = v[at] as usize;
+                let losses = v[at + 1..at + 1 + n].iter().map(|&l| l as f32).collect();
+                let worker = r * layout.local_workers + i;
+                let _ = self.events.send(Event::RemoteLosses { worker, losses });
+                (at, i) = (at + 1 + n, i + 1);
+            }
+        }
     }
 
     /// What every rank agrees on once its workers have all stopped: whether one failed or was
@@ -299,7 +330,9 @@ impl Coordinator {
                 })
                 .collect();
             // Across processes every rank takes the branch all agreed on, so all make the same
-            // collective calls: one rank's signal, failure or clock stops them all here.
+            // collective calls: one rank's signal, failure or clock stops them all here. The
+            // agreement also brings rank 0 the other ranks' step losses (even of a round that
+            // stops the run), for its training-loss figures.
             let local_steps = self.total_steps();
             let (kind, early, total, agreed) = match &mut self.peers {
                 None => (kind, early, local_steps, None),
@@ -311,6 +344,11 @@ impl Coordinator {
                         snapshots: &snaps,
                     };
                     let a = agree(p.as_mut(), &header, self.table.len());
+                    if p.layout().is_root() {
+                        for (worker, losses) in a.losses {
+                            let _ = self.events.send(Event::RemoteLosses { worker, losses });
+                        }
+                    }
                     (a.kind, a.stop, a.total_steps, Some(a.stats))
                 }
             };

@@ -36,8 +36,9 @@ pub fn drain(cfg: &RunConfig, run: &Running) -> Result<f64> {
         (None, true) => Some(MetricsWriter::create(&cfg.out, m, LOG_EVERY)?),
     };
     let mut view = ProgressView::new(cfg.quiet || !root, m, run.max_steps);
+    // Rank 0's meter covers every worker: the other ranks' losses come as `RemoteLosses`.
     let mut meter = TrainLossMeter::new(
-        m,
+        run.layout.global_workers(),
         run.layout.global_workers(),
         cfg.algo.schedule == ScheduleKind::Sync,
     );

@@ -67,6 +67,7 @@ pub fn from_checkpoint(cfg: &RunConfig, setup: Setup, wall: Instant) -> Result<S
             params: t.params.clone(),
             layer_norms: None,
             recent_loss: None,
+            losses: Vec::new(),
         })
         .collect();
     let refs: Vec<&Snapshot> = snaps.iter().collect();

@@ -48,6 +48,7 @@ impl TrainLossMeter {
     pub fn observe(&mut self, event: &mut Event) {
         match event {
             Event::Step(s) => self.pending[s.worker].push(s.loss),
+            Event::RemoteLosses { worker, losses } => self.pending[*worker].extend(losses.iter()),
             Event::Eval(e) => {
                 let m = self.global as u64;
                 let (mut sum, mut count) = (0f64, 0usize);

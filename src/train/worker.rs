@@ -60,6 +60,8 @@ pub struct Worker {
     /// The last target (GRAWA's center, LSGD's leader); the initial point before the first round.
     anchor: Arc<Vec<f32>>,
     losses: LossWindow,
+    /// Training losses of the steps since the last snapshot (see `Snapshot::losses`).
+    unreported: Vec<f32>,
     accumulated: Option<AccumulatedNorms>,
     flat: Vec<f32>,
     /// Async: the step of the newest snapshot sent, and of the one last pulled for.
@@ -96,6 +98,7 @@ impl Worker {
             step: 0,
             since_round: 0,
             losses: LossWindow::new(),
+            unreported: Vec::new(),
             accumulated,
             flat,
             last_sent: None,
@@ -207,6 +210,7 @@ impl Worker {
             params: self.model.params.to_flat()?,
             layer_norms: None,
             recent_loss: None,
+            losses: std::mem::take(&mut self.unreported),
         };
         self.send_state()?;
         self.send(ToHub::Final(snapshot))
@@ -251,6 +255,7 @@ impl Worker {
         let total = ctx.shared.total_steps.fetch_add(1, Ordering::SeqCst) + 1;
         ctx.shared.steps[self.id].store(self.step, Ordering::SeqCst);
         self.losses.push(loss as f64);
+        self.unreported.push(loss);
         if let Some(c) = ctx.plan.prox {
             self.model.params.read_flat(&mut self.flat)?;
             self.flat.pull(&self.anchor, c)?;
@@ -389,6 +394,7 @@ impl Worker {
             } else {
                 None
             },
+            losses: std::mem::take(&mut self.unreported),
         })
     }
 
@@ -397,12 +403,14 @@ impl Worker {
         // A round forced by a stop signal only ends the run: no probe (it would move BatchNorm
         // statistics) and no state (the final snapshot carries it).
         let snapshot = if self.ctx.shared.stopping() {
+            // Its losses stay for the final snapshot.
             Snapshot {
                 worker: self.id,
                 step: self.step,
                 params: Vec::new(),
                 layer_norms: None,
                 recent_loss: None,
+                losses: Vec::new(),
             }
         } else {
             if self.want_state {
