@@ -148,34 +148,7 @@ pub fn prepare(cfg: &RunConfig, layout: RankLayout) -> Result<Setup> {
     } else {
         None
     };
-    let created = !cfg.out.exists();
-    if !layout.is_root() {
-        return Ok(Setup {
-            train,
-            norm,
-            loaders,
-            batches_per_epoch,
-            budget,
-            eval_every,
-            plan,
-            models,
-            x0,
-            evaluator,
-            identity,
-            resumed,
-            shapes,
-        });
-    }
-    prepare_out_dir(&cfg.out, cfg.resume)?;
-    if !cfg.resume {
-        if let Err(e) = write_json_atomic(&cfg.out.join("config.json"), cfg) {
-            if created {
-                let _ = std::fs::remove_dir(&cfg.out); // only if empty: never anything else
-            }
-            return Err(e.then("nothing was written; free space and run the same command again"));
-        }
-    }
-    Ok(Setup {
+    let setup = Setup {
         train,
         norm,
         loaders,
@@ -189,6 +162,27 @@ pub fn prepare(cfg: &RunConfig, layout: RankLayout) -> Result<Setup> {
         identity,
         resumed,
         shapes,
+    };
+    // Across processes rank 0 alone writes the run folder.
+    if layout.is_root() {
+        prepare_outputs(cfg)?;
+    }
+    Ok(setup)
+}
+
+/// Refuses an output folder that holds a run, then writes `config.json` for a new run; a write
+/// that fails leaves nothing behind.
+fn prepare_outputs(cfg: &RunConfig) -> Result<()> {
+    let created = !cfg.out.exists();
+    prepare_out_dir(&cfg.out, cfg.resume)?;
+    if cfg.resume {
+        return Ok(());
+    }
+    write_json_atomic(&cfg.out.join("config.json"), cfg).map_err(|e| {
+        if created {
+            let _ = std::fs::remove_dir(&cfg.out); // only if empty: never anything else
+        }
+        e.then("nothing was written; free space and run the same command again")
     })
 }
 
