@@ -22,6 +22,10 @@ cargo clippy --release --all-targets -- -D warnings
 (
     eval "$(scripts/cuda-toolchain.sh)"
     CARGO_TARGET_DIR=target-cuda cargo clippy --features cuda --all-targets -- -D warnings
+    if have_mpi; then
+        # GPU ranks will take NCCL and MPI together: both must build side by side.
+        CARGO_TARGET_DIR=target-cuda cargo clippy --features nccl,mpi --all-targets -- -D warnings
+    fi
 )
 if have_mpi; then
     cargo clippy --release --all-targets --features mpi -- -D warnings
