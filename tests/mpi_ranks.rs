@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use run_support::{json, BIN};
+use run_support::{json, wait_bounded, BIN};
 
 fn have_mpirun() -> bool {
     Command::new("mpirun")
@@ -31,20 +31,12 @@ fn mpirun(ranks: usize, args: &[String]) -> Command {
 }
 
 fn bounded(mut c: Command, secs: u64) -> Output {
-    let mut child = c
+    let child = c
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(secs) {
-            let _ = child.kill();
-            panic!("still running after {secs} s (a hang)");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
+    wait_bounded(child, secs, "mpirun")
 }
 
 fn flags(algo: &str, workers: usize, threads: usize, out: &Path) -> Vec<String> {

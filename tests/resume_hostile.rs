@@ -10,7 +10,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use run_support::{
-    argv, interrupt_midway, json, metrics_without_timings, run_bin, summary_losses, sync_args, BIN,
+    argv, interrupt_midway, json, metrics_without_timings, run_bin, summary_losses, sync_args,
+    wait_bounded, BIN,
 };
 
 fn stderr(o: &Output) -> String {
@@ -62,25 +63,6 @@ fn resume_alone_continues_and_changed_flags_are_refused() {
         metrics_without_timings(&whole),
         metrics_without_timings(&cut)
     );
-}
-
-/// Waits for `child` at most `secs`, killing it and failing the test past that (a hang).
-fn wait_bounded(mut child: std::process::Child, secs: u64, what: &str) -> Output {
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if start.elapsed() > Duration::from_secs(secs) {
-            let _ = child.kill();
-            let o = child.wait_with_output().unwrap();
-            panic!(
-                "{what}: still running after {secs} s (a hang): {}",
-                stderr(&o)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Every algorithm that runs under `--schedule async`, interrupted half-way and resumed with

@@ -161,3 +161,22 @@ pub fn sync_args(out: &Path, extra: &[&str]) -> Vec<String> {
     ];
     argv(&[&base[..], extra].concat(), out)
 }
+
+/// Waits for `child` at most `secs`, killing it and failing the test past that (a hang).
+pub fn wait_bounded(mut child: std::process::Child, secs: u64, what: &str) -> Output {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            let o = child.wait_with_output().unwrap();
+            panic!(
+                "{what}: still running after {secs} s (a hang): {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
