@@ -13,8 +13,10 @@ have_mpi() {
 }
 if ! have_mpi && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
     echo "test.sh: installing OpenMPI and libclang for the mpi feature" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenmpi-dev openmpi-bin libclang-dev >/dev/null
+    # Best effort: without them the mpi checks are skipped below, the rest still runs.
+    { apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenmpi-dev openmpi-bin libclang-dev >/dev/null; } ||
+        echo "test.sh: could not install OpenMPI/libclang" >&2
 fi
 
 cargo fmt --all -- --check
