@@ -39,7 +39,6 @@ pub fn drain(cfg: &RunConfig, run: &Running) -> Result<f64> {
     // Rank 0's meter covers every worker: the other ranks' losses come as `RemoteLosses`.
     let mut meter = TrainLossMeter::new(
         run.layout.global_workers(),
-        run.layout.global_workers(),
         cfg.algo.schedule == ScheduleKind::Sync,
     );
     if let Some(r) = &run.resumed {

@@ -82,11 +82,7 @@ pub fn from_checkpoint(cfg: &RunConfig, setup: Setup, wall: Instant) -> Result<S
     let data = RoundData::from_state(&ckpt.algo_tensors);
     let eval = evaluation.evaluate(&data, &refs, None, st.total_steps, st.seconds)?;
     let mut event = Event::Eval(eval);
-    let mut meter = TrainLossMeter::new(
-        cfg.workers,
-        cfg.workers,
-        cfg.algo.schedule == ScheduleKind::Sync,
-    );
+    let mut meter = TrainLossMeter::new(cfg.workers, cfg.algo.schedule == ScheduleKind::Sync);
     let steps: Vec<u64> = st.workers.iter().map(|w| w.step).collect();
     meter.restore(&st.metrics, &steps);
     meter.observe(&mut event);

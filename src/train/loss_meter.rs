@@ -8,8 +8,6 @@ use crate::events::Event;
 /// cut by step number (an evaluation at a round covers each worker's steps up to that round), so
 /// the figure does not depend on when events arrive; otherwise by arrival.
 pub struct TrainLossMeter {
-    /// Workers of the whole run.
-    global: usize,
     by_step: bool,
     /// Per worker: the losses of steps `done + 1 ..` not yet reported, and `done`.
     pub pending: Vec<Vec<f32>>,
@@ -33,11 +31,10 @@ impl TrainLossMeter {
         self.last = saved.last_train_loss.unwrap_or(f64::NAN);
     }
 
-    /// Over `workers` workers of this process, in a run of `global` workers (more across
-    /// processes: an evaluation's step count is the whole run's).
-    pub fn new(workers: usize, global: usize, by_step: bool) -> Self {
+    /// Over all `workers` workers of the run (across processes rank 0's meter gets the other
+    /// ranks' losses as `RemoteLosses`).
+    pub fn new(workers: usize, by_step: bool) -> Self {
         Self {
-            global,
             by_step,
             pending: vec![Vec::new(); workers],
             done: vec![0; workers],
@@ -50,7 +47,7 @@ impl TrainLossMeter {
             Event::Step(s) => self.pending[s.worker].push(s.loss),
             Event::RemoteLosses { worker, losses } => self.pending[*worker].extend(losses.iter()),
             Event::Eval(e) => {
-                let m = self.global as u64;
+                let m = self.pending.len() as u64;
                 let (mut sum, mut count) = (0f64, 0usize);
                 for (w, losses) in self.pending.iter_mut().enumerate() {
                     let take = if self.by_step {
