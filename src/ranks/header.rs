@@ -54,7 +54,7 @@ fn kind_code(k: Kind) -> f64 {
 }
 
 /// Per-rank vector: kind, stop, steps, then per local worker: step, loss (NaN: none), norms
-/// present, `layers` norms; then per snapshot its step losses, as a count and the values.
+/// present, `layers` norms; then the snapshots' step losses (see [`push_losses`]).
 fn encode(h: &Header, layout: RankLayout, layers: usize) -> Vec<f64> {
     let per_worker = 3 + layers;
     let mut v = vec![0.0; 3 + layout.local_workers * per_worker];
@@ -72,11 +72,34 @@ fn encode(h: &Header, layout: RankLayout, layers: usize) -> Vec<f64> {
             }
         }
     }
-    for s in h.snapshots {
+    push_losses(&mut v, h.snapshots);
+    v
+}
+
+/// Appends each snapshot's step losses to `v`: its worker (local id), a count, the values. A
+/// rank's vector ends with these, after a fixed-length part.
+pub fn push_losses(v: &mut Vec<f64>, snaps: &[&Snapshot]) {
+    for s in snaps {
+        v.push(s.worker as f64);
         v.push(s.losses.len() as f64);
         v.extend(s.losses.iter().map(|&l| f64::from(l)));
     }
-    v
+}
+
+/// The step losses the other ranks appended (with [`push_losses`]) after the first `fixed`
+/// values of their vectors in `all`, by global worker.
+pub fn others_losses(all: &[Vec<f64>], fixed: usize, layout: RankLayout) -> Vec<(usize, Vec<f32>)> {
+    let mut out = Vec::new();
+    for (r, v) in all.iter().enumerate().filter(|(r, _)| *r != layout.rank) {
+        let mut at = fixed;
+        while at + 1 < v.len() {
+            let (local, n) = (v[at] as usize, v[at + 1] as usize);
+            let values = v[at + 2..at + 2 + n].iter().map(|&l| l as f32).collect();
+            out.push((r * layout.local_workers + local, values));
+            at += 2 + n;
+        }
+    }
+    out
 }
 
 /// All-gathers `h` over `peers` and decodes what every rank agreed on. Steps travel as f64:
@@ -111,17 +134,7 @@ pub fn agree(peers: &mut dyn Peers, h: &Header, layers: usize) -> Agreed {
             }
         }
     }
-    let fixed = 3 + layout.local_workers * (3 + layers);
-    let mut losses = Vec::new();
-    for (r, v) in all.iter().enumerate().filter(|(r, _)| *r != layout.rank) {
-        let (mut at, mut i) = (fixed, 0);
-        while at < v.len() {
-            let n = v[at] as usize;
-            let values = v[at + 1..at + 1 + n].iter().map(|&l| l as f32).collect();
-            losses.push((r * layout.local_workers + i, values));
-            (at, i) = (at + 1 + n, i + 1);
-        }
-    }
+    let losses = others_losses(&all, 3 + layout.local_workers * (3 + layers), layout);
     Agreed {
         kind,
         stop,

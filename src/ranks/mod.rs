@@ -21,7 +21,7 @@ pub mod mpi;
 
 pub use checkpoint::gather_saves;
 pub use collective::RankCollective;
-pub use header::{agree, Agreed, Header, Kind};
+pub use header::{agree, others_losses, push_losses, Agreed, Header, Kind};
 
 /// The number of processes an MPI launcher (OpenMPI's mpirun, MPICH's hydra, Slurm's srun with
 /// PMI) says this run has, from its environment; `None` when no launcher started this process.

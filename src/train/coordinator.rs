@@ -21,7 +21,9 @@ use crate::algo::{Plan, Policy, ScheduleKind, Snapshot, Target, WorkerStats};
 use crate::checkpoint::Checkpoint;
 use crate::events::{flat_weights, EvalEvent, Event, RoundEvent};
 use crate::model::LayerEntry;
-use crate::ranks::{agree, gather_saves, Header, Kind, Peers, RankCollective};
+use crate::ranks::{
+    agree, gather_saves, others_losses, push_losses, Header, Kind, Peers, RankCollective,
+};
 use crate::round::{Collective, Gathered, RoundData};
 use crate::{Error, Result};
 
@@ -73,6 +75,8 @@ struct Ended {
     total_steps: u64,
     /// Every worker's local steps, in global order.
     worker_steps: Vec<u64>,
+    /// Rank 0: the other ranks' workers' step losses from their final snapshots.
+    remote_losses: Vec<(usize, Vec<f32>)>,
 }
 
 /// Messages of one gathering, by worker.
@@ -130,8 +134,8 @@ impl Coordinator {
                 "rank {rank} failed (its own message says why); run stopped"
             )));
         }
-        let finals: Vec<&Snapshot> = state.finals.iter().flatten().collect();
-        self.forward_losses(&finals);
+        // The other ranks' last step losses, in time for the final checkpoint and evaluation.
+        self.send_remote_losses(ended.remote_losses);
         let interrupted = ended.interrupted;
         if let Some(ckpt) = self.checkpoint(&state, None, !interrupted, ended.total_steps) {
             let _ = self.events.send(Event::Checkpoint(Box::new(ckpt)));
@@ -139,6 +143,7 @@ impl Coordinator {
         if interrupted {
             return Err(Error::Interrupted);
         }
+        let finals: Vec<&Snapshot> = state.finals.iter().flatten().collect();
         let total = ended.total_steps;
         let final_eval = self.evaluate(&finals, None, total)?;
         if let Some(e) = &final_eval {
@@ -157,39 +162,17 @@ impl Coordinator {
         })
     }
 
-    /// Across processes, every rank's workers' step losses in `snaps` (this rank's, by local
-    /// worker) are gathered, and rank 0's main thread gets the other ranks' as `RemoteLosses`, in
-    /// time for the evaluation or checkpoint that follows: its training-loss figures then cover
-    /// every worker, as in one process. Every rank calls this at the same points.
-    fn forward_losses(&mut self, snaps: &[&Snapshot]) {
-        let Some(peers) = &mut self.peers else {
-            return;
-        };
-        let layout = peers.layout();
-        let mut mine = Vec::new();
-        for s in snaps {
-            mine.push(s.losses.len() as f64);
-            mine.extend(s.losses.iter().map(|&l| f64::from(l)));
-        }
-        let all = peers.all_gather_var(&mine);
-        if !layout.is_root() {
-            return;
-        }
-        for (r, v) in all.iter().enumerate().skip(1) {
-            let (mut at, mut i) = (0, 0);
-            while at < v.len() {
-                let n = v[at] as usize;
-                let losses = v[at + 1..at + 1 + n].iter().map(|&l| l as f32).collect();
-                let worker = r * layout.local_workers + i;
-                let _ = self.events.send(Event::RemoteLosses { worker, losses });
-                (at, i) = (at + 1 + n, i + 1);
-            }
+    /// Rank 0's main thread gets other ranks' step losses, for its training-loss figures.
+    fn send_remote_losses(&self, losses: Vec<(usize, Vec<f32>)>) {
+        for (worker, losses) in losses {
+            let _ = self.events.send(Event::RemoteLosses { worker, losses });
         }
     }
 
     /// What every rank agrees on once its workers have all stopped: whether one failed or was
     /// interrupted (then all end the same way, and nobody waits in a collective for a rank that
-    /// has left), the run's total steps and every worker's steps. In one process, its own.
+    /// has left), the run's total steps, every worker's steps, and (rank 0) the other ranks'
+    /// last step losses. In one process, its own.
     fn agree_end(&mut self, state: &RunState) -> Result<Ended> {
         let steps: Vec<u64> = state
             .finals
@@ -205,23 +188,33 @@ impl Coordinator {
                 interrupted,
                 total_steps: total,
                 worker_steps: steps,
+                remote_losses: Vec::new(),
             });
         };
+        let finals: Vec<&Snapshot> = state.finals.iter().flatten().collect();
         let mut mine = vec![
             f64::from(u8::from(failed)),
             f64::from(u8::from(interrupted)),
         ];
         mine.push(total as f64);
         mine.extend(steps.iter().map(|&s| s as f64));
-        let all = peers.all_gather(&mine);
+        let fixed = mine.len();
+        push_losses(&mut mine, &finals);
+        let layout = peers.layout();
+        let all = peers.all_gather_var(&mine);
         Ok(Ended {
             failed_rank: all.iter().position(|v| v[0] != 0.0),
             interrupted: all.iter().any(|v| v[1] != 0.0),
             total_steps: all.iter().map(|v| v[2] as u64).sum(),
             worker_steps: all
                 .iter()
-                .flat_map(|v| v[3..].iter().map(|&s| s as u64))
+                .flat_map(|v| v[3..fixed].iter().map(|&s| s as u64))
                 .collect(),
+            remote_losses: if layout.is_root() {
+                others_losses(&all, fixed, layout)
+            } else {
+                Vec::new()
+            },
         })
     }
 
@@ -345,9 +338,7 @@ impl Coordinator {
                     };
                     let a = agree(p.as_mut(), &header, self.table.len());
                     if p.layout().is_root() {
-                        for (worker, losses) in a.losses {
-                            let _ = self.events.send(Event::RemoteLosses { worker, losses });
-                        }
+                        self.send_remote_losses(a.losses);
                     }
                     (a.kind, a.stop, a.total_steps, Some(a.stats))
                 }
