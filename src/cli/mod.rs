@@ -360,27 +360,31 @@ where
 
 /// Trains in this process, or, started by an MPI launcher (`mpirun -np R`, `srun`), as one of R
 /// ranks of one run (feature `mpi`).
-fn launch(mut cfg: RunConfig) -> Result<crate::metrics::Summary> {
-    let Some(size) = crate::ranks::launched_size().filter(|&n| n > 1) else {
-        return crate::train::run(cfg);
-    };
-    #[cfg(feature = "mpi")]
-    {
-        let _ = size;
-        let (world, peers) = crate::ranks::mpi::start(cfg.workers)?;
-        cfg.ranks = crate::ranks::Peers::layout(&peers).ranks;
-        crate::ranks::check_supported(&cfg)?;
-        let result = crate::train::run_with(cfg, Some(Box::new(peers)));
-        drop(world); // MPI_Finalize, once this rank's run is over
-        result
+fn launch(cfg: RunConfig) -> Result<crate::metrics::Summary> {
+    match crate::ranks::launched_size().filter(|&n| n > 1) {
+        None => crate::train::run(cfg),
+        Some(size) => launch_rank(cfg, size),
     }
-    #[cfg(not(feature = "mpi"))]
-    {
-        let _ = &mut cfg;
-        Err(crate::Error::usage(format!(
-            "started by an MPI launcher as one of {size} processes, but this grawa-train was built without the `mpi` feature: build it with `cargo build --release --features mpi`"
-        )))
-    }
+}
+
+/// This process as one rank of `size`: MPI started, the run's layout recorded, what is not
+/// supported across processes refused, and MPI finalised once this rank's run is over.
+#[cfg(feature = "mpi")]
+fn launch_rank(mut cfg: RunConfig, _size: usize) -> Result<crate::metrics::Summary> {
+    let (world, peers) = crate::ranks::mpi::start(cfg.workers)?;
+    cfg.ranks = crate::ranks::Peers::layout(&peers).ranks;
+    crate::ranks::check_supported(&cfg)?;
+    let result = crate::train::run_with(cfg, Some(Box::new(peers)));
+    drop(world);
+    result
+}
+
+/// Without the `mpi` feature a launcher's R processes would be R separate runs into one folder.
+#[cfg(not(feature = "mpi"))]
+fn launch_rank(_cfg: RunConfig, size: usize) -> Result<crate::metrics::Summary> {
+    Err(crate::Error::usage(format!(
+        "started by an MPI launcher as one of {size} processes, but this grawa-train was built without the `mpi` feature: build it with `cargo build --release --features mpi`"
+    )))
 }
 
 /// clap's error without its "error: " prefix and the usage lines after it: scripts and people get
