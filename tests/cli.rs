@@ -317,3 +317,21 @@ fn gpus_on_a_cpu_build_exit_2_with_the_reason() {
     }
     assert_usage_error(&grawa(&["--gpus", "0"]), "--gpus 0");
 }
+
+/// Started by an MPI launcher (seen through its environment: OpenMPI sets OMPI_COMM_WORLD_SIZE)
+/// without the `mpi` feature, the binary refuses instead of being one of R separate runs writing
+/// into one folder.
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn a_build_without_mpi_refuses_to_be_one_of_several_ranks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = Command::new(env!("CARGO_BIN_EXE_grawa-train"))
+        .args(["--dataset", "synthetic", "--steps", "1", "--out"])
+        .arg(&out)
+        .env("OMPI_COMM_WORLD_SIZE", "2")
+        .output()
+        .unwrap();
+    assert_usage_error(&o, "built without the `mpi` feature");
+    assert!(!out.exists());
+}
