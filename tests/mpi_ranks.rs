@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use run_support::{json, wait_bounded, BIN};
+use run_support::{json, metrics_lines, wait_bounded, wait_until, BIN};
 
 fn have_mpirun() -> bool {
     Command::new("mpirun")
@@ -171,14 +171,9 @@ fn a_killed_rank_ends_the_run() {
         .spawn()
         .unwrap();
     // Wait for training (rank 0's metrics), then kill one rank's process.
-    let start = Instant::now();
-    while !out.join("metrics.jsonl").exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the run did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(60, "the run did not start", || {
+        out.join("metrics.jsonl").exists()
+    });
     std::thread::sleep(Duration::from_millis(500));
     let ranks = Command::new("pgrep")
         .args(["-P", &child.id().to_string(), "-f", "grawa-train"])
@@ -270,19 +265,9 @@ fn an_interrupted_run_across_ranks_resumes_to_the_same_numbers() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    loop {
-        let lines =
-            std::fs::read_to_string(cut.join("metrics.jsonl")).map_or(0, |m| m.lines().count());
-        if lines >= 12 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the run did not get going"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(60, "the run did not get going", || {
+        metrics_lines(&cut) >= 12
+    });
     assert!(Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

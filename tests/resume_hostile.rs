@@ -7,11 +7,10 @@ mod run_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use run_support::{
     argv, interrupt_midway, json, metrics_without_timings, run_bin, summary_losses, sync_args,
-    wait_bounded, BIN,
+    wait_bounded, wait_until, BIN,
 };
 
 fn stderr(o: &Output) -> String {
@@ -225,21 +224,12 @@ fn a_signal_during_the_final_evaluation_is_an_interruption_and_resumable() {
         .spawn()
         .unwrap();
     // The finished checkpoint is written just before the final evaluation starts.
-    let start = Instant::now();
-    loop {
-        let finished = cut.join("checkpoints").is_dir()
+    wait_until(60, "no finished checkpoint", || {
+        cut.join("checkpoints").is_dir()
             && checkpoints(&cut)
                 .iter()
-                .any(|c| json(&c.join("state.json"))["finished"] == true);
-        if finished {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no finished checkpoint"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+                .any(|c| json(&c.join("state.json"))["finished"] == true)
+    });
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

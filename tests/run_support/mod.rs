@@ -94,19 +94,9 @@ pub fn interrupt_midway(a: &[String], out: &Path, signal: &str, min_lines: usize
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    loop {
-        let lines =
-            std::fs::read_to_string(out.join("metrics.jsonl")).map_or(0, |m| m.lines().count());
-        if lines >= min_lines {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the run did not get going"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(60, "the run did not get going", || {
+        metrics_lines(out) >= min_lines
+    });
     let status = Command::new("kill")
         .args([signal, &child.id().to_string()])
         .status()
@@ -178,5 +168,19 @@ pub fn wait_bounded(mut child: std::process::Child, secs: u64, what: &str) -> Ou
             );
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Lines in `out/metrics.jsonl` so far (0 before it exists).
+pub fn metrics_lines(out: &Path) -> usize {
+    std::fs::read_to_string(out.join("metrics.jsonl")).map_or(0, |m| m.lines().count())
+}
+
+/// Polls `done` every 5 ms; fails the test with `what` if it is not true within `secs`.
+pub fn wait_until(secs: u64, what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(secs), "{what}");
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
