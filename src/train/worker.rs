@@ -528,7 +528,7 @@ impl Worker {
         let take = match &t {
             // An exchange is addressed to this worker once, for one snapshot, and the center has
             // taken its half already: apply it whatever was sent since, or the sum drifts.
-            Target::Exchange { worker, .. } => *worker == self.id,
+            Target::Exchange { .. } => t.applies_to(self.id),
             // A pull: once, toward the first center built from the newest snapshot.
             Target::Pull { .. } => src == sent && self.pulled_for != Some(sent),
         };
