@@ -11,9 +11,8 @@ mod run_support;
 use std::path::Path;
 use std::time::Duration;
 
-use grawa_train::cli::parse_from;
 use grawa_train::config::RunConfig;
-use run_support::{events, run};
+use run_support::{events, run, run_config};
 use serde_json::Value;
 
 /// A small, fast run: the synthetic set (MNIST-shaped, 10 classes) with 3000 training images.
@@ -32,11 +31,7 @@ const BASE: [&str; 11] = [
 ];
 
 fn config(extra: &[&str], out: &Path) -> RunConfig {
-    let mut args: Vec<String> = BASE.iter().map(|s| s.to_string()).collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args.push("--out".into());
-    args.push(out.to_str().unwrap().into());
-    RunConfig::from_args(&parse_from(args).expect("flags parse")).expect("flags are valid")
+    run_config(&[&BASE[1..], extra].concat(), out)
 }
 
 fn u(v: &Value) -> u64 {

@@ -8,14 +8,12 @@ mod run_support;
 use std::path::Path;
 use std::time::Duration;
 
-use grawa_train::cli::parse_from;
 use grawa_train::config::RunConfig;
-use run_support::{events, run};
+use run_support::{events, run, run_config};
 use serde_json::Value;
 
 fn config(algo: &str, out: &Path) -> RunConfig {
-    let args = [
-        "grawa-train",
+    let flags = [
         "--dataset",
         "synthetic",
         "--model",
@@ -40,10 +38,8 @@ fn config(algo: &str, out: &Path) -> RunConfig {
         "24",
         "--batch-size",
         "32",
-        "--out",
-        out.to_str().unwrap(),
     ];
-    let mut cfg = RunConfig::from_args(&parse_from(args).expect("flags parse")).expect("valid");
+    let mut cfg = run_config(&flags, out);
     cfg.slow_worker = Some((2, Duration::from_millis(40)));
     cfg
 }

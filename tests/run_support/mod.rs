@@ -184,3 +184,12 @@ pub fn wait_until(secs: u64, what: &str, mut done: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// The configuration the binary would run for `flags` with `--out out` (no data is touched).
+pub fn run_config(flags: &[&str], out: &Path) -> RunConfig {
+    let args = std::iter::once("grawa-train")
+        .chain(flags.iter().copied())
+        .chain(["--out", out.to_str().unwrap()]);
+    RunConfig::from_args(&grawa_train::cli::parse_from(args).expect("flags parse"))
+        .expect("flags are valid")
+}
