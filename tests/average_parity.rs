@@ -13,7 +13,8 @@ use grawa_train::average::naive::{
     naive_weighted_center,
 };
 use grawa_train::average::{
-    center_and_pull, easgd_round, layer_sumsq, pull, uniform_average, weighted_center, Weights,
+    center_and_pull, easgd_round, layer_sumsq, pull, uniform_average, weighted_center,
+    weighted_center_window, Weights,
 };
 use grawa_train::model::LayerEntry;
 use rand::rngs::StdRng;
@@ -98,6 +99,33 @@ fn weighted_center_matches_naive() {
             weighted_center(&refs, &w, &t, &mut fast);
             naive_weighted_center(&refs, &w, &t, &mut slow);
             assert_same(&fast, &slow, "weighted_center", n);
+        }
+    }
+}
+
+/// Windows of the center (a cross-rank all-reduce's chunks) put end to end are the naive center
+/// bit for bit, with windows of odd sizes that start and end inside layers and pieces.
+#[test]
+fn weighted_center_windows_match_naive() {
+    let mut rng = StdRng::seed_from_u64(12);
+    for n in SIZES {
+        for per_layer in [false, true] {
+            let xs: Vec<Vec<f32>> = (0..3).map(|_| random_vec(&mut rng, n)).collect();
+            let refs: Vec<&[f32]> = xs.iter().map(Vec::as_slice).collect();
+            let t = random_table(&mut rng, n);
+            let w = random_weights(&mut rng, 3, t.len(), per_layer);
+            let mut slow = vec![0.0; n];
+            naive_weighted_center(&refs, &w, &t, &mut slow);
+            let mut joined = Vec::with_capacity(n);
+            let mut start = 0;
+            while start < n {
+                let len = rng.random_range(1..=(n - start).min(70_001));
+                let mut part = vec![f32::NAN; len];
+                weighted_center_window(&refs, &w, &t, start, &mut part);
+                joined.extend(part);
+                start += len;
+            }
+            assert_same(&joined, &slow, "weighted_center_window", n);
         }
     }
 }

@@ -23,6 +23,7 @@ pub use grawa::{inverse_weights, layer_norms, lgrawa_weights, mgrawa_weights, mo
 pub use lsgd::{leader, LossWindow, LOSS_WINDOW};
 pub use reduce::{
     center_and_pull, easgd_round, layer_sumsq, pull, sum, uniform_average, weighted_center,
+    weighted_center_window,
 };
 pub use smooth::{AccumulatedNorms, NormSmoother, DEFAULT_ACCUMULATED_BETA, DEFAULT_NORM_MOMENTUM};
 pub use weights::Weights;

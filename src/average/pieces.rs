@@ -66,6 +66,29 @@ pub(crate) fn layer_pieces(table: &[LayerEntry], len: usize) -> Vec<Piece> {
     out
 }
 
+/// The pieces of [`layer_pieces`] that overlap `start..end`, clipped to it: a window of the
+/// buffer (one chunk of a pipelined all-reduce) with each element still under its own layer.
+pub(crate) fn window_pieces(
+    table: &[LayerEntry],
+    len: usize,
+    start: usize,
+    end: usize,
+) -> Vec<Piece> {
+    assert!(
+        start <= end && end <= len,
+        "window {start}..{end} of a buffer of {len} elements"
+    );
+    layer_pieces(table, len)
+        .into_iter()
+        .filter(|p| p.end > start && p.start < end)
+        .map(|p| Piece {
+            layer: p.layer,
+            start: p.start.max(start),
+            end: p.end.min(end),
+        })
+        .collect()
+}
+
 /// Pieces of a buffer with no layer structure (everything is "layer 0").
 pub(crate) fn flat_pieces(len: usize) -> Vec<Piece> {
     (0..len)

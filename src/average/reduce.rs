@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 
 use super::pieces::{
-    flat_pieces, layer_pieces, run, split_mut, split_workers, Piece, PARALLEL_MIN,
+    flat_pieces, layer_pieces, run, split_mut, split_workers, window_pieces, Piece, PARALLEL_MIN,
 };
 use super::weights::Weights;
 use crate::model::LayerEntry;
@@ -50,9 +50,23 @@ fn sumsq(x: &[f32]) -> f64 {
 
 /// `out = sum_i w_i x_i`, with layer l of the table using weights `weights.weight(i, l)`.
 pub fn weighted_center(xs: &[&[f32]], weights: &Weights, table: &[LayerEntry], out: &mut [f32]) {
-    let cols = check_workers(xs.iter().map(|x| x.len()), weights, table, out.len());
+    check_lens(xs.iter().map(|x| x.len()), out.len());
+    weighted_center_window(xs, weights, table, 0, out);
+}
+
+/// Elements `start .. start + out.len()` of [`weighted_center`], into `out`: one window of the
+/// center, so a caller can hand each window on (to an all-reduce) while it is still in cache.
+pub fn weighted_center_window(
+    xs: &[&[f32]],
+    weights: &Weights,
+    table: &[LayerEntry],
+    start: usize,
+    out: &mut [f32],
+) {
+    let len = xs.first().map_or(0, |x| x.len());
+    let cols = check_workers(xs.iter().map(|x| x.len()), weights, table, len);
     let total = xs.len() * out.len();
-    let pieces = layer_pieces(table, out.len());
+    let pieces = window_pieces(table, len, start, start + out.len());
     let items: Vec<_> = split_mut(out, &pieces).into_iter().zip(&pieces).collect();
     run(items, total, |(c, p)| {
         let parts: Vec<&[f32]> = xs.iter().map(|x| &x[p.start..p.end]).collect();

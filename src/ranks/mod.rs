@@ -20,7 +20,7 @@ mod header;
 pub mod mpi;
 
 pub use checkpoint::gather_saves;
-pub use collective::RankCollective;
+pub use collective::{RankCollective, WINDOW as ALL_REDUCE_WINDOW};
 pub use header::{agree, others_losses, push_losses, Agreed, Header, Kind};
 
 /// The number of processes an MPI launcher (OpenMPI's mpirun, MPICH's hydra, Slurm's srun with
@@ -115,9 +115,15 @@ pub trait Peers: Send {
     /// Every rank's `mine` (all of the same length), in rank order.
     fn all_gather(&mut self, mine: &[f64]) -> Vec<Vec<f64>>;
 
-    /// The sum over ranks of every rank's `buf` (taken by value: an implementation can send from
-    /// it and receive into a new buffer, with no copy of its own).
-    fn all_reduce_sum(&mut self, buf: Vec<f32>) -> Vec<f32>;
+    /// `out <- ` the sum over ranks of every rank's `send` (of `out`'s length).
+    fn all_reduce_sum_into(&mut self, send: &[f32], out: &mut [f32]);
+
+    /// The sum over ranks of every rank's `buf`.
+    fn all_reduce_sum(&mut self, buf: Vec<f32>) -> Vec<f32> {
+        let mut sum = vec![0f32; buf.len()];
+        self.all_reduce_sum_into(&buf, &mut sum);
+        sum
+    }
 
     /// `buf <- root's buf`.
     fn broadcast(&mut self, buf: &mut [f32], root: usize);

@@ -64,11 +64,13 @@ impl Peers for MpiPeers {
         all.chunks(mine.len().max(1)).map(<[f64]>::to_vec).collect()
     }
 
-    fn all_reduce_sum(&mut self, buf: Vec<f32>) -> Vec<f32> {
-        let mut sum = vec![0f32; buf.len()];
-        self.comm
-            .all_reduce_into(&buf[..], &mut sum[..], SystemOperation::sum());
-        sum
+    fn all_reduce_sum_into(&mut self, send: &[f32], out: &mut [f32]) {
+        assert_eq!(
+            send.len(),
+            out.len(),
+            "all-reduce: send and receive lengths"
+        );
+        self.comm.all_reduce_into(send, out, SystemOperation::sum());
     }
 
     fn all_gather_f32(&mut self, mine: &[f32]) -> Vec<Vec<f32>> {

@@ -4,7 +4,7 @@
 
 use super::Collective;
 use crate::algo::{Snapshot, WorkerStats};
-use crate::average::{sum, uniform_average, weighted_center, Weights};
+use crate::average::{sum, uniform_average, weighted_center, weighted_center_window, Weights};
 use crate::model::LayerEntry;
 use crate::{Error, Result};
 
@@ -35,6 +35,24 @@ impl<'a> Gathered<'a> {
             xs,
             table,
         }
+    }
+
+    /// Elements `start .. start + out.len()` of [`Collective::all_reduce_sum`], into `out`, with
+    /// the same terms in the same order: one window of the sum, for a caller that hands each
+    /// window to a cross-rank all-reduce while it is still in cache.
+    pub fn sum_window(&self, scale: Option<&Weights>, start: usize, out: &mut [f32]) -> Result<()> {
+        if self.xs.is_empty() {
+            return Err(Error::Internal("all-reduce over no participants".into()));
+        }
+        match scale {
+            Some(w) => weighted_center_window(&self.xs, w, self.table, start, out),
+            None => {
+                let end = start + out.len();
+                let parts: Vec<&[f32]> = self.xs.iter().map(|x| &x[start..end]).collect();
+                sum(&parts, out)
+            }
+        }
+        Ok(())
     }
 }
 
