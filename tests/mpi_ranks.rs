@@ -152,6 +152,39 @@ fn two_ranks_of_two_are_the_run_of_four() {
     }
 }
 
+/// `--schedule permits` across ranks: each rank hands out its own workers' share of permits
+/// (K*tau a round), so the run's steps and rounds are those of the budget, the ranks' shares are
+/// equal, and every worker of both ranks takes part in every round.
+#[test]
+fn permits_across_ranks_share_the_budget() {
+    if !have_mpirun() {
+        eprintln!("skipped: mpirun is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("permits");
+    let mut a = flags("lgrawa", 2, 1, &out);
+    a.extend(["--schedule".into(), "permits".into()]);
+    let o = bounded(mpirun(2, &a), 120);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary = json(&out.join("summary.json"));
+    assert_eq!(summary["rounds"], 5, "40 steps of tau 8: {summary}");
+    assert_eq!(summary["local_steps_total"], 160, "{summary}");
+    let steps: Vec<u64> = summary["worker_steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("worker_steps: {summary}"))
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(steps.len(), 4, "{summary}");
+    assert_eq!(steps[0] + steps[1], 80, "rank 0's share: {steps:?}");
+    assert_eq!(steps[2] + steps[3], 80, "rank 1's share: {steps:?}");
+    assert!(
+        summary["test_accuracy"].as_f64().unwrap() > 0.2,
+        "{summary}"
+    );
+}
+
 /// A rank killed with SIGKILL mid-run: the launcher ends the others, non-zero, within seconds,
 /// naming the process that died; nothing is left running.
 #[test]

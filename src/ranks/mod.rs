@@ -38,7 +38,7 @@ pub fn launched_size() -> Option<usize> {
 
 /// Refuses what a run across processes does not do yet, naming the flag (exit 2): scoring each
 /// worker and flatness (rank 0 holds only its own workers), checkpoints on a clock (each rank has
-/// its own), the schedules whose step counts are per process, and GPU ranks.
+/// its own), `async` (it would need a parameter server), and GPU ranks.
 pub fn check_supported(cfg: &crate::config::RunConfig) -> crate::Result<()> {
     use crate::algo::ScheduleKind;
     let refuse = |what: &str| {
@@ -46,7 +46,7 @@ pub fn check_supported(cfg: &crate::config::RunConfig) -> crate::Result<()> {
             "{what}: not supported across processes yet (mpirun/srun); run it in one process"
         )))
     };
-    if cfg.algo.schedule != ScheduleKind::Sync {
+    if cfg.algo.schedule == ScheduleKind::Async {
         return refuse(&format!("--schedule {}", cfg.algo.schedule));
     }
     if let Some(crate::config::CheckpointEvery::Seconds(_)) = cfg.checkpoint_every {

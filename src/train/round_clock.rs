@@ -7,7 +7,10 @@ use crate::algo::{ScheduleKind, Snapshot};
 /// The run's budget and schedule, from the pulling thread's side.
 pub struct RoundClock {
     pub schedule: ScheduleKind,
+    /// This process's workers.
     pub workers: usize,
+    /// Processes in the run (1 without MPI); every rank has `workers` workers.
+    pub ranks: u64,
     /// Local steps per worker per round (permits: M*tau per round in all).
     pub tau: u64,
     /// Step budget per worker, and time budget.
@@ -21,11 +24,18 @@ impl RoundClock {
         self.max_seconds.is_some_and(|m| shared.seconds() >= m)
     }
 
-    /// Permits for the round after `total` steps: M*tau, or what is left of the budget.
+    /// This process's permits for the round after `total` steps (the run's, every rank's): its
+    /// workers' share, K*tau, or its share of what is left of the budget. Across ranks the pool
+    /// is per process, since a permit handed across ranks would cost a message per local step:
+    /// a fast worker takes a slow one's steps only on its own rank. Every rank spends its whole
+    /// share each round, so the run's total stays a multiple of the ranks and the shares equal.
     pub fn permits_for_next_round(&self, total: u64) -> u64 {
         let per_round = self.workers as u64 * self.tau;
         match self.max_steps {
-            Some(m) => per_round.min((m * self.workers as u64).saturating_sub(total)),
+            Some(m) => {
+                let left = (m * self.workers as u64 * self.ranks).saturating_sub(total);
+                per_round.min(left / self.ranks)
+            }
             None => per_round,
         }
     }

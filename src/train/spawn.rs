@@ -195,6 +195,7 @@ pub fn start(cfg: &RunConfig, s: Setup, mut peers: Option<Box<dyn Peers>>) -> Re
         clock: RoundClock {
             schedule: cfg.algo.schedule,
             workers: m,
+            ranks: layout.ranks as u64,
             tau: s.plan.tau,
             max_steps: s.budget.max_steps,
             max_seconds: s.budget.max_seconds,
