@@ -1,6 +1,9 @@
 //! What the user sees while a run goes: indicatif bars on a terminal (a total line plus one line per
-//! worker), plain periodic lines otherwise, nothing with `--quiet`. Everything goes to stderr so
-//! stdout stays clean for `--json`.
+//! worker, or per rank when the run spans processes), plain periodic lines otherwise, nothing with
+//! `--quiet`. Everything goes to stderr so stdout stays clean for `--json`.
+//!
+//! Across processes rank 0 shows the run: its own workers report every step, the other ranks'
+//! workers arrive at each exchange as their step losses (`RemoteLosses`), one per step taken.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -8,7 +11,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::average::Weights;
-use crate::events::{EvalEvent, Event, StepEvent};
+use crate::events::{EvalEvent, Event};
 
 /// How often plain (non-terminal) progress lines are printed.
 const PLAIN_INTERVAL: Duration = Duration::from_secs(10);
@@ -37,17 +40,26 @@ enum View {
     },
     Bars {
         total: ProgressBar,
-        workers: Vec<ProgressBar>,
+        /// One bar per line of `lines`.
+        bars: Vec<ProgressBar>,
         _multi: MultiProgress,
     },
 }
+
+/// The workers one line of the display adds up: one worker, or every worker of one rank.
+type Line = std::ops::Range<usize>;
 
 /// The progress display of one run.
 pub struct ProgressView {
     view: View,
     rate: Rate,
     last_eval: Option<EvalEvent>,
-    /// Per worker: local steps, last loss, weight in the last round.
+    lines: Vec<Line>,
+    /// Whether a line is a rank (the run spans processes) rather than a worker.
+    by_rank: bool,
+    /// Images in one step (a remote step counts as one of rank 0's).
+    step_images: usize,
+    /// Per worker of the run: local steps, last loss, weight in the last round.
     steps: Vec<u64>,
     losses: Vec<f32>,
     weights: Vec<Option<f32>>,
@@ -63,8 +75,14 @@ fn human(v: f64) -> String {
 }
 
 impl ProgressView {
-    /// A view for `workers` workers; `steps_per_worker` sizes the bars when the budget is in steps.
-    pub fn new(quiet: bool, workers: usize, steps_per_worker: Option<u64>) -> Self {
+    /// A view for `ranks` processes of `local` workers each; `steps_per_worker` sizes the bars
+    /// when the budget is in steps. One process shows a line per worker, several a line per rank.
+    pub fn new(quiet: bool, ranks: usize, local: usize, steps_per_worker: Option<u64>) -> Self {
+        let workers = ranks * local;
+        let lines: Vec<Line> = match ranks {
+            1 => (0..workers).map(|w| w..w + 1).collect(),
+            _ => (0..ranks).map(|r| r * local..(r + 1) * local).collect(),
+        };
         let stderr_tty = std::io::stderr().is_terminal();
         let view = if quiet {
             View::Quiet
@@ -89,10 +107,17 @@ impl ProgressView {
                 bar
             };
             let total = mk("total".into(), workers as u64);
-            let workers = (0..workers).map(|i| mk(format!("w{i}"), 1)).collect();
+            let bars = lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| match ranks {
+                    1 => mk(format!("w{i}"), 1),
+                    _ => mk(format!("rank {i}"), l.len() as u64),
+                })
+                .collect();
             View::Bars {
                 total,
-                workers,
+                bars,
                 _multi: multi,
             }
         };
@@ -103,6 +128,9 @@ impl ProgressView {
                 start: Instant::now(),
             },
             last_eval: None,
+            lines,
+            by_rank: ranks > 1,
+            step_images: 0,
             steps: vec![0; workers],
             losses: vec![f32::NAN; workers],
             weights: vec![None; workers],
@@ -114,7 +142,18 @@ impl ProgressView {
         match event {
             Event::Step(s) => {
                 self.rate.images += s.images as u64;
-                self.step(s);
+                self.step_images = s.images;
+                self.steps[s.worker] = s.step;
+                self.losses[s.worker] = s.loss;
+                let msg = self.total_message(s.epoch, s.loss, s.lr);
+                self.show(s.worker, Some(msg));
+            }
+            Event::RemoteLosses { worker, losses } => {
+                let Some(&last) = losses.last() else { return };
+                self.rate.images += (losses.len() * self.step_images) as u64;
+                self.steps[*worker] += losses.len() as u64;
+                self.losses[*worker] = last;
+                self.show(*worker, None);
             }
             Event::Eval(e) => {
                 if let View::Plain { .. } = self.view {
@@ -145,59 +184,124 @@ impl ProgressView {
                     }
                 }
             }
-            Event::Pull(_) | Event::RemoteLosses { .. } | Event::Checkpoint(_) | Event::Fatal => {}
+            Event::Pull(_) | Event::Checkpoint(_) | Event::Fatal => {}
         }
     }
 
-    fn total_message(&self, s: &StepEvent) -> String {
+    /// Steps already taken by every worker of the run (a resumed run's), so the remote ranks'
+    /// lines, which only ever add, start where the run stands.
+    pub fn restore_steps(&mut self, steps: &[u64]) {
+        for (slot, &s) in self.steps.iter_mut().zip(steps) {
+            *slot = s;
+        }
+    }
+
+    fn total_message(&self, epoch: f64, loss: f32, lr: f64) -> String {
         let eval = self
             .last_eval
             .as_ref()
             .map(|e| format!(" | test acc {:.4}", e.test_accuracy))
             .unwrap_or_default();
         format!(
-            "epoch {:.2} loss {:.4} lr {:.3e} {} img/s{eval}",
-            s.epoch,
-            s.loss,
-            s.lr,
+            "epoch {epoch:.2} loss {loss:.4} lr {lr:.3e} {} img/s{eval}",
             human(self.rate.per_second())
         )
     }
 
-    fn step(&mut self, s: &StepEvent) {
-        self.steps[s.worker] = s.step;
-        self.losses[s.worker] = s.loss;
-        let msg = self.total_message(s);
+    /// "rank 0 80, rank 1 78": each rank's steps, for the plain view.
+    fn rank_steps(&self) -> String {
+        let per_rank = self.lines.iter().enumerate().map(|(r, l)| {
+            let steps: u64 = self.steps[l.clone()].iter().sum();
+            format!("rank {r} {steps}")
+        });
+        per_rank.collect::<Vec<_>>().join(", ")
+    }
+
+    /// Redraws the line of `worker` and the total (with `msg` as the total's message, if new).
+    fn show(&mut self, worker: usize, msg: Option<String>) {
         let total_steps: u64 = self.steps.iter().sum();
         match &mut self.view {
             View::Quiet => {}
             View::Plain { last } => {
-                if last.elapsed() >= PLAIN_INTERVAL {
+                if let Some(msg) = msg.filter(|_| last.elapsed() >= PLAIN_INTERVAL) {
                     *last = Instant::now();
-                    eprintln!("steps {total_steps} {msg}");
+                    let ranks = match self.by_rank {
+                        true => format!(" ({})", self.rank_steps()),
+                        false => String::new(),
+                    };
+                    eprintln!("steps {total_steps}{ranks} {msg}");
                 }
             }
-            View::Bars { total, workers, .. } => {
-                if let Some(bar) = workers.get(s.worker) {
-                    bar.set_position(s.step);
-                    let weight = self.weights[s.worker]
+            View::Bars { total, bars, .. } => {
+                if let Some(i) = self.lines.iter().position(|l| l.contains(&worker)) {
+                    let line = self.lines[i].clone();
+                    let n = line.len() as f32;
+                    let loss = self.losses[line.clone()].iter().sum::<f32>() / n;
+                    let weight: Option<f32> = self.weights[line.clone()].iter().copied().sum();
+                    let weight = weight
                         .map(|w| format!(" weight {w:.3}"))
                         .unwrap_or_default();
-                    bar.set_message(format!("loss {:.4}{weight}", s.loss));
+                    bars[i].set_position(self.steps[line].iter().sum());
+                    bars[i].set_message(format!("loss {loss:.4}{weight}"));
                 }
                 total.set_position(total_steps);
-                total.set_message(msg);
+                if let Some(msg) = msg {
+                    total.set_message(msg);
+                }
             }
         }
     }
 
     /// Clears the bars.
     pub fn finish(&self) {
-        if let View::Bars { total, workers, .. } = &self.view {
-            for bar in workers {
+        if let View::Bars { total, bars, .. } = &self.view {
+            for bar in bars {
                 bar.finish_and_clear();
             }
             total.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::StepEvent;
+
+    fn step(worker: usize, step: u64) -> Event {
+        Event::Step(StepEvent {
+            worker,
+            step,
+            epoch: 0.0,
+            loss: 1.0,
+            lr: 0.1,
+            images: 32,
+            seconds: 0.0,
+        })
+    }
+
+    /// Two ranks of two: a line per rank; rank 1's workers advance by their step losses, on top
+    /// of a resumed run's steps, and count in the images.
+    #[test]
+    fn a_line_per_rank_counts_remote_steps() {
+        let mut v = ProgressView::new(true, 2, 2, Some(10));
+        assert_eq!(v.lines, vec![0..2, 2..4]);
+        v.restore_steps(&[4, 4, 4, 4]);
+        v.update(&step(0, 5));
+        v.update(&step(1, 5));
+        v.update(&Event::RemoteLosses {
+            worker: 3,
+            losses: vec![0.5, 0.25],
+        });
+        assert_eq!(v.steps, vec![5, 5, 4, 6]);
+        assert_eq!(v.losses[3], 0.25);
+        assert_eq!(v.rate.images, 32 * 4);
+        assert_eq!(v.rank_steps(), "rank 0 10, rank 1 10");
+    }
+
+    #[test]
+    fn one_process_has_a_line_per_worker() {
+        let v = ProgressView::new(true, 1, 3, None);
+        assert_eq!(v.lines, vec![0..1, 1..2, 2..3]);
     }
 }

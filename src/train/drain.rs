@@ -22,7 +22,7 @@ pub(super) const LOG_EVERY: u64 = 20;
 /// can finish, but nothing more is written, and the write's error is returned.
 pub fn drain(cfg: &RunConfig, run: &Running) -> Result<f64> {
     let m = cfg.workers;
-    // Across processes rank 0 alone writes metrics and shows progress (of its own workers).
+    // Across processes rank 0 alone writes metrics and shows progress (a line per rank).
     let root = run.layout.is_root();
     let mut metrics = match (&run.resumed, root) {
         (_, false) => None,
@@ -35,7 +35,7 @@ pub fn drain(cfg: &RunConfig, run: &Running) -> Result<f64> {
         )?),
         (None, true) => Some(MetricsWriter::create(&cfg.out, m, LOG_EVERY)?),
     };
-    let mut view = ProgressView::new(cfg.quiet || !root, m, run.max_steps);
+    let mut view = ProgressView::new(cfg.quiet || !root, run.layout.ranks, m, run.max_steps);
     // Rank 0's meter covers every worker: the other ranks' losses come as `RemoteLosses`.
     let mut meter = TrainLossMeter::new(
         run.layout.global_workers(),
@@ -44,6 +44,7 @@ pub fn drain(cfg: &RunConfig, run: &Running) -> Result<f64> {
     if let Some(r) = &run.resumed {
         let steps: Vec<u64> = r.state.workers.iter().map(|w| w.step).collect();
         meter.restore(&r.state.metrics, &steps);
+        view.restore_steps(&steps);
     }
     let layout = run.shapes.layout();
     let mut train_loss = f64::NAN;
