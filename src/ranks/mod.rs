@@ -9,6 +9,8 @@
 //! - `collective`: [`RankCollective`], the round's [`Collective`](crate::round::Collective) across
 //!   ranks, hierarchical: each rank combines its own workers, then one cross-rank all-reduce.
 //! - `checkpoint`: [`gather_saves`], every rank's saved workers gathered to rank 0.
+//! - `nccl` (feature `nccl`): one NCCL communicator over the ranks' GPUs, bootstrapped through
+//!   [`Peers`].
 //! - `header`: [`Header`], what the pulling threads of all ranks agree on before each round (who
 //!   stops, the run's total steps, every worker's statistics), so every rank calls the same
 //!   collectives in the same order.
@@ -18,6 +20,9 @@ mod collective;
 mod header;
 #[cfg(feature = "mpi")]
 pub mod mpi;
+#[cfg(feature = "nccl")]
+pub mod nccl;
+pub mod unique_id;
 
 pub use checkpoint::gather_saves;
 pub use collective::{RankCollective, WINDOW as ALL_REDUCE_WINDOW};
@@ -34,6 +39,18 @@ pub fn launched_size() -> Option<usize> {
                 .iter()
                 .any(|k| std::env::var_os(k).is_some())
         })
+}
+
+/// This process's rank among the ranks on its machine, from the launcher's environment (OpenMPI,
+/// Slurm, MPICH's hydra): which GPU it takes when a machine runs several ranks.
+pub fn local_rank() -> Option<usize> {
+    [
+        "OMPI_COMM_WORLD_LOCAL_RANK",
+        "SLURM_LOCALID",
+        "MPI_LOCALRANKID",
+    ]
+    .iter()
+    .find_map(|k| std::env::var(k).ok()?.parse().ok())
 }
 
 /// Refuses what a run across processes does not do yet, naming the flag (exit 2): scoring each
