@@ -75,12 +75,12 @@ fn main() {
             std::hint::black_box(&sum);
             let round_s = t.elapsed().as_secs_f64();
             let t = Instant::now();
-            buf = peers.all_reduce_sum(buf);
+            buf = peers.all_reduce_sum(buf).expect("all-reduce");
             let plain_s = t.elapsed().as_secs_f64();
             let t = Instant::now();
             let mut out = vec![0f32; n];
             for (send, recv) in buf.chunks(WINDOW).zip(out.chunks_mut(WINDOW)) {
-                peers.all_reduce_sum_into(send, recv);
+                peers.all_reduce_sum_into(send, recv).expect("all-reduce");
             }
             buf = out;
             let windowed_s = t.elapsed().as_secs_f64();

@@ -56,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 return Err(format!("n = {n}: element {i} is {}, want {want}", back[i]).into());
             }
             let t = Instant::now();
-            let sum = peers.all_reduce_sum(mine.clone());
+            let sum = peers.all_reduce_sum(mine.clone())?;
             let host_s = t.elapsed().as_secs_f64();
             std::hint::black_box(sum);
             if rep > 0 {

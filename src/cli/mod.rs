@@ -374,9 +374,31 @@ fn launch_rank(mut cfg: RunConfig, _size: usize) -> Result<crate::metrics::Summa
     let (world, peers) = crate::ranks::mpi::start(cfg.workers)?;
     cfg.ranks = crate::ranks::Peers::layout(&peers).ranks;
     crate::ranks::check_supported(&cfg)?;
-    let result = crate::train::run_with(cfg, Some(Box::new(peers)));
+    let peers = gpu_rank(&mut cfg, Box::new(peers))?;
+    let result = crate::train::run_with(cfg, Some(peers));
     drop(world);
     result
+}
+
+/// A GPU rank trains on its machine-local share of the GPUs; with `nccl` its buffers (the
+/// round's and DDP's all-reduces) go over NCCL, its small agreements stay on MPI.
+#[cfg(feature = "mpi")]
+fn gpu_rank(
+    cfg: &mut RunConfig,
+    peers: Box<dyn crate::ranks::Peers>,
+) -> Result<Box<dyn crate::ranks::Peers>> {
+    if cfg.gpus.is_empty() {
+        return Ok(peers);
+    }
+    let visible = crate::selftest::gpu_count()
+        .map_err(|reason| crate::Error::usage(format!("--gpus: {reason}")))?;
+    let local = crate::ranks::local_rank().unwrap_or(0);
+    cfg.gpus =
+        crate::ranks::gpus_for_rank(&cfg.gpus, local, visible).map_err(crate::Error::usage)?;
+    #[cfg(feature = "nccl")]
+    let peers: Box<dyn crate::ranks::Peers> =
+        Box::new(crate::ranks::nccl_peers::NcclPeers::new(peers, cfg.gpus[0]));
+    Ok(peers)
 }
 
 /// Without the `mpi` feature a launcher's R processes would be R separate runs into one folder.

@@ -78,7 +78,7 @@ impl Collective for RankCollective<'_> {
             let end = (start + WINDOW).min(self.len);
             let part = &mut window[..end - start];
             self.local.sum_window(mine.as_ref(), start, part)?;
-            self.peers.all_reduce_sum_into(part, &mut out[start..end]);
+            self.peers.all_reduce_sum_into(part, &mut out[start..end])?;
         }
         Ok(out)
     }

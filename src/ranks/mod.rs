@@ -17,15 +17,19 @@
 
 mod checkpoint;
 mod collective;
+mod gpus;
 mod header;
 #[cfg(feature = "mpi")]
 pub mod mpi;
 #[cfg(feature = "nccl")]
 pub mod nccl;
+#[cfg(feature = "nccl")]
+pub mod nccl_peers;
 pub mod unique_id;
 
 pub use checkpoint::gather_saves;
 pub use collective::{RankCollective, WINDOW as ALL_REDUCE_WINDOW};
+pub use gpus::gpus_for_rank;
 pub use header::{agree, others_losses, push_losses, Agreed, Header, Kind};
 
 /// The number of processes an MPI launcher (OpenMPI's mpirun, MPICH's hydra, Slurm's srun with
@@ -55,7 +59,7 @@ pub fn local_rank() -> Option<usize> {
 
 /// Refuses what a run across processes does not do yet, naming the flag (exit 2): scoring each
 /// worker and flatness (rank 0 holds only its own workers), checkpoints on a clock (each rank has
-/// its own), `async` (it would need a parameter server), and GPU ranks.
+/// its own) and `async` (it would need a parameter server).
 pub fn check_supported(cfg: &crate::config::RunConfig) -> crate::Result<()> {
     use crate::algo::ScheduleKind;
     let refuse = |what: &str| {
@@ -75,9 +79,6 @@ pub fn check_supported(cfg: &crate::config::RunConfig) -> crate::Result<()> {
     }
     if cfg.flatness {
         return refuse("--flatness");
-    }
-    if !cfg.gpus.is_empty() {
-        return refuse("--gpus / --gpu-ids (GPU ranks need the nccl feature's communicator)");
     }
     Ok(())
 }
@@ -132,14 +133,15 @@ pub trait Peers: Send {
     /// Every rank's `mine` (all of the same length), in rank order.
     fn all_gather(&mut self, mine: &[f64]) -> Vec<Vec<f64>>;
 
-    /// `out <- ` the sum over ranks of every rank's `send` (of `out`'s length).
-    fn all_reduce_sum_into(&mut self, send: &[f32], out: &mut [f32]);
+    /// `out <- ` the sum over ranks of every rank's `send` (of `out`'s length). MPI aborts the
+    /// job on a failure; another library's failure (NCCL's) is an error.
+    fn all_reduce_sum_into(&mut self, send: &[f32], out: &mut [f32]) -> crate::Result<()>;
 
     /// The sum over ranks of every rank's `buf`.
-    fn all_reduce_sum(&mut self, buf: Vec<f32>) -> Vec<f32> {
+    fn all_reduce_sum(&mut self, buf: Vec<f32>) -> crate::Result<Vec<f32>> {
         let mut sum = vec![0f32; buf.len()];
-        self.all_reduce_sum_into(&buf, &mut sum);
-        sum
+        self.all_reduce_sum_into(&buf, &mut sum)?;
+        Ok(sum)
     }
 
     /// `buf <- root's buf`.

@@ -64,13 +64,16 @@ impl Peers for MpiPeers {
         all.chunks(mine.len().max(1)).map(<[f64]>::to_vec).collect()
     }
 
-    fn all_reduce_sum_into(&mut self, send: &[f32], out: &mut [f32]) {
-        assert_eq!(
-            send.len(),
-            out.len(),
-            "all-reduce: send and receive lengths"
-        );
+    fn all_reduce_sum_into(&mut self, send: &[f32], out: &mut [f32]) -> Result<()> {
+        if send.len() != out.len() {
+            return Err(Error::Internal(format!(
+                "all-reduce: {} elements sent, {} to receive",
+                send.len(),
+                out.len()
+            )));
+        }
         self.comm.all_reduce_into(send, out, SystemOperation::sum());
+        Ok(())
     }
 
     fn all_gather_f32(&mut self, mine: &[f32]) -> Vec<Vec<f32>> {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::unique_id::{share_id, ID_BYTES};
 use super::{local_rank, Peers};
-use crate::cuda::cudarc::driver::{CudaSlice, CudaStream};
+use crate::cuda::cudarc::driver::{CudaStream, DevicePtrMut};
 use crate::cuda::cudarc::nccl::{Comm, Id, ReduceOp};
 use crate::{Error, Result};
 
@@ -44,7 +44,7 @@ impl NcclRanks {
     }
 
     /// `buf <-` the sum over ranks of every rank's `buf`, queued on the communicator's stream.
-    pub fn all_reduce_sum(&self, buf: &mut CudaSlice<f32>) -> Result<()> {
+    pub fn all_reduce_sum(&self, buf: &mut impl DevicePtrMut<f32>) -> Result<()> {
         self.comm
             .all_reduce_in_place(buf, &ReduceOp::Sum)
             .map(|_| ())

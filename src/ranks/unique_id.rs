@@ -67,7 +67,7 @@ mod tests {
                 })
                 .collect()
         }
-        fn all_reduce_sum_into(&mut self, _: &[f32], _: &mut [f32]) {
+        fn all_reduce_sum_into(&mut self, _: &[f32], _: &mut [f32]) -> Result<()> {
             unreachable!()
         }
         fn broadcast(&mut self, _: &mut [f32], _: usize) {
