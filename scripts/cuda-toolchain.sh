@@ -132,8 +132,12 @@ fi
 
 # cudarc's build script adds \$CUDA_HOME/lib and \$CUDA_HOME/lib/stubs to the link search path, and
 # reads the CUDA version from CUDARC_CUDA_VERSION instead of asking a GPU; candle-kernels takes the
-# target architecture from CUDA_COMPUTE_CAP (no nvidia-smi here). sm_90 = H100/H200; PTX for it
-# also runs on later GPUs. LIBRARY_PATH is a second route to the stubs for links outside cudarc.
+# target architecture from CUDA_COMPUTE_CAP (no nvidia-smi here). 90 = H100/H200, and candle's
+# build (cudaforge) turns 90 into sm_90a: architecture-specific code that runs on H100/H200 only,
+# not on later GPUs (B200 and on) nor earlier ones. For another GPU set CUDA_COMPUTE_CAP to its
+# capability (80 for A100, 89 for L40S, 100 for B200) and rebuild. Our own kernels (build.rs) are
+# compute_75 PTX and run everywhere. LIBRARY_PATH is a second route to the stubs for links outside
+# cudarc.
 cat <<EOF
 export PATH="$cu/bin:\$PATH"
 export CUDA_HOME="$cu"
