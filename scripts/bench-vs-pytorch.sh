@@ -7,8 +7,12 @@
 #   scripts/bench-vs-pytorch.sh --setup --models ""        # once: PyTorch into .venv-bench/ (~4 GB)
 #   scripts/bench-vs-pytorch.sh [--models "mlp cnn resnet20"] [--batch 128] [--threads 2]
 #                               [--warmup 3] [--windows 5] [--window-secs 3] [--workers M]
-#                               [--raw FILE] [--wait-idle]
+#                               [--raw FILE] [--wait-idle] [--untuned-peer]
 #
+# PyTorch runs with a tuned glibc allocator by default (GLIBC_TUNABLES below: large blocks stay
+# mapped and untrimmed, so a step does not page-fault its activations back in), since our binary
+# runs on mimalloc and an untuned peer would pay up to 2x in page faults. --untuned-peer runs it
+# with glibc's defaults instead.
 # --workers M adds a table of grawa-train alone: M workers (each with threads/M threads, as in
 # training) against one worker with all the threads, in total images/s.
 # --raw FILE appends every JSON line measured to FILE. BENCH_VENV=DIR uses another venv.
@@ -30,6 +34,7 @@ WINDOW_SECS=3
 WORKERS=""
 RAW=""
 WAIT_IDLE=0
+PEER_TUNABLES="glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=17179869184"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 need() { [[ $# -ge 2 && -n "$2" ]] || { echo "bench-vs-pytorch.sh: $1 needs a value" >&2; exit 2; }; }
@@ -45,6 +50,7 @@ while [[ $# -gt 0 ]]; do
     --workers) need "$@"; WORKERS="$2"; shift 2 ;;
     --raw) need "$@"; RAW="$2"; shift 2 ;;
     --wait-idle) WAIT_IDLE=1; shift ;;
+    --untuned-peer) PEER_TUNABLES=""; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench-vs-pytorch.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -107,11 +113,16 @@ measure() {
   [[ -z $RAW ]] || echo "$out" >> "$RAW"
 }
 
+if [[ -n $PEER_TUNABLES ]]; then
+  echo "PyTorch's allocator: tuned, GLIBC_TUNABLES=$PEER_TUNABLES (--untuned-peer for glibc's defaults)"
+else
+  echo "PyTorch's allocator: glibc's defaults (untuned peer)"
+fi
 for m in $MODELS; do
   echo "== $m: grawa-train" >&2
   measure ours "$BIN" bench --model "$m" "${COMMON[@]}" --json
   echo "== $m: pytorch" >&2
-  OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS" \
+  GLIBC_TUNABLES="$PEER_TUNABLES" OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS" \
     measure pytorch "$VENV/bin/python" scripts/bench_pytorch.py --model "$m" "${COMMON[@]}" --json
   if [[ -n $WORKERS && $WORKERS != 1 ]]; then
     echo "== $m: grawa-train, $WORKERS workers" >&2
