@@ -1,6 +1,7 @@
-//! The subcommands beside training: `plot` and `compare` over run folders, `selftest` for the GPU
-//! kernels, `flatness` of a checkpointed run, `bench` of training steps. Each parses its own
-//! flags; `cli::run` dispatches on the first argument.
+//! The subcommands beside training: `plot` and `compare` over run folders, `reproduction-report`
+//! over `scripts/reproduce.sh`'s folder, `selftest` for the GPU kernels, `flatness` of a
+//! checkpointed run, `bench` of training steps. Each parses its own flags; `cli::run` dispatches
+//! on the first argument.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -9,7 +10,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 /// Names `cli::run` hands to this module.
-pub const NAMES: [&str; 5] = ["plot", "compare", "selftest", "flatness", "bench"];
+pub const NAMES: [&str; 6] = [
+    "plot",
+    "compare",
+    "reproduction-report",
+    "selftest",
+    "flatness",
+    "bench",
+];
 
 /// Plot test accuracy and loss against time and rounds, and GRAWA weights over rounds, for one
 /// or more runs overlaid; writes PNG and SVG.
@@ -38,6 +46,21 @@ pub struct CompareArgs {
     /// Write the tables as Markdown here.
     #[arg(long)]
     pub md: Option<PathBuf>,
+}
+
+/// Write the reproduction report (Markdown with verdicts per claim, tables and charts) from the
+/// folder `scripts/reproduce.sh` filled; every number is read from its run folders.
+#[derive(Parser, Debug)]
+#[command(name = "grawa-train reproduction-report", max_term_width = 100)]
+pub struct ReproductionArgs {
+    /// The folder scripts/reproduce.sh wrote (accuracy/, crowding/, communication/, ablation/).
+    pub runs: PathBuf,
+    /// The Markdown file to write (e.g. docs/reproduction.md).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Folder for the charts (PNG) [default: beside --out, named after it: docs/reproduction/].
+    #[arg(long)]
+    pub plots: Option<PathBuf>,
 }
 
 /// Check every CUDA kernel against its CPU twin on every visible GPU, and measure bandwidths.
@@ -93,6 +116,23 @@ pub fn run(name: &str, args: &[OsString]) -> ExitCode {
                     .map_err(Into::into)
                     .map(|text| print!("{text}")),
             ),
+            Err(code) => code,
+        },
+        "reproduction-report" => match parse::<ReproductionArgs>(args) {
+            Ok(a) => {
+                let plots = a
+                    .plots
+                    .unwrap_or_else(|| crate::report::repro::default_plots(&a.out));
+                report(
+                    crate::report::reproduction_report(&a.runs, &a.out, &plots)
+                        .map_err(Into::into)
+                        .map(|files| {
+                            for f in files {
+                                println!("{}", f.display());
+                            }
+                        }),
+                )
+            }
             Err(code) => code,
         },
         "selftest" => match parse::<SelftestArgs>(args) {

@@ -19,8 +19,8 @@ use crate::Result;
 /// Train an image classifier with gradient-weighted model averaging (GRAWA) or a baseline.
 ///
 /// Other commands: `grawa-train plot RUN... --out DIR`, `grawa-train compare RUN...`,
-/// `grawa-train flatness --checkpoint RUN`, `grawa-train selftest`, `grawa-train bench` (each has
-/// --help).
+/// `grawa-train reproduction-report RUNS --out FILE.md`, `grawa-train flatness --checkpoint RUN`,
+/// `grawa-train selftest`, `grawa-train bench` (each has --help).
 ///
 /// Every flag can also be set in a TOML file given with --config (keys are the flag names without
 /// the dashes, e.g. `lr = 0.05`); flags on the command line win. Exit codes: 0 done, 1 diverged,

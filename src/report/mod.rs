@@ -7,15 +7,25 @@
 //!   Markdown ([`compare_dirs`] is the whole `compare` command).
 //! - [`plot`]: accuracy and loss against time and rounds, GRAWA weights per worker, as SVG and PNG
 //!   ([`plot_dirs`] is the whole `plot` command).
+//! - [`verdict`]: the rule that judges a GRAWA variant against its competitors from the mean and
+//!   std over seeds; [`reach`]: when a run first reaches a target accuracy; [`comm`]: what a
+//!   distributed update costs in bytes; [`bands`]: seeds as a mean line with a shaded std band.
+//! - [`repro`]: the reproduction report, docs/reproduction.md from `scripts/reproduce.sh`'s runs
+//!   ([`reproduction_report`] is the whole `reproduction-report` command).
 //!
 //! Every failure is a [`ReportError`] with a one-line message naming the file (and line) at fault;
 //! it converts into the crate's usage error, exit code 2.
 
+pub mod bands;
+pub mod comm;
 pub mod compare;
 pub mod csv;
 pub mod error;
 pub mod plot;
+pub mod reach;
+pub mod repro;
 pub mod runs;
+pub mod verdict;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,6 +34,7 @@ pub use compare::{compare, compare_dirs, CompareRow, Comparison, MeanStd, Method
 pub use csv::{metrics_jsonl_to_csv, write_metrics_csv, METRICS_CSV_HEADER};
 pub use error::ReportError;
 pub use plot::{plot, plot_dirs};
+pub use repro::reproduction_report;
 pub use runs::{load_runs, RunData};
 
 /// Writes `bytes` to `path` atomically: a temp file beside it, synced, then renamed over `path`.

@@ -8,6 +8,9 @@
 //!   round (for per-layer weights, the worker's mean over layers), with the uniform weight 1/n
 //!   dashed for reference.
 //!
+//! The chart pieces ([`Chart`], [`Series`], [`render`]) are shared with the reproduction report
+//! (`report::repro`), which adds seed bands (a shaded mean ± std) and log-scaled x axes.
+//!
 //! Text in the PNGs is drawn with DejaVu Sans compiled into the binary (crate `dejavu`, drawn by
 //! ab_glyph), so no system font, fontconfig or FreeType is needed. The SVGs name the `sans-serif`
 //! family and leave the font to the viewer.
@@ -26,7 +29,7 @@ use super::runs::{load_runs, EvalRecord, RunData};
 pub const CHART_SIZE: (u32, u32) = (960, 600);
 
 /// Tableau 10: distinct, colour-blind-friendlier than plotters' default palette.
-const PALETTE: [RGBColor; 10] = [
+pub(crate) const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -79,6 +82,8 @@ pub fn plot(runs: &[RunData], out_dir: &Path) -> Result<Vec<PathBuf>, ReportErro
                     label: label.clone(),
                     color: PALETTE[i % PALETTE.len()],
                     dashed: false,
+                    markers: true,
+                    band: Vec::new(),
                     points: run
                         .evals
                         .iter()
@@ -93,6 +98,7 @@ pub fn plot(runs: &[RunData], out_dir: &Path) -> Result<Vec<PathBuf>, ReportErro
             x_label: format!("training time ({})", time.name),
             y_label: y_label.to_string(),
             integer_x: false,
+            x_scale: XScale::Linear,
             y_from_zero: false,
             legend,
             series: series_over(&|i, k| order[i].evals[k].seconds / time.seconds),
@@ -104,6 +110,7 @@ pub fn plot(runs: &[RunData], out_dir: &Path) -> Result<Vec<PathBuf>, ReportErro
             x_label: "rounds".to_string(),
             y_label: y_label.to_string(),
             integer_x: true,
+            x_scale: XScale::Linear,
             y_from_zero: false,
             legend,
             series: series_over(&|i, k| rounds[i][k] as f64),
@@ -130,7 +137,7 @@ pub fn plot(runs: &[RunData], out_dir: &Path) -> Result<Vec<PathBuf>, ReportErro
 }
 
 /// The chart of each worker's weight per round for a GRAWA run (`None` for other runs).
-fn weights_chart(run: &RunData, label: &str) -> Option<Chart> {
+pub(crate) fn weights_chart(run: &RunData, label: &str) -> Option<Chart> {
     if !run.has_weights() {
         return None;
     }
@@ -141,6 +148,8 @@ fn weights_chart(run: &RunData, label: &str) -> Option<Chart> {
             label: format!("worker {w}"),
             color: PALETTE[w % PALETTE.len()],
             dashed: false,
+            markers: true,
+            band: Vec::new(),
             points: per_round
                 .iter()
                 .filter_map(|(round, ws)| Some((*round as f64, *ws.get(w)?)))
@@ -157,6 +166,8 @@ fn weights_chart(run: &RunData, label: &str) -> Option<Chart> {
         label: format!("uniform 1/{workers}"),
         color: RGBColor(90, 90, 90),
         dashed: true,
+        markers: false,
+        band: Vec::new(),
         points: vec![(first, uniform), (last, uniform)],
     });
     let layers = run.weight_layers();
@@ -170,6 +181,7 @@ fn weights_chart(run: &RunData, label: &str) -> Option<Chart> {
         x_label: "round".to_string(),
         y_label: "weight".to_string(),
         integer_x: true,
+        x_scale: XScale::Linear,
         y_from_zero: true,
         legend: Legend::UpperRight,
         series,
@@ -209,28 +221,64 @@ const METRICS: [Metric; 2] = [
 
 /// Where the legend sits (the corner the curves usually leave free).
 #[derive(Clone, Copy)]
-enum Legend {
+pub(crate) enum Legend {
     UpperRight,
     LowerRight,
 }
 
-struct Series {
-    label: String,
-    color: RGBColor,
-    dashed: bool,
-    points: Vec<(f64, f64)>,
+/// How x values are placed along the axis. Points are given in data units either way; a log
+/// axis takes only positive x and labels its ticks in data units.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum XScale {
+    Linear,
+    /// Base 2: with `integer_x`, ticks at powers of two (4, 8, 16 workers; tau 8, 32, 128).
+    Log2,
+    /// Base 10 (counts over several decades: rounds against all-reduce steps).
+    Log10,
 }
 
-struct Chart {
-    title: String,
-    x_label: String,
-    y_label: String,
-    /// Ticks at whole numbers only (rounds).
-    integer_x: bool,
+impl XScale {
+    /// Data units to axis position.
+    fn axis(self, x: f64) -> f64 {
+        match self {
+            XScale::Linear => x,
+            XScale::Log2 => x.log2(),
+            XScale::Log10 => x.log10(),
+        }
+    }
+
+    /// Axis position back to data units (tick labels).
+    fn data(self, v: f64) -> f64 {
+        match self {
+            XScale::Linear => v,
+            XScale::Log2 => v.exp2(),
+            XScale::Log10 => 10f64.powf(v),
+        }
+    }
+}
+
+pub(crate) struct Series {
+    pub label: String,
+    pub color: RGBColor,
+    pub dashed: bool,
+    /// Dots at the points (when there are at most 60 of them).
+    pub markers: bool,
+    /// A shaded band under the line, as `(x, low, high)`; empty for none.
+    pub band: Vec<(f64, f64, f64)>,
+    pub points: Vec<(f64, f64)>,
+}
+
+pub(crate) struct Chart {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    /// Ticks at whole numbers only (rounds), on the axis scale.
+    pub integer_x: bool,
+    pub x_scale: XScale,
     /// The y axis starts at 0 (weights).
-    y_from_zero: bool,
-    legend: Legend,
-    series: Vec<Series>,
+    pub y_from_zero: bool,
+    pub legend: Legend,
+    pub series: Vec<Series>,
 }
 
 /// Seconds, minutes or hours, whichever keeps the time axis readable.
@@ -275,19 +323,31 @@ fn register_fonts() -> Result<(), ReportError> {
 /// Writes `chart` as `stem.svg` and `stem.png` in `out_dir`.
 fn render(chart: &Chart, out_dir: &Path, stem: &str) -> Result<[PathBuf; 2], ReportError> {
     let svg = out_dir.join(format!("{stem}.svg"));
-    let png = out_dir.join(format!("{stem}.png"));
     let fail = |path: &Path, e: String| ReportError::Other(format!("{}: {e}", path.display()));
     {
         let root = SVGBackend::new(&svg, CHART_SIZE).into_drawing_area();
         draw(&root, chart).map_err(|e| fail(&svg, e))?;
         root.present().map_err(|e| fail(&svg, e.to_string()))?;
     }
+    Ok([svg, render_png(chart, out_dir, stem)?])
+}
+
+/// Writes `chart` as `stem.png` in `out_dir` (created if missing), with the embedded font.
+pub(crate) fn render_png(
+    chart: &Chart,
+    out_dir: &Path,
+    stem: &str,
+) -> Result<PathBuf, ReportError> {
+    register_fonts()?;
+    std::fs::create_dir_all(out_dir).map_err(|e| ReportError::io(out_dir, e))?;
+    let png = out_dir.join(format!("{stem}.png"));
     {
+        let fail = |e: String| ReportError::Other(format!("{}: {e}", png.display()));
         let root = BitMapBackend::new(&png, CHART_SIZE).into_drawing_area();
-        draw(&root, chart).map_err(|e| fail(&png, e))?;
-        root.present().map_err(|e| fail(&png, e.to_string()))?;
+        draw(&root, chart).map_err(fail)?;
+        root.present().map_err(|e| fail(e.to_string()))?;
     }
-    Ok([svg, png])
+    Ok(png)
 }
 
 /// The axis range covering `values`, padded by 5% (a unit wide when all are equal or none).
@@ -327,14 +387,24 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(err)?;
 
+    let scale = chart.x_scale;
+    let to_x = |x: f64| scale.axis(x);
     let points = || chart.series.iter().flat_map(|s| s.points.iter());
-    let (x0, x1) = if chart.integer_x {
+    let band_ys = || {
+        chart
+            .series
+            .iter()
+            .flat_map(|s| s.band.iter().flat_map(|b| [b.1, b.2]))
+    };
+    let (x0, x1) = if scale != XScale::Linear {
+        axis_range(points().map(|p| to_x(p.0)), false)
+    } else if chart.integer_x {
         let (lo, hi) = axis_range(points().map(|p| p.0), true);
         (lo.min(0.0), hi)
     } else {
         axis_range(points().map(|p| p.0).chain([0.0]), true)
     };
-    let (y0, y1) = axis_range(points().map(|p| p.1), chart.y_from_zero);
+    let (y0, y1) = axis_range(points().map(|p| p.1).chain(band_ys()), chart.y_from_zero);
     // Room for the legend in its corner, so it never hides a curve: a legend entry is about 20
     // pixels of a plotting area about 480 high.
     let f = ((20.0 * chart.series.len() as f64 + 20.0) / 480.0).min(0.6);
@@ -354,6 +424,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
 
     let x_fmt = tick_formatter(x1 - x0);
     let int_fmt = |v: &f64| format!("{v:.0}");
+    let log_fmt = |v: &f64| significant(scale.data(*v));
     let y_fmt = tick_formatter(y1 - y0);
     let x_ticks = if chart.integer_x {
         ((x1 - x0).floor() as usize + 1).clamp(2, 11)
@@ -369,18 +440,38 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 18))
         .light_line_style(RGBColor(235, 235, 235));
-    if chart.integer_x {
+    if scale != XScale::Linear {
+        mesh.x_label_formatter(&log_fmt);
+    } else if chart.integer_x {
         mesh.x_label_formatter(&int_fmt);
     } else {
         mesh.x_label_formatter(&x_fmt);
     }
     mesh.draw().map_err(err)?;
 
+    // Bands first, so every line stays visible over them.
+    for s in &chart.series {
+        let band: Vec<(f64, f64, f64)> = s
+            .band
+            .iter()
+            .map(|&(x, lo, hi)| (to_x(x), lo, hi))
+            .filter(|(x, lo, hi)| x.is_finite() && lo.is_finite() && hi.is_finite())
+            .collect();
+        if band.len() >= 2 {
+            let outline: Vec<(f64, f64)> = band
+                .iter()
+                .map(|b| (b.0, b.2))
+                .chain(band.iter().rev().map(|b| (b.0, b.1)))
+                .collect();
+            ctx.draw_series([Polygon::new(outline, s.color.mix(0.18).filled())])
+                .map_err(err)?;
+        }
+    }
     for s in &chart.series {
         let pts: Vec<(f64, f64)> = s
             .points
             .iter()
-            .copied()
+            .map(|&(x, y)| (to_x(x), y))
             .filter(|(x, y)| x.is_finite() && y.is_finite())
             .collect();
         let color = s.color;
@@ -396,7 +487,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
             PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(2))
         });
         // Markers show where the measurements are when there are few of them.
-        if !s.dashed && pts.len() <= 60 {
+        if s.markers && pts.len() <= 60 {
             ctx.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
                 .map_err(err)?;
         }
@@ -413,6 +504,30 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
         .draw()
         .map_err(err)?;
     Ok(())
+}
+
+/// A tick label in data units with two significant digits at most (3, 32, 320, 3.2k, 3.2M).
+fn significant(v: f64) -> String {
+    if !v.is_finite() {
+        return String::new();
+    }
+    let (scaled, suffix) = match v.abs() {
+        a if a >= 1e6 => (v / 1e6, "M"),
+        a if a >= 1e3 => (v / 1e3, "k"),
+        _ => (v, ""),
+    };
+    let decimals = if scaled.abs() >= 10.0 || scaled == scaled.round() {
+        0
+    } else {
+        1
+    };
+    let rounded = if scaled.abs() >= 10.0 {
+        let p = 10f64.powf(scaled.abs().log10().floor() - 1.0);
+        (scaled / p).round() * p
+    } else {
+        scaled
+    };
+    format!("{rounded:.decimals$}{suffix}")
 }
 
 /// Labels for legends and file names: each run's label, with its folder name added where two runs

@@ -75,6 +75,12 @@ pub struct AlgoConfig {
     pub tau: Option<u64>,
     /// Pull strength toward the center or leader.
     pub pull: Option<f64>,
+    /// GRAWA's norm source (`probe` or `accumulated`).
+    #[serde(default)]
+    pub norm_source: Option<String>,
+    /// GRAWA's weight power.
+    #[serde(default)]
+    pub weight_power: Option<f64>,
 }
 
 /// Sharpness measures of the final model (`flatness.json`, written by `grawa-train flatness`).
@@ -89,6 +95,18 @@ pub struct Flatness {
     /// Hutchinson estimate of the Hessian trace.
     #[serde(default)]
     pub hutchinson_trace: Option<f64>,
+    /// Lanczos iterations per start.
+    #[serde(default)]
+    pub iterations: Option<usize>,
+    /// Lanczos starts.
+    #[serde(default)]
+    pub starts: Option<usize>,
+    /// Training images the loss was taken over.
+    #[serde(default)]
+    pub samples: Option<usize>,
+    /// Hutchinson probes.
+    #[serde(default)]
+    pub hutchinson: Option<usize>,
 }
 
 /// A `steps` event: one worker's summary over its last `log_every` local steps.

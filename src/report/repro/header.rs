@@ -1,0 +1,219 @@
+//! The report's opening: how the runs were made (command, machine, wall time per part), the
+//! settings as the runs' `config.json` record them, and runs that did not finish.
+
+use super::layout::Layout;
+use super::markdown::table as markdown_table;
+use crate::report::runs::read_json;
+
+/// `1 h 02 min 03 s`, `4 min 05 s` or `7.5 s`.
+pub fn duration(seconds: f64) -> String {
+    if !seconds.is_finite() {
+        return "-".to_string();
+    }
+    if seconds < 60.0 {
+        return format!("{seconds:.1} s");
+    }
+    let s = seconds.round() as u64;
+    let (h, m, s) = (s / 3600, s / 60 % 60, s % 60);
+    if h > 0 {
+        format!("{h} h {m:02} min {s:02} s")
+    } else {
+        format!("{m} min {s:02} s")
+    }
+}
+
+/// The command, the machine and the wall time of each part.
+pub fn how_it_ran(layout: &Layout) -> String {
+    let mut out = String::from("## How it was run\n\n");
+    match layout.manifest.get("command") {
+        Some(c) => out.push_str(&format!("```bash\n{c}\n```\n\n")),
+        None => out.push_str("(no manifest.txt: the command is not recorded)\n\n"),
+    }
+    if let Some(mode) = layout.manifest.get("mode") {
+        out.push_str(&format!("Mode: {mode}.\n\n"));
+    }
+    if !layout.machine.is_empty() {
+        out.push_str("Machine (as `scripts/reproduce.sh` recorded it):\n\n");
+        for (k, v) in &layout.machine {
+            out.push_str(&format!("- {k}: {v}\n"));
+        }
+        out.push('\n');
+    }
+    out.push_str(&timings(layout));
+    out
+}
+
+fn timings(layout: &Layout) -> String {
+    if layout.timings.is_empty() {
+        return "No timings.tsv: the wall time is not recorded.\n\n".to_string();
+    }
+    // Parts in the order they first ran; each invocation of the script adds a line.
+    struct Part<'a> {
+        name: &'a str,
+        seconds: f64,
+        runs: usize,
+        last: &'a super::layout::Timing,
+    }
+    let mut parts: Vec<Part> = Vec::new();
+    for t in &layout.timings {
+        match parts.iter_mut().find(|p| p.name == t.part) {
+            Some(p) => {
+                p.seconds += t.seconds;
+                p.runs += 1;
+                p.last = t;
+            }
+            None => parts.push(Part {
+                name: &t.part,
+                seconds: t.seconds,
+                runs: 1,
+                last: t,
+            }),
+        }
+    }
+    let total: f64 = parts.iter().map(|p| p.seconds).sum();
+    let mut rows: Vec<Vec<String>> = parts
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.to_string(),
+                duration(p.seconds),
+                p.runs.to_string(),
+                p.last.status.clone(),
+                p.last.finished.clone(),
+                p.last.load.clone(),
+            ]
+        })
+        .collect();
+    rows.push(vec![
+        "**total**".to_string(),
+        format!("**{}**", duration(total)),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+    ]);
+    let mut out = format!(
+        "Wall time: **{}** over all parts, summed over every invocation of the script (it resumes, \
+         so a part may have run in several invocations; from `timings.tsv`):\n\n",
+        duration(total)
+    );
+    out.push_str(&markdown_table(
+        &[
+            "part",
+            "wall time",
+            "invocations",
+            "last status",
+            "last finished",
+            "load average at its last start",
+        ],
+        &rows,
+    ));
+    out.push('\n');
+    out
+}
+
+/// One row per accuracy setting from its first run's `config.json`: the flags every run shared.
+pub fn settings(layout: &Layout) -> String {
+    let mut rows = Vec::new();
+    for g in &layout.settings {
+        let Some(run) = g.runs.first() else { continue };
+        let Ok(c) = read_json::<serde_json::Value>(&run.dir.join("config.json")) else {
+            continue;
+        };
+        let budget = &c["budget"];
+        let budget = if let Some(m) = budget["minutes"].as_f64() {
+            format!("{m} min")
+        } else if let Some(s) = budget["steps"].as_u64() {
+            format!("{s} steps")
+        } else if let Some(e) = budget["epochs"].as_f64() {
+            format!("{e} epochs")
+        } else {
+            "-".to_string()
+        };
+        let mut seeds: Vec<u64> = g.runs.iter().map(|r| r.summary.seed).collect();
+        seeds.sort();
+        seeds.dedup();
+        let decay = decay(&c["schedule"]["decay"]);
+        rows.push(vec![
+            g.name.clone(),
+            c["dataset"].as_str().unwrap_or("-").to_string(),
+            c["model"].as_str().unwrap_or("-").to_string(),
+            c["workers"].to_string(),
+            budget,
+            c["batch_size"].to_string(),
+            format!("{}, {decay}", c["schedule"]["base"]),
+            c["eval_every"].to_string(),
+            c["threads"].to_string(),
+            seeds
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+            g.runs.len().to_string(),
+        ]);
+    }
+    let mut out = String::from(
+        "Settings of the accuracy runs (from each setting's first `config.json`; every algorithm \
+         of a setting ran with the same flags and the same budget, and every other part changes \
+         one flag of the base setting):\n\n",
+    );
+    out.push_str(&markdown_table(
+        &[
+            "setting",
+            "data set",
+            "model",
+            "workers",
+            "budget",
+            "batch",
+            "lr, decay",
+            "eval every (steps)",
+            "threads",
+            "seeds",
+            "runs",
+        ],
+        &rows,
+    ));
+    out.push('\n');
+    out
+}
+
+/// The learning-rate decay of a `config.json` in words: `cosine`, `constant`, or `step x0.1 at
+/// 120s` (milestones in seconds or epochs).
+fn decay(d: &serde_json::Value) -> String {
+    let kind = d["kind"].as_str().unwrap_or("-");
+    if kind != "step" {
+        return kind.to_string();
+    }
+    let unit = if d["unit"].as_str() == Some("seconds") {
+        "s"
+    } else {
+        " epochs"
+    };
+    let at: Vec<String> = d["milestones"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter_map(|v| Some(format!("{}{unit}", v.as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    format!("step x{} at {}", d["gamma"], at.join(", "))
+}
+
+/// The run folders without `summary.json`, if any.
+pub fn unfinished(layout: &Layout) -> String {
+    if layout.unfinished.is_empty() {
+        return "Every run folder holds a finished run.\n\n".to_string();
+    }
+    let mut out = format!(
+        "**{} run folders hold no finished run** (interrupted, failed or diverged; left out of \
+         every table):\n\n",
+        layout.unfinished.len()
+    );
+    for d in &layout.unfinished {
+        let rel = d.strip_prefix(&layout.root).unwrap_or(d);
+        out.push_str(&format!("- `{}`\n", rel.display()));
+    }
+    out.push('\n');
+    out
+}
