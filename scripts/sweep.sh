@@ -8,12 +8,13 @@
 #       --dataset mnist --model mlp --workers 4 --minutes 2 --batch-size 32 --lr 0.05 --flatness
 #
 # Extra grids: set GRID_FLAG and GRID_VALUES, e.g. GRID_FLAG=--tau GRID_VALUES="8 32"; each value
-# becomes part of the run folder's name.
+# becomes part of the run folder's name. SWEEP_REPORT=0 skips the table and plots at the end
+# (scripts/reproduce.sh makes its own). A relative OUT is taken from the repository root.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 if [[ $# -lt 3 ]]; then
-    sed -n '2,12p' "$0" >&2
+    sed -n '2,13p' "$0" >&2
     exit 2
 fi
 out=$1 algos=$2 seeds=$3
@@ -64,7 +65,7 @@ done
 
 done_runs=()
 for d in "${runs[@]}"; do [[ -f "$d/summary.json" ]] && done_runs+=("$d"); done
-if [[ ${#done_runs[@]} -gt 0 ]]; then
+if [[ ${#done_runs[@]} -gt 0 && "${SWEEP_REPORT:-1}" != 0 ]]; then
     "$bin" compare "${done_runs[@]}" --csv "$out/compare.csv" --md "$out/compare.md"
     "$bin" plot "${done_runs[@]}" --out "$out/plots" >/dev/null
     echo "sweep: tables in $out/compare.md and $out/compare.csv, plots in $out/plots"
