@@ -69,16 +69,34 @@ impl Collective for RankCollective<'_> {
 
     fn all_reduce_sum(&mut self, scale: Option<&Weights>) -> Result<Vec<f32>> {
         let mine = scale.map(|w| self.local_weights(w));
-        // Window by window: this rank's combine of a window is still in cache when the
-        // all-reduce reads it, so the local sum costs one read of each worker's buffer and no
-        // full-size intermediate (which would cost a write and a read of the whole buffer).
-        let mut out = vec![0f32; self.len];
-        let mut window = vec![0f32; WINDOW.min(self.len)];
-        for start in (0..self.len).step_by(WINDOW) {
-            let end = (start + WINDOW).min(self.len);
-            let part = &mut window[..end - start];
-            self.local.sum_window(mine.as_ref(), start, part)?;
-            self.peers.all_reduce_sum_into(part, &mut out[start..end])?;
+        // Window by window, pipelined: while MPI sums window k across ranks, this rank's workers
+        // are combined into window k+1. A window's combine is still in cache when MPI reads it,
+        // so the local sum costs one read of each worker's buffer and no full-size intermediate.
+        let n = self.len;
+        let mut out = vec![0f32; n];
+        let starts: Vec<usize> = (0..n).step_by(WINDOW).collect();
+        let span = |s: usize| s..(s + WINDOW).min(n);
+        let Some(&first) = starts.first() else {
+            return Ok(out);
+        };
+        let width = WINDOW.min(n);
+        let (mut ready, mut next) = (vec![0f32; width], vec![0f32; width]);
+        self.local
+            .sum_window(mine.as_ref(), first, &mut ready[..span(first).len()])?;
+        let (local, peers) = (&self.local, &mut *self.peers);
+        for (k, &s) in starts.iter().enumerate() {
+            let this = span(s);
+            let following = starts.get(k + 1).map(|&t| span(t));
+            let (reduced, combined) = rayon::join(
+                || peers.all_reduce_sum_into(&ready[..this.len()], &mut out[this.clone()]),
+                || match &following {
+                    Some(f) => local.sum_window(mine.as_ref(), f.start, &mut next[..f.len()]),
+                    None => Ok(()),
+                },
+            );
+            reduced?;
+            combined?;
+            std::mem::swap(&mut ready, &mut next);
         }
         Ok(out)
     }
