@@ -26,7 +26,8 @@ pub struct MpiPeers {
 
 // SAFETY: MPI was initialised with MPI_THREAD_SERIALIZED, which allows calls from any thread as
 // long as no two are concurrent. The communicator is used by the main thread during set-up and
-// then moved, whole, to the pulling thread, which alone calls it afterwards.
+// then moved, whole, to the pulling thread, which alone calls it afterwards, or hands one call at
+// a time to a thread of the reduction pool and waits for it (the pipelined all-reduce).
 unsafe impl Send for MpiPeers {}
 
 /// Starts MPI; `workers` is `--workers` (each rank's). Errors if MPI cannot give the threading

@@ -21,10 +21,10 @@ pub struct NcclPeers {
     nccl: Option<(NcclRanks, Arc<CudaStream>, CudaSlice<f32>)>,
 }
 
-// SAFETY: the communicator and its staging buffer are created by the first buffer call, on the
-// pulling thread, which alone uses them from then on (NCCL's rule: one thread at a time per
-// communicator); before that `nccl` is None and only the MPI half moves between threads, which
-// is Send itself.
+// SAFETY: the communicator and its staging buffer are created by the first buffer call and used
+// by one thread at a time from then on (NCCL's rule for a communicator): the pulling thread, or a
+// thread of the reduction pool it hands one all-reduce to and waits for. Before that `nccl` is
+// None and only the MPI half moves between threads, which is Send itself.
 unsafe impl Send for NcclPeers {}
 
 impl NcclPeers {
