@@ -59,20 +59,38 @@ __device__ double block_sum(double v) {
 // out[l] = sum of x[j]^2 over layer l, accumulated in f64 (as the CPU twin: f32 loses digits past
 // ~1e7 terms). One launch for every layer, deterministic: each piece's partial sum is written to
 // `partial`, and the last block to finish (found with a counter, the CUDA "threadFenceReduction"
-// pattern) adds each layer's partials in piece order. `done` must be 0 at launch: the launcher
-// clears it on the same stream first, so an aborted launch cannot leave a stale count behind.
+// pattern) adds each layer's partials. `done` must be 0 at launch: the launcher clears it on the
+// same stream first, so an aborted launch cannot leave a stale count behind.
+//
+// Bandwidth: each thread keeps four independent loads in flight (four accumulators, combined in a
+// fixed order), and the final pass gives each layer a warp whose lanes stride over its partials
+// and meet in a shuffle tree, so a layer of a thousand pieces costs ~32 dependent loads, not a
+// thousand on one thread. Every order is fixed by the launch shape: the same bits on every run.
 //
 // piece_start: pieces + 1 offsets into x; layer_first_piece: layers + 1 indices into the pieces.
 extern "C" __global__ void layer_sumsq(const float* __restrict__ x, const u64* __restrict__ piece_start,
                                        u32 pieces, const u32* __restrict__ layer_first_piece, u32 layers,
                                        double* partial, u32* done, double* __restrict__ out) {
+    const u64 stride = blockDim.x;
     for (u32 p = blockIdx.x; p < pieces; p += gridDim.x) {
-        double s = 0.0;
-        for (u64 j = piece_start[p] + threadIdx.x; j < piece_start[p + 1]; j += blockDim.x) {
-            const double v = (double)x[j];
-            s += v * v;
+        const u64 end = piece_start[p + 1];
+        u64 j = piece_start[p] + threadIdx.x;
+        double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+        for (; j + 3 * stride < end; j += 4 * stride) {
+            const double a = (double)x[j];
+            const double b = (double)x[j + stride];
+            const double c = (double)x[j + 2 * stride];
+            const double d = (double)x[j + 3 * stride];
+            s0 += a * a;
+            s1 += b * b;
+            s2 += c * c;
+            s3 += d * d;
         }
-        s = block_sum(s);
+        for (; j < end; j += stride) {
+            const double v = (double)x[j];
+            s0 += v * v;
+        }
+        const double s = block_sum((s0 + s1) + (s2 + s3));
         if (threadIdx.x == 0) {
             partial[p] = s;
         }
@@ -89,12 +107,20 @@ extern "C" __global__ void layer_sumsq(const float* __restrict__ x, const u64* _
         return;
     }
     const volatile double* vpartial = partial;
-    for (u32 l = threadIdx.x; l < layers; l += blockDim.x) {
+    const u32 lane = threadIdx.x & 31u;
+    const u32 warps = blockDim.x >> 5;
+    // `l` is the same for the whole warp, so every lane reaches the shuffles together.
+    for (u32 l = threadIdx.x >> 5; l < layers; l += warps) {
         double s = 0.0;
-        for (u32 p = layer_first_piece[l]; p < layer_first_piece[l + 1]; ++p) {
+        for (u32 p = layer_first_piece[l] + lane; p < layer_first_piece[l + 1]; p += 32) {
             s += vpartial[p];
         }
-        out[l] = s;
+        for (int o = 16; o > 0; o >>= 1) {
+            s += __shfl_down_sync(0xffffffffu, s, o);
+        }
+        if (lane == 0) {
+            out[l] = s;
+        }
     }
 }
 
