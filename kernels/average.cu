@@ -176,24 +176,71 @@ extern "C" __global__ void center_and_pull(Workers xs, u32 m, const float* __res
     }
 }
 
+// The flat kernels below walk a grid-stride loop UNROLL elements per trip, loading all of them
+// before storing any, so a thread keeps UNROLL loads in flight (one per trip would leave HBM idle:
+// a GPU's resident threads then hold too few bytes in flight to cover the memory latency). Each
+// element still gets exactly the operations of its CPU twin; only the loop shape differs.
+#define UNROLL 4
+
 // x[j] <- (1 - lambda) x[j] + lambda c[j]: the GRAWA/LSGD pull, and the proximal step (lambda = p/tau).
 extern "C" __global__ void pull(float* __restrict__ x, const float* __restrict__ c, u64 n, float lambda) {
     const float keep = 1.0f - lambda;
-    for (u64 j = blockIdx.x * (u64)blockDim.x + threadIdx.x; j < n; j += (u64)gridDim.x * blockDim.x) {
+    const u64 stride = (u64)gridDim.x * blockDim.x;
+    u64 j = blockIdx.x * (u64)blockDim.x + threadIdx.x;
+    for (; j + (UNROLL - 1) * stride < n; j += UNROLL * stride) {
+        float xv[UNROLL], cv[UNROLL];
+#pragma unroll
+        for (int k = 0; k < UNROLL; ++k) {
+            xv[k] = x[j + k * stride];
+            cv[k] = c[j + k * stride];
+        }
+#pragma unroll
+        for (int k = 0; k < UNROLL; ++k) {
+            x[j + k * stride] = keep * xv[k] + lambda * cv[k];
+        }
+    }
+    for (; j < n; j += stride) {
         x[j] = keep * x[j] + lambda * c[j];
     }
 }
 
 // x <- a x + b y: the scale-and-add of a flat buffer (SAM's ascent, the elastic exchange).
 extern "C" __global__ void scale_add(float* __restrict__ x, const float* __restrict__ y, u64 n, float a, float b) {
-    for (u64 j = blockIdx.x * (u64)blockDim.x + threadIdx.x; j < n; j += (u64)gridDim.x * blockDim.x) {
+    const u64 stride = (u64)gridDim.x * blockDim.x;
+    u64 j = blockIdx.x * (u64)blockDim.x + threadIdx.x;
+    for (; j + (UNROLL - 1) * stride < n; j += UNROLL * stride) {
+        float xv[UNROLL], yv[UNROLL];
+#pragma unroll
+        for (int k = 0; k < UNROLL; ++k) {
+            xv[k] = x[j + k * stride];
+            yv[k] = y[j + k * stride];
+        }
+#pragma unroll
+        for (int k = 0; k < UNROLL; ++k) {
+            x[j + k * stride] = a * xv[k] + b * yv[k];
+        }
+    }
+    for (; j < n; j += stride) {
         x[j] = a * x[j] + b * y[j];
     }
 }
 
 // x <- x / d: a sum turned into a mean (a true division, as the CPU twin, not a multiply by 1/d).
 extern "C" __global__ void divide(float* __restrict__ x, u64 n, float d) {
-    for (u64 j = blockIdx.x * (u64)blockDim.x + threadIdx.x; j < n; j += (u64)gridDim.x * blockDim.x) {
+    const u64 stride = (u64)gridDim.x * blockDim.x;
+    u64 j = blockIdx.x * (u64)blockDim.x + threadIdx.x;
+    for (; j + (UNROLL - 1) * stride < n; j += UNROLL * stride) {
+        float xv[UNROLL];
+#pragma unroll
+        for (int k = 0; k < UNROLL; ++k) {
+            xv[k] = x[j + k * stride];
+        }
+#pragma unroll
+        for (int k = 0; k < UNROLL; ++k) {
+            x[j + k * stride] = xv[k] / d;
+        }
+    }
+    for (; j < n; j += stride) {
         x[j] = x[j] / d;
     }
 }

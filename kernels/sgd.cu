@@ -10,14 +10,43 @@
 
 typedef unsigned long long u64;
 
+// One element of the step: the same f32 operations, in the same order, as `optim::sgd_update`.
+__device__ __forceinline__ void sgd_element(float& x, float g, float& buf, float lr, float momentum,
+                                            float weight_decay, int nesterov) {
+    const float d = g + weight_decay * x;
+    const float b = momentum * buf + d;
+    buf = b;
+    const float step = nesterov ? d + momentum * b : b;
+    x = x - lr * step;
+}
+
+// A grid-stride loop UNROLL elements per trip, every load of a trip before any store, so a thread
+// keeps 3 * UNROLL loads in flight (see kernels/average.cu).
+#define UNROLL 4
+
 extern "C" __global__ void sgd_step(float* __restrict__ x, const float* __restrict__ g, float* __restrict__ buf,
                                     u64 n, float lr, float momentum, float weight_decay, int nesterov) {
-    for (u64 j = blockIdx.x * (u64)blockDim.x + threadIdx.x; j < n; j += (u64)gridDim.x * blockDim.x) {
-        const float xj = x[j];
-        const float d = g[j] + weight_decay * xj;
-        const float b = momentum * buf[j] + d;
-        buf[j] = b;
-        const float step = nesterov ? d + momentum * b : b;
-        x[j] = xj - lr * step;
+    const u64 stride = (u64)gridDim.x * blockDim.x;
+    u64 j = blockIdx.x * (u64)blockDim.x + threadIdx.x;
+    for (; j + (UNROLL - 1) * stride < n; j += UNROLL * stride) {
+        float xv[UNROLL], gv[UNROLL], bv[UNROLL];
+#pragma unroll
+        for (int k = 0; k < UNROLL; ++k) {
+            xv[k] = x[j + k * stride];
+            gv[k] = g[j + k * stride];
+            bv[k] = buf[j + k * stride];
+        }
+#pragma unroll
+        for (int k = 0; k < UNROLL; ++k) {
+            sgd_element(xv[k], gv[k], bv[k], lr, momentum, weight_decay, nesterov);
+            buf[j + k * stride] = bv[k];
+            x[j + k * stride] = xv[k];
+        }
+    }
+    for (; j < n; j += stride) {
+        float xj = x[j], bj = buf[j];
+        sgd_element(xj, g[j], bj, lr, momentum, weight_decay, nesterov);
+        buf[j] = bj;
+        x[j] = xj;
     }
 }
