@@ -26,9 +26,11 @@ mkdir -p "$out"
 
 grid_values=${GRID_VALUES:-"-"}
 runs=()
-for algo in $algos; do
-    for seed in $seeds; do
-        for g in $grid_values; do
+# Seed by seed, every algorithm within a seed: a shared host's drift in speed (which changes what
+# a wall-clock budget buys) then falls on every algorithm alike, not on whichever ran last.
+for seed in $seeds; do
+    for g in $grid_values; do
+        for algo in $algos; do
             name="$algo-s$seed"
             extra=()
             if [[ "$g" != "-" ]]; then
