@@ -9,7 +9,7 @@ use super::charts::{stat_chart, Axes};
 use super::contest::{contests, table, Claim, Measure};
 use super::layout::Layout;
 use super::markdown::table as markdown_table;
-use super::methods::{by_method, fmt_stat, fmt_value, stat_of, Unit};
+use super::methods::{by_method, fmt_stat, fmt_value, method_lines, stat_of, Unit};
 use super::setting::Facts;
 use super::Ctx;
 use crate::report::comm::Pattern;
@@ -198,17 +198,10 @@ fn tau_part(
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     out.push_str(&markdown_table(&header, &rows));
     out.push('\n');
-    let lines: Vec<(String, Vec<(f64, Stat)>)> = TAU_METHODS
-        .iter()
-        .map(|m| {
-            let pts: Vec<(f64, Stat)> = stats
-                .iter()
-                .filter_map(|(t, acc, _)| Some((*t as f64, acc.iter().find(|(n, _)| n == m)?.1)))
-                .collect();
-            (m.to_string(), pts)
-        })
-        .filter(|(_, pts)| !pts.is_empty())
-        .collect();
+    let lines = method_lines(
+        &TAU_METHODS,
+        stats.iter().map(|(t, acc, _)| (*t as f64, acc.as_slice())),
+    );
     let png = stat_chart(
         Axes {
             title: "Final test accuracy against tau (same budget)".to_string(),

@@ -8,7 +8,7 @@ use super::charts::{stat_chart, Axes};
 use super::contest::{contests, table, Claim, Contest};
 use super::layout::Layout;
 use super::markdown::table as markdown_table;
-use super::methods::{by_method, fmt_stat, stat_of, Unit};
+use super::methods::{by_method, fmt_stat, method_lines, stat_of, Unit};
 use super::Ctx;
 use crate::report::error::ReportError;
 use crate::report::plot::XScale;
@@ -81,17 +81,10 @@ pub fn section(layout: &Layout, ctx: &mut Ctx) -> Result<(String, Claim), Report
     out.push_str(&markdown_table(&header, &rows));
     out.push('\n');
 
-    let lines: Vec<(String, Vec<(f64, Stat)>)> = METHODS
-        .iter()
-        .map(|m| {
-            let pts = stats
-                .iter()
-                .filter_map(|(w, s)| Some((*w as f64, s.iter().find(|(n, _)| n == m)?.1)))
-                .collect();
-            (m.to_string(), pts)
-        })
-        .filter(|(_, pts): &(String, Vec<(f64, Stat)>)| !pts.is_empty())
-        .collect();
+    let lines = method_lines(
+        &METHODS,
+        stats.iter().map(|(w, s)| (*w as f64, s.as_slice())),
+    );
     let png = stat_chart(
         Axes {
             title: "Final test accuracy against workers (same budget)".to_string(),

@@ -123,3 +123,22 @@ fn significant(v: f64) -> String {
     let digits = (3 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
     format!("{v:.digits$}")
 }
+
+/// One chart line per method of `methods`: its stat at every x (a worker count, a tau) where it
+/// ran, in the order of `points`; methods that ran nowhere are left out.
+pub fn method_lines<'a>(
+    methods: &[&str],
+    points: impl Iterator<Item = (f64, &'a [(String, Stat)])> + Clone,
+) -> Vec<(String, Vec<(f64, Stat)>)> {
+    methods
+        .iter()
+        .map(|m| {
+            let pts: Vec<(f64, Stat)> = points
+                .clone()
+                .filter_map(|(x, s)| Some((x, s.iter().find(|(n, _)| n == m)?.1)))
+                .collect();
+            (m.to_string(), pts)
+        })
+        .filter(|(_, pts)| !pts.is_empty())
+        .collect()
+}
