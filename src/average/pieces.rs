@@ -66,27 +66,36 @@ pub(crate) fn layer_pieces(table: &[LayerEntry], len: usize) -> Vec<Piece> {
     out
 }
 
-/// The pieces of [`layer_pieces`] that overlap `start..end`, clipped to it: a window of the
-/// buffer (one chunk of a pipelined all-reduce) with each element still under its own layer.
+/// A window `start..end` of a buffer laid out by `table`, cut as [`layer_pieces`] cuts a whole
+/// buffer (runs of at most [`CHUNK`] inside one layer): one chunk of a pipelined all-reduce, each
+/// element still under its own layer. Only the layers the window overlaps are cut, so a window
+/// costs its own size, not the buffer's.
 pub(crate) fn window_pieces(
     table: &[LayerEntry],
     len: usize,
     start: usize,
     end: usize,
 ) -> Vec<Piece> {
+    check_table(table, len);
     assert!(
         start <= end && end <= len,
         "window {start}..{end} of a buffer of {len} elements"
     );
-    layer_pieces(table, len)
-        .into_iter()
-        .filter(|p| p.end > start && p.start < end)
-        .map(|p| Piece {
-            layer: p.layer,
-            start: p.start.max(start),
-            end: p.end.min(end),
-        })
-        .collect()
+    let mut out = Vec::with_capacity((end - start) / CHUNK + 2);
+    for (layer, e) in table.iter().enumerate() {
+        let (from, to) = (e.offset.max(start), (e.offset + e.len).min(end));
+        let mut at = from;
+        while at < to {
+            let stop = (at + CHUNK).min(to);
+            out.push(Piece {
+                layer,
+                start: at,
+                end: stop,
+            });
+            at = stop;
+        }
+    }
+    out
 }
 
 /// Pieces of a buffer with no layer structure (everything is "layer 0").
