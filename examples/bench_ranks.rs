@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use grawa_train::algo::Snapshot;
 use grawa_train::average::lgrawa_weights;
+use grawa_train::buffer::FlatPlace;
 use grawa_train::model::LayerEntry;
 use grawa_train::ranks::mpi::start;
 use grawa_train::ranks::{Peers, RankCollective, ALL_REDUCE_WINDOW as WINDOW};
@@ -53,7 +54,7 @@ fn main() {
             .map(|w| Snapshot {
                 worker: w,
                 step: 0,
-                params: vec![0.5 + w as f32; n],
+                params: vec![0.5 + w as f32; n].into(),
                 layer_norms: None,
                 recent_loss: None,
                 losses: Vec::new(),
@@ -68,7 +69,7 @@ fn main() {
         let mut buf = vec![1f32; n];
         for rep in 0..reps + 1 {
             let t = Instant::now();
-            let local = Gathered::snapshots(&refs, &table);
+            let local = Gathered::snapshots(&refs, &table, FlatPlace::Host);
             let sum = RankCollective::new(local, &mut peers, Vec::new(), n)
                 .all_reduce_sum(Some(&weights))
                 .expect("round");

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use grawa_train::algo::{Mix, Plan, Snapshot};
 use grawa_train::average::{lgrawa_weights, uniform_average, weighted_center};
+use grawa_train::buffer::FlatPlace;
 use grawa_train::model::LayerEntry;
 use grawa_train::round::{Gathered, RoundData};
 use rand::rngs::StdRng;
@@ -68,7 +69,10 @@ fn main() {
             })
             .collect();
         let refs: Vec<&Snapshot> = snaps.iter().collect();
-        let xs: Vec<&[f32]> = snaps.iter().map(|s| s.params.as_slice()).collect();
+        let xs: Vec<&[f32]> = snaps
+            .iter()
+            .map(|s| s.params.as_host().expect("host"))
+            .collect();
         let vhat: Vec<Vec<f64>> = (0..WORKERS)
             .map(|_| (0..LAYERS).map(|_| rng.random::<f64>() + 0.5).collect())
             .collect();
@@ -93,7 +97,7 @@ fn main() {
                 norms: None,
             };
             let seam = median_ms(|| {
-                let mut net = Gathered::snapshots(&refs, &table);
+                let mut net = Gathered::snapshots(&refs, &table, FlatPlace::Host);
                 let t = data.lockstep(&plan, &mut net).expect("round");
                 std::hint::black_box(&t);
             });

@@ -14,6 +14,7 @@ use grawa_train::algo::{
     Policy, ScheduleKind, Snapshot, StepKind, Target, WorkerStats,
 };
 use grawa_train::average::{pull, Weights, DEFAULT_NORM_MOMENTUM};
+use grawa_train::buffer::{Flat, FlatPlace};
 use grawa_train::cli::parse_from;
 use grawa_train::config::RunConfig;
 use grawa_train::data::ImageShape;
@@ -40,11 +41,16 @@ fn snap(worker: usize, step: u64, params: &[f32]) -> Snapshot {
     Snapshot {
         worker,
         step,
-        params: params.to_vec(),
+        params: Flat::Host(params.to_vec()),
         layer_norms: None,
         recent_loss: None,
         losses: Vec::new(),
     }
+}
+
+/// The values of a host buffer.
+fn h(f: &Flat) -> &[f32] {
+    f.as_host().expect("a host buffer")
 }
 
 fn assert_close(got: &[f32], want: &[f64], what: &str) {
@@ -77,7 +83,7 @@ fn round(
 ) -> (Plan, Option<Target>) {
     let refs: Vec<&Snapshot> = snaps.iter().collect();
     let t = table();
-    let mut net = Gathered::snapshots(&refs, &t);
+    let mut net = Gathered::snapshots(&refs, &t, FlatPlace::Host);
     let stats: Vec<WorkerStats> = snaps.iter().map(Snapshot::stats).collect();
     let plan = policy.decide(&stats);
     let target = data.lockstep(&plan, &mut net).expect("round");
@@ -85,7 +91,7 @@ fn round(
 }
 
 /// The point and strength of a pull.
-fn pull_of(t: Option<Target>) -> (Arc<Vec<f32>>, f32) {
+fn pull_of(t: Option<Target>) -> (Arc<Flat>, f32) {
     match t {
         Some(Target::Pull { point, lambda }) => (point, lambda),
         other => panic!("expected a pull, got {other:?}"),
@@ -114,7 +120,7 @@ fn easgd_targets_the_old_center_and_evaluates_the_moved_one() {
     ] {
         let mut data = RoundData::new(true, &x0);
         assert_close(
-            &data.evaluation_point().expect("EASGD evaluates its center")[..],
+            h(&data.evaluation_point().expect("EASGD evaluates its center")),
             &[1.0, 2.0, 3.0],
             &format!("{name}: center before any round is x0"),
         );
@@ -122,21 +128,25 @@ fn easgd_targets_the_old_center_and_evaluates_the_moved_one() {
         let (plan, t) = round(policy.as_mut(), &mut data, &snaps);
         assert_eq!(plan.mix, Some(Mix::Elastic { beta: 0.5 }));
         let (point, lambda) = pull_of(t);
-        assert_close(&point, &[1.0, 2.0, 3.0], &format!("{name}: target"));
+        assert_close(h(&point), &[1.0, 2.0, 3.0], &format!("{name}: target"));
         assert_eq!(lambda, 0.25, "{name}: lambda = beta / M");
         assert!(
             plan.weights(2).is_none() && plan.leader().is_none(),
             "{name}"
         );
         assert_close(
-            &data.evaluation_point().unwrap(),
+            h(&data.evaluation_point().unwrap()),
             &[2.5, 2.0, 1.5],
             &format!("{name}: evaluation point"),
         );
         let (point, _) = pull_of(round(policy.as_mut(), &mut data, &snaps).1);
-        assert_close(&point, &[2.5, 2.0, 1.5], &format!("{name}: round 2 target"));
         assert_close(
-            &data.evaluation_point().unwrap(),
+            h(&point),
+            &[2.5, 2.0, 1.5],
+            &format!("{name}: round 2 target"),
+        );
+        assert_close(
+            h(&data.evaluation_point().unwrap()),
             &[3.25, 2.0, 0.75],
             &format!("{name}: round 2 evaluation point"),
         );
@@ -172,8 +182,8 @@ fn async_easgd_is_a_sequence_of_elastic_exchanges() {
         let refs: Vec<&Snapshot> = newest.iter().flatten().collect();
         let stats: Vec<WorkerStats> = refs.iter().map(|s| s.stats()).collect();
         let plan = policy.decide(&stats);
-        let mut net = Gathered::snapshots(&refs, &t1);
-        let target = data.arrival(&plan, &mut net, *w, x).unwrap();
+        let mut net = Gathered::snapshots(&refs, &t1, FlatPlace::Host);
+        let target = data.arrival(&plan, &mut net, *w).unwrap();
         let Some(Target::Exchange { worker, diff: got }) = &target else {
             panic!("arrival {k}: expected an exchange, got {target:?}");
         };
@@ -181,9 +191,9 @@ fn async_easgd_is_a_sequence_of_elastic_exchanges() {
             *worker, *w,
             "arrival {k}: the exchange is the arriving worker's"
         );
-        assert_close(got, &diff.map(f64::from), &format!("arrival {k}: diff"));
+        assert_close(h(got), &diff.map(f64::from), &format!("arrival {k}: diff"));
         assert_close(
-            &data.evaluation_point().unwrap(),
+            h(&data.evaluation_point().unwrap()),
             &center.map(f64::from),
             &format!("arrival {k}: center"),
         );
@@ -219,7 +229,7 @@ fn lsgd_targets_the_worker_with_the_lowest_recent_loss() {
     let (plan, t) = round(policy.as_mut(), &mut data, &snaps);
     assert_eq!(plan.leader(), Some(1));
     let (point, lambda) = pull_of(t);
-    assert_eq!(*point, vec![1.0, 10.0, -1.0]);
+    assert_eq!(h(&point), [1.0, 10.0, -1.0]);
     assert_eq!(lambda, 0.1);
     assert!(data.evaluation_point().is_none());
     // Among workers 2 and 3 only (ids, not positions), with --pull 0.3.
@@ -230,7 +240,7 @@ fn lsgd_targets_the_worker_with_the_lowest_recent_loss() {
         Some(3),
         "worker 2 has no loss, worker 3 leads"
     );
-    assert_eq!(*pull_of(t).0, vec![3.0, 30.0, -3.0]);
+    assert_eq!(h(&pull_of(t).0), [3.0, 30.0, -3.0]);
 }
 
 /// Local SGD: mean of [1, 2, 3], [3, 2, 1], [2, 8, -1] = [2, 4, 1], lambda 1, uniform weights.
@@ -245,7 +255,7 @@ fn local_sgd_targets_the_uniform_mean_with_lambda_one() {
     let mut data = RoundData::new(false, &[0.0; 3]);
     let (plan, t) = round(policy.as_mut(), &mut data, &snaps);
     let (point, lambda) = pull_of(t);
-    assert_close(&point, &[2.0, 4.0, 1.0], "mean");
+    assert_close(h(&point), &[2.0, 4.0, 1.0], "mean");
     assert_eq!(lambda, 1.0);
     assert_eq!(plan.weights(3), Some(Weights::uniform(3)));
     assert!(data.evaluation_point().is_none());
@@ -304,7 +314,7 @@ fn mgrawa_weighs_workers_by_inverse_smoothed_model_norm() {
             assert!((v - want).abs() < 1e-12, "vhat {vhat:?}");
         }
         let (point, lambda) = pull_of(t);
-        assert_close(&point, &[11.0 / 7.0, 11.0 / 7.0, 1.0], "center");
+        assert_close(h(&point), &[11.0 / 7.0, 11.0 / 7.0, 1.0], "center");
         assert_eq!(lambda, 0.5);
     }
     let m = DEFAULT_NORM_MOMENTUM;
@@ -370,7 +380,7 @@ fn lgrawa_weighs_each_layer_on_its_own() {
             "{vhat:?}"
         );
         let (point, lambda) = pull_of(t);
-        assert_close(&point, &[11.0 / 7.0, 11.0 / 7.0, 5.0 / 6.0], "center");
+        assert_close(h(&point), &[11.0 / 7.0, 11.0 / 7.0, 5.0 / 6.0], "center");
         assert_eq!(lambda, 0.5);
     }
 }

@@ -7,6 +7,7 @@ mod run_support;
 
 use grawa_train::algo::{Mix, Plan, Snapshot, Target, WorkerStats};
 use grawa_train::average::{lgrawa_weights, mgrawa_weights, Weights};
+use grawa_train::buffer::{Flat, FlatPlace};
 use grawa_train::model::LayerEntry;
 use grawa_train::round::{Collective, Gathered, RoundData};
 use grawa_train::Result;
@@ -30,7 +31,7 @@ impl Collective for Plain<'_> {
         Ok(Vec::new())
     }
 
-    fn all_reduce_sum(&mut self, scale: Option<&Weights>) -> Result<Vec<f32>> {
+    fn all_reduce_sum(&mut self, scale: Option<&Weights>) -> Result<Flat> {
         let mut out = vec![0f32; self.xs[0].len()];
         for (l, e) in self.table.iter().enumerate() {
             let w = |i: usize| scale.map_or(1.0, |w| w.weight(i, l));
@@ -43,18 +44,18 @@ impl Collective for Plain<'_> {
                 *o = acc;
             }
         }
-        Ok(out)
+        Ok(Flat::Host(out))
     }
 
-    fn broadcast(&mut self, worker: usize) -> Result<Vec<f32>> {
+    fn broadcast(&mut self, worker: usize) -> Result<Flat> {
         let i = self.workers.iter().position(|&w| w == worker).unwrap();
-        Ok(self.xs[i].to_vec())
+        Ok(Flat::Host(self.xs[i].to_vec()))
     }
 }
 
 fn point(t: Option<Target>) -> Vec<f32> {
     match t {
-        Some(Target::Pull { point, .. }) => point.to_vec(),
+        Some(Target::Pull { point, .. }) => point.to_vec().unwrap(),
         other => panic!("expected a pull, got {other:?}"),
     }
 }
@@ -98,10 +99,10 @@ fn any_ordered_transport_gives_the_gathered_rounds_bit_for_bit() {
         let elastic = matches!(mix, Mix::Elastic { .. });
         let (mut a, mut b) = (RoundData::new(elastic, &x0), RoundData::new(elastic, &x0));
         for round in 0..2 {
-            let mut gathered = Gathered::snapshots(&refs, &table);
+            let mut gathered = Gathered::snapshots(&refs, &table, FlatPlace::Host);
             let mut plain = Plain {
                 workers: vec![0, 2, 4],
-                xs: snaps.iter().map(|s| s.params.as_slice()).collect(),
+                xs: snaps.iter().map(|s| s.params.as_host().unwrap()).collect(),
                 table: &table,
             };
             let want = point(a.lockstep(&plan, &mut gathered).unwrap());
@@ -118,8 +119,10 @@ fn any_ordered_transport_gives_the_gathered_rounds_bit_for_bit() {
             assert_eq!(ca.is_some(), elastic);
             if let (Some(ca), Some(cb)) = (ca, cb) {
                 assert!(
-                    ca.iter()
-                        .zip(cb.iter())
+                    ca.as_host()
+                        .unwrap()
+                        .iter()
+                        .zip(cb.as_host().unwrap().iter())
                         .all(|(x, y)| x.to_bits() == y.to_bits()),
                     "{mix:?}, round {round}: EASGD centers differ"
                 );

@@ -27,15 +27,17 @@ pub use lsgd::Lsgd;
 pub use none::NoAveraging;
 
 use crate::average::Weights;
+use crate::buffer::{Flat, FlatBuffer, RoundBuffer};
 
 /// What a worker hands to the pulling thread at a round: its statistics and its parameters.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Snapshot {
     pub worker: usize,
     /// Local steps the worker had taken when the snapshot was made.
     pub step: u64,
-    /// Trainable parameters, flat, in the layer table's order.
-    pub params: Vec<f32>,
+    /// Trainable parameters, flat, in the layer table's order, where the worker keeps them (a GPU
+    /// worker's snapshot stays on its GPU).
+    pub params: Flat,
     /// Per-layer gradient norms (GRAWA).
     pub layer_norms: Option<Vec<f64>>,
     /// Mean training loss of the last few mini-batches (LSGD).
@@ -136,19 +138,35 @@ pub trait Policy: Send {
     }
 }
 
-/// A point to pull toward, or (async EASGD) an exchange with the center.
-#[derive(Clone, Debug)]
-pub enum Target {
+/// A point to pull toward, or (async EASGD) an exchange with the center. `B` is the buffer the
+/// round works in: [`Flat`] in the trainer (host or GPU), any [`RoundBuffer`] in tests.
+#[derive(Debug)]
+pub enum Target<B = Flat> {
     /// `x <- (1 - lambda) x + lambda point`, for every worker that takes the round.
-    Pull { point: Arc<Vec<f32>>, lambda: f32 },
+    Pull { point: Arc<B>, lambda: f32 },
     /// `x <- x - diff` for `worker` alone: its share of an elastic exchange whose other half,
     /// `c <- c + diff`, the center has taken already (asynchronous EASGD).
-    Exchange { worker: usize, diff: Arc<Vec<f32>> },
+    Exchange { worker: usize, diff: Arc<B> },
 }
 
-impl Target {
+impl<B> Clone for Target<B> {
+    fn clone(&self) -> Self {
+        match self {
+            Target::Pull { point, lambda } => Target::Pull {
+                point: point.clone(),
+                lambda: *lambda,
+            },
+            Target::Exchange { worker, diff } => Target::Exchange {
+                worker: *worker,
+                diff: diff.clone(),
+            },
+        }
+    }
+}
+
+impl<B: RoundBuffer> Target<B> {
     /// The point later proximal steps go toward (the pulled-to center or leader).
-    pub fn anchor(&self) -> Option<&Arc<Vec<f32>>> {
+    pub fn anchor(&self) -> Option<&Arc<B>> {
         match self {
             Target::Pull { point, .. } => Some(point),
             Target::Exchange { .. } => None,
@@ -163,10 +181,9 @@ impl Target {
         }
     }
 
-    /// Applies the target to host parameters `x` of `worker` (`None`: a point that is no
-    /// worker's, like the workers' mean, which only a pull moves).
-    pub fn apply_host(&self, worker: Option<usize>, x: &mut [f32]) -> crate::Result<()> {
-        use crate::buffer::FlatBuffer;
+    /// Applies the target to the parameters `x` of `worker` (`None`: a point that is no
+    /// worker's, like the workers' mean, which only a pull moves), where they live.
+    pub fn apply(&self, worker: Option<usize>, x: &mut B) -> crate::Result<()> {
         match self {
             Target::Pull { point, lambda } => x.pull(point, *lambda),
             Target::Exchange { worker: w, diff } if worker == Some(*w) => {
@@ -174,6 +191,34 @@ impl Target {
             }
             Target::Exchange { .. } => Ok(()),
         }
+    }
+}
+
+impl Target<Flat> {
+    /// [`Target::apply`] to host parameters (evaluation's copies, checkpoints); a target on a GPU
+    /// is copied to the host first.
+    pub fn apply_host(&self, worker: Option<usize>, x: &mut [f32]) -> crate::Result<()> {
+        match self {
+            Target::Pull { point, lambda } => x.pull(&point.host()?, *lambda),
+            Target::Exchange { worker: w, diff } if worker == Some(*w) => {
+                x.scale_add(1.0, &diff.host()?, -1.0)
+            }
+            Target::Exchange { .. } => Ok(()),
+        }
+    }
+
+    /// The same target with its buffer in host memory (for a checkpoint or a resumed run).
+    pub fn on_host(&self) -> crate::Result<Self> {
+        Ok(match self {
+            Target::Pull { point, lambda } => Target::Pull {
+                point: point.on_host()?,
+                lambda: *lambda,
+            },
+            Target::Exchange { worker, diff } => Target::Exchange {
+                worker: *worker,
+                diff: diff.on_host()?,
+            },
+        })
     }
 }
 

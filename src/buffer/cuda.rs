@@ -1,12 +1,20 @@
 //! [`FlatBuffer`] on a GPU: a `CudaSlice<f32>` with the kernels of `kernels/*.cu`, launched on the
 //! stream of the buffer's [`CudaPlace`]. Each operation queues its kernel and returns; only
 //! `layer_sumsq` and `to_host` wait (they bring numbers back).
+//!
+//! Buffers of two places on one GPU are read in place: cudarc's events order the two streams
+//! (the reader waits for the last write; the owner's next write and its free wait for the read).
+//! A buffer on another GPU is first peer-copied to the reader's GPU, and that copy is fenced by
+//! hand (`cuda::fence_read`): cudarc records a peer copy's read on the source's own stream,
+//! which does not cover a copy queued on the destination's stream.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
-use super::FlatBuffer;
+use super::{FlatBuffer, RoundBuffer};
+use crate::average::Weights;
 use crate::cuda::cudarc::driver::{CudaContext, CudaSlice, CudaStream};
-use crate::cuda::{CudaError, DeviceLayout, Kernels};
+use crate::cuda::{fence_read, CudaError, DeviceLayout, DeviceWeights, Kernels};
 use crate::model::LayerEntry;
 use crate::optim::SgdConfig;
 use crate::{Error, Result};
@@ -32,7 +40,17 @@ impl CudaPlace {
         let stream = ctx
             .new_stream()
             .map_err(|e| gpu(format!("a stream on GPU {ordinal}: {e}")))?;
-        let kernels = Kernels::load(&ctx).map_err(gpu)?;
+        Self::on_stream(stream, table, len)
+    }
+
+    /// Buffers on an existing stream: a worker's, candle's own, so our kernels queue in order
+    /// with the model's forward and backward passes.
+    pub fn on_stream(
+        stream: Arc<CudaStream>,
+        table: &[LayerEntry],
+        len: usize,
+    ) -> Result<Arc<Self>> {
+        let kernels = Kernels::load(stream.context()).map_err(gpu)?;
         let layout = DeviceLayout::new(&stream, table, len).map_err(gpu)?;
         Ok(Arc::new(Self {
             stream,
@@ -45,6 +63,19 @@ impl CudaPlace {
     /// The stream every operation of these buffers runs on.
     pub fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
+    }
+
+    /// True when `other`'s buffers live on this place's GPU (kernels here can read them).
+    fn same_gpu(&self, other: &CudaPlace) -> bool {
+        **self.stream.context() == **other.stream.context()
+    }
+
+    /// `len` zeros here.
+    fn zeros(self: &Arc<Self>, len: usize) -> Result<CudaBuffer> {
+        Ok(CudaBuffer {
+            data: self.stream.alloc_zeros::<f32>(len).map_err(gpu)?,
+            place: self.clone(),
+        })
     }
 }
 
@@ -69,6 +100,16 @@ impl CudaBuffer {
         &self.data
     }
 
+    /// The device memory, to copy into (packing a model's gradients).
+    pub fn slice_mut(&mut self) -> &mut CudaSlice<f32> {
+        &mut self.data
+    }
+
+    /// The place the buffer lives at.
+    pub fn place(&self) -> &Arc<CudaPlace> {
+        &self.place
+    }
+
     fn same_place(&self, other: &Self, what: &str) -> Result<()> {
         if Arc::ptr_eq(&self.place, &other.place) {
             Ok(())
@@ -77,6 +118,102 @@ impl CudaBuffer {
                 "{what}: buffers of two places (copy one over first)"
             ))))
         }
+    }
+
+    /// `other` readable by kernels on this buffer's GPU: itself when it lives on that GPU, else
+    /// a peer copy made here.
+    fn readable<'a>(&self, other: &'a Self) -> Result<Cow<'a, Self>> {
+        if self.place.same_gpu(&other.place) {
+            Ok(Cow::Borrowed(other))
+        } else {
+            Ok(Cow::Owned(other.copy_to(&self.place)?))
+        }
+    }
+}
+
+impl Clone for CudaBuffer {
+    /// A device-to-device copy on the buffer's own stream (`Cow` needs it; rounds call
+    /// [`RoundBuffer::duplicate`]).
+    fn clone(&self) -> Self {
+        self.duplicate()
+            .expect("a device-to-device copy of a CUDA buffer failed")
+    }
+}
+
+impl RoundBuffer for CudaBuffer {
+    type Place = Arc<CudaPlace>;
+
+    fn combine(
+        xs: &[&Self],
+        scale: Option<&Weights>,
+        table: &[LayerEntry],
+        at: &Arc<CudaPlace>,
+    ) -> Result<Self> {
+        let first = xs
+            .first()
+            .ok_or_else(|| gpu("a round over no participants"))?;
+        if table.len() != at.layers {
+            return Err(gpu(format!(
+                "combine: a table of {} layers, the round's place has {}",
+                table.len(),
+                at.layers
+            )));
+        }
+        let mut out = at.zeros(first.len())?;
+        // Buffers on other GPUs come over by peer copy first; the kernel reads the rest in place.
+        let staged: Vec<Cow<'_, CudaBuffer>> =
+            xs.iter().map(|x| out.readable(x)).collect::<Result<_>>()?;
+        let slices: Vec<&CudaSlice<f32>> = staged.iter().map(|b| &b.data).collect();
+        // A plain sum is the weighted one with weights 1: `1 * x` is exact, so the bits match.
+        let ones;
+        let w = match scale {
+            Some(w) => w,
+            None => {
+                ones = Weights::PerWorker(vec![1.0; xs.len()]);
+                &ones
+            }
+        };
+        let weights = DeviceWeights::new(&at.stream, w).map_err(gpu)?;
+        let layout = at.layout.lock().map_err(|_| gpu("layout lock poisoned"))?;
+        at.kernels
+            .weighted_center(&at.stream, &slices, &weights, &layout, &mut out.data)
+            .map_err(gpu)?;
+        Ok(out)
+    }
+
+    fn mean(xs: &[&Self], at: &Arc<CudaPlace>) -> Result<Self> {
+        let first = xs
+            .first()
+            .ok_or_else(|| gpu("a round over no participants"))?;
+        let mut out = at.zeros(first.len())?;
+        let staged: Vec<Cow<'_, CudaBuffer>> =
+            xs.iter().map(|x| out.readable(x)).collect::<Result<_>>()?;
+        let slices: Vec<&CudaSlice<f32>> = staged.iter().map(|b| &b.data).collect();
+        at.kernels
+            .uniform_average(&at.stream, &slices, &mut out.data)
+            .map_err(gpu)?;
+        Ok(out)
+    }
+
+    fn copy_to(&self, at: &Arc<CudaPlace>) -> Result<Self> {
+        let mut out = at.zeros(self.len())?;
+        crate::cuda::copy(&at.stream, &self.data, &mut out.data).map_err(gpu)?;
+        if !self.place.same_gpu(at) {
+            fence_read(&at.stream, &self.place.stream).map_err(gpu)?;
+        }
+        Ok(out)
+    }
+
+    fn duplicate(&self) -> Result<Self> {
+        let data = self.place.stream.clone_dtod(&self.data).map_err(gpu)?;
+        Ok(Self {
+            data,
+            place: self.place.clone(),
+        })
+    }
+
+    fn host(&self) -> Result<Cow<'_, [f32]>> {
+        Ok(Cow::Owned(self.to_host()?))
     }
 }
 
@@ -112,7 +249,8 @@ impl FlatBuffer for CudaBuffer {
     }
 
     fn pull(&mut self, center: &Self, lambda: f32) -> Result<()> {
-        self.same_place(center, "pull")?;
+        // A center on another GPU (the pulling thread's) is peer-copied here first.
+        let center = self.readable(center)?;
         let p = self.place.clone();
         p.kernels
             .pull(&p.stream, &mut self.data, &center.data, lambda)
@@ -120,7 +258,7 @@ impl FlatBuffer for CudaBuffer {
     }
 
     fn scale_add(&mut self, a: f32, y: &Self, b: f32) -> Result<()> {
-        self.same_place(y, "scale_add")?;
+        let y = self.readable(y)?;
         let p = self.place.clone();
         p.kernels
             .scale_add(&p.stream, &mut self.data, a, &y.data, b)

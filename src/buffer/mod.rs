@@ -8,13 +8,21 @@
 //!
 //! One parity suite (`tests/buffer_parity.rs`) runs every operation on both against the naive
 //! twins in `average::naive`; its CUDA half runs wherever a GPU is visible.
+//!
+//! A round combines several workers' buffers: [`RoundBuffer`] (`round.rs`) is what it needs
+//! beyond one buffer's operations, and [`Flat`] (`flat.rs`) is the buffer the trainer's messages
+//! carry, host or GPU.
 
 #[cfg(feature = "cuda")]
 mod cuda;
+mod flat;
 mod host;
+mod round;
 
 #[cfg(feature = "cuda")]
 pub use cuda::{CudaBuffer, CudaPlace};
+pub use flat::{Flat, FlatPlace};
+pub use round::RoundBuffer;
 
 use crate::model::LayerEntry;
 use crate::optim::SgdConfig;

@@ -100,3 +100,20 @@ where
         src.len()
     ))
 }
+
+/// Orders a peer copy's read before the source's next use: `reader` (the stream that queued a
+/// copy out of a buffer owned by `owner`'s stream) records an event, and `owner` waits for it.
+/// cudarc records such a copy's read event on the source's own stream, which does not cover a
+/// copy queued on another GPU's stream, so without this the owner could overwrite or free the
+/// buffer while the copy still reads it. Waiting on another context's event is allowed.
+pub fn fence_read(reader: &Arc<CudaStream>, owner: &Arc<CudaStream>) -> Result<()> {
+    if Arc::ptr_eq(reader, owner) {
+        return Ok(());
+    }
+    let done = reader
+        .record_event(None)
+        .context("recording the end of a peer copy")?;
+    owner
+        .wait(&done)
+        .context("ordering a buffer's next use after a peer copy out of it")
+}

@@ -20,7 +20,7 @@ pub mod ptx;
 pub mod selftest;
 
 pub use candle_core::cuda_backend::cudarc;
-pub use device::{copy, device_count, enable_peer_access, peer_access_possible};
+pub use device::{copy, device_count, enable_peer_access, fence_read, peer_access_possible};
 pub use kernels::{DeviceLayout, DeviceWeights, Kernels, MAX_WORKERS};
 
 use cudarc::driver::DriverError;

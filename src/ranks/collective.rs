@@ -1,11 +1,13 @@
 //! The round's collective across ranks, hierarchical: a rank first combines its own workers with
 //! the in-process reductions (`round::Gathered`), then one all-reduce across ranks adds the ranks'
 //! partial sums. The sum's order differs from one process's (worker by worker), so results agree
-//! with a one-process run to f32 rounding, not bit for bit.
+//! with a one-process run to f32 rounding, not bit for bit. Buffers are host memory here: a GPU
+//! rank's snapshots are staged to the host before the round (see `train::coordinator`).
 
 use super::{Peers, RankLayout};
 use crate::algo::WorkerStats;
 use crate::average::Weights;
+use crate::buffer::Flat;
 use crate::round::{Collective, Gathered};
 use crate::Result;
 
@@ -67,7 +69,7 @@ impl Collective for RankCollective<'_> {
         Ok(self.stats.clone())
     }
 
-    fn all_reduce_sum(&mut self, scale: Option<&Weights>) -> Result<Vec<f32>> {
+    fn all_reduce_sum(&mut self, scale: Option<&Weights>) -> Result<Flat> {
         let mine = scale.map(|w| self.local_weights(w));
         // Window by window, pipelined: while MPI sums window k across ranks, this rank's workers
         // are combined into window k+1. A window's combine is still in cache when MPI reads it,
@@ -77,7 +79,7 @@ impl Collective for RankCollective<'_> {
         let starts: Vec<usize> = (0..n).step_by(WINDOW).collect();
         let span = |s: usize| s..(s + WINDOW).min(n);
         let Some(&first) = starts.first() else {
-            return Ok(out);
+            return Ok(Flat::Host(out));
         };
         let width = WINDOW.min(n);
         let (mut ready, mut next) = (vec![0f32; width], vec![0f32; width]);
@@ -98,17 +100,19 @@ impl Collective for RankCollective<'_> {
             combined?;
             std::mem::swap(&mut ready, &mut next);
         }
-        Ok(out)
+        Ok(Flat::Host(out))
     }
 
-    fn broadcast(&mut self, worker: usize) -> Result<Vec<f32>> {
+    fn broadcast(&mut self, worker: usize) -> Result<Flat> {
         let owner = self.layout.owner(worker);
         let mut buf = if owner == self.layout.rank {
-            self.local.broadcast(worker - self.layout.first_worker())?
+            self.local
+                .broadcast(worker - self.layout.first_worker())?
+                .into_vec()?
         } else {
             vec![0f32; self.len]
         };
         self.peers.broadcast(&mut buf, owner);
-        Ok(buf)
+        Ok(Flat::Host(buf))
     }
 }

@@ -4,11 +4,13 @@
 
 use crate::algo::WorkerStats;
 use crate::average::Weights;
+use crate::buffer::{Flat, RoundBuffer};
 use crate::Result;
 
 /// One round's participants (workers, sorted by id) and their flat buffers, seen through the
-/// primitives a collective library offers. Results are host vectors in the layer table's layout.
-pub trait Collective {
+/// primitives a collective library offers. Results are buffers of kind `B` (host vectors or GPU
+/// buffers for the trainer's [`Flat`]) in the layer table's layout.
+pub trait Collective<B: RoundBuffer = Flat> {
     /// The participating workers, sorted.
     fn participants(&self) -> &[usize];
 
@@ -19,18 +21,18 @@ pub trait Collective {
     /// own factors (per worker, or per worker and layer), applied locally before the sum; `None`
     /// sums the buffers as they are. Terms are added in participant order, so every
     /// implementation that keeps that order gives the same bits.
-    fn all_reduce_sum(&mut self, scale: Option<&Weights>) -> Result<Vec<f32>>;
+    fn all_reduce_sum(&mut self, scale: Option<&Weights>) -> Result<B>;
 
     /// `(sum_i x_i) / M` over the M participants: the all-reduce-sum divided by the participant
     /// count (NCCL's `Avg`). An implementation may fuse the division into its sum; the result must
     /// be the sum's bits divided, as this default gives.
-    fn all_reduce_mean(&mut self) -> Result<Vec<f32>> {
+    fn all_reduce_mean(&mut self) -> Result<B> {
         let m = self.participants().len() as f32;
         let mut sum = self.all_reduce_sum(None)?;
-        sum.iter_mut().for_each(|v| *v /= m);
+        sum.divide(m)?;
         Ok(sum)
     }
 
     /// The buffer of participant `worker`, to everybody (broadcast from that root).
-    fn broadcast(&mut self, worker: usize) -> Result<Vec<f32>>;
+    fn broadcast(&mut self, worker: usize) -> Result<B>;
 }

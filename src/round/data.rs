@@ -1,36 +1,60 @@
 //! A [`Plan`] carried out over a [`Collective`]: the center formed, the target handed back, and
 //! the data an algorithm keeps across rounds (EASGD's center) updated. The same code serves the
-//! in-process hub and, later, MPI ranks and NCCL devices: it only calls the collective's primitives
-//! and [`FlatBuffer`] operations.
+//! in-process hub (host or GPU buffers) and MPI ranks: it only calls the collective's primitives
+//! and [`RoundBuffer`] operations, none of which moves a buffer to the host, so a round over GPU
+//! buffers keeps every parameter on the GPUs (`tests/round_no_host_copies.rs` counts).
 
 use std::sync::Arc;
 
 use super::Collective;
 use crate::algo::{Mix, Plan, Target};
 use crate::average::uniform_average;
-use crate::buffer::FlatBuffer;
+use crate::buffer::{Flat, FlatBuffer, FlatPlace, RoundBuffer};
 use crate::{Error, Result};
 
 /// Checkpoint name of EASGD's center (kept from the first checkpoint format).
 const CENTER: &str = "easgd.center";
 
 /// The round's own data across rounds.
-pub struct RoundData {
+pub struct RoundData<B = Flat> {
     /// EASGD's center `c`, from the common initial point on; `None` for other algorithms.
-    center: Option<Arc<Vec<f32>>>,
+    center: Option<Arc<B>>,
 }
 
-impl RoundData {
-    /// For a run whose plans use [`Mix::Elastic`] (`elastic`), a center starting at `x0`.
+impl RoundData<Flat> {
+    /// For a run whose plans use [`Mix::Elastic`] (`elastic`), a center starting at `x0`, in host
+    /// memory ([`RoundData::move_to`] puts it where the round runs).
     pub fn new(elastic: bool, x0: &[f32]) -> Self {
         Self {
-            center: elastic.then(|| Arc::new(x0.to_vec())),
+            center: elastic.then(|| Arc::new(Flat::Host(x0.to_vec()))),
+        }
+    }
+
+    /// Moves the data to where the round runs (a GPU run's pulling thread's GPU): once, at the
+    /// start of a run.
+    pub fn move_to(&mut self, place: &FlatPlace) -> Result<()> {
+        if let Some(c) = &mut self.center {
+            *c = Arc::new(c.copy_to(place)?);
+        }
+        Ok(())
+    }
+}
+
+impl<B: RoundBuffer> RoundData<B> {
+    /// For a run whose plans use [`Mix::Elastic`] (`elastic`), a center starting at `x0`.
+    pub fn starting_at(elastic: bool, x0: B) -> Self {
+        Self {
+            center: elastic.then(|| Arc::new(x0)),
         }
     }
 
     /// A round every participant takes at once (`sync`, `permits`, and async rounds of every
     /// algorithm but EASGD): the same target for all of them.
-    pub fn lockstep(&mut self, plan: &Plan, net: &mut dyn Collective) -> Result<Option<Target>> {
+    pub fn lockstep(
+        &mut self,
+        plan: &Plan,
+        net: &mut dyn Collective<B>,
+    ) -> Result<Option<Target<B>>> {
         let Some(mix) = &plan.mix else {
             return Ok(None);
         };
@@ -41,7 +65,7 @@ impl RoundData {
             Mix::Elastic { beta } => {
                 let mean = net.all_reduce_mean()?;
                 let old = self.elastic_center()?;
-                let mut new = old.to_vec();
+                let mut new = old.duplicate()?;
                 new.scale_add(1.0 - beta, &mean, *beta)?;
                 self.center = Some(Arc::new(new));
                 // Workers move toward the center as it was before the round.
@@ -57,26 +81,26 @@ impl RoundData {
         }))
     }
 
-    /// An asynchronous round triggered by `worker`'s new snapshot `x`; `net` holds the newest
-    /// snapshot of every worker that has reported. EASGD's elastic step is one exchange with the
-    /// arriving worker alone (`diff = lambda (x - c)`, `c <- c + diff`, the worker `x <- x - diff`,
-    /// as in the asynchronous EASGD of Zhang et al.); every other plan is a lockstep round over
-    /// the reported workers.
+    /// An asynchronous round triggered by `worker`'s new snapshot; `net` holds the newest
+    /// snapshot of every worker that has reported, the arriving one's included. EASGD's elastic
+    /// step is one exchange with the arriving worker alone (`diff = lambda (x - c)`,
+    /// `c <- c + diff`, the worker `x <- x - diff`, as in the asynchronous EASGD of Zhang et al.);
+    /// every other plan is a lockstep round over the reported workers.
     pub fn arrival(
         &mut self,
         plan: &Plan,
-        net: &mut dyn Collective,
+        net: &mut dyn Collective<B>,
         worker: usize,
-        x: &[f32],
-    ) -> Result<Option<Target>> {
+    ) -> Result<Option<Target<B>>> {
         if !matches!(plan.mix, Some(Mix::Elastic { .. })) {
             return self.lockstep(plan, net);
         }
         let alpha = plan.lambda;
         let old = self.elastic_center()?;
-        let mut diff = x.to_vec();
+        // The arriving worker's snapshot, brought to where the center lives.
+        let mut diff = net.broadcast(worker)?;
         diff.scale_add(alpha, &old, -alpha)?;
-        let mut new = old.to_vec();
+        let mut new = old.duplicate()?;
         new.scale_add(1.0, &diff, 1.0)?;
         self.center = Some(Arc::new(new));
         Ok(Some(Target::Exchange {
@@ -85,23 +109,25 @@ impl RoundData {
         }))
     }
 
-    fn elastic_center(&self) -> Result<Arc<Vec<f32>>> {
+    fn elastic_center(&self) -> Result<Arc<B>> {
         self.center
             .clone()
             .ok_or_else(|| Error::Internal("an elastic round without a center".into()))
     }
 
     /// The point to evaluate instead of the workers' average (EASGD's center).
-    pub fn evaluation_point(&self) -> Option<Arc<Vec<f32>>> {
+    pub fn evaluation_point(&self) -> Option<Arc<B>> {
         self.center.clone()
     }
+}
 
+impl RoundData<Flat> {
     /// The point a run evaluates, given the workers' parameters: the algorithm's own (EASGD's
     /// center), else the workers' uniform average, moved by `target` when one is given (the
     /// average after a round's pull). The one definition for training and for `flatness`.
     pub fn evaluated_point(&self, workers: &[&[f32]], target: Option<&Target>) -> Result<Vec<f32>> {
         if let Some(c) = &self.center {
-            return Ok(c.to_vec());
+            return c.to_vec();
         }
         let mut mean = vec![0f32; workers.first().map_or(0, |x| x.len())];
         uniform_average(workers, &mut mean);
@@ -117,15 +143,15 @@ impl RoundData {
             center: tensors
                 .iter()
                 .find(|(n, _)| n == CENTER)
-                .map(|(_, c)| Arc::new(c.clone())),
+                .map(|(_, c)| Arc::new(Flat::Host(c.clone()))),
         }
     }
 
-    /// Named buffers for a checkpoint.
-    pub fn state(&self) -> Vec<(String, Vec<f32>)> {
+    /// Named buffers for a checkpoint (copied to the host).
+    pub fn state(&self) -> Result<Vec<(String, Vec<f32>)>> {
         self.center
             .iter()
-            .map(|c| (CENTER.to_string(), c.to_vec()))
+            .map(|c| Ok((CENTER.to_string(), c.to_vec()?)))
             .collect()
     }
 
@@ -145,7 +171,14 @@ impl RoundData {
                 center.len()
             ));
         }
-        *center = Arc::new(c.clone());
+        // Where the round runs (a GPU's center is overwritten there).
+        *center = Arc::new(match &**center {
+            Flat::Host(_) => Flat::Host(c.clone()),
+            #[cfg(feature = "cuda")]
+            Flat::Device(d) => Flat::Host(c.clone())
+                .copy_to(&FlatPlace::Device(d.place().clone()))
+                .map_err(|e| e.to_string())?,
+        });
         Ok(())
     }
 }

@@ -1,54 +1,90 @@
 //! The in-process collective: the hub has brought every participant's buffer to the pulling
-//! thread, which combines them with `average::reduce`'s fused, parallel reductions (the design
-//! card's shape: gather, weigh, send back).
+//! thread, which combines them where the round runs (the design card's shape: gather, weigh,
+//! send back). Host buffers go through `average::reduce`'s fused, parallel reductions; GPU
+//! buffers are peer-copied to the pulling thread's GPU and combined by our kernels
+//! (`buffer::RoundBuffer` says how).
 
 use super::Collective;
 use crate::algo::{Snapshot, WorkerStats};
-use crate::average::{sum, uniform_average, weighted_center, weighted_center_window, Weights};
+use crate::average::{sum, weighted_center_window, Weights};
+use crate::buffer::{Flat, FlatPlace, RoundBuffer};
 use crate::model::LayerEntry;
 use crate::{Error, Result};
 
-/// Participants' buffers held in one address space.
-pub struct Gathered<'a> {
+/// Participants' buffers held by one thread.
+pub struct Gathered<'a, B: RoundBuffer = Flat> {
     workers: Vec<usize>,
     stats: Vec<WorkerStats>,
-    xs: Vec<&'a [f32]>,
+    xs: Vec<&'a B>,
     table: &'a [LayerEntry],
+    /// Where the round's results are made.
+    place: B::Place,
 }
 
-impl<'a> Gathered<'a> {
-    /// The parameters and statistics of `snaps` (sorted by worker), laid out by `table`.
-    pub fn snapshots(snaps: &[&'a Snapshot], table: &'a [LayerEntry]) -> Self {
+impl<'a, B: RoundBuffer> Gathered<'a, B> {
+    /// Buffers `xs` of `workers` (sorted), with their statistics (empty for plain buffers such as
+    /// DDP's gradients), laid out by `table`; results are made at `place`.
+    pub fn new(
+        workers: Vec<usize>,
+        stats: Vec<WorkerStats>,
+        xs: Vec<&'a B>,
+        table: &'a [LayerEntry],
+        place: B::Place,
+    ) -> Self {
         Self {
-            workers: snaps.iter().map(|s| s.worker).collect(),
-            stats: snaps.iter().map(|s| s.stats()).collect(),
-            xs: snaps.iter().map(|s| s.params.as_slice()).collect(),
+            workers,
+            stats,
+            xs,
             table,
+            place,
         }
     }
 
-    /// Plain buffers (gradients for DDP's all-reduce) of `workers`, with no statistics.
-    pub fn buffers(workers: Vec<usize>, xs: Vec<&'a [f32]>, table: &'a [LayerEntry]) -> Self {
-        Self {
-            stats: Vec::new(),
-            workers,
-            xs,
-            table,
+    fn check(&self) -> Result<()> {
+        if self.xs.is_empty() {
+            return Err(Error::Internal("all-reduce over no participants".into()));
         }
+        Ok(())
+    }
+}
+
+impl<'a> Gathered<'a, Flat> {
+    /// The parameters and statistics of `snaps` (sorted by worker), laid out by `table`, combined
+    /// at `place`.
+    pub fn snapshots(snaps: &[&'a Snapshot], table: &'a [LayerEntry], place: FlatPlace) -> Self {
+        Self::new(
+            snaps.iter().map(|s| s.worker).collect(),
+            snaps.iter().map(|s| s.stats()).collect(),
+            snaps.iter().map(|s| &s.params).collect(),
+            table,
+            place,
+        )
+    }
+
+    /// Plain host buffers (gradients for DDP's all-reduce) of `workers`, with no statistics.
+    pub fn buffers(workers: Vec<usize>, xs: Vec<&'a Flat>, table: &'a [LayerEntry]) -> Self {
+        Self::new(workers, Vec::new(), xs, table, FlatPlace::Host)
     }
 
     /// Elements `start .. start + out.len()` of [`Collective::all_reduce_sum`], into `out`, with
     /// the same terms in the same order: one window of the sum, for a caller that hands each
-    /// window to a cross-rank all-reduce while it is still in cache.
+    /// window to a cross-rank all-reduce while it is still in cache. Host buffers only.
     pub fn sum_window(&self, scale: Option<&Weights>, start: usize, out: &mut [f32]) -> Result<()> {
-        if self.xs.is_empty() {
-            return Err(Error::Internal("all-reduce over no participants".into()));
-        }
+        self.check()?;
+        let xs: Vec<&[f32]> = self
+            .xs
+            .iter()
+            .map(|x| {
+                x.as_host().ok_or_else(|| {
+                    Error::Internal("a windowed sum over GPU buffers (stage them first)".into())
+                })
+            })
+            .collect::<Result<_>>()?;
         match scale {
-            Some(w) => weighted_center_window(&self.xs, w, self.table, start, out),
+            Some(w) => weighted_center_window(&xs, w, self.table, start, out),
             None => {
                 let end = start + out.len();
-                let parts: Vec<&[f32]> = self.xs.iter().map(|x| &x[start..end]).collect();
+                let parts: Vec<&[f32]> = xs.iter().map(|x| &x[start..end]).collect();
                 sum(&parts, out)
             }
         }
@@ -56,7 +92,7 @@ impl<'a> Gathered<'a> {
     }
 }
 
-impl Collective for Gathered<'_> {
+impl<B: RoundBuffer> Collective<B> for Gathered<'_, B> {
     fn participants(&self) -> &[usize] {
         &self.workers
     }
@@ -65,31 +101,17 @@ impl Collective for Gathered<'_> {
         Ok(self.stats.clone())
     }
 
-    fn all_reduce_sum(&mut self, scale: Option<&Weights>) -> Result<Vec<f32>> {
-        if self.xs.is_empty() {
-            return Err(Error::Internal("all-reduce over no participants".into()));
-        }
-        // Both add the terms in participant order, so a mean formed from the plain sum is the
-        // bits `uniform_average` gives.
-        let mut out = vec![0f32; self.xs[0].len()];
-        match scale {
-            Some(w) => weighted_center(&self.xs, w, self.table, &mut out),
-            None => sum(&self.xs, &mut out),
-        }
-        Ok(out)
+    fn all_reduce_sum(&mut self, scale: Option<&Weights>) -> Result<B> {
+        self.check()?;
+        B::combine(&self.xs, scale, self.table, &self.place)
     }
 
-    fn all_reduce_mean(&mut self) -> Result<Vec<f32>> {
-        if self.xs.is_empty() {
-            return Err(Error::Internal("all-reduce over no participants".into()));
-        }
-        // The division happens while each piece of the sum is still in cache.
-        let mut out = vec![0f32; self.xs[0].len()];
-        uniform_average(&self.xs, &mut out);
-        Ok(out)
+    fn all_reduce_mean(&mut self) -> Result<B> {
+        self.check()?;
+        B::mean(&self.xs, &self.place)
     }
 
-    fn broadcast(&mut self, worker: usize) -> Result<Vec<f32>> {
+    fn broadcast(&mut self, worker: usize) -> Result<B> {
         let i = self
             .workers
             .iter()
@@ -97,6 +119,6 @@ impl Collective for Gathered<'_> {
             .ok_or_else(|| {
                 Error::Internal(format!("broadcast from worker {worker}, not in the round"))
             })?;
-        Ok(self.xs[i].to_vec())
+        self.xs[i].copy_to(&self.place)
     }
 }

@@ -7,12 +7,14 @@
 //! - `gathered`: [`Gathered`], the in-process implementation: the pulling thread holds every
 //!   participant's buffer (the hub moved them) and combines them with our fused reductions.
 //! - `data`: [`RoundData`], a plan carried out over any collective, sync or async.
+//! - `groups`: how workers on GPUs are grouped for an NCCL all-reduce (one rank per GPU).
 //!
 //! docs/design.md section 4 describes the seam and what an MPI or NCCL implementation must do.
 
 mod collective;
 mod data;
 mod gathered;
+pub mod groups;
 
 pub use collective::Collective;
 pub use data::RoundData;

@@ -4,7 +4,6 @@
 
 use std::time::Instant;
 
-use crate::algo::Target;
 use crate::checkpoint::{Checkpoint, Identity, MetricsState, RunState as SavedRun, WorkerSave};
 use crate::config::CheckpointEvery;
 
@@ -80,22 +79,18 @@ impl CheckpointAssembly {
             .collect::<Option<Vec<_>>>()
     }
 
-    /// A checkpoint of `saves` (every worker of the run, in order). `pending` is a round's
-    /// target the saved states have not had yet (resuming applies it first); otherwise `anchor`
-    /// is the proximal anchor to keep.
+    /// A checkpoint of `saves` (every worker of the run, in order). `pending_pull` is the
+    /// lambda of a round's pull the saved states have not had yet (resuming applies it first),
+    /// and `anchor` then its point; otherwise `anchor` is the proximal anchor to keep.
     pub fn build(
         &self,
         saves: Vec<WorkerSave>,
         at: Position,
         algo: AlgoParts,
-        pending: Option<&Target>,
-        anchor: &[f32],
+        anchor: Vec<f32>,
+        pending_pull: Option<f32>,
         finished: bool,
     ) -> Checkpoint {
-        let (anchor, pending_pull) = match pending {
-            Some(Target::Pull { point, lambda }) => (point.to_vec(), Some(*lambda)),
-            _ => (anchor.to_vec(), None),
-        };
         Checkpoint {
             state: SavedRun {
                 version: crate::checkpoint::version(),

@@ -18,6 +18,7 @@ use super::hub::{Reply, Shared, ToHub};
 use super::round_clock::RoundClock;
 use super::watchdog::Watchdog;
 use crate::algo::{Plan, Policy, ScheduleKind, Snapshot, Target, WorkerStats};
+use crate::buffer::{Flat, FlatBuffer, FlatPlace};
 use crate::checkpoint::Checkpoint;
 use crate::events::{flat_weights, EvalEvent, Event, RoundEvent};
 use crate::model::LayerEntry;
@@ -44,7 +45,10 @@ pub struct Coordinator {
     pub shared: Arc<Shared>,
     /// Rounds held before (a resumed run), and the proximal anchor then (else the initial point).
     pub rounds: u64,
-    pub anchor: Arc<Vec<f32>>,
+    pub anchor: Arc<Flat>,
+    /// Where rounds make their results: host memory, or the pulling thread's stream on the first
+    /// GPU of a GPU run.
+    pub place: FlatPlace,
     /// The other ranks of a run across processes (`mpirun`); `None` in one process. Worker ids in
     /// this thread's messages are local; rounds decide over global ones.
     pub peers: Option<Box<dyn Peers>>,
@@ -137,7 +141,7 @@ impl Coordinator {
         // The other ranks' last step losses, in time for the final checkpoint and evaluation.
         self.send_remote_losses(ended.remote_losses);
         let interrupted = ended.interrupted;
-        if let Some(ckpt) = self.checkpoint(&state, None, !interrupted, ended.total_steps) {
+        if let Some(ckpt) = self.checkpoint(&state, None, !interrupted, ended.total_steps)? {
             let _ = self.events.send(Event::Checkpoint(Box::new(ckpt)));
         }
         if interrupted {
@@ -231,18 +235,32 @@ impl Coordinator {
         arriving: Option<&Snapshot>,
         agreed: Option<Vec<WorkerStats>>,
     ) -> Result<Decided> {
-        let local = Gathered::snapshots(snaps, &self.table);
         let len = self.anchor.len();
+        // Across ranks the round's buffers are host memory: a GPU rank's snapshots are staged.
+        let staged: Vec<Flat> = match &self.peers {
+            Some(_) => snaps
+                .iter()
+                .map(|s| Ok(Flat::Host(s.params.to_vec()?)))
+                .collect::<Result<_>>()?,
+            None => Vec::new(),
+        };
         let mut net: Box<dyn Collective + '_> = match (&mut self.peers, agreed) {
-            (Some(p), Some(stats)) => Box::new(RankCollective::new(local, p.as_mut(), stats, len)),
-            _ => Box::new(local),
+            (Some(p), Some(stats)) => {
+                let local = Gathered::new(
+                    snaps.iter().map(|s| s.worker).collect(),
+                    snaps.iter().map(|s| s.stats()).collect(),
+                    staged.iter().collect(),
+                    &self.table,
+                    FlatPlace::Host,
+                );
+                Box::new(RankCollective::new(local, p.as_mut(), stats, len))
+            }
+            _ => Box::new(Gathered::snapshots(snaps, &self.table, self.place.clone())),
         };
         let stats = net.all_gather()?;
         let plan = self.policy.decide(&stats);
         let target = match arriving {
-            Some(s) => self
-                .data
-                .arrival(&plan, net.as_mut(), s.worker, &s.params)?,
+            Some(s) => self.data.arrival(&plan, net.as_mut(), s.worker)?,
             None => self.data.lockstep(&plan, net.as_mut())?,
         };
         Ok(Decided {
@@ -401,7 +419,7 @@ impl Coordinator {
             if !stop {
                 self.evaluate_if_due(&refs, result.target.as_ref(), total)?;
             }
-            if let Some(ckpt) = self.checkpoint(state, result.target.as_ref(), false, total) {
+            if let Some(ckpt) = self.checkpoint(state, result.target.as_ref(), false, total)? {
                 let _ = self.events.send(Event::Checkpoint(Box::new(ckpt)));
             }
             self.checkpoints.taken();
@@ -446,7 +464,8 @@ impl Coordinator {
                 step = step.max(s);
             }
         }
-        let xs: Vec<&[f32]> = grads.iter().map(Vec::as_slice).collect();
+        let grads: Vec<Flat> = grads.into_iter().map(Flat::Host).collect();
+        let xs: Vec<&Flat> = grads.iter().collect();
         let len = xs.first().map_or(0, |x| x.len());
         let local = Gathered::buffers(workers.clone(), xs, &self.table);
         let (mean, stop) = match &mut self.peers {
@@ -461,7 +480,7 @@ impl Coordinator {
                 (net.all_reduce_mean()?, stop)
             }
         };
-        let mean = Arc::new(mean);
+        let mean = Arc::new(mean.into_vec()?);
         for w in workers {
             let _ = self.replies[w].send(Reply::Grads {
                 mean: mean.clone(),
@@ -587,11 +606,16 @@ impl Coordinator {
         pending: Option<&Target>,
         finished: bool,
         total: u64,
-    ) -> Option<Checkpoint> {
-        let saves = self.checkpoints.take_saves(&state.failed)?;
+    ) -> Result<Option<Checkpoint>> {
+        let Some(saves) = self.checkpoints.take_saves(&state.failed) else {
+            return Ok(None);
+        };
         let saves = match &mut self.peers {
             None => saves,
-            Some(p) => gather_saves(p.as_mut(), saves)?,
+            Some(p) => match gather_saves(p.as_mut(), saves) {
+                Some(s) => s,
+                None => return Ok(None),
+            },
         };
         let at = Position {
             rounds: self.rounds,
@@ -601,12 +625,21 @@ impl Coordinator {
         };
         let algo = AlgoParts {
             policy: self.policy.state(),
-            data: self.data.state(),
+            data: self.data.state()?,
         };
-        Some(
-            self.checkpoints
-                .build(saves, at, algo, pending, &self.anchor, finished),
-        )
+        // A checkpoint is host data: a GPU round's anchor or pending center is copied here.
+        let (anchor, pending_pull) = match pending {
+            Some(Target::Pull { point, lambda }) => (point.to_vec()?, Some(*lambda)),
+            _ => (self.anchor.to_vec()?, None),
+        };
+        Ok(Some(self.checkpoints.build(
+            saves,
+            at,
+            algo,
+            anchor,
+            pending_pull,
+            finished,
+        )))
     }
 
     fn round_event(&self, total: u64, r: &Decided, snapshots: usize, ms: [f64; 3]) -> RoundEvent {
@@ -671,12 +704,18 @@ impl Coordinator {
         let root = peers.layout().is_root();
         let point = match self.data.evaluation_point() {
             // EASGD's center: every rank holds the same one.
-            Some(c) => c.to_vec(),
+            Some(c) => c.to_vec()?,
             None => {
-                let local = Gathered::snapshots(snaps, &self.table);
+                let staged: Vec<Flat> = snaps
+                    .iter()
+                    .map(|s| Ok(Flat::Host(s.params.to_vec()?)))
+                    .collect::<Result<_>>()?;
+                let workers = snaps.iter().map(|s| s.worker).collect();
+                let local = Gathered::buffers(workers, staged.iter().collect(), &self.table);
                 let len = self.anchor.len();
                 let mut mean = RankCollective::new(local, peers.as_mut(), Vec::new(), len)
-                    .all_reduce_mean()?;
+                    .all_reduce_mean()?
+                    .into_vec()?;
                 if let Some(t) = target {
                     t.apply_host(None, &mut mean)?;
                 }

@@ -5,6 +5,7 @@
 
 use super::eval::Evaluator;
 use crate::algo::{Snapshot, Target};
+use crate::buffer::RoundBuffer;
 use crate::events::EvalEvent;
 use crate::round::RoundData;
 use crate::Result;
@@ -43,7 +44,13 @@ impl Evaluation {
         total: u64,
         seconds: f64,
     ) -> Result<EvalEvent> {
-        let xs: Vec<&[f32]> = snaps.iter().map(|s| s.params.as_slice()).collect();
+        // Host copies of GPU snapshots (no copy of host ones): the evaluator scores on the host
+        // side of candle's API.
+        let hosts = snaps
+            .iter()
+            .map(|s| s.params.host())
+            .collect::<Result<Vec<_>>>()?;
+        let xs: Vec<&[f32]> = hosts.iter().map(|x| &**x).collect();
         let point = data.evaluated_point(&xs, target)?;
         self.score(&point, data, snaps, target, total, seconds)
     }
@@ -62,18 +69,20 @@ impl Evaluation {
         let score = self.evaluator.score(point)?;
         let (center_accuracy, worker_accuracy) = if self.eval_workers {
             let center = match target {
-                Some(Target::Pull { point, .. }) => Some(self.evaluator.score(point)?.accuracy),
+                Some(Target::Pull { point, .. }) => {
+                    Some(self.evaluator.score(&point.host()?)?.accuracy)
+                }
                 // Async EASGD: the center the exchange has just moved.
                 Some(Target::Exchange { .. }) => data
                     .evaluation_point()
-                    .map(|c| self.evaluator.score(&c).map(|s| s.accuracy))
+                    .map(|c| Ok::<_, crate::Error>(self.evaluator.score(&c.host()?)?.accuracy))
                     .transpose()?,
                 None => None,
             };
             let workers = snaps
                 .iter()
                 .map(|s| {
-                    let mut x = s.params.clone();
+                    let mut x = s.params.to_vec()?;
                     if let Some(t) = target {
                         t.apply_host(Some(s.worker), &mut x)?;
                     }

@@ -11,6 +11,7 @@ use super::loss_meter::TrainLossMeter;
 use super::setup::Setup;
 use super::spawn::Running;
 use crate::algo::{ScheduleKind, Snapshot};
+use crate::buffer::Flat;
 use crate::checkpoint;
 use crate::config::RunConfig;
 use crate::error::panic_message;
@@ -64,7 +65,7 @@ pub fn from_checkpoint(cfg: &RunConfig, setup: Setup, wall: Instant) -> Result<S
         .map(|(worker, (t, w))| Snapshot {
             worker,
             step: w.step,
-            params: t.params.clone(),
+            params: Flat::Host(t.params.clone()),
             layer_norms: None,
             recent_loss: None,
             losses: Vec::new(),

@@ -12,6 +12,7 @@
 pub mod budget;
 mod checkpoints;
 pub mod coordinator;
+mod device_params;
 mod drain;
 pub mod eval;
 mod evaluation;
@@ -19,6 +20,7 @@ mod finish;
 pub mod hub;
 pub mod interrupt;
 mod loss_meter;
+mod place;
 mod round_clock;
 mod setup;
 mod spawn;

@@ -14,11 +14,13 @@ use super::coordinator::{Coordinator, Outcome};
 use super::evaluation::Evaluation;
 use super::hub::{Reply, Shared, ToHub, WorkerLink};
 use super::interrupt;
+use super::place::round_place;
 use super::round_clock::RoundClock;
 use super::setup::{Setup, Shapes};
 use super::watchdog::Watchdog;
 use super::worker::{Worker, WorkerContext};
 use crate::algo::{self, AlgoKind, ScheduleKind};
+use crate::buffer::{Flat, RoundBuffer};
 use crate::checkpoint::{Checkpoint, WorkerSave};
 use crate::config::RunConfig;
 use crate::data::seed::derive_seed;
@@ -191,6 +193,14 @@ pub fn start(cfg: &RunConfig, s: Setup, mut peers: Option<Box<dyn Peers>>) -> Re
         policy.restore(&r.state.algo).map_err(bad)?;
         data.restore(&r.algo_tensors).map_err(bad)?;
     }
+    // The round's data and anchor start where rounds run (uploaded once on a GPU run).
+    let place = round_place(&cfg.gpus, &table, layout.ranks)?;
+    data.move_to(&place)?;
+    let anchor = Flat::Host(match &s.resumed {
+        Some(r) => r.anchor.clone(),
+        None => s.x0,
+    })
+    .copy_to(&place)?;
     let coordinator = Coordinator {
         clock: RoundClock {
             schedule: cfg.algo.schedule,
@@ -218,10 +228,8 @@ pub fn start(cfg: &RunConfig, s: Setup, mut peers: Option<Box<dyn Peers>>) -> Re
         watchdog: Watchdog::new(cfg.watchdog, m),
         shared: shared.clone(),
         rounds: s.resumed.as_ref().map_or(0, |r| r.state.rounds),
-        anchor: Arc::new(match &s.resumed {
-            Some(r) => r.anchor.clone(),
-            None => s.x0,
-        }),
+        anchor: Arc::new(anchor),
+        place,
         peers,
     };
     let hub_pool = pool(cfg.threads, "pulling")?;

@@ -12,11 +12,12 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use super::budget::StepBudget;
+use super::device_params::{write_model, DeviceParams};
 use super::hub::{Reply, Shared, ToHub, WorkerLink};
 use super::step::batch_tensors;
 use crate::algo::{NormSource, ScheduleKind, Snapshot, StepKind, Target, WorkerPlan};
 use crate::average::{layer_norms, AccumulatedNorms, LossWindow, DEFAULT_ACCUMULATED_BETA};
-use crate::buffer::FlatBuffer;
+use crate::buffer::{Flat, FlatBuffer, RoundBuffer};
 use crate::checkpoint::{WorkerSave, WorkerState, WorkerTensors};
 use crate::data::seed::derive_seed;
 use crate::data::{sample_batch, Batch, Dataset, Normalization, ShardLoader};
@@ -58,7 +59,7 @@ pub struct Worker {
     step: u64,
     since_round: u64,
     /// The last target (GRAWA's center, LSGD's leader); the initial point before the first round.
-    anchor: Arc<Vec<f32>>,
+    anchor: Arc<Flat>,
     losses: LossWindow,
     /// Training losses of the steps since the last snapshot (see `Snapshot::losses`).
     unreported: Vec<f32>,
@@ -69,6 +70,9 @@ pub struct Worker {
     pulled_for: Option<u64>,
     /// Send the full state with the next round (a checkpoint is due).
     want_state: bool,
+    /// A GPU worker's flat parameters, gradients and momentum on its GPU (`None` on the CPU):
+    /// its optimizer step, pulls and snapshots run there.
+    device: Option<DeviceParams>,
 }
 
 impl Worker {
@@ -84,11 +88,16 @@ impl Worker {
     ) -> Result<Self> {
         let flat = model.params.to_flat()?;
         let layers = model.params.table().len();
+        let device = DeviceParams::open(&model, opt.momentum())?;
+        let anchor = match &device {
+            Some(d) => d.snapshot()?,
+            None => Flat::Host(flat.clone()),
+        };
         let accumulated = (ctx.plan.norms == Some(NormSource::Accumulated))
             .then(|| AccumulatedNorms::new(layers, DEFAULT_ACCUMULATED_BETA));
         Ok(Self {
             id,
-            anchor: Arc::new(flat.clone()),
+            anchor: Arc::new(anchor),
             model,
             opt,
             loader,
@@ -104,12 +113,17 @@ impl Worker {
             last_sent: None,
             pulled_for: None,
             want_state: false,
+            device,
         })
     }
 
     /// Everything a checkpoint needs of this worker.
     pub fn save(&self) -> Result<WorkerSave> {
         let (loader_epoch, loader_index) = self.loader.position();
+        let (params, momentum) = match &self.device {
+            Some(d) => d.to_host()?,
+            None => (self.model.params.to_flat()?, self.opt.momentum_vec()?),
+        };
         Ok(WorkerSave {
             state: WorkerState {
                 step: self.step,
@@ -119,9 +133,9 @@ impl Worker {
                 losses: self.losses.clone(),
             },
             tensors: WorkerTensors {
-                params: self.model.params.to_flat()?,
+                params,
                 buffers: self.model.buffers.to_flat()?,
-                momentum: self.opt.momentum_vec()?,
+                momentum,
             },
         })
     }
@@ -150,7 +164,11 @@ impl Worker {
             st.since_round
         };
         self.losses = st.losses.clone();
-        self.anchor = Arc::new(anchor.to_vec());
+        self.anchor = Arc::new(Flat::Host(anchor.to_vec()));
+        if let Some(d) = &mut self.device {
+            d.load(&self.model.params, &params, &t.momentum)?;
+            self.anchor = Arc::new(self.anchor.copy_to(&d.place())?);
+        }
         self.ctx.shared.steps[self.id].store(self.step, Ordering::SeqCst);
         // Async: the checkpoint is where every worker was last in step, so it stands in for the
         // snapshot the staleness bound measures from. A fresh hub knows of no snapshot (0), and
@@ -207,7 +225,7 @@ impl Worker {
         let snapshot = Snapshot {
             worker: self.id,
             step: self.step,
-            params: self.model.params.to_flat()?,
+            params: self.params_snapshot()?,
             layer_norms: None,
             recent_loss: None,
             losses: std::mem::take(&mut self.unreported),
@@ -257,9 +275,18 @@ impl Worker {
         self.losses.push(loss as f64);
         self.unreported.push(loss);
         if let Some(c) = ctx.plan.prox {
-            self.model.params.read_flat(&mut self.flat)?;
-            self.flat.pull(&self.anchor, c)?;
-            self.model.params.write_flat(&self.flat)?;
+            match &mut self.device {
+                Some(d) => d.params_mut().pull(&self.anchor, c)?,
+                None => {
+                    self.model.params.read_flat(&mut self.flat)?;
+                    self.flat.as_mut_slice().pull(&self.anchor.host()?, c)?;
+                    self.model.params.write_flat(&self.flat)?;
+                }
+            }
+        }
+        // A GPU worker's step and pull ran on its flat buffer: the tensors follow once.
+        if let Some(d) = &self.device {
+            d.unpack(&self.model.params)?;
         }
         let _ = ctx.events.send(Event::Step(StepEvent {
             worker: self.id,
@@ -316,6 +343,9 @@ impl Worker {
     }
 
     fn local_step(&mut self, batch: &Batch, lr: f32) -> Result<(f32, bool)> {
+        if self.device.is_some() {
+            return self.local_step_device(batch, lr);
+        }
         let params = self.model.params.clone();
         let (loss, grads) = self.forward_backward(batch)?;
         match self.ctx.plan.step {
@@ -339,12 +369,7 @@ impl Worker {
                 // Ascend to x + rho g/|g| on the local gradient, take the gradient there, come back.
                 let mut g = vec![0f32; params.len()];
                 flat_grads(&params, &grads, &mut g)?;
-                let norm = g
-                    .iter()
-                    .map(|&v| (v as f64) * (v as f64))
-                    .sum::<f64>()
-                    .sqrt() as f32;
-                let scale = rho / (norm + 1e-12);
+                let scale = rho / (global_norm(&g) + 1e-12);
                 params.read_flat(&mut self.flat)?;
                 let mut ascended = self.flat.clone();
                 ascended.scale_add(1.0, &g, scale)?;
@@ -356,6 +381,61 @@ impl Worker {
                 self.opt.step_flat(&params, &mean, lr)?;
                 Ok((loss, stop))
             }
+        }
+    }
+
+    /// [`Worker::local_step`] of a GPU worker: the gradient packed into its flat buffer, one
+    /// `sgd_step` launch; only DDP's and SAM's all-reduce still take the gradient through the
+    /// host (the hub's all-reduce is over host buffers). The caller unpacks the parameters.
+    fn local_step_device(&mut self, batch: &Batch, lr: f32) -> Result<(f32, bool)> {
+        let params = self.model.params.clone();
+        let cfg = self.opt.config;
+        let (loss, grads) = self.forward_backward(batch)?;
+        let d = self.device.as_mut().expect("a GPU worker");
+        d.pack_grads(&params, &grads)?;
+        drop(grads);
+        let stop = match self.ctx.plan.step {
+            StepKind::Local => {
+                if let Some(acc) = &mut self.accumulated {
+                    acc.push(&layer_norms(&d.grad_sumsq(&params)?));
+                }
+                false
+            }
+            StepKind::AllReduce => {
+                let g = d.grads_to_host()?;
+                let (mean, stop) = self.all_reduce(g)?;
+                self.device
+                    .as_mut()
+                    .expect("a GPU worker")
+                    .set_grads(&mean)?;
+                stop
+            }
+            StepKind::Sam { rho } => {
+                let g = d.grads_to_host()?;
+                let scale = rho / (global_norm(&g) + 1e-12);
+                write_model(&d.ascended(scale)?, &params)?;
+                let (_, grads_there) = self.forward_backward(batch)?;
+                let d = self.device.as_mut().expect("a GPU worker");
+                d.pack_grads(&params, &grads_there)?;
+                d.unpack(&params)?;
+                let g = d.grads_to_host()?;
+                let (mean, stop) = self.all_reduce(g)?;
+                self.device
+                    .as_mut()
+                    .expect("a GPU worker")
+                    .set_grads(&mean)?;
+                stop
+            }
+        };
+        self.device.as_mut().expect("a GPU worker").step(lr, &cfg)?;
+        Ok((loss, stop))
+    }
+
+    /// The parameters as a round's snapshot, where they live.
+    fn params_snapshot(&self) -> Result<Flat> {
+        match &self.device {
+            Some(d) => d.snapshot(),
+            None => Ok(Flat::Host(self.model.params.to_flat()?)),
         }
     }
 
@@ -373,6 +453,11 @@ impl Worker {
         let summed = (candle_nn::loss::cross_entropy(&logits, &y)? * batch.len() as f64)?;
         let grads = summed.backward()?;
         let params = &self.model.params;
+        if let Some(d) = &mut self.device {
+            // On the GPU: only the L sums of squares come to the host.
+            d.pack_grads(params, &grads)?;
+            return Ok(layer_norms(&d.grad_sumsq(params)?));
+        }
         let mut g = vec![0f32; params.len()];
         flat_grads(params, &grads, &mut g)?;
         Ok(layer_norms(&g.layer_sumsq(params.table())?))
@@ -387,7 +472,7 @@ impl Worker {
         Ok(Snapshot {
             worker: self.id,
             step: self.step,
-            params: self.model.params.to_flat()?,
+            params: self.params_snapshot()?,
             layer_norms,
             recent_loss: if self.ctx.plan.report_loss {
                 self.losses.mean()
@@ -407,7 +492,7 @@ impl Worker {
             Snapshot {
                 worker: self.id,
                 step: self.step,
-                params: Vec::new(),
+                params: Flat::Host(Vec::new()),
                 layer_norms: None,
                 recent_loss: None,
                 losses: Vec::new(),
@@ -443,6 +528,19 @@ impl Worker {
     }
 
     fn apply(&mut self, t: &Target) -> Result<()> {
+        if let Some(d) = &mut self.device {
+            match t {
+                // The point comes to this GPU once: the pull reads it, and the proximal steps
+                // until the next round pull toward it.
+                Target::Pull { point, lambda } => {
+                    let here = Arc::new(point.copy_to(&d.place())?);
+                    d.params_mut().pull(&here, *lambda)?;
+                    self.anchor = here;
+                }
+                Target::Exchange { .. } => t.apply(Some(self.id), d.params_mut())?,
+            }
+            return d.unpack(&self.model.params);
+        }
         self.model.params.read_flat(&mut self.flat)?;
         t.apply_host(Some(self.id), &mut self.flat)?;
         self.model.params.write_flat(&self.flat)?;
@@ -543,4 +641,12 @@ impl Worker {
         }
         Ok(false)
     }
+}
+
+/// The global L2 norm of a flat gradient, accumulated in f64 (SAM's ascent step).
+fn global_norm(g: &[f32]) -> f32 {
+    g.iter()
+        .map(|&v| (v as f64) * (v as f64))
+        .sum::<f64>()
+        .sqrt() as f32
 }
