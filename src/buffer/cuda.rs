@@ -17,6 +17,7 @@ use crate::cuda::cudarc::driver::{CudaContext, CudaSlice, CudaStream};
 use crate::cuda::{fence_read, CudaError, DeviceLayout, DeviceWeights, Kernels};
 use crate::model::LayerEntry;
 use crate::optim::SgdConfig;
+use crate::round::staging::{plan, Source};
 use crate::{Error, Result};
 
 fn gpu(e: impl std::fmt::Display) -> Error {
@@ -67,7 +68,12 @@ impl CudaPlace {
 
     /// True when `other`'s buffers live on this place's GPU (kernels here can read them).
     fn same_gpu(&self, other: &CudaPlace) -> bool {
-        **self.stream.context() == **other.stream.context()
+        self.ordinal() == other.ordinal()
+    }
+
+    /// The GPU's ordinal.
+    pub fn ordinal(&self) -> usize {
+        self.stream.context().ordinal()
     }
 
     /// `len` zeros here.
@@ -131,6 +137,20 @@ impl CudaBuffer {
     }
 }
 
+/// `xs` readable by kernels at `at`, as `round::staging::plan` says: in place on `at`'s GPU, by a
+/// fenced peer copy from any other.
+fn stage<'a>(xs: &[&'a CudaBuffer], at: &Arc<CudaPlace>) -> Result<Vec<Cow<'a, CudaBuffer>>> {
+    let gpus: Vec<usize> = xs.iter().map(|x| x.place.ordinal()).collect();
+    plan(&gpus, at.ordinal())
+        .into_iter()
+        .zip(xs)
+        .map(|(source, x)| match source {
+            Source::InPlace => Ok(Cow::Borrowed(*x)),
+            Source::PeerCopy { .. } => Ok(Cow::Owned(x.copy_to(at)?)),
+        })
+        .collect()
+}
+
 impl Clone for CudaBuffer {
     /// A device-to-device copy on the buffer's own stream (`Cow` needs it; rounds call
     /// [`RoundBuffer::duplicate`]).
@@ -161,8 +181,7 @@ impl RoundBuffer for CudaBuffer {
         }
         let mut out = at.zeros(first.len())?;
         // Buffers on other GPUs come over by peer copy first; the kernel reads the rest in place.
-        let staged: Vec<Cow<'_, CudaBuffer>> =
-            xs.iter().map(|x| out.readable(x)).collect::<Result<_>>()?;
+        let staged = stage(xs, at)?;
         let slices: Vec<&CudaSlice<f32>> = staged.iter().map(|b| &b.data).collect();
         // A plain sum is the weighted one with weights 1: `1 * x` is exact, so the bits match.
         let ones;
@@ -186,8 +205,7 @@ impl RoundBuffer for CudaBuffer {
             .first()
             .ok_or_else(|| gpu("a round over no participants"))?;
         let mut out = at.zeros(first.len())?;
-        let staged: Vec<Cow<'_, CudaBuffer>> =
-            xs.iter().map(|x| out.readable(x)).collect::<Result<_>>()?;
+        let staged = stage(xs, at)?;
         let slices: Vec<&CudaSlice<f32>> = staged.iter().map(|b| &b.data).collect();
         at.kernels
             .uniform_average(&at.stream, &slices, &mut out.data)

@@ -8,6 +8,8 @@
 //!   participant's buffer (the hub moved them) and combines them with our fused reductions.
 //! - `data`: [`RoundData`], a plan carried out over any collective, sync or async.
 //! - `groups`: how workers on GPUs are grouped for an NCCL all-reduce (one rank per GPU).
+//! - `staging`: how a round over GPU buffers reaches them (in place or by peer copy) and the
+//!   fences the copies need.
 //!
 //! docs/design.md section 4 describes the seam and what an MPI or NCCL implementation must do.
 
@@ -15,6 +17,7 @@ mod collective;
 mod data;
 mod gathered;
 pub mod groups;
+pub mod staging;
 
 pub use collective::Collective;
 pub use data::RoundData;

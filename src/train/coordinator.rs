@@ -464,23 +464,35 @@ impl Coordinator {
                 step = step.max(s);
             }
         }
-        let grads: Vec<Flat> = grads.into_iter().map(Flat::Host).collect();
-        let xs: Vec<&Flat> = grads.iter().collect();
-        let len = xs.first().map_or(0, |x| x.len());
-        let local = Gathered::buffers(workers.clone(), xs, &self.table);
+        let len = grads.first().map_or(0, |x| x.len());
         let (mean, stop) = match &mut self.peers {
             None => {
-                let mut net = local;
+                // Where the round runs: a GPU run's gradients never leave the GPUs.
+                let xs: Vec<&Flat> = grads.iter().collect();
+                let mut net = Gathered::new(
+                    workers.clone(),
+                    Vec::new(),
+                    xs,
+                    &self.table,
+                    self.place.clone(),
+                );
                 let stop = self.clock.all_reduce_ends_run(step, &self.shared);
                 (net.all_reduce_mean()?, stop)
             }
             Some(p) => {
+                // Across ranks the all-reduce takes host buffers: a GPU rank's are staged.
+                let staged: Vec<Flat> = grads
+                    .iter()
+                    .map(|g| Ok(Flat::Host(g.to_vec()?)))
+                    .collect::<Result<_>>()?;
+                let local =
+                    Gathered::buffers(workers.clone(), staged.iter().collect(), &self.table);
                 let mut net = RankCollective::new(local, p.as_mut(), Vec::new(), len);
                 let stop = self.clock.max_steps.is_some_and(|m| step >= m);
                 (net.all_reduce_mean()?, stop)
             }
         };
-        let mean = Arc::new(mean.into_vec()?);
+        let mean = Arc::new(mean);
         for w in workers {
             let _ = self.replies[w].send(Reply::Grads {
                 mean: mean.clone(),

@@ -110,14 +110,18 @@ mod gpu {
             self.grads.layer_sumsq(set.table())
         }
 
-        /// The packed gradient on the host (DDP's and SAM's all-reduce through the hub).
-        pub fn grads_to_host(&self) -> Result<Vec<f32>> {
-            self.grads.to_host()
+        /// A copy of the packed gradient on this GPU (DDP's and SAM's all-reduce).
+        pub fn grads_snapshot(&self) -> Result<Flat> {
+            Ok(Flat::Device(self.grads.duplicate()?))
         }
 
-        /// Overwrites the flat gradient from the host (the all-reduced mean).
-        pub fn set_grads(&mut self, host: &[f32]) -> Result<()> {
-            self.grads = CudaBuffer::from_host(&self.place, host)?;
+        /// The flat gradient becomes `mean` (the all-reduced gradient), brought to this GPU: a
+        /// device copy, or an upload when the mean comes from across ranks (host).
+        pub fn set_grads(&mut self, mean: &Flat) -> Result<()> {
+            match mean.copy_to(&self.place())? {
+                Flat::Device(b) => self.grads = b,
+                Flat::Host(_) => return Err(gpu("an all-reduced gradient left on the host")),
+            }
             Ok(())
         }
 
@@ -238,11 +242,11 @@ mod none {
             match *self {}
         }
 
-        pub fn grads_to_host(&self) -> Result<Vec<f32>> {
+        pub fn grads_snapshot(&self) -> Result<Flat> {
             match *self {}
         }
 
-        pub fn set_grads(&mut self, _host: &[f32]) -> Result<()> {
+        pub fn set_grads(&mut self, _mean: &Flat) -> Result<()> {
             match *self {}
         }
 

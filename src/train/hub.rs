@@ -9,6 +9,7 @@ use std::time::Instant;
 use crossbeam::channel::{Receiver, Sender};
 
 use crate::algo::{Snapshot, Target};
+use crate::buffer::Flat;
 use crate::checkpoint::WorkerSave;
 use crate::Error;
 
@@ -16,11 +17,12 @@ use crate::Error;
 pub enum ToHub {
     /// A round: sync and permits workers wait for the reply; async workers go on.
     Round(Snapshot),
-    /// A local gradient to all-reduce (DDP, SAM); `step` is the step it is for (1-based).
+    /// A local gradient to all-reduce (DDP, SAM); `step` is the step it is for (1-based). A GPU
+    /// worker's stays on its GPU.
     Grads {
         worker: usize,
         step: u64,
-        grads: Vec<f32>,
+        grads: Flat,
     },
     /// The worker stopped; its final parameters.
     Final(Snapshot),
@@ -58,7 +60,7 @@ pub enum Reply {
         checkpoint_next: bool,
     },
     /// The all-reduced gradient, and whether to stop after applying it.
-    Grads { mean: Arc<Vec<f32>>, stop: bool },
+    Grads { mean: Arc<Flat>, stop: bool },
 }
 
 /// The worker's end of the hub.

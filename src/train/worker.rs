@@ -327,7 +327,7 @@ impl Worker {
     }
 
     /// Sends a gradient for all-reduce and waits for the mean.
-    fn all_reduce(&self, grads: Vec<f32>) -> Result<(Arc<Vec<f32>>, bool)> {
+    fn all_reduce(&self, grads: Flat) -> Result<(Arc<Flat>, bool)> {
         self.send(ToHub::Grads {
             worker: self.id,
             step: self.step + 1,
@@ -361,8 +361,8 @@ impl Worker {
             StepKind::AllReduce => {
                 let mut g = vec![0f32; params.len()];
                 flat_grads(&params, &grads, &mut g)?;
-                let (mean, stop) = self.all_reduce(g)?;
-                self.opt.step_flat(&params, &mean, lr)?;
+                let (mean, stop) = self.all_reduce(Flat::Host(g))?;
+                self.opt.step_flat(&params, &mean.host()?, lr)?;
                 Ok((loss, stop))
             }
             StepKind::Sam { rho } => {
@@ -377,58 +377,62 @@ impl Worker {
                 let (_, grads_there) = self.forward_backward(batch)?;
                 flat_grads(&params, &grads_there, &mut g)?;
                 params.write_flat(&self.flat)?;
-                let (mean, stop) = self.all_reduce(g)?;
-                self.opt.step_flat(&params, &mean, lr)?;
+                let (mean, stop) = self.all_reduce(Flat::Host(g))?;
+                self.opt.step_flat(&params, &mean.host()?, lr)?;
                 Ok((loss, stop))
             }
         }
     }
 
     /// [`Worker::local_step`] of a GPU worker: the gradient packed into its flat buffer, one
-    /// `sgd_step` launch; only DDP's and SAM's all-reduce still take the gradient through the
-    /// host (the hub's all-reduce is over host buffers). The caller unpacks the parameters.
+    /// `sgd_step` launch. DDP's and SAM's all-reduce hand the hub a copy of the flat gradient on
+    /// this GPU and take the mean back the same way. The caller unpacks the parameters.
     fn local_step_device(&mut self, batch: &Batch, lr: f32) -> Result<(f32, bool)> {
         let params = self.model.params.clone();
         let cfg = self.opt.config;
         let (loss, grads) = self.forward_backward(batch)?;
-        let d = self.device.as_mut().expect("a GPU worker");
-        d.pack_grads(&params, &grads)?;
+        self.gpu()?.pack_grads(&params, &grads)?;
         drop(grads);
         let stop = match self.ctx.plan.step {
             StepKind::Local => {
-                if let Some(acc) = &mut self.accumulated {
-                    acc.push(&layer_norms(&d.grad_sumsq(&params)?));
+                if self.accumulated.is_some() {
+                    let norms = layer_norms(&self.gpu()?.grad_sumsq(&params)?);
+                    if let Some(acc) = &mut self.accumulated {
+                        acc.push(&norms);
+                    }
                 }
                 false
             }
             StepKind::AllReduce => {
-                let g = d.grads_to_host()?;
+                let g = self.gpu()?.grads_snapshot()?;
                 let (mean, stop) = self.all_reduce(g)?;
-                self.device
-                    .as_mut()
-                    .expect("a GPU worker")
-                    .set_grads(&mean)?;
+                self.gpu()?.set_grads(&mean)?;
                 stop
             }
             StepKind::Sam { rho } => {
-                let g = d.grads_to_host()?;
-                let scale = rho / (global_norm(&g) + 1e-12);
-                write_model(&d.ascended(scale)?, &params)?;
+                // |g| from the per-layer sums of squares: L numbers come to the host.
+                let d = self.gpu()?;
+                let norm = d.grad_sumsq(&params)?.iter().sum::<f64>().sqrt() as f32;
+                write_model(&d.ascended(rho / (norm + 1e-12))?, &params)?;
                 let (_, grads_there) = self.forward_backward(batch)?;
-                let d = self.device.as_mut().expect("a GPU worker");
+                let d = self.gpu()?;
                 d.pack_grads(&params, &grads_there)?;
                 d.unpack(&params)?;
-                let g = d.grads_to_host()?;
+                let g = d.grads_snapshot()?;
                 let (mean, stop) = self.all_reduce(g)?;
-                self.device
-                    .as_mut()
-                    .expect("a GPU worker")
-                    .set_grads(&mean)?;
+                self.gpu()?.set_grads(&mean)?;
                 stop
             }
         };
-        self.device.as_mut().expect("a GPU worker").step(lr, &cfg)?;
+        self.gpu()?.step(lr, &cfg)?;
         Ok((loss, stop))
+    }
+
+    /// A GPU worker's flat buffers.
+    fn gpu(&mut self) -> Result<&mut DeviceParams> {
+        self.device
+            .as_mut()
+            .ok_or_else(|| Error::Internal(format!("worker {}: not a GPU worker", self.id)))
     }
 
     /// The parameters as a round's snapshot, where they live.
