@@ -54,6 +54,9 @@ pub struct RunConfig {
     pub keep: usize,
     pub flatness: bool,
     pub watchdog: Option<std::time::Duration>,
+    /// How rounds and DDP's all-reduce move the workers' buffers (`--round`).
+    #[serde(skip_serializing_if = "RoundTransport::is_hub")]
+    pub round: RoundTransport,
     /// Resuming the run in `out` from its newest checkpoint.
     #[serde(skip)]
     pub resume: bool,
@@ -102,6 +105,47 @@ pub fn parse_checkpoint_every(v: &str) -> Result<CheckpointEvery> {
             .filter(|x| x.is_finite() && *x > 0.0)
             .map(|x| CheckpointEvery::Seconds(x * s))
             .ok_or_else(bad),
+    }
+}
+
+/// How a round's all-reduces move the workers' buffers (`--round`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoundTransport {
+    /// The pulling thread gathers the buffers and combines them itself (host memory, or peer
+    /// copies to its GPU and our kernels).
+    #[default]
+    Hub,
+    /// NCCL between the run's GPUs (one process; feature `nccl`).
+    Nccl,
+}
+
+impl RoundTransport {
+    /// True for the default (`hub`), which config.json leaves out.
+    pub fn is_hub(&self) -> bool {
+        *self == RoundTransport::Hub
+    }
+}
+
+impl std::str::FromStr for RoundTransport {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "hub" => Ok(RoundTransport::Hub),
+            "nccl" => Ok(RoundTransport::Nccl),
+            _ => Err(format!(
+                "unknown round transport '{s}': expected hub or nccl"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for RoundTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RoundTransport::Hub => "hub",
+            RoundTransport::Nccl => "nccl",
+        })
     }
 }
 

@@ -318,6 +318,18 @@ fn gpus_on_a_cpu_build_exit_2_with_the_reason() {
     assert_usage_error(&grawa(&["--gpus", "0"]), "--gpus 0");
 }
 
+/// `--round nccl` moves GPU buffers: on the CPU it is exit 2 naming the flag and what it needs;
+/// an unknown transport names the choices.
+#[test]
+fn round_nccl_without_gpus_and_unknown_transports_exit_2() {
+    let o = grawa(&["--round", "nccl"]);
+    assert_usage_error(&o, "--round nccl");
+    assert!(stderr(&o).contains("--gpus"), "{}", stderr(&o));
+    let o = grawa(&["--round", "fast"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("hub or nccl"), "{}", stderr(&o));
+}
+
 /// Started by an MPI launcher (seen through its environment: OpenMPI sets OMPI_COMM_WORLD_SIZE)
 /// without the `mpi` feature, the binary refuses instead of being one of R separate runs writing
 /// into one folder.

@@ -16,6 +16,22 @@ impl Weights {
         Weights::PerWorker(vec![1.0 / workers as f32; workers])
     }
 
+    /// The weights of workers `rows` (positions in this set), in that order: a group's share of a
+    /// round's weights when the group's workers are combined apart (one GPU's workers before an
+    /// NCCL all-reduce across GPUs).
+    pub fn select(&self, rows: &[usize]) -> Self {
+        match self {
+            Weights::PerWorker(w) => Weights::PerWorker(rows.iter().map(|&r| w[r]).collect()),
+            Weights::PerLayer { layers, w } => Weights::PerLayer {
+                layers: *layers,
+                w: rows
+                    .iter()
+                    .flat_map(|&r| w[r * layers..(r + 1) * layers].iter().copied())
+                    .collect(),
+            },
+        }
+    }
+
     /// The weight of `worker` in `layer`.
     pub fn weight(&self, worker: usize, layer: usize) -> f32 {
         match self {

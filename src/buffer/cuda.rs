@@ -81,6 +81,7 @@ impl CudaPlace {
         Ok(CudaBuffer {
             data: self.stream.alloc_zeros::<f32>(len).map_err(gpu)?,
             place: self.clone(),
+            mirrors: Vec::new(),
         })
     }
 }
@@ -89,6 +90,10 @@ impl CudaPlace {
 pub struct CudaBuffer {
     data: CudaSlice<f32>,
     place: Arc<CudaPlace>,
+    /// The same values on other GPUs (an NCCL all-reduce leaves its result on every GPU): a
+    /// reader on one of those GPUs takes its copy there instead of a peer copy. Any change to
+    /// the buffer drops them.
+    mirrors: Vec<CudaBuffer>,
 }
 
 impl CudaBuffer {
@@ -98,6 +103,7 @@ impl CudaBuffer {
         Ok(Self {
             data,
             place: place.clone(),
+            mirrors: Vec::new(),
         })
     }
 
@@ -108,7 +114,21 @@ impl CudaBuffer {
 
     /// The device memory, to copy into (packing a model's gradients).
     pub fn slice_mut(&mut self) -> &mut CudaSlice<f32> {
+        self.mirrors.clear();
         &mut self.data
+    }
+
+    /// This buffer with `mirrors`, copies of its values on other GPUs.
+    pub fn with_mirrors(mut self, mirrors: Vec<CudaBuffer>) -> Self {
+        self.mirrors = mirrors;
+        self
+    }
+
+    /// The values on GPU `ordinal`: this buffer or one of its mirrors, if any is there.
+    fn on_gpu(&self, ordinal: usize) -> Option<&CudaBuffer> {
+        std::iter::once(self)
+            .chain(&self.mirrors)
+            .find(|b| b.place.ordinal() == ordinal)
     }
 
     /// The place the buffer lives at.
@@ -129,10 +149,9 @@ impl CudaBuffer {
     /// `other` readable by kernels on this buffer's GPU: itself when it lives on that GPU, else
     /// a peer copy made here.
     fn readable<'a>(&self, other: &'a Self) -> Result<Cow<'a, Self>> {
-        if self.place.same_gpu(&other.place) {
-            Ok(Cow::Borrowed(other))
-        } else {
-            Ok(Cow::Owned(other.copy_to(&self.place)?))
+        match other.on_gpu(self.place.ordinal()) {
+            Some(here) => Ok(Cow::Borrowed(here)),
+            None => Ok(Cow::Owned(other.copy_to(&self.place)?)),
         }
     }
 }
@@ -146,7 +165,10 @@ fn stage<'a>(xs: &[&'a CudaBuffer], at: &Arc<CudaPlace>) -> Result<Vec<Cow<'a, C
         .zip(xs)
         .map(|(source, x)| match source {
             Source::InPlace => Ok(Cow::Borrowed(*x)),
-            Source::PeerCopy { .. } => Ok(Cow::Owned(x.copy_to(at)?)),
+            Source::PeerCopy { .. } => match x.on_gpu(at.ordinal()) {
+                Some(mirror) => Ok(Cow::Borrowed(mirror)),
+                None => Ok(Cow::Owned(x.copy_to(at)?)),
+            },
         })
         .collect()
 }
@@ -215,9 +237,11 @@ impl RoundBuffer for CudaBuffer {
 
     fn copy_to(&self, at: &Arc<CudaPlace>) -> Result<Self> {
         let mut out = at.zeros(self.len())?;
-        crate::cuda::copy(&at.stream, &self.data, &mut out.data).map_err(gpu)?;
-        if !self.place.same_gpu(at) {
-            fence_read(&at.stream, &self.place.stream).map_err(gpu)?;
+        // A copy already on the destination's GPU (a mirror) is a local copy, not a peer copy.
+        let src = self.on_gpu(at.ordinal()).unwrap_or(self);
+        crate::cuda::copy(&at.stream, &src.data, &mut out.data).map_err(gpu)?;
+        if !src.place.same_gpu(at) {
+            fence_read(&at.stream, &src.place.stream).map_err(gpu)?;
         }
         Ok(out)
     }
@@ -227,6 +251,7 @@ impl RoundBuffer for CudaBuffer {
         Ok(Self {
             data,
             place: self.place.clone(),
+            mirrors: Vec::new(),
         })
     }
 
@@ -267,6 +292,7 @@ impl FlatBuffer for CudaBuffer {
     }
 
     fn pull(&mut self, center: &Self, lambda: f32) -> Result<()> {
+        self.mirrors.clear();
         // A center on another GPU (the pulling thread's) is peer-copied here first.
         let center = self.readable(center)?;
         let p = self.place.clone();
@@ -276,6 +302,7 @@ impl FlatBuffer for CudaBuffer {
     }
 
     fn scale_add(&mut self, a: f32, y: &Self, b: f32) -> Result<()> {
+        self.mirrors.clear();
         let y = self.readable(y)?;
         let p = self.place.clone();
         p.kernels
@@ -284,6 +311,10 @@ impl FlatBuffer for CudaBuffer {
     }
 
     fn divide(&mut self, d: f32) -> Result<()> {
+        // The same division on every copy keeps the mirrors the same bits.
+        for m in &mut self.mirrors {
+            m.divide(d)?;
+        }
         let p = self.place.clone();
         p.kernels.divide(&p.stream, &mut self.data, d).map_err(gpu)
     }
@@ -297,6 +328,7 @@ impl FlatBuffer for CudaBuffer {
     ) -> Result<()> {
         self.same_place(grad, "sgd_step")?;
         self.same_place(momentum, "sgd_step")?;
+        self.mirrors.clear();
         let p = self.place.clone();
         p.kernels
             .sgd_step(

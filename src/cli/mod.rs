@@ -11,7 +11,7 @@ mod resolve;
 mod resume;
 
 use crate::algo::{AlgoFlag, AlgoKind, NormSource, ScheduleKind};
-use crate::config::RunConfig;
+use crate::config::{RoundTransport, RunConfig};
 use crate::data::DatasetKind;
 use crate::model::ModelKind;
 use crate::Result;
@@ -126,6 +126,12 @@ pub struct TrainArgs {
     /// Train on these GPUs (e.g. 2,3) instead of 0..N-1.
     #[arg(long, value_delimiter = ',')]
     pub gpu_ids: Vec<usize>,
+
+    /// How rounds and DDP's all-reduce move the workers' buffers: hub (the pulling thread gathers
+    /// and combines them; the default) or nccl (NCCL between the GPUs: needs --gpus and a build
+    /// with the nccl feature).
+    #[arg(long, value_name = "hub|nccl")]
+    pub round: Option<RoundTransport>,
 
     /// End the run with an error naming the worker when one sends nothing for this many seconds
     /// while it is waited for (set it above the time of tau local steps). Off by default.

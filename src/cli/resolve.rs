@@ -7,7 +7,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::TrainArgs;
 use crate::algo::{AlgoConfig, AlgoFlag, AlgoKind, NormSource, ScheduleKind};
-use crate::config::{parse_checkpoint_every, placement, workers_for_gpus, Budget, RunConfig};
+use crate::config::{
+    parse_checkpoint_every, placement, workers_for_gpus, Budget, RoundTransport, RunConfig,
+};
 use crate::optim::SgdConfig;
 use crate::schedule::{parse_milestones, Decay, LrSchedule};
 use crate::{Error, Result};
@@ -179,6 +181,7 @@ impl RunConfig {
                 .watchdog
                 .map(|w| positive_f64("watchdog", w).map(std::time::Duration::from_secs_f64))
                 .transpose()?,
+            round: resolve_round(a, &gpu_ids)?,
             resume: a.resume.is_some(),
             quiet: a.quiet,
             json: a.json,
@@ -344,6 +347,24 @@ fn algo_config(a: &TrainArgs) -> Result<AlgoConfig> {
         probe_samples,
         max_staleness,
     })
+}
+
+/// `--round`: NCCL moves GPU buffers, so it needs GPUs and a build with NCCL.
+fn resolve_round(a: &TrainArgs, gpu_ids: &[usize]) -> Result<RoundTransport> {
+    let round = a.round.unwrap_or_default();
+    if round == RoundTransport::Nccl {
+        if gpu_ids.is_empty() {
+            return Err(Error::usage(
+                "--round nccl: NCCL moves GPU buffers; give --gpus N (on the CPU the round is the hub's)",
+            ));
+        }
+        if !cfg!(feature = "nccl") {
+            return Err(Error::usage(
+                "--round nccl: this build has no NCCL; build with --features nccl (scripts/cuda-toolchain.sh sets up nvcc)",
+            ));
+        }
+    }
+    Ok(round)
 }
 
 /// `--gpus` / `--gpu-ids`: the GPU ordinals asked for (empty: train on the CPU), checked against

@@ -80,6 +80,12 @@ pub fn check_supported(cfg: &crate::config::RunConfig) -> crate::Result<()> {
     if cfg.flatness {
         return refuse("--flatness");
     }
+    if cfg.round == crate::config::RoundTransport::Nccl {
+        return Err(crate::Error::usage(
+            "--round nccl is for one process; across processes the round's all-reduce goes over NCCL \
+             already in a build with --features nccl,mpi (leave --round at hub)",
+        ));
+    }
     Ok(())
 }
 

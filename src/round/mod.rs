@@ -8,6 +8,8 @@
 //!   participant's buffer (the hub moved them) and combines them with our fused reductions.
 //! - `data`: [`RoundData`], a plan carried out over any collective, sync or async.
 //! - `groups`: how workers on GPUs are grouped for an NCCL all-reduce (one rank per GPU).
+//! - `reduced`: [`Reduced`], a round whose all-reduces a collective library does ([`Reducer`]:
+//!   NCCL over the run's GPUs, `--round nccl`).
 //! - `staging`: how a round over GPU buffers reaches them (in place or by peer copy) and the
 //!   fences the copies need.
 //!
@@ -17,8 +19,10 @@ mod collective;
 mod data;
 mod gathered;
 pub mod groups;
+mod reduced;
 pub mod staging;
 
 pub use collective::Collective;
 pub use data::RoundData;
 pub use gathered::Gathered;
+pub use reduced::{Reduced, Reducer};

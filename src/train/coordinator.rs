@@ -25,7 +25,7 @@ use crate::model::LayerEntry;
 use crate::ranks::{
     agree, gather_saves, others_losses, push_losses, Header, Kind, Peers, RankCollective,
 };
-use crate::round::{Collective, Gathered, RoundData};
+use crate::round::{Collective, Gathered, Reduced, Reducer, RoundData};
 use crate::{Error, Result};
 
 /// What the pulling thread needs.
@@ -52,6 +52,9 @@ pub struct Coordinator {
     /// The other ranks of a run across processes (`mpirun`); `None` in one process. Worker ids in
     /// this thread's messages are local; rounds decide over global ones.
     pub peers: Option<Box<dyn Peers>>,
+    /// `--round nccl`: the GPU of each worker, for the communicators this thread makes when the
+    /// run starts (NCCL's communicators stay on the thread that made them).
+    pub nccl_gpus: Option<Vec<usize>>,
 }
 
 /// How the run ended, from the pulling thread's side.
@@ -118,6 +121,12 @@ impl Coordinator {
 
     /// Runs until every worker has stopped; returns the final evaluation or the first failure.
     pub fn run(mut self) -> Result<Outcome> {
+        // `--round nccl`: the communicators are made here, on the thread that will use them.
+        let reducer = match &self.nccl_gpus {
+            Some(gpus) => Some(nccl_reducer(gpus, &self.table)?),
+            None => None,
+        };
+        let nccl = reducer.as_deref();
         let m = self.workers();
         let mut state = RunState {
             failed: vec![false; m],
@@ -125,8 +134,8 @@ impl Coordinator {
             failure: None,
         };
         match self.clock.schedule {
-            ScheduleKind::Async => self.run_async(&mut state)?,
-            ScheduleKind::Sync | ScheduleKind::Permits => self.run_lockstep(&mut state)?,
+            ScheduleKind::Async => self.run_async(&mut state, nccl)?,
+            ScheduleKind::Sync | ScheduleKind::Permits => self.run_lockstep(&mut state, nccl)?,
         }
         let ended = self.agree_end(&state)?;
         // A failed run keeps its last good checkpoint; otherwise the final state is saved.
@@ -234,6 +243,7 @@ impl Coordinator {
         snaps: &[&Snapshot],
         arriving: Option<&Snapshot>,
         agreed: Option<Vec<WorkerStats>>,
+        nccl: Option<&dyn Reducer>,
     ) -> Result<Decided> {
         let len = self.anchor.len();
         // Across ranks the round's buffers are host memory: a GPU rank's snapshots are staged.
@@ -255,7 +265,16 @@ impl Coordinator {
                 );
                 Box::new(RankCollective::new(local, p.as_mut(), stats, len))
             }
-            _ => Box::new(Gathered::snapshots(snaps, &self.table, self.place.clone())),
+            _ => match nccl {
+                Some(r) => Box::new(Reduced::new(
+                    snaps.iter().map(|s| s.worker).collect(),
+                    snaps.iter().map(|s| s.stats()).collect(),
+                    snaps.iter().map(|s| &s.params).collect(),
+                    r,
+                    self.place.clone(),
+                )),
+                None => Box::new(Gathered::snapshots(snaps, &self.table, self.place.clone())),
+            },
         };
         let stats = net.all_gather()?;
         let plan = self.policy.decide(&stats);
@@ -310,7 +329,7 @@ impl Coordinator {
         Ok(g)
     }
 
-    fn run_lockstep(&mut self, state: &mut RunState) -> Result<()> {
+    fn run_lockstep(&mut self, state: &mut RunState, nccl: Option<&dyn Reducer>) -> Result<()> {
         loop {
             let g = self.gather(state)?;
             let gathered_at = Instant::now();
@@ -374,9 +393,9 @@ impl Coordinator {
                     let gather_ms = g
                         .first_at
                         .map_or(0.0, |f| gathered_at.duration_since(f).as_secs_f64() * 1e3);
-                    self.lockstep_round(state, snaps, gather_ms, total, agreed)?;
+                    self.lockstep_round(state, snaps, gather_ms, total, agreed, nccl)?;
                 }
-                Kind::Grads if !early => self.all_reduce(msgs)?,
+                Kind::Grads if !early => self.all_reduce(msgs, nccl)?,
                 // Stopping early (a failure, a signal, the clock), or workers out of step because
                 // some saw the stop flag first: everybody stops where they are.
                 _ => self.reply_stop(msgs),
@@ -393,6 +412,7 @@ impl Coordinator {
         gather_ms: f64,
         total: u64,
         agreed: Option<Vec<WorkerStats>>,
+        nccl: Option<&dyn Reducer>,
     ) -> Result<()> {
         // Across processes the clock was read once, by every rank, in the agreement: reading it
         // again here could end the run on one rank and not another.
@@ -402,7 +422,7 @@ impl Coordinator {
         };
         let refs: Vec<&Snapshot> = snaps.iter().collect();
         let t0 = Instant::now();
-        let result = self.decide(&refs, None, agreed)?;
+        let result = self.decide(&refs, None, agreed, nccl)?;
         let compute_ms = t0.elapsed().as_secs_f64() * 1e3;
         if self.clock.schedule == ScheduleKind::Permits && !stop {
             let n = self.clock.permits_for_next_round(total);
@@ -450,7 +470,7 @@ impl Coordinator {
 
     /// Averages the gradients (an all-reduce over the gathered buffers, and across ranks) and
     /// sends the mean back.
-    fn all_reduce(&mut self, msgs: Vec<(usize, ToHub)>) -> Result<()> {
+    fn all_reduce(&mut self, msgs: Vec<(usize, ToHub)>, nccl: Option<&dyn Reducer>) -> Result<()> {
         let mut grads = Vec::with_capacity(msgs.len());
         let mut workers = Vec::with_capacity(msgs.len());
         let mut step = 0;
@@ -469,15 +489,19 @@ impl Coordinator {
             None => {
                 // Where the round runs: a GPU run's gradients never leave the GPUs.
                 let xs: Vec<&Flat> = grads.iter().collect();
-                let mut net = Gathered::new(
-                    workers.clone(),
-                    Vec::new(),
-                    xs,
-                    &self.table,
-                    self.place.clone(),
-                );
                 let stop = self.clock.all_reduce_ends_run(step, &self.shared);
-                (net.all_reduce_mean()?, stop)
+                let mean = match nccl {
+                    Some(r) => r.mean(&workers, &xs)?,
+                    None => Gathered::new(
+                        workers.clone(),
+                        Vec::new(),
+                        xs,
+                        &self.table,
+                        self.place.clone(),
+                    )
+                    .all_reduce_mean()?,
+                };
+                (mean, stop)
             }
             Some(p) => {
                 // Across ranks the all-reduce takes host buffers: a GPU rank's are staged.
@@ -520,7 +544,7 @@ impl Coordinator {
         }
     }
 
-    fn run_async(&mut self, state: &mut RunState) -> Result<()> {
+    fn run_async(&mut self, state: &mut RunState, nccl: Option<&dyn Reducer>) -> Result<()> {
         // The newest snapshot of each worker; a worker that has not reported takes no part.
         let mut newest: Vec<Option<Snapshot>> = (0..self.workers()).map(|_| None).collect();
         let mut stop_sent = false;
@@ -548,7 +572,7 @@ impl Coordinator {
                     let w = s.worker;
                     self.shared.acked[w].store(s.step, Ordering::SeqCst);
                     newest[w] = Some(s);
-                    self.async_round(state, &newest, w)?;
+                    self.async_round(state, &newest, w, nccl)?;
                 }
             }
             // A worker waiting for a fresher center must hear about a stop too.
@@ -575,10 +599,11 @@ impl Coordinator {
         state: &RunState,
         newest: &[Option<Snapshot>],
         arriving: usize,
+        nccl: Option<&dyn Reducer>,
     ) -> Result<()> {
         let at = Instant::now();
         let refs: Vec<&Snapshot> = newest.iter().flatten().collect();
-        let result = self.decide(&refs, newest[arriving].as_ref(), None)?;
+        let result = self.decide(&refs, newest[arriving].as_ref(), None, nccl)?;
         let compute_ms = at.elapsed().as_secs_f64() * 1e3;
         // Per worker, the step of the snapshot the target was built from (0: none).
         let sources = newest.iter().map(|s| s.as_ref().map_or(0, |s| s.step));
@@ -741,4 +766,20 @@ impl Coordinator {
             .score(&point, &self.data, snaps, target, total, seconds)
             .map(Some)
     }
+}
+
+/// `--round nccl`'s communicators over the GPUs `gpus` (one per worker).
+#[cfg(feature = "nccl")]
+fn nccl_reducer(gpus: &[usize], table: &[LayerEntry]) -> Result<Box<dyn Reducer>> {
+    Ok(Box::new(crate::cuda::nccl_round::NcclReducer::new(
+        gpus, table,
+    )?))
+}
+
+/// Refused when the flags are read (`--round nccl` needs the `nccl` feature); a backstop.
+#[cfg(not(feature = "nccl"))]
+fn nccl_reducer(_gpus: &[usize], _table: &[LayerEntry]) -> Result<Box<dyn Reducer>> {
+    Err(Error::usage(
+        "--round nccl: this build has no NCCL; build with --features nccl",
+    ))
 }

@@ -22,7 +22,7 @@ use super::worker::{Worker, WorkerContext};
 use crate::algo::{self, AlgoKind, ScheduleKind};
 use crate::buffer::{Flat, RoundBuffer};
 use crate::checkpoint::{Checkpoint, WorkerSave};
-use crate::config::RunConfig;
+use crate::config::{RoundTransport, RunConfig};
 use crate::data::seed::derive_seed;
 use crate::error::panic_message;
 use crate::events::Event;
@@ -231,6 +231,7 @@ pub fn start(cfg: &RunConfig, s: Setup, mut peers: Option<Box<dyn Peers>>) -> Re
         anchor: Arc::new(anchor),
         place,
         peers,
+        nccl_gpus: (cfg.round == RoundTransport::Nccl).then(|| cfg.gpus.clone()),
     };
     let hub_pool = pool(cfg.threads, "pulling")?;
     let hub = std::thread::Builder::new()
