@@ -9,6 +9,7 @@
 //! which does not cover a copy queued on the destination's stream.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::{FlatBuffer, RoundBuffer};
@@ -19,6 +20,16 @@ use crate::model::LayerEntry;
 use crate::optim::SgdConfig;
 use crate::round::staging::{plan, Source};
 use crate::{Error, Result};
+
+/// Copies of a buffer between host and GPU memory (uploads and downloads of whole buffers), in
+/// this process so far. The GPU round test checks a round adds none.
+static HOST_TRANSFERS: AtomicU64 = AtomicU64::new(0);
+
+/// Whole-buffer copies between host and GPU memory made by [`CudaBuffer`]s so far (`from_host`,
+/// `to_host`, and so `host`): the count a round on the GPUs must leave unchanged.
+pub fn host_transfers() -> u64 {
+    HOST_TRANSFERS.load(Ordering::Relaxed)
+}
 
 fn gpu(e: impl std::fmt::Display) -> Error {
     Error::Internal(format!("GPU: {e}"))
@@ -99,12 +110,18 @@ pub struct CudaBuffer {
 impl CudaBuffer {
     /// A copy of `host` on `place`'s GPU.
     pub fn from_host(place: &Arc<CudaPlace>, host: &[f32]) -> Result<Self> {
+        HOST_TRANSFERS.fetch_add(1, Ordering::Relaxed);
         let data = place.stream.clone_htod(host).map_err(gpu)?;
         Ok(Self {
             data,
             place: place.clone(),
             mirrors: Vec::new(),
         })
+    }
+
+    /// `len` zeros on `place`'s GPU (no host copy).
+    pub fn zeros(place: &Arc<CudaPlace>, len: usize) -> Result<Self> {
+        place.zeros(len)
     }
 
     /// The device memory, for kernels and copies of other layers.
@@ -343,6 +360,7 @@ impl FlatBuffer for CudaBuffer {
     }
 
     fn to_host(&self) -> Result<Vec<f32>> {
+        HOST_TRANSFERS.fetch_add(1, Ordering::Relaxed);
         self.place.stream.clone_dtoh(&self.data).map_err(gpu)
     }
 }

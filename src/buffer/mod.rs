@@ -20,7 +20,7 @@ mod host;
 mod round;
 
 #[cfg(feature = "cuda")]
-pub use cuda::{CudaBuffer, CudaPlace};
+pub use cuda::{host_transfers, CudaBuffer, CudaPlace};
 pub use flat::{Flat, FlatPlace};
 pub use round::RoundBuffer;
 

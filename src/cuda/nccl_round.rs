@@ -79,7 +79,7 @@ impl NcclReducer {
                 .map(|(i, _)| i)
                 .collect();
             let partial = if rows.is_empty() {
-                CudaBuffer::from_host(place, &vec![0.0; len])?
+                CudaBuffer::zeros(place, len)?
             } else {
                 let mine: Vec<&CudaBuffer> = rows
                     .iter()

@@ -137,6 +137,25 @@ impl RoundData<Flat> {
         Ok(mean)
     }
 
+    /// [`RoundData::evaluated_point`] over the workers' buffers where they live, made at
+    /// `place`: the same bits on the host (the mean, then the target's pull), and no host copy
+    /// on a GPU.
+    pub fn evaluated_flat(
+        &self,
+        workers: &[&Flat],
+        target: Option<&Target>,
+        place: &FlatPlace,
+    ) -> Result<Flat> {
+        if let Some(c) = &self.center {
+            return c.duplicate();
+        }
+        let mut mean = Flat::mean(workers, place)?;
+        if let Some(t) = target {
+            t.apply(None, &mut mean)?;
+        }
+        Ok(mean)
+    }
+
     /// The round data a checkpoint holds (EASGD's center, if it has one).
     pub fn from_state(tensors: &[(String, Vec<f32>)]) -> Self {
         Self {

@@ -735,7 +735,7 @@ impl Coordinator {
         let Some(peers) = &mut self.peers else {
             return self
                 .evaluation
-                .evaluate(&self.data, snaps, target, total, seconds)
+                .evaluate(&self.data, snaps, target, total, seconds, &self.place)
                 .map(Some);
         };
         let root = peers.layout().is_root();
@@ -763,7 +763,14 @@ impl Coordinator {
             return Ok(None);
         }
         self.evaluation
-            .score(&point, &self.data, snaps, target, total, seconds)
+            .score(
+                &Flat::Host(point),
+                &self.data,
+                snaps,
+                target,
+                total,
+                seconds,
+            )
             .map(Some)
     }
 }

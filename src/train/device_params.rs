@@ -58,7 +58,7 @@ mod gpu {
             let place = CudaPlace::on_stream(dev.cuda_stream(), table, n)?;
             let params = CudaBuffer::from_host(&place, &model.params.to_flat()?)?;
             Ok(Some(Self {
-                grads: CudaBuffer::from_host(&place, &vec![0.0; n])?,
+                grads: CudaBuffer::zeros(&place, n)?,
                 momentum: CudaBuffer::from_host(&place, momentum)?,
                 params: Flat::Device(params),
                 place,

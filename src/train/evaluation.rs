@@ -1,11 +1,11 @@
 //! The pulling thread's evaluation policy: when an evaluation is due (every `--eval-every` local
 //! steps per worker, counted over all workers), and what is scored: the evaluated point of
-//! `RoundData::evaluated_point` after the round's target, and with `--eval-workers` the center and
+//! `RoundData::evaluated_flat` after the round's target, and with `--eval-workers` the center and
 //! each worker too.
 
 use super::eval::Evaluator;
 use crate::algo::{Snapshot, Target};
-use crate::buffer::RoundBuffer;
+use crate::buffer::{Flat, FlatPlace, RoundBuffer};
 use crate::events::EvalEvent;
 use crate::round::RoundData;
 use crate::Result;
@@ -35,7 +35,9 @@ impl Evaluation {
         true
     }
 
-    /// Scores the evaluated point of `snaps` after `target`; `total` is the run's local steps.
+    /// Scores the evaluated point of `snaps` after `target`, formed at `place` (a GPU run's
+    /// stays on the GPU, and reaches the evaluator's model device to device); `total` is the
+    /// run's local steps.
     pub fn evaluate(
         &self,
         data: &RoundData,
@@ -43,15 +45,10 @@ impl Evaluation {
         target: Option<&Target>,
         total: u64,
         seconds: f64,
+        place: &FlatPlace,
     ) -> Result<EvalEvent> {
-        // Host copies of GPU snapshots (no copy of host ones): the evaluator scores on the host
-        // side of candle's API.
-        let hosts = snaps
-            .iter()
-            .map(|s| s.params.host())
-            .collect::<Result<Vec<_>>>()?;
-        let xs: Vec<&[f32]> = hosts.iter().map(|x| &**x).collect();
-        let point = data.evaluated_point(&xs, target)?;
+        let xs: Vec<&Flat> = snaps.iter().map(|s| &s.params).collect();
+        let point = data.evaluated_flat(&xs, target, place)?;
         self.score(&point, data, snaps, target, total, seconds)
     }
 
@@ -59,34 +56,34 @@ impl Evaluation {
     /// collective); `snaps` are the workers scored with `--eval-workers`.
     pub fn score(
         &self,
-        point: &[f32],
+        point: &Flat,
         data: &RoundData,
         snaps: &[&Snapshot],
         target: Option<&Target>,
         total: u64,
         seconds: f64,
     ) -> Result<EvalEvent> {
-        let score = self.evaluator.score(point)?;
+        let score = self.evaluator.score_flat(point)?;
         let (center_accuracy, worker_accuracy) = if self.eval_workers {
             let center = match target {
                 Some(Target::Pull { point, .. }) => {
-                    Some(self.evaluator.score(&point.host()?)?.accuracy)
+                    Some(self.evaluator.score_flat(point)?.accuracy)
                 }
                 // Async EASGD: the center the exchange has just moved.
                 Some(Target::Exchange { .. }) => data
                     .evaluation_point()
-                    .map(|c| Ok::<_, crate::Error>(self.evaluator.score(&c.host()?)?.accuracy))
+                    .map(|c| Ok::<_, crate::Error>(self.evaluator.score_flat(&c)?.accuracy))
                     .transpose()?,
                 None => None,
             };
             let workers = snaps
                 .iter()
                 .map(|s| {
-                    let mut x = s.params.to_vec()?;
+                    let mut x = s.params.duplicate()?;
                     if let Some(t) = target {
-                        t.apply_host(Some(s.worker), &mut x)?;
+                        t.apply(Some(s.worker), &mut x)?;
                     }
-                    Ok(self.evaluator.score(&x)?.accuracy)
+                    Ok(self.evaluator.score_flat(&x)?.accuracy)
                 })
                 .collect::<Result<Vec<_>>>()?;
             (center, Some(workers))

@@ -11,7 +11,7 @@ use super::loss_meter::TrainLossMeter;
 use super::setup::Setup;
 use super::spawn::Running;
 use crate::algo::{ScheduleKind, Snapshot};
-use crate::buffer::Flat;
+use crate::buffer::{Flat, FlatPlace};
 use crate::checkpoint;
 use crate::config::RunConfig;
 use crate::error::panic_message;
@@ -81,7 +81,14 @@ pub fn from_checkpoint(cfg: &RunConfig, setup: Setup, wall: Instant) -> Result<S
         next: st.next_eval,
     };
     let data = RoundData::from_state(&ckpt.algo_tensors);
-    let eval = evaluation.evaluate(&data, &refs, None, st.total_steps, st.seconds)?;
+    let eval = evaluation.evaluate(
+        &data,
+        &refs,
+        None,
+        st.total_steps,
+        st.seconds,
+        &FlatPlace::Host,
+    )?;
     let mut event = Event::Eval(eval);
     let mut meter = TrainLossMeter::new(cfg.workers, cfg.algo.schedule == ScheduleKind::Sync);
     let steps: Vec<u64> = st.workers.iter().map(|w| w.step).collect();

@@ -16,7 +16,37 @@ pub fn round_place(gpus: &[usize], table: &[LayerEntry], ranks: usize) -> Result
     if ranks > 1 {
         return Ok(FlatPlace::Host);
     }
+    #[cfg(feature = "cuda")]
+    enable_peers(gpus)?;
     device_place(first, table)
+}
+
+/// Turns on direct access between every pair of the run's GPUs where the hardware allows (peer
+/// copies then go straight over NVLink or PCIe; elsewhere the driver stages them, which still
+/// works). Returns the pairs (from, to) that have it.
+#[cfg(feature = "cuda")]
+pub fn enable_peers(gpus: &[usize]) -> Result<Vec<(usize, usize)>> {
+    use crate::cuda::cudarc::driver::CudaContext;
+    let mut ids = gpus.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let open = |g: usize| {
+        CudaContext::new(g)
+            .map_err(|e| crate::Error::usage(format!("GPU {g}: cannot open it: {e}")))
+    };
+    let ctxs = ids.iter().map(|&g| open(g)).collect::<Result<Vec<_>>>()?;
+    let mut direct = Vec::new();
+    for (a, ca) in ids.iter().zip(&ctxs) {
+        for (b, cb) in ids.iter().zip(&ctxs) {
+            if a != b
+                && crate::cuda::enable_peer_access(ca, cb)
+                    .map_err(|e| crate::Error::Internal(e.to_string()))?
+            {
+                direct.push((*a, *b));
+            }
+        }
+    }
+    Ok(direct)
 }
 
 #[cfg(feature = "cuda")]
