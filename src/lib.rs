@@ -2,6 +2,7 @@
 //! workers. The binary `grawa-train` is a thin shell over this library (see `cli::run`).
 
 pub mod algo;
+pub mod alloc;
 pub mod average;
 pub mod bench;
 pub mod buffer;

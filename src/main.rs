@@ -2,10 +2,11 @@
 
 // candle allocates and frees large buffers on every operation; glibc's malloc hands those to
 // mmap/munmap each time, so the kernel zeroes fresh pages at every step (seen: a third of the CPU
-// time in the kernel on the small CNN). mimalloc keeps them.
+// time in the kernel on the small CNN). mimalloc keeps them (see `grawa_train::alloc`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    grawa_train::alloc::keep_freed_memory();
     grawa_train::cli::run(std::env::args_os())
 }
