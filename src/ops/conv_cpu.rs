@@ -446,11 +446,18 @@ pub fn conv_bwd_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
 
 /// Weight gradient: dw (Cout, Cin, kh, kw) = sum over images of dy . patches(x)^T.
 pub fn conv_bwd_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    match direct_geom(g, false) {
+    match direct_geom(g, false).filter(|_| g.cin * g.cout <= DIRECT_DW_MAX_PAIRS) {
         Some(d) => direct_bwd_weight(&d, g.n, x, dy),
         None => gemm_bwd_weight(g, x, dy),
     }
 }
+
+/// Most (input, output) channel pairs for the direct weight gradient. It streams each pair's
+/// share of a call's images through the cache once, without blocking over channels, so with many
+/// pairs it loses to the GEMM's blocking: measured at batch 128 on 2 threads (direct / GEMM time,
+/// median of 7, examples/bench_conv.rs shapes plus VGG-16's): 64x64 channels 0.80-0.88 (ResNet-20's
+/// largest), 128x128 1.10, 128x256 1.12, 256x256 1.08, 256x512 1.47, 512x512 at 4x4 1.68.
+const DIRECT_DW_MAX_PAIRS: usize = 64 * 64;
 
 /// The direct kernels are used when at least this share of their lanes are output pixels.
 const MIN_DIRECT_EFFICIENCY: f64 = 0.6;
