@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use grawa_train::algo::{Mix, Plan, Snapshot, Target};
-use grawa_train::average::{lgrawa_weights, mgrawa_weights, Weights};
+use grawa_train::average::Weights;
 use grawa_train::buffer::{Flat, FlatBuffer, FlatPlace, RoundBuffer};
 use grawa_train::model::LayerEntry;
 use grawa_train::optim::SgdConfig;
@@ -27,7 +27,7 @@ use grawa_train::round::{Gathered, RoundData};
 use grawa_train::Result;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use run_support::table_of;
+use run_support::{round_mixes, table_of};
 
 /// Calls by kind, shared by every buffer of one test.
 type Log = Rc<RefCell<BTreeMap<&'static str, usize>>>;
@@ -182,23 +182,6 @@ fn case() -> Case {
     }
 }
 
-fn mixes(layers: usize) -> Vec<Mix> {
-    let vhat: Vec<Vec<f64>> = (0..3)
-        .map(|i| {
-            (0..layers)
-                .map(|l| 0.5 + (i * layers + l) as f64 * 0.1)
-                .collect()
-        })
-        .collect();
-    vec![
-        Mix::Weighted(mgrawa_weights(&[0.4, 1.3, 0.8], 1.0)),
-        Mix::Weighted(lgrawa_weights(&vhat, 2.0)),
-        Mix::Mean,
-        Mix::Leader(2),
-        Mix::Elastic { beta: 0.1 },
-    ]
-}
-
 /// The host round's targets (lockstep rounds, then async arrivals of each worker in turn).
 fn host_round(c: &Case, plan: &Plan, elastic: bool) -> Vec<Target> {
     let mut data = RoundData::new(elastic, &c.x0);
@@ -242,7 +225,7 @@ fn counted_net<'a>(c: &'a Case, xs: &'a [Counted]) -> Gathered<'a, Counted> {
 #[test]
 fn rounds_of_every_kind_move_no_parameter_to_the_host() {
     let c = case();
-    for mix in mixes(c.table.len()) {
+    for mix in round_mixes(c.workers.len(), c.table.len()) {
         let elastic = matches!(mix, Mix::Elastic { .. });
         let plan = Plan {
             mix: Some(mix.clone()),

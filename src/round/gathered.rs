@@ -112,13 +112,20 @@ impl<B: RoundBuffer> Collective<B> for Gathered<'_, B> {
     }
 
     fn broadcast(&mut self, worker: usize) -> Result<B> {
-        let i = self
-            .workers
-            .iter()
-            .position(|&w| w == worker)
-            .ok_or_else(|| {
-                Error::Internal(format!("broadcast from worker {worker}, not in the round"))
-            })?;
-        self.xs[i].copy_to(&self.place)
+        broadcast_copy(&self.workers, &self.xs, worker, &self.place)
     }
+}
+
+/// A broadcast between buffers one thread holds: participant `worker`'s buffer (of `xs`, in the
+/// order of `workers`) copied to `place`.
+pub(super) fn broadcast_copy<B: RoundBuffer>(
+    workers: &[usize],
+    xs: &[&B],
+    worker: usize,
+    place: &B::Place,
+) -> Result<B> {
+    let i = workers.iter().position(|&w| w == worker).ok_or_else(|| {
+        Error::Internal(format!("broadcast from worker {worker}, not in the round"))
+    })?;
+    xs[i].copy_to(place)
 }

@@ -3,11 +3,12 @@
 //! thread combining the gathered buffers itself (`--round hub`, [`super::Gathered`]). Broadcasts
 //! stay copies: NCCL would move the same bytes.
 
+use super::gathered::broadcast_copy;
 use super::Collective;
 use crate::algo::WorkerStats;
 use crate::average::Weights;
-use crate::buffer::{Flat, FlatPlace, RoundBuffer};
-use crate::{Error, Result};
+use crate::buffer::{Flat, FlatPlace};
+use crate::Result;
 
 /// Sums of participants' buffers by a collective library.
 pub trait Reducer {
@@ -69,13 +70,6 @@ impl Collective for Reduced<'_> {
     }
 
     fn broadcast(&mut self, worker: usize) -> Result<Flat> {
-        let i = self
-            .workers
-            .iter()
-            .position(|&w| w == worker)
-            .ok_or_else(|| {
-                Error::Internal(format!("broadcast from worker {worker}, not in the round"))
-            })?;
-        self.xs[i].copy_to(&self.place)
+        broadcast_copy(&self.workers, &self.xs, worker, &self.place)
     }
 }

@@ -8,6 +8,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use grawa_train::algo::Mix;
+use grawa_train::average::{lgrawa_weights, mgrawa_weights};
 use grawa_train::config::RunConfig;
 use grawa_train::metrics::Summary;
 use grawa_train::model::LayerEntry;
@@ -192,4 +194,24 @@ pub fn run_config(flags: &[&str], out: &Path) -> RunConfig {
         .chain(["--out", out.to_str().unwrap()]);
     RunConfig::from_args(&grawa_train::cli::parse_from(args).expect("flags parse"))
         .expect("flags are valid")
+}
+
+/// One plan of every kind for `workers` workers over `layers` layers: MGRAWA's weights, LGRAWA's
+/// with power 2, the mean, worker 2 as the leader, and EASGD (the round tests run each).
+pub fn round_mixes(workers: usize, layers: usize) -> Vec<Mix> {
+    let norms: Vec<f64> = (0..workers).map(|i| 0.4 + 0.45 * i as f64).collect();
+    let vhat: Vec<Vec<f64>> = (0..workers)
+        .map(|i| {
+            (0..layers)
+                .map(|l| 0.5 + (i * layers + l) as f64 * 0.1)
+                .collect()
+        })
+        .collect();
+    vec![
+        Mix::Weighted(mgrawa_weights(&norms, 1.0)),
+        Mix::Weighted(lgrawa_weights(&vhat, 2.0)),
+        Mix::Mean,
+        Mix::Leader(2),
+        Mix::Elastic { beta: 0.1 },
+    ]
 }
