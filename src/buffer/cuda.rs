@@ -165,37 +165,44 @@ impl CudaBuffer {
 
     /// `other` readable by kernels on this buffer's GPU: itself when it lives on that GPU, else
     /// a peer copy made here.
-    fn readable<'a>(&self, other: &'a Self) -> Result<Cow<'a, Self>> {
+    fn readable<'a>(&self, other: &'a Self) -> Result<Readable<'a>> {
         match other.on_gpu(self.place.ordinal()) {
-            Some(here) => Ok(Cow::Borrowed(here)),
-            None => Ok(Cow::Owned(other.copy_to(&self.place)?)),
+            Some(here) => Ok(Readable::There(here)),
+            None => Ok(Readable::Copied(other.copy_to(&self.place)?)),
         }
     }
 }
 
 /// `xs` readable by kernels at `at`, as `round::staging::plan` says: in place on `at`'s GPU, by a
 /// fenced peer copy from any other.
-fn stage<'a>(xs: &[&'a CudaBuffer], at: &Arc<CudaPlace>) -> Result<Vec<Cow<'a, CudaBuffer>>> {
+fn stage<'a>(xs: &[&'a CudaBuffer], at: &Arc<CudaPlace>) -> Result<Vec<Readable<'a>>> {
     let gpus: Vec<usize> = xs.iter().map(|x| x.place.ordinal()).collect();
     plan(&gpus, at.ordinal())
         .into_iter()
         .zip(xs)
         .map(|(source, x)| match source {
-            Source::InPlace => Ok(Cow::Borrowed(*x)),
+            Source::InPlace => Ok(Readable::There(x)),
             Source::PeerCopy { .. } => match x.on_gpu(at.ordinal()) {
-                Some(mirror) => Ok(Cow::Borrowed(mirror)),
-                None => Ok(Cow::Owned(x.copy_to(at)?)),
+                Some(mirror) => Ok(Readable::There(mirror)),
+                None => Ok(Readable::Copied(x.copy_to(at)?)),
             },
         })
         .collect()
 }
 
-impl Clone for CudaBuffer {
-    /// A device-to-device copy on the buffer's own stream (`Cow` needs it; rounds call
-    /// [`RoundBuffer::duplicate`]).
-    fn clone(&self) -> Self {
-        self.duplicate()
-            .expect("a device-to-device copy of a CUDA buffer failed")
+/// A buffer a kernel can read: the one given (on the kernel's GPU already) or a copy made there.
+enum Readable<'a> {
+    There(&'a CudaBuffer),
+    Copied(CudaBuffer),
+}
+
+impl std::ops::Deref for Readable<'_> {
+    type Target = CudaBuffer;
+    fn deref(&self) -> &CudaBuffer {
+        match self {
+            Readable::There(b) => b,
+            Readable::Copied(b) => b,
+        }
     }
 }
 
