@@ -38,8 +38,7 @@ struct Case {
     workers: Vec<usize>,
     xs: Vec<Vec<f32>>,
     x0: Vec<f32>,
-    /// Workers alternate over the first two GPUs.
-    placement: Vec<usize>,
+    /// Each worker's place; workers alternate over the first two GPUs.
     places: Vec<Arc<CudaPlace>>,
     /// The round's own stream on GPU 0.
     hub: Arc<CudaPlace>,
@@ -65,7 +64,6 @@ fn case(gpus: usize) -> Case {
         xs: (0..4).map(|_| buf()).collect(),
         x0: buf(),
         hub: CudaPlace::new(0, &table, n).unwrap(),
-        placement,
         places,
         table,
     }
@@ -236,7 +234,8 @@ fn the_nccl_round_is_the_host_round() {
 
     let Some(count) = gpus() else { return };
     let c = case(count);
-    let reducer = NcclReducer::new(&c.placement, &c.table).expect("NCCL communicators");
+    let placement: Vec<usize> = c.places.iter().map(|p| p.ordinal()).collect();
+    let reducer = NcclReducer::new(&placement, &c.table).expect("NCCL communicators");
     let hub = FlatPlace::Device(c.hub.clone());
     let snaps = on_gpus(&c);
     check_against_host(&c, &snaps, "nccl", |s| {
