@@ -85,10 +85,18 @@ fn read_run(dir: &Path) -> Result<RunInfo> {
     })
 }
 
-/// The point a run evaluates (see `RoundData::evaluated_point`), from its checkpoint.
+/// The point a run evaluates (see `RoundData::evaluated_flat`), from its checkpoint.
 pub fn evaluated_point(ckpt: &Checkpoint) -> Result<Vec<f32>> {
-    let xs: Vec<&[f32]> = ckpt.workers.iter().map(|w| w.params.as_slice()).collect();
-    crate::round::RoundData::from_state(&ckpt.algo_tensors).evaluated_point(&xs, None)
+    use crate::buffer::{Flat, FlatPlace};
+    let workers: Vec<Flat> = ckpt
+        .workers
+        .iter()
+        .map(|w| Flat::Host(w.params.clone()))
+        .collect();
+    let xs: Vec<&Flat> = workers.iter().collect();
+    crate::round::RoundData::from_state(&ckpt.algo_tensors)
+        .evaluated_flat(&xs, None, &FlatPlace::Host)?
+        .into_vec()
 }
 
 /// Refuses counts that are zero or far past any sensible measurement (they would fail deep inside,

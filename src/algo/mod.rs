@@ -206,20 +206,6 @@ impl Target<Flat> {
             Target::Exchange { .. } => Ok(()),
         }
     }
-
-    /// The same target with its buffer in host memory (for a checkpoint or a resumed run).
-    pub fn on_host(&self) -> crate::Result<Self> {
-        Ok(match self {
-            Target::Pull { point, lambda } => Target::Pull {
-                point: point.on_host()?,
-                lambda: *lambda,
-            },
-            Target::Exchange { worker, diff } => Target::Exchange {
-                worker: *worker,
-                diff: diff.on_host()?,
-            },
-        })
-    }
 }
 
 /// How a worker takes a local step.

@@ -4,6 +4,7 @@
 //! reaches the worker, without passing through the host.
 
 use std::borrow::Cow;
+#[cfg(feature = "cuda")]
 use std::sync::Arc;
 
 #[cfg(feature = "cuda")]
@@ -76,15 +77,6 @@ impl Flat {
     /// A host copy of the values.
     pub fn to_vec(&self) -> Result<Vec<f32>> {
         Ok(self.host()?.into_owned())
-    }
-
-    /// The same values in host memory (no copy when they are there already).
-    pub fn on_host(self: &Arc<Self>) -> Result<Arc<Flat>> {
-        match &**self {
-            Flat::Host(_) => Ok(self.clone()),
-            #[cfg(feature = "cuda")]
-            Flat::Device(b) => Ok(Arc::new(Flat::Host(b.to_host()?))),
-        }
     }
 }
 

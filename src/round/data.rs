@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use super::Collective;
 use crate::algo::{Mix, Plan, Target};
-use crate::average::uniform_average;
 use crate::buffer::{Flat, FlatBuffer, FlatPlace, RoundBuffer};
 use crate::{Error, Result};
 
@@ -122,24 +121,10 @@ impl<B: RoundBuffer> RoundData<B> {
 }
 
 impl RoundData<Flat> {
-    /// The point a run evaluates, given the workers' parameters: the algorithm's own (EASGD's
-    /// center), else the workers' uniform average, moved by `target` when one is given (the
-    /// average after a round's pull). The one definition for training and for `flatness`.
-    pub fn evaluated_point(&self, workers: &[&[f32]], target: Option<&Target>) -> Result<Vec<f32>> {
-        if let Some(c) = &self.center {
-            return c.to_vec();
-        }
-        let mut mean = vec![0f32; workers.first().map_or(0, |x| x.len())];
-        uniform_average(workers, &mut mean);
-        if let Some(t) = target {
-            t.apply_host(None, &mut mean)?;
-        }
-        Ok(mean)
-    }
-
-    /// [`RoundData::evaluated_point`] over the workers' buffers where they live, made at
-    /// `place`: the same bits on the host (the mean, then the target's pull), and no host copy
-    /// on a GPU.
+    /// The point a run evaluates, given the workers' parameters where they live: the
+    /// algorithm's own (EASGD's center), else the workers' uniform average, moved by `target`
+    /// when one is given (the average after a round's pull), made at `place` (no host copy on a
+    /// GPU). The one definition for training and for `flatness`.
     pub fn evaluated_flat(
         &self,
         workers: &[&Flat],

@@ -58,8 +58,7 @@ pub fn fences(plan: &[Source], at: usize) -> Vec<Fence> {
         .collect()
 }
 
-/// Bytes a plan moves between GPUs for buffers of `len` f32 values (the round's benchmark
-/// reports achieved bandwidth from this).
+/// Bytes a plan moves between GPUs for buffers of `len` f32 values.
 pub fn peer_bytes(plan: &[Source], len: usize) -> u64 {
     let copies = plan
         .iter()
