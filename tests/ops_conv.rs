@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 
 use candle_core::{Device, Module, Tensor, Var};
-use grawa_train::ops::conv::{set_direct_kernels, Conv2d};
+use grawa_train::ops::conv::{set_channel_dw, set_direct_kernels, Conv2d};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -212,6 +212,14 @@ const CASES: &[Case] = &[
     case(2, 17, 12, 12, 33, 3, 1, 1, false),
     // Tiny images, which go to the GEMM path even with the direct kernels on.
     case(6, 8, 2, 2, 8, 3, 1, 1, true),
+    // The channel-lane weight gradient (32 input channels or more): its tiles (4, 2 and 1
+    // vectors of 16 channels, channels off 16), small and odd images, no and double padding, and
+    // row tiles cut short.
+    case(5, 32, 4, 4, 64, 3, 1, 1, false),
+    case(3, 33, 2, 2, 130, 3, 1, 1, true),
+    case(4, 40, 6, 7, 32, 3, 1, 0, false),
+    case(3, 32, 5, 9, 20, 3, 1, 2, false),
+    case(6, 35, 8, 8, 96, 3, 1, 1, false),
 ];
 
 #[test]
@@ -234,6 +242,23 @@ fn gemm_path_matches_candle() {
         check(&case(3, 4, 7, 5, 6, 3, 1, 1, true), 13, true);
     });
     set_direct_kernels(true);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// The same shapes with the weight gradient on the path it takes without the channel-lane kernel
+/// (direct pixel lanes or GEMM).
+#[test]
+fn pixel_lane_weight_grad_matches_candle() {
+    let _path = PATH.lock().unwrap_or_else(|e| e.into_inner());
+    set_channel_dw(false);
+    let result = std::panic::catch_unwind(|| {
+        for (i, c) in CASES.iter().enumerate() {
+            check(c, 300 + i as u64, false);
+        }
+    });
+    set_channel_dw(true);
     if let Err(e) = result {
         std::panic::resume_unwind(e);
     }

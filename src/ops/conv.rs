@@ -87,6 +87,13 @@ pub fn set_direct_kernels(enabled: bool) {
     super::conv_cpu::set_direct(enabled);
 }
 
+/// Testing and benchmarking aid: with `false`, weight gradients do not take the channel-lane
+/// kernel (`conv_dw`) but the path they took before it (direct pixel-lane or GEMM).
+#[doc(hidden)]
+pub fn set_channel_dw(enabled: bool) {
+    super::conv_cpu::set_channel_dw(enabled);
+}
+
 /// The f32 data of a CPU tensor in row-major order (borrowed when contiguous).
 fn f32_data<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<Cow<'a, [f32]>> {
     contiguous_f32(s, l).map_err(|e| candle_core::Error::msg(format!("{op}: {e}")))

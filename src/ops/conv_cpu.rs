@@ -32,6 +32,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::conv_direct::{self, Direct};
+use super::conv_dw::ChannelDw;
 use super::cpu::{sgemm, Mat};
 use super::im2col::{col2im_add, im2col, Geom};
 
@@ -53,7 +54,7 @@ thread_local! {
 /// Runs `f` on `len` floats of this thread's scratch buffer (contents unspecified). A re-entrant
 /// call on the same thread (possible only if a rayon task of another convolution is stolen while
 /// this one waits) gets a fresh buffer instead.
-fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+pub(super) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     with_buffer(&SCRATCH, len, f)
 }
 
@@ -446,6 +447,9 @@ pub fn conv_bwd_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
 
 /// Weight gradient: dw (Cout, Cin, kh, kw) = sum over images of dy . patches(x)^T.
 pub fn conv_bwd_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    if let Some(c) = channel_dw(g) {
+        return c.weight_grad(g.n, x, dy);
+    }
     match direct_geom(g, false).filter(|_| g.cin * g.cout <= DIRECT_DW_MAX_PAIRS) {
         Some(d) => direct_bwd_weight(&d, g.n, x, dy),
         None => gemm_bwd_weight(g, x, dy),
@@ -468,6 +472,33 @@ static DIRECT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::ne
 /// Allows or forbids the direct kernels (the GEMM path then runs everywhere).
 pub fn set_direct(enabled: bool) {
     DIRECT.store(enabled, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether the channel-lane weight gradient may be used (benchmarks turn it off to compare).
+static CHANNEL_DW: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Allows or forbids the channel-lane weight gradient (`conv_dw`).
+pub fn set_channel_dw(enabled: bool) {
+    CHANNEL_DW.store(enabled, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Fewest taps (Cin*kh*kw) for the channel-lane weight gradient. With fewer, transposing dY
+/// costs about as much as the products: measured at batch 128 on 2 threads
+/// (examples/bench_conv_dw.rs, earlier path / channel-lane time), 3->16 and 3->64 channels at
+/// 32x32 0.5-0.8, 16->16 at 32x32 0.8-0.9, 32->32 at 16x16 1.04-1.06, 64->64 at 8x8 1.3-1.8,
+/// VGG-16's larger layers 1.0-1.75.
+const CHANNEL_DW_MIN_TAPS: usize = 32 * 9;
+
+/// The channel-lane weight gradient of this convolution, where it applies and the direct
+/// kernels are allowed, for at least as many images as threads.
+fn channel_dw(g: &Geom) -> Option<ChannelDw> {
+    let threads = rayon::current_num_threads().max(1);
+    let enabled = CHANNEL_DW.load(std::sync::atomic::Ordering::Relaxed)
+        && DIRECT.load(std::sync::atomic::Ordering::Relaxed);
+    if !enabled || g.n < threads || g.n == 0 || g.k() < CHANNEL_DW_MIN_TAPS {
+        return None;
+    }
+    ChannelDw::new(g)
 }
 
 /// The direct (AVX-512) form of this convolution, or of the convolution computing its input

@@ -201,6 +201,17 @@ impl Direct {
     /// The direct form of a convolution; `None` when the kernel does not fit the padded image.
     /// `tile` forces a forward tile (else the one with the least padded work).
     pub fn new(g: &Geom, tile: Option<Tile>) -> Option<Self> {
+        Self::with_masking(g, tile, true)
+    }
+
+    /// The direct form in a buffer with its horizontal padding in place (`Rows` or
+    /// `PaddedWidth`, never `Masked`): every tap of output pixel (oy, ox) then reads
+    /// `offs[k] + oy*wq + ox`, which the channel-lane weight gradient (`conv_dw`) relies on.
+    pub fn unmasked(g: &Geom) -> Option<Self> {
+        Self::with_masking(g, None, false)
+    }
+
+    fn with_masking(g: &Geom, tile: Option<Tile>, allow_masked: bool) -> Option<Self> {
         let Geom {
             cin,
             h,
@@ -224,7 +235,12 @@ impl Direct {
         let masked_wq = w.div_ceil(s);
         let scheme = if wo % 16 == 0 {
             Scheme::Rows
-        } else if 16 % wo == 0 && (ho * wo) % 16 == 0 && masked_wq == wo && pad_w < 16 {
+        } else if allow_masked
+            && 16 % wo == 0
+            && (ho * wo) % 16 == 0
+            && masked_wq == wo
+            && pad_w < 16
+        {
             Scheme::Masked
         } else {
             Scheme::PaddedWidth

@@ -8,6 +8,7 @@ mod bn_kernels;
 pub mod conv;
 mod conv_cpu;
 mod conv_direct;
+mod conv_dw;
 mod cpu;
 mod im2col;
 pub mod linear;

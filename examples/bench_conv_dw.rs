@@ -1,0 +1,145 @@
+//! The weight gradient's paths side by side on a model's convolution shapes at batch 128: the
+//! channel-lane kernel (`conv_dw`, the default where it applies) against the path it replaced
+//! (direct pixel lanes up to 64x64 channels, else im2col + GEMM), alternated call by call so
+//! that both see the same machine, plus our forward for scale. Runs inside a rayon pool like a
+//! worker. GFLOP/s count 2*Cout*Cin*k*k*Ho*Wo*N.
+//!
+//! cargo run --release --example bench_conv_dw [-- --model resnet20|vgg16 --threads T --batch N --reps R]
+
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+
+// The trainer's allocator (outputs of these sizes are allocated and freed every call).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use grawa_train::ops::conv::{conv2d, set_channel_dw, Conv2dBwdWeight};
+
+/// (Cin, Cout, H = W, stride, how many a forward has).
+const RESNET20: &[(usize, usize, usize, usize, usize)] = &[
+    (3, 16, 32, 1, 1),
+    (16, 16, 32, 1, 6),
+    (16, 32, 32, 2, 1),
+    (32, 32, 16, 1, 5),
+    (32, 64, 16, 2, 1),
+    (64, 64, 8, 1, 5),
+];
+
+const VGG16: &[(usize, usize, usize, usize, usize)] = &[
+    (3, 64, 32, 1, 1),
+    (64, 64, 32, 1, 1),
+    (64, 128, 16, 1, 1),
+    (128, 128, 16, 1, 1),
+    (128, 256, 8, 1, 1),
+    (256, 256, 8, 1, 2),
+    (256, 512, 4, 1, 1),
+    (512, 512, 4, 1, 2),
+    (512, 512, 2, 1, 3),
+];
+
+fn arg<'a>(args: &'a [String], name: &str, default: &'a str) -> &'a str {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map_or(default, |s| s.as_str())
+}
+
+fn median(mut t: Vec<f64>) -> f64 {
+    t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    t[t.len() / 2]
+}
+
+fn main() -> candle_core::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let model = arg(&args, "--model", "resnet20").to_string();
+    let threads: usize = arg(&args, "--threads", "2").parse().expect("--threads");
+    let n: usize = arg(&args, "--batch", "128").parse().expect("--batch");
+    let reps: usize = arg(&args, "--reps", "5").parse().expect("--reps");
+    let shapes = match model.as_str() {
+        "resnet20" => RESNET20,
+        "vgg16" => VGG16,
+        m => panic!("--model {m}: expected resnet20 or vgg16"),
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("rayon pool");
+    pool.install(|| run(shapes, n, reps.max(1), threads))
+}
+
+fn run(
+    shapes: &[(usize, usize, usize, usize, usize)],
+    n: usize,
+    reps: usize,
+    threads: usize,
+) -> candle_core::Result<()> {
+    let dev = Device::Cpu;
+    println!("batch {n}, {threads} threads, median of {reps} alternated calls; ms [GFLOP/s]");
+    println!(
+        "{:<22} {:>16} {:>16} {:>16} {:>7}",
+        "shape", "forward", "dW channel-lane", "dW before", "before/new"
+    );
+    let (mut new_total, mut old_total) = (0.0, 0.0);
+    for &(cin, cout, hw, stride, count) in shapes {
+        let (k, pad) = (3, 1);
+        let ho = (hw + 2 * pad - k) / stride + 1;
+        let flops = 2.0 * (cout * cin * k * k * ho * ho * n) as f64;
+        let x = Tensor::randn(0f32, 1.0, (n, cin, hw, hw), &dev)?;
+        let w = Tensor::randn(0f32, 0.1, (cout, cin, k, k), &dev)?;
+        let dy = Tensor::randn(0f32, 1.0, (n, cout, ho, ho), &dev)?;
+        let op = Conv2dBwdWeight {
+            stride,
+            padding: pad,
+            kh: k,
+            kw: k,
+        };
+        let timed = |f: &dyn Fn()| {
+            let a = Instant::now();
+            f();
+            a.elapsed().as_secs_f64()
+        };
+        let fwd = || {
+            conv2d(&x, &w, None, stride, pad).unwrap();
+        };
+        let dw = || {
+            x.apply_op2_no_bwd(&dy, &op).unwrap();
+        };
+        let (mut tf, mut tn, mut to) = (Vec::new(), Vec::new(), Vec::new());
+        for rep in 0..=reps {
+            let f = timed(&fwd);
+            set_channel_dw(true);
+            let a = timed(&dw);
+            set_channel_dw(false);
+            let b = timed(&dw);
+            set_channel_dw(true);
+            // The first round warms the scratch buffers.
+            if rep > 0 {
+                tf.push(f);
+                tn.push(a);
+                to.push(b);
+            }
+        }
+        let (f, a, b) = (median(tf), median(tn), median(to));
+        let gf = |t: f64| flops / t / 1e9;
+        println!(
+            "{:<22} {:>7.2} [{:>5.1}] {:>7.2} [{:>5.1}] {:>7.2} [{:>5.1}] {:>7.2}",
+            format!("{cin}->{cout} {hw}x{hw} s{stride} (x{count})"),
+            f * 1e3,
+            gf(f),
+            a * 1e3,
+            gf(a),
+            b * 1e3,
+            gf(b),
+            b / a
+        );
+        new_total += count as f64 * a;
+        old_total += count as f64 * b;
+    }
+    println!(
+        "weight gradients of one step: channel-lane {:.1} ms, before {:.1} ms, ratio {:.2}",
+        new_total * 1e3,
+        old_total * 1e3,
+        old_total / new_total
+    );
+    Ok(())
+}

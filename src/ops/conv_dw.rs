@@ -1,0 +1,280 @@
+//! Weight gradient of stride-1 convolutions three taps wide, with output channels in the vector
+//! lanes (AVX-512).
+//!
+//! dW[co][k] = sum over images and output pixels q = (oy, ox) of dY[co][q] * X_k[q], where X_k[q]
+//! is tap k's input under pixel q: `xp[offs[k] + oy*wq + ox]` in `Direct`'s image buffer laid out
+//! with its horizontal padding (`Direct::unmasked`).
+//!
+//! `conv_direct`'s weight gradient puts 16 pixels in the lanes. It must sum the lanes at the end
+//! of every call, which for small images (a 4x4 image is one vector) costs more than the products,
+//! and it streams every channel pair's data through the cache separately. Here the lanes hold 16
+//! output channels of one pixel (dY transposed pixel-major per chunk of images) and each tap's
+//! input is one broadcast. A register tile of NCOV channel vectors by NR rows of 3 taps
+//! accumulates over every pixel of a chunk: NCOV loads and 3*NR broadcasts per 3*NR*NCOV FMAs,
+//! like a GEMM microkernel, with no lane sums and no patch matrix. The tile's sums are added into
+//! a K x Cout' partial (Cout' = Cout rounded up to 16) once per chunk.
+//!
+//! Chunks hold as many images as keep their transposed gradient (read once per row tile) near
+//! 512 KiB, in L2. Threads take contiguous groups of images, one partial each, summed at the end.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+use rayon::prelude::*;
+
+use super::conv_cpu::with_scratch;
+use super::conv_direct::{self, Direct};
+use super::im2col::Geom;
+
+/// Floats of one register tile's sums: 24 vectors (NCOV * NR * 3 = 24 for every tile).
+const TILE_FLOATS: usize = 24 * 16;
+
+/// Floats of transposed output gradient per chunk (512 KiB).
+const CHUNK_DYT_FLOATS: usize = 128 << 10;
+
+/// Largest partial sums (bytes, all groups together) for which the batch is cut into more groups
+/// than threads (which evens out a thread slowed down by other work).
+const MAX_EXTRA_PARTIAL_BYTES: usize = 16 << 20;
+
+/// The channel-lane weight gradient of one convolution.
+#[derive(Clone, Debug)]
+pub struct ChannelDw {
+    d: Direct,
+    /// Output channels rounded up to 16: the row stride of the transposed gradient and partials.
+    coutp: usize,
+    /// Channel vectors per register tile.
+    ncov: usize,
+}
+
+impl ChannelDw {
+    /// The channel-lane form of this convolution's weight gradient, when it applies: an AVX-512
+    /// CPU, stride 1 and a kernel three taps wide.
+    pub fn new(g: &Geom) -> Option<Self> {
+        if !conv_direct::available() || g.stride != 1 || g.kw != 3 || g.cin == 0 || g.cout == 0 {
+            return None;
+        }
+        let d = Direct::unmasked(g)?;
+        // The kernel reads tap (row, j) at the row's first tap plus j.
+        debug_assert!(d
+            .offs
+            .chunks_exact(3)
+            .all(|t| t[1] == t[0] + 1 && t[2] == t[0] + 2));
+        let coutp = g.cout.div_ceil(16) * 16;
+        let ncov = match coutp {
+            c if c % 64 == 0 => 4,
+            c if c % 32 == 0 => 2,
+            _ => 1,
+        };
+        Some(Self { d, coutp, ncov })
+    }
+
+    /// dW (Cout x Cin*kh*3) of `n` images: `x` (n x Cin x H x W), `dy` (n x Cout x Ho x Wo).
+    pub fn weight_grad(&self, n: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
+        let g = &self.d.g;
+        let (p, coutp) = (g.ho * g.wo, self.coutp);
+        let (img_in, img_out) = (g.cin * g.h * g.w, g.cout * p);
+        assert_eq!(x.len(), n * img_in, "conv input size");
+        assert_eq!(dy.len(), n * img_out, "conv output-gradient size");
+        let part_len = self.part_len();
+        let threads = rayon::current_num_threads().max(1);
+        let per_thread = if part_len * 4 * 4 * threads <= MAX_EXTRA_PARTIAL_BYTES {
+            4
+        } else {
+            1
+        };
+        let groups = (threads * per_thread).min(n).max(1);
+        let cb = (CHUNK_DYT_FLOATS / (p * coutp).max(1)).clamp(1, n.div_ceil(groups).max(1));
+        // Offset of each output pixel (b, oy, ox) of a chunk in its image buffer.
+        let (img_xp, wq) = (self.d.img_xp(), self.d.wq);
+        let pixels: Vec<usize> = (0..cb * p)
+            .map(|i| (i / p) * img_xp + (i % p) / g.wo * wq + i % g.wo)
+            .collect();
+        let mut parts = vec![0f32; groups * part_len];
+        parts
+            .par_chunks_mut(part_len)
+            .enumerate()
+            .for_each(|(gi, part)| {
+                let (b_start, b_end) = (gi * n / groups, (gi + 1) * n / groups);
+                let mut b0 = b_start;
+                while b0 < b_end {
+                    let nb = cb.min(b_end - b0);
+                    let xs = &x[b0 * img_in..(b0 + nb) * img_in];
+                    let dys = &dy[b0 * img_out..(b0 + nb) * img_out];
+                    with_scratch(self.d.xp_len(nb) + nb * p * coutp, |s| {
+                        let (xp, dyt) = s.split_at_mut(self.d.xp_len(nb));
+                        self.d.fill_buffer(xs, nb, xp);
+                        transpose_padded(dys, nb, g.cout, p, coutp, dyt);
+                        self.accumulate(xp, dyt, &pixels[..nb * p], part);
+                    });
+                    b0 += nb;
+                }
+            });
+        self.unpack(&parts, groups)
+    }
+
+    /// Rows of three taps, (ci, ki) pairs, per register tile.
+    fn nr(&self) -> usize {
+        8 / self.ncov
+    }
+
+    /// Floats of a partial: one block of `TILE_FLOATS` per (row tile, channel block).
+    fn part_len(&self) -> usize {
+        let rows = self.d.offs.len() / 3;
+        rows.div_ceil(self.nr()) * (self.coutp / (16 * self.ncov)) * TILE_FLOATS
+    }
+
+    /// dW (Cout x K): the sum of `groups` partials in tile order. Block (row tile t, channel
+    /// block c) at (t * blocks + c) * TILE_FLOATS holds vector ((3r + j) * NCOV + v) = channels
+    /// c*16*NCOV + 16v.. of tap 3*(t*NR + r) + j; rows past the last (repeats) are dropped.
+    /// Channel blocks run in parallel, each writing its own rows of dW in order of taps, so the
+    /// rows it writes stay in cache (written tap by tap across all of Cout, the transpose of a
+    /// large layer costs more than its products).
+    fn unpack(&self, parts: &[f32], groups: usize) -> Vec<f32> {
+        let (cout, k) = (self.d.g.cout, self.d.offs.len());
+        let (nr, ncov, part_len) = (self.nr(), self.ncov, self.part_len());
+        let blocks = self.coutp / (16 * ncov);
+        let mut dw = vec![0f32; cout * k];
+        dw.par_chunks_mut(16 * ncov * k)
+            .enumerate()
+            .for_each(|(c, rows)| {
+                let tiles = part_len / TILE_FLOATS / blocks;
+                for t in 0..tiles {
+                    let at = (t * blocks + c) * TILE_FLOATS;
+                    for vi in 0..TILE_FLOATS / 16 {
+                        let (rj, v) = (vi / ncov, vi % ncov);
+                        let kk = 3 * t * nr + rj;
+                        if kk >= k {
+                            continue;
+                        }
+                        // The last block's rows stop at Cout.
+                        let lanes = (rows.len() / k).saturating_sub(16 * v).min(16);
+                        for l in 0..lanes {
+                            rows[(16 * v + l) * k + kk] = (0..groups)
+                                .map(|gi| parts[gi * part_len + at + vi * 16 + l])
+                                .sum();
+                        }
+                    }
+                }
+            });
+        dw
+    }
+
+    /// Adds the products of a chunk's images (buffer `xp`, transposed gradient `dyt`, the
+    /// buffer offset of each output pixel `pixels`) into `part` (tile order, see `unpack`).
+    fn accumulate(&self, xp: &[f32], dyt: &[f32], pixels: &[usize], part: &mut [f32]) {
+        let (g, coutp) = (&self.d.g, self.coutp);
+        let nb = pixels.len() / (g.ho * g.wo);
+        assert!(xp.len() >= self.d.xp_len(nb) && dyt.len() >= pixels.len() * coutp);
+        assert!(part.len() >= self.part_len());
+        #[cfg(target_arch = "x86_64")]
+        {
+            macro_rules! tiles {
+                ($ncov:literal, $nr:literal) => {{
+                    let rows = self.d.offs.len() / 3;
+                    let mut out = part.as_mut_ptr();
+                    for r0 in (0..rows).step_by($nr) {
+                        // A short last tile repeats its last row (dropped by `unpack`).
+                        let xrows: [*const f32; $nr] = std::array::from_fn(|r| {
+                            // SAFETY: offs are inside an image's buffer (Direct::new).
+                            unsafe { xp.as_ptr().add(self.d.offs[3 * (r0 + r).min(rows - 1)]) }
+                        });
+                        for c0 in (0..coutp).step_by(16 * $ncov) {
+                            // SAFETY: AVX-512 was checked in `new`. Input reads: tap offsets
+                            // plus oy*wq + ox (+2 for the row's third tap) stay inside each
+                            // image's buffer, as in the forward pass, for images b < nb within
+                            // xp_len(nb); gradient reads: pixel rows < nb*Ho*Wo of Cout'
+                            // floats, channels c0 + 16*NCOV <= Cout'; writes: this block of
+                            // TILE_FLOATS, inside part_len (checked above).
+                            unsafe {
+                                kernel::<$ncov, $nr>(
+                                    xrows,
+                                    pixels,
+                                    dyt.as_ptr().add(c0),
+                                    coutp,
+                                    out,
+                                );
+                                out = out.add(TILE_FLOATS);
+                            }
+                        }
+                    }
+                }};
+            }
+            match self.ncov {
+                4 => tiles!(4, 2),
+                2 => tiles!(2, 4),
+                _ => tiles!(1, 8),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (xp, dyt, nb, part);
+            unreachable!("AVX-512 kernel on a non-x86 CPU");
+        }
+    }
+}
+
+/// Copies the (Cout x P) planes of `nb` images of `dy` into `dst` (nb*P x Cout'): row `b*P + q`
+/// holds the Cout values of pixel q of image b, then zeros up to Cout'.
+fn transpose_padded(dy: &[f32], nb: usize, cout: usize, p: usize, coutp: usize, dst: &mut [f32]) {
+    const TILE: usize = 64;
+    let dst = &mut dst[..nb * p * coutp];
+    if coutp > cout {
+        for row in dst.chunks_exact_mut(coutp) {
+            row[cout..].fill(0.0);
+        }
+    }
+    for b in 0..nb {
+        let src = &dy[b * cout * p..(b + 1) * cout * p];
+        let out = &mut dst[b * p * coutp..(b + 1) * p * coutp];
+        for q0 in (0..p).step_by(TILE) {
+            let q1 = (q0 + TILE).min(p);
+            for co in 0..cout {
+                for (j, v) in src[co * p + q0..co * p + q1].iter().enumerate() {
+                    out[(q0 + j) * coutp + co] = *v;
+                }
+            }
+        }
+    }
+}
+
+/// Adds to `out[((3r + j) * NCOV + v) * 16 ..][..16]` the sum over the pixels i of
+/// dyt[i*ld + 16v ..][..16] * xrows[r][pixels[i] + j]: one tile of `TILE_FLOATS`.
+///
+/// # Safety
+/// The CPU has AVX-512F/VL; every read named above is in bounds, and `out` is writable for
+/// `TILE_FLOATS` floats.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl")]
+#[allow(clippy::needless_range_loop)]
+unsafe fn kernel<const NCOV: usize, const NR: usize>(
+    xrows: [*const f32; NR],
+    pixels: &[usize],
+    dyt: *const f32,
+    ld: usize,
+    out: *mut f32,
+) {
+    let mut acc = [[[_mm512_setzero_ps(); 3]; NR]; NCOV];
+    let mut d = dyt;
+    // One loop over every pixel of the chunk (an image of 2x2 pixels would leave an inner loop
+    // over columns two iterations long).
+    for &at in pixels {
+        let dv: [__m512; NCOV] = std::array::from_fn(|v| _mm512_loadu_ps(d.add(16 * v)));
+        for r in 0..NR {
+            for j in 0..3 {
+                let x = _mm512_set1_ps(*xrows[r].add(at + j));
+                for v in 0..NCOV {
+                    acc[v][r][j] = _mm512_fmadd_ps(dv[v], x, acc[v][r][j]);
+                }
+            }
+        }
+        d = d.add(ld);
+    }
+    for r in 0..NR {
+        for j in 0..3 {
+            for v in 0..NCOV {
+                let o = out.add(((3 * r + j) * NCOV + v) * 16);
+                _mm512_storeu_ps(o, _mm512_add_ps(_mm512_loadu_ps(o), acc[v][r][j]));
+            }
+        }
+    }
+}
