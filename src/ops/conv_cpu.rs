@@ -544,15 +544,19 @@ fn direct_fwd(
     with_buffer(&WEIGHTS, d.wt_len(), |wt| {
         d.pack_weights(w, flip, wt);
         let wt = &*wt;
+        // Chunks of images, at least two per thread.
+        let threads = rayon::current_num_threads().max(1);
+        let cb = d.chunk_images.min(n.div_ceil(2 * threads)).max(1);
         y.spare_capacity_mut()[..len]
-            .par_chunks_mut(img_out)
+            .par_chunks_mut(cb * img_out)
             .enumerate()
-            .for_each(|(b, yb)| {
-                let xb = &x[b * img_in..(b + 1) * img_in];
-                with_scratch(d.xp_len(1) + d.out_len(), |s| {
-                    let (xp, out) = s.split_at_mut(d.xp_len(1));
-                    d.fill_buffer(xb, 1, xp);
-                    d.forward(xp, 1, wt, bias, out, yb);
+            .for_each(|(c, yc)| {
+                let nb = yc.len() / img_out;
+                let xs = &x[c * cb * img_in..(c * cb + nb) * img_in];
+                with_scratch(d.xp_len(nb) + d.out_len(), |s| {
+                    let (xp, out) = s.split_at_mut(d.xp_len(nb));
+                    d.fill_buffer(xs, nb, xp);
+                    d.forward(xp, nb, wt, bias, out, yc);
                 });
             });
     });

@@ -195,7 +195,14 @@ pub struct Direct {
     pub masks: Vec<u16>,
     /// Output vectors of one image: (offset in its buffer, offset in an output plane).
     pub vecs: Vec<(usize, usize)>,
+    /// Images per forward call (`Rows` and `Masked`; `PaddedWidth` takes one at a time): as
+    /// many as keep their buffer near `FWD_CHUNK_BYTES`, so that small images fill the tiles and
+    /// each weight block serves more vectors.
+    pub chunk_images: usize,
 }
+
+/// Bytes of image buffers per forward call (see `Direct::chunk_images`).
+const FWD_CHUNK_BYTES: usize = 256 << 10;
 
 impl Direct {
     /// The direct form of a convolution; `None` when the kernel does not fit the padded image.
@@ -292,7 +299,13 @@ impl Direct {
             Scheme::Masked => (0..ho * wo / 16).map(|v| (16 * v, 16 * v)).collect(),
             Scheme::PaddedWidth => (0..mp / 16).map(|v| (16 * v, 16 * v)).collect(),
         };
-        let nvec = vecs.len();
+        let img_xp = cin * s * s * hq * wq;
+        let chunk_images = if scheme == Scheme::PaddedWidth {
+            1
+        } else {
+            (FWD_CHUNK_BYTES / (4 * img_xp).max(1)).max(1)
+        };
+        let nvec = vecs.len() * chunk_images;
         let cost = |t: &Tile| nvec.div_ceil(t.nv) * t.nv * cout.div_ceil(t.nc) * t.nc;
         let tile = tile.unwrap_or_else(|| *TILES.iter().min_by_key(|t| cost(t)).unwrap());
         Some(Self {
@@ -306,6 +319,7 @@ impl Direct {
             offs,
             masks,
             vecs,
+            chunk_images,
         })
     }
 
@@ -489,11 +503,25 @@ impl Direct {
         assert!(xp.len() >= self.xp_len(nb) && wt.len() >= self.wt_len());
         assert!(out.len() >= self.out_len() && y.len() >= nb * self.g.cout * p);
         assert!(bias.is_none_or(|b| b.len() == self.g.cout));
+        if self.scheme != Scheme::PaddedWidth {
+            // All images' vectors in one list; output offsets include the image's.
+            let img_y = self.g.cout * p;
+            let vecs: Vec<(usize, usize)> = (0..nb)
+                .flat_map(|b| {
+                    self.vecs
+                        .iter()
+                        .map(move |&(xv, yv)| (b * self.img_xp() + xv, b * img_y + yv))
+                })
+                .collect();
+            // The vectors cover every pixel and the channel blocks every channel.
+            self.forward_vectors(xp, &vecs, wt, bias, y.as_mut_ptr().cast::<f32>(), p);
+            return;
+        }
         for b in 0..nb {
             let xb = &xp[b * self.img_xp()..];
             let yb = &mut y[b * self.g.cout * p..(b + 1) * self.g.cout * p];
-            if self.scheme == Scheme::PaddedWidth {
-                self.forward_image(xb, wt, bias, out.as_mut_ptr(), self.mp);
+            {
+                self.forward_vectors(xb, &self.vecs, wt, bias, out.as_mut_ptr(), self.mp);
                 let (wq, mp) = (self.wq, self.mp);
                 for (co, plane) in yb.chunks_exact_mut(p).enumerate() {
                     for (oy, row) in plane.chunks_exact_mut(wo).enumerate() {
@@ -502,26 +530,33 @@ impl Direct {
                         }
                     }
                 }
-            } else {
-                // The vectors cover every pixel and the channel blocks every channel.
-                self.forward_image(xb, wt, bias, yb.as_mut_ptr().cast::<f32>(), p);
             }
         }
     }
 
-    /// All tiles of one image (its buffer starts `xb`); output channel co's plane starts at
-    /// `y + co*ld`, and vector (xo, yo) of `vecs` lands at plane offset yo. `y` must be valid for
-    /// writes of Cout planes of `ld` floats.
-    fn forward_image(&self, xb: &[f32], wt: &[f32], bias: Option<&[f32]>, y: *mut f32, ld: usize) {
+    /// All tiles of the vectors `vecs` (offset in the buffer `xb`, offset in the output):
+    /// output channel co of vector (xo, yo) is `y + co*ld + yo`, which must be valid for writes
+    /// of 16 floats.
+    fn forward_vectors(
+        &self,
+        xb: &[f32],
+        vecs: &[(usize, usize)],
+        wt: &[f32],
+        bias: Option<&[f32]>,
+        y: *mut f32,
+        ld: usize,
+    ) {
         #[cfg(target_arch = "x86_64")]
         {
             macro_rules! tiles {
                 ($nv:literal, $nc:literal) => {{
                     let k = self.offs.len();
-                    let nvec = self.vecs.len();
+                    let nvec = vecs.len();
+                    // Vector tiles outer: a tile's input rows stay in L1 while the weight
+                    // blocks stream past from L2.
                     for v0 in (0..nvec).step_by($nv) {
                         // A short last tile repeats its last vector (same value stored twice).
-                        let pick = |i: usize| self.vecs[(v0 + i).min(nvec - 1)];
+                        let pick = |i: usize| vecs[(v0 + i).min(nvec - 1)];
                         let xo: [usize; $nv] = std::array::from_fn(|i| pick(i).0);
                         let yo: [usize; $nv] = std::array::from_fn(|i| pick(i).1);
                         for blk in 0..self.g.cout.div_ceil($nc) {
