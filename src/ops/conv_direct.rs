@@ -744,3 +744,86 @@ unsafe fn deinterleave_avx512(src: &[f32], dst: &mut [f32]) {
         i += 16;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// y[b][co][oy][ox] of a plain loop, in f64.
+    fn naive(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+        let mut y = vec![0f32; g.n * g.cout * g.ho * g.wo];
+        for b in 0..g.n {
+            for co in 0..g.cout {
+                for oy in 0..g.ho {
+                    for ox in 0..g.wo {
+                        let mut s = bias[co] as f64;
+                        for ci in 0..g.cin {
+                            for ki in 0..g.kh {
+                                for kj in 0..g.kw {
+                                    let iy = (oy * g.stride + ki) as isize - g.pad_h as isize;
+                                    let ix = (ox * g.stride + kj) as isize - g.pad_w as isize;
+                                    if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize
+                                    {
+                                        continue;
+                                    }
+                                    let xi =
+                                        ((b * g.cin + ci) * g.h + iy as usize) * g.w + ix as usize;
+                                    let wi = ((co * g.cin + ci) * g.kh + ki) * g.kw + kj;
+                                    s += x[xi] as f64 * w[wi] as f64;
+                                }
+                            }
+                        }
+                        y[((b * g.cout + co) * g.ho + oy) * g.wo + ox] = s as f32;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    /// Every forward tile, forced, on each layout (rows of 16, masked 8x8 and 4x4, padded
+    /// width, stride 2) with channel counts off the tile sizes, against the plain loop.
+    #[test]
+    fn every_forward_tile_matches_a_plain_convolution() {
+        if !available() {
+            return;
+        }
+        let geoms = [
+            Geom::new(3, 5, 16, 16, 13, 3, 3, 1, 1, 1),
+            Geom::new(4, 6, 8, 8, 7, 3, 3, 1, 1, 1),
+            Geom::new(5, 4, 4, 4, 9, 3, 3, 1, 1, 1),
+            Geom::new(2, 3, 7, 9, 11, 3, 3, 1, 1, 1),
+            Geom::new(3, 4, 16, 16, 6, 3, 3, 2, 1, 1),
+        ];
+        let mut seed = 7u32;
+        let mut rnd = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        for g in geoms.into_iter().map(Option::unwrap) {
+            let x: Vec<f32> = (0..g.n * g.cin * g.h * g.w).map(|_| rnd()).collect();
+            let w: Vec<f32> = (0..g.cout * g.cin * 9).map(|_| rnd()).collect();
+            let bias: Vec<f32> = (0..g.cout).map(|_| rnd()).collect();
+            let want = naive(&g, &x, &w, &bias);
+            for &tile in TILES {
+                let d = Direct::new(&g, Some(tile)).expect("direct form");
+                let mut xp = vec![0f32; d.xp_len(g.n)];
+                let mut wt = vec![0f32; d.wt_len()];
+                let mut out = vec![0f32; d.out_len()];
+                let mut y = vec![MaybeUninit::new(f32::NAN); want.len()];
+                d.fill_buffer(&x, g.n, &mut xp);
+                d.pack_weights(&w, false, &mut wt);
+                d.forward(&xp, g.n, &wt, Some(&bias), &mut out, &mut y);
+                for (i, (got, want)) in y.iter().zip(&want).enumerate() {
+                    // SAFETY: initialised above (NaN where the forward would not write).
+                    let got = unsafe { got.assume_init() };
+                    assert!(
+                        (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                        "tile {tile:?}, {g:?} ({:?}): y[{i}] = {got}, want {want}",
+                        d.scheme
+                    );
+                }
+            }
+        }
+    }
+}
