@@ -210,8 +210,12 @@ const CASES: &[Case] = &[
     case(3, 6, 16, 16, 7, 3, 2, 1, false),
     case(4, 2, 10, 12, 3, 3, 1, 1, true),
     case(2, 17, 12, 12, 33, 3, 1, 1, false),
-    // Tiny images, which go to the GEMM path even with the direct kernels on.
+    // Images no larger than the kernel's reach (one GEMM per pixel pair): 2x2 and 1x1 with a
+    // 3x3 kernel, 1x3 with a 5x5 one, 2x2 with stride 2 and padding 2.
     case(6, 8, 2, 2, 8, 3, 1, 1, true),
+    case(5, 7, 1, 1, 9, 3, 1, 1, true),
+    case(4, 3, 1, 3, 5, 5, 1, 2, false),
+    case(3, 4, 2, 2, 6, 3, 2, 2, true),
     // The channel-lane weight gradient (32 input channels or more): its tiles (4, 2 and 1
     // vectors of 16 channels, channels off 16), small and odd images, no and double padding, and
     // row tiles cut short.

@@ -31,6 +31,7 @@ use std::cell::RefCell;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::conv_dense;
 use super::conv_direct::{self, Direct};
 use super::conv_dw::ChannelDw;
 use super::cpu::{sgemm, Mat};
@@ -407,6 +408,9 @@ pub fn conv_fwd(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32
     if let Some(b) = bias {
         assert_eq!(b.len(), g.cout, "conv bias size");
     }
+    if dense(g) {
+        return conv_dense::forward(g, x, w, bias);
+    }
     match direct_geom(g, false) {
         Some(d) => direct_fwd(&d, g.n, x, w, false, bias),
         None => gemm_fwd(g, x, w, bias),
@@ -439,6 +443,9 @@ pub fn conv_bwd_bias(n: usize, cout: usize, p: usize, dy: &[f32]) -> Vec<f32> {
 
 /// Input gradient: dx (N, Cin, H, W) from dy (N, Cout, Ho, Wo) and w (Cout, Cin, kh, kw).
 pub fn conv_bwd_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
+    if dense(g) {
+        return conv_dense::backward_input(g, dy, w);
+    }
     match direct_geom(g, true) {
         Some(d) => direct_fwd(&d, g.n, dy, w, true, None),
         None => gemm_bwd_input(g, dy, w),
@@ -447,6 +454,9 @@ pub fn conv_bwd_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
 
 /// Weight gradient: dw (Cout, Cin, kh, kw) = sum over images of dy . patches(x)^T.
 pub fn conv_bwd_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    if dense(g) {
+        return conv_dense::backward_weight(g, x, dy);
+    }
     if let Some(c) = channel_dw(g) {
         return c.weight_grad(g.n, x, dy);
     }
@@ -472,6 +482,13 @@ static DIRECT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::ne
 /// Allows or forbids the direct kernels (the GEMM path then runs everywhere).
 pub fn set_direct(enabled: bool) {
     DIRECT.store(enabled, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether a convolution takes the pixel-pair GEMMs of `conv_dense` (images no larger than the
+/// kernel's reach; VGG-16's 2x2 layers). Off with the direct kernels, so that the tests of the
+/// im2col path cover every shape.
+fn dense(g: &Geom) -> bool {
+    DIRECT.load(std::sync::atomic::Ordering::Relaxed) && conv_dense::applies(g)
 }
 
 /// Whether the channel-lane weight gradient may be used (benchmarks turn it off to compare).

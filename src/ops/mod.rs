@@ -7,6 +7,7 @@ pub mod batch_norm;
 mod bn_kernels;
 pub mod conv;
 mod conv_cpu;
+mod conv_dense;
 mod conv_direct;
 mod conv_dw;
 mod cpu;
