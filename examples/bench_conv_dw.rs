@@ -1,8 +1,9 @@
-//! The weight gradient's paths side by side on a model's convolution shapes at batch 128: the
-//! channel-lane kernel (`conv_dw`, the default where it applies) against the path it replaced
-//! (direct pixel lanes up to 64x64 channels, else im2col + GEMM), alternated call by call so
-//! that both see the same machine, plus our forward for scale. Runs inside a rayon pool like a
-//! worker. GFLOP/s count 2*Cout*Cin*k*k*Ho*Wo*N.
+//! Our convolution's three passes on a model's shapes at batch 128 (forward, input gradient,
+//! weight gradient; scripts/bench_pytorch_convs.py times PyTorch's on the same shapes), and the
+//! weight gradient's paths side by side: the default (channel-lane kernel `conv_dw` where it
+//! applies) against the path the channel-lane kernel replaced (direct pixel lanes up to 64x64
+//! channels, else im2col + GEMM), alternated call by call so that both see the same machine.
+//! Runs inside a rayon pool like a worker. GFLOP/s count 2*Cout*Cin*k*k*Ho*Wo*N.
 //!
 //! cargo run --release --example bench_conv_dw [-- --model resnet20|vgg16 --threads T --batch N --reps R]
 
@@ -13,7 +14,7 @@ use candle_core::{Device, Tensor};
 // The trainer's allocator (outputs of these sizes are allocated and freed every call).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use grawa_train::ops::conv::{conv2d, set_channel_dw, Conv2dBwdWeight};
+use grawa_train::ops::conv::{conv2d, set_channel_dw, Conv2dBwdInput, Conv2dBwdWeight};
 
 /// (Cin, Cout, H = W, stride, how many a forward has).
 const RESNET20: &[(usize, usize, usize, usize, usize)] = &[
@@ -76,10 +77,11 @@ fn run(
     let dev = Device::Cpu;
     println!("batch {n}, {threads} threads, median of {reps} alternated calls; ms [GFLOP/s]");
     println!(
-        "{:<22} {:>16} {:>16} {:>16} {:>7}",
-        "shape", "forward", "dW channel-lane", "dW before", "before/new"
+        "{:<22} {:>16} {:>16} {:>16} {:>16} {:>7}",
+        "shape", "forward", "dX", "dW", "dW before", "before/new"
     );
     let (mut new_total, mut old_total) = (0.0, 0.0);
+    let (mut fwd_total, mut dx_total) = (0.0, 0.0);
     for &(cin, cout, hw, stride, count) in shapes {
         let (k, pad) = (3, 1);
         let ho = (hw + 2 * pad - k) / stride + 1;
@@ -104,9 +106,19 @@ fn run(
         let dw = || {
             x.apply_op2_no_bwd(&dy, &op).unwrap();
         };
-        let (mut tf, mut tn, mut to) = (Vec::new(), Vec::new(), Vec::new());
+        let op_dx = Conv2dBwdInput {
+            stride,
+            padding: pad,
+            h: hw,
+            w: hw,
+        };
+        let dx = || {
+            dy.apply_op2_no_bwd(&w, &op_dx).unwrap();
+        };
+        let (mut tf, mut tn, mut to, mut tx) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for rep in 0..=reps {
             let f = timed(&fwd);
+            let xg = timed(&dx);
             set_channel_dw(true);
             let a = timed(&dw);
             set_channel_dw(false);
@@ -115,17 +127,20 @@ fn run(
             // The first round warms the scratch buffers.
             if rep > 0 {
                 tf.push(f);
+                tx.push(xg);
                 tn.push(a);
                 to.push(b);
             }
         }
-        let (f, a, b) = (median(tf), median(tn), median(to));
+        let (f, a, b, xg) = (median(tf), median(tn), median(to), median(tx));
         let gf = |t: f64| flops / t / 1e9;
         println!(
-            "{:<22} {:>7.2} [{:>5.1}] {:>7.2} [{:>5.1}] {:>7.2} [{:>5.1}] {:>7.2}",
+            "{:<22} {:>7.2} [{:>5.1}] {:>7.2} [{:>5.1}] {:>7.2} [{:>5.1}] {:>7.2} [{:>5.1}] {:>7.2}",
             format!("{cin}->{cout} {hw}x{hw} s{stride} (x{count})"),
             f * 1e3,
             gf(f),
+            xg * 1e3,
+            gf(xg),
             a * 1e3,
             gf(a),
             b * 1e3,
@@ -133,10 +148,19 @@ fn run(
             b / a
         );
         new_total += count as f64 * a;
+        fwd_total += count as f64 * f;
+        dx_total += count as f64 * xg;
         old_total += count as f64 * b;
     }
     println!(
-        "weight gradients of one step: channel-lane {:.1} ms, before {:.1} ms, ratio {:.2}",
+        "one step's convolutions: forward {:.1} ms, dX {:.1} ms, dW {:.1} ms",
+        fwd_total * 1e3,
+        dx_total * 1e3,
+        new_total * 1e3
+    );
+    println!(
+        "weight gradients of one step: default {:.1} ms, before the channel-lane kernel {:.1} ms, \
+         ratio {:.2}",
         new_total * 1e3,
         old_total * 1e3,
         old_total / new_total

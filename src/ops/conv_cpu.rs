@@ -1,11 +1,16 @@
 //! The CPU convolution kernels behind `conv::Conv2d`: forward (+ bias), input gradient, weight
 //! gradient and bias gradient.
 //!
-//! Two paths:
+//! Paths, first match wins:
+//! - dense (`conv_dense`): images no larger than the kernel's reach (VGG-16's 2x2 layers), one
+//!   GEMM per (output pixel, input pixel) pair on the tensors as they are, for all three passes;
+//! - channel-lane weight gradient (`conv_dw`, AVX-512): stride 1, kernels 3 wide, at least
+//!   `CHANNEL_DW_MIN_TAPS` taps; output channels in the lanes, no lane sums;
 //! - direct (`conv_direct`, AVX-512): the forward and the weight gradient for any stride, and the
 //!   input gradient for stride 1 (as the forward of the flipped, transposed kernel, padding
-//!   k-1-pad). No patch matrix: each image is copied once into a padded buffer that the kernels
-//!   read with one load per 16 pixels and tap. About the speed of `gemm` on a large matrix.
+//!   k-1-pad). No patch matrix: each chunk of images is copied once into a padded buffer that the
+//!   kernels read with one load per 16 pixels and tap. About the speed of `gemm` on a large
+//!   matrix.
 //! - im2col (or col2im) around one GEMM of the `gemm` crate per chunk of images: everything else
 //!   (the input gradient of strided convolutions, CPUs without AVX-512, batches smaller than the
 //!   thread pool). The `gemm` microkernel (64 x 6 on AVX-512) wants a long, contiguous dimension
