@@ -32,6 +32,13 @@ fn first_max(a: f32, b: f32, c: f32, d: f32) -> (u32, f32) {
 /// One output row from input rows `top` and `bottom` (each at least `2 * out.len()` long).
 #[inline]
 fn pool_row(top: &[f32], bottom: &[f32], out: &mut [f32]) {
+    assert!(top.len() >= 2 * out.len() && bottom.len() >= 2 * out.len());
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        // SAFETY: AVX-512F is present; the lengths were checked above.
+        unsafe { avx512::pool_row(top, bottom, out) };
+        return;
+    }
     for ((o, t), b) in out
         .iter_mut()
         .zip(top.chunks_exact(2))
@@ -45,6 +52,15 @@ fn pool_row(top: &[f32], bottom: &[f32], out: &mut [f32]) {
 /// gradient to its first maximal element, zeros to the other three.
 #[inline]
 fn unpool_row(top: &[f32], bottom: &[f32], g: &[f32], dtop: &mut [f32], dbottom: &mut [f32]) {
+    let n = g.len();
+    assert!(top.len() >= 2 * n && bottom.len() >= 2 * n);
+    assert!(dtop.len() >= 2 * n && dbottom.len() >= 2 * n);
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        // SAFETY: AVX-512F is present; the lengths were checked above.
+        unsafe { avx512::unpool_row(top, bottom, g, dtop, dbottom) };
+        return;
+    }
     let windows = top
         .chunks_exact(2)
         .zip(bottom.chunks_exact(2))
@@ -56,6 +72,108 @@ fn unpool_row(top: &[f32], bottom: &[f32], g: &[f32], dtop: &mut [f32], dbottom:
         dt[1] = pick(1);
         db[0] = pick(2);
         db[1] = pick(3);
+    }
+}
+
+/// The rows 16 windows at a time: the even and odd columns of 32 inputs split with one permute
+/// each, `first_max`'s chain of strict `>` as compare masks and blends (a NaN compares false, as
+/// in the scalar code), and in the backward the four picks interleaved back. Same bits as the
+/// scalar rows.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    pub fn available() -> bool {
+        use std::sync::OnceLock;
+        static AVX512: OnceLock<bool> = OnceLock::new();
+        *AVX512.get_or_init(|| is_x86_feature_detected!("avx512f"))
+    }
+
+    /// Lanes below `l` (at most 16).
+    fn lanes(l: usize) -> u16 {
+        ((1u32 << l.min(16)) - 1) as u16
+    }
+
+    /// The four corners of windows k..k+16 of a row pair (lanes past `n` windows read as 0).
+    #[target_feature(enable = "avx512f")]
+    unsafe fn corners(top: &[f32], bottom: &[f32], k: usize, n: usize) -> [__m512; 4] {
+        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        let rest = 2 * (n - k);
+        let (m0, m1) = (lanes(rest), lanes(rest.saturating_sub(16)));
+        let split = |row: &[f32]| {
+            let p = row.as_ptr().add(2 * k);
+            let (v0, v1) = (
+                _mm512_maskz_loadu_ps(m0, p),
+                _mm512_maskz_loadu_ps(m1, p.add(16)),
+            );
+            (
+                _mm512_permutex2var_ps(v0, even, v1),
+                _mm512_permutex2var_ps(v0, odd, v1),
+            )
+        };
+        let (a, b) = split(top);
+        let (c, d) = split(bottom);
+        [a, b, c, d]
+    }
+
+    /// `first_max` lane by lane: the masks of the windows whose first maximum is b, c and d.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn first_max(v: [__m512; 4]) -> (__m512, [__mmask16; 3]) {
+        let [a, b, c, d] = v;
+        let mb = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(b, a);
+        let m = _mm512_mask_blend_ps(mb, a, b);
+        let mc = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(c, m);
+        let m = _mm512_mask_blend_ps(mc, m, c);
+        let md = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(d, m);
+        let m = _mm512_mask_blend_ps(md, m, d);
+        (m, [mb, mc, md])
+    }
+
+    /// # Safety
+    /// AVX-512F; `top` and `bottom` hold at least `2 * out.len()` floats.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn pool_row(top: &[f32], bottom: &[f32], out: &mut [f32]) {
+        let n = out.len();
+        for k in (0..n).step_by(16) {
+            let (m, _) = first_max(corners(top, bottom, k, n));
+            _mm512_mask_storeu_ps(out.as_mut_ptr().add(k), lanes(n - k), m);
+        }
+    }
+
+    /// # Safety
+    /// AVX-512F; `top`, `bottom`, `dtop` and `dbottom` hold at least `2 * g.len()` floats.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn unpool_row(
+        top: &[f32],
+        bottom: &[f32],
+        g: &[f32],
+        dtop: &mut [f32],
+        dbottom: &mut [f32],
+    ) {
+        let lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        let hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        let n = g.len();
+        for k in (0..n).step_by(16) {
+            let (_, [mb, mc, md]) = first_max(corners(top, bottom, k, n));
+            let gv = _mm512_maskz_loadu_ps(lanes(n - k), g.as_ptr().add(k));
+            // The first maximum is d where md, else c where mc, else b where mb, else a.
+            let (s3, s2) = (md, mc & !md);
+            let s1 = mb & !mc & !md;
+            let s0 = !(mb | mc | md);
+            let pick = |s: __mmask16| _mm512_maskz_mov_ps(s, gv);
+            let rest = 2 * (n - k);
+            let (m0, m1) = (lanes(rest), lanes(rest.saturating_sub(16)));
+            let rows = [
+                (dtop.as_mut_ptr(), pick(s0), pick(s1)),
+                (dbottom.as_mut_ptr(), pick(s2), pick(s3)),
+            ];
+            for (row, p, q) in rows {
+                let at = row.add(2 * k);
+                _mm512_mask_storeu_ps(at, m0, _mm512_permutex2var_ps(p, lo, q));
+                _mm512_mask_storeu_ps(at.add(16), m1, _mm512_permutex2var_ps(p, hi, q));
+            }
+        }
     }
 }
 
