@@ -5,7 +5,7 @@
 //! channels, else im2col + GEMM), alternated call by call so that both see the same machine.
 //! Runs inside a rayon pool like a worker. GFLOP/s count 2*Cout*Cin*k*k*Ho*Wo*N.
 //!
-//! cargo run --release --example bench_conv_dw [-- --model resnet20|vgg16 --threads T --batch N --reps R]
+//! cargo run --release --example bench_conv_dw [-- --model resnet20|vgg16|cnn --threads T --batch N --reps R]
 
 use std::time::Instant;
 
@@ -16,8 +16,10 @@ use candle_core::{Device, Tensor};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use grawa_train::ops::conv::{conv2d, set_channel_dw, Conv2dBwdInput, Conv2dBwdWeight};
 
-/// (Cin, Cout, H = W, stride, how many a forward has).
-const RESNET20: &[(usize, usize, usize, usize, usize)] = &[
+/// (Cin, Cout, H = W, stride, how many a forward has); padding 1 except for the CNN (0).
+type Shape = (usize, usize, usize, usize, usize);
+
+const RESNET20: &[Shape] = &[
     (3, 16, 32, 1, 1),
     (16, 16, 32, 1, 6),
     (16, 32, 32, 2, 1),
@@ -26,7 +28,10 @@ const RESNET20: &[(usize, usize, usize, usize, usize)] = &[
     (64, 64, 8, 1, 5),
 ];
 
-const VGG16: &[(usize, usize, usize, usize, usize)] = &[
+/// The CNN's two convolutions (3x3 without padding, MNIST's 28x28).
+const CNN: &[Shape] = &[(1, 32, 28, 1, 1), (32, 64, 13, 1, 1)];
+
+const VGG16: &[Shape] = &[
     (3, 64, 32, 1, 1),
     (64, 64, 32, 1, 1),
     (64, 128, 16, 1, 1),
@@ -59,17 +64,20 @@ fn main() -> candle_core::Result<()> {
     let shapes = match model.as_str() {
         "resnet20" => RESNET20,
         "vgg16" => VGG16,
-        m => panic!("--model {m}: expected resnet20 or vgg16"),
+        "cnn" => CNN,
+        m => panic!("--model {m}: expected resnet20, vgg16 or cnn"),
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .expect("rayon pool");
-    pool.install(|| run(shapes, n, reps.max(1), threads))
+    let pad = usize::from(model != "cnn");
+    pool.install(|| run(shapes, pad, n, reps.max(1), threads))
 }
 
 fn run(
-    shapes: &[(usize, usize, usize, usize, usize)],
+    shapes: &[Shape],
+    pad: usize,
     n: usize,
     reps: usize,
     threads: usize,
@@ -83,7 +91,7 @@ fn run(
     let (mut new_total, mut old_total) = (0.0, 0.0);
     let (mut fwd_total, mut dx_total) = (0.0, 0.0);
     for &(cin, cout, hw, stride, count) in shapes {
-        let (k, pad) = (3, 1);
+        let k = 3;
         let ho = (hw + 2 * pad - k) / stride + 1;
         let flops = 2.0 * (cout * cin * k * k * ho * ho * n) as f64;
         let x = Tensor::randn(0f32, 1.0, (n, cin, hw, hw), &dev)?;
