@@ -587,6 +587,35 @@ fn direct_fwd(
     y
 }
 
+/// Partial sums of a weight gradient over `n` images cut into `groups` contiguous groups run in
+/// parallel, each of `part_len` floats (zeroed) fed `body(first image, images, partial)` once per
+/// chunk of at most `cb` images of its group. The partials, side by side, are returned unsummed.
+pub(super) fn grouped_partials(
+    n: usize,
+    groups: usize,
+    cb: usize,
+    part_len: usize,
+    body: impl Fn(usize, usize, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let mut parts = vec![0f32; groups * part_len];
+    if part_len == 0 {
+        return parts;
+    }
+    parts
+        .par_chunks_mut(part_len)
+        .enumerate()
+        .for_each(|(gi, part)| {
+            let (b_start, b_end) = (gi * n / groups, (gi + 1) * n / groups);
+            let mut b0 = b_start;
+            while b0 < b_end {
+                let nb = cb.max(1).min(b_end - b0);
+                body(b0, nb, part);
+                b0 += nb;
+            }
+        });
+    parts
+}
+
 /// The direct weight gradient of `n` images: groups of images in parallel, each summed over
 /// chunks of images, one kernel call per chunk and tile.
 fn direct_bwd_weight(d: &Direct, n: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
@@ -611,25 +640,15 @@ fn direct_bwd_weight(d: &Direct, n: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
         .div_ceil(per_group.div_ceil(target.min(per_group).max(1)))
         .max(1);
     let pairs = d.dw_pairs(cb);
-    let mut parts = vec![0f32; groups * size];
-    parts
-        .par_chunks_mut(size)
-        .enumerate()
-        .for_each(|(gi, part)| {
-            let (b_start, b_end) = (gi * n / groups, (gi + 1) * n / groups);
-            let mut b0 = b_start;
-            while b0 < b_end {
-                let nb = cb.min(b_end - b0);
-                let xs = &x[b0 * img_in..(b0 + nb) * img_in];
-                let dys = &dy[b0 * img_out..(b0 + nb) * img_out];
-                with_scratch(d.xp_len(nb) + d.dyp_len(nb), |s| {
-                    let (xp, dyp) = s.split_at_mut(d.xp_len(nb));
-                    d.fill_buffer(xs, nb, xp);
-                    d.weight_grad(xp, dys, nb, &pairs, dyp, part);
-                });
-                b0 += nb;
-            }
+    let mut parts = grouped_partials(n, groups, cb, size, |b0, nb, part| {
+        let xs = &x[b0 * img_in..(b0 + nb) * img_in];
+        let dys = &dy[b0 * img_out..(b0 + nb) * img_out];
+        with_scratch(d.xp_len(nb) + d.dyp_len(nb), |s| {
+            let (xp, dyp) = s.split_at_mut(d.xp_len(nb));
+            d.fill_buffer(xs, nb, xp);
+            d.weight_grad(xp, dys, nb, &pairs, dyp, part);
         });
+    });
     let (head, tail) = parts.split_at_mut(size);
     for t in tail.chunks_exact(size) {
         for (a, b) in head.iter_mut().zip(t) {

@@ -22,7 +22,7 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use super::conv_cpu::with_scratch;
+use super::conv_cpu::{grouped_partials, with_scratch};
 use super::conv_direct::{self, Direct};
 use super::im2col::Geom;
 
@@ -89,26 +89,16 @@ impl ChannelDw {
         let pixels: Vec<usize> = (0..cb * p)
             .map(|i| (i / p) * img_xp + (i % p) / g.wo * wq + i % g.wo)
             .collect();
-        let mut parts = vec![0f32; groups * part_len];
-        parts
-            .par_chunks_mut(part_len)
-            .enumerate()
-            .for_each(|(gi, part)| {
-                let (b_start, b_end) = (gi * n / groups, (gi + 1) * n / groups);
-                let mut b0 = b_start;
-                while b0 < b_end {
-                    let nb = cb.min(b_end - b0);
-                    let xs = &x[b0 * img_in..(b0 + nb) * img_in];
-                    let dys = &dy[b0 * img_out..(b0 + nb) * img_out];
-                    with_scratch(self.d.xp_len(nb) + nb * p * coutp, |s| {
-                        let (xp, dyt) = s.split_at_mut(self.d.xp_len(nb));
-                        self.d.fill_buffer(xs, nb, xp);
-                        transpose_padded(dys, nb, g.cout, p, coutp, dyt);
-                        self.accumulate(xp, dyt, &pixels[..nb * p], part);
-                    });
-                    b0 += nb;
-                }
+        let parts = grouped_partials(n, groups, cb, part_len, |b0, nb, part| {
+            let xs = &x[b0 * img_in..(b0 + nb) * img_in];
+            let dys = &dy[b0 * img_out..(b0 + nb) * img_out];
+            with_scratch(self.d.xp_len(nb) + nb * p * coutp, |s| {
+                let (xp, dyt) = s.split_at_mut(self.d.xp_len(nb));
+                self.d.fill_buffer(xs, nb, xp);
+                transpose_padded(dys, nb, g.cout, p, coutp, dyt);
+                self.accumulate(xp, dyt, &pixels[..nb * p], part);
             });
+        });
         self.unpack(&parts, groups)
     }
 
