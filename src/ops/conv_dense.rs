@@ -119,7 +119,8 @@ pub fn backward_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
 }
 
 /// Weight gradient: dw (Cout, Cin, kh, kw) of x (N, Cin, H, W) and dy (N, Cout, Ho, Wo). Taps no
-/// pair reaches (none when `applies`, except kernels larger than the padded image) stay zero.
+/// pair reaches (those that only ever meet padding, as all but the centre on a 1x1 image) stay
+/// zero, which is their gradient.
 pub fn backward_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (p_in, q_out, taps) = (g.h * g.w, g.ho * g.wo, g.kh * g.kw);
     assert_eq!(x.len(), g.n * g.cin * p_in, "conv input size");

@@ -11,8 +11,9 @@
 //! output channels of one pixel (dY transposed pixel-major per chunk of images) and each tap's
 //! input is one broadcast. A register tile of NCOV channel vectors by NR rows of 3 taps
 //! accumulates over every pixel of a chunk: NCOV loads and 3*NR broadcasts per 3*NR*NCOV FMAs,
-//! like a GEMM microkernel, with no lane sums and no patch matrix. The tile's sums are added into
-//! a K x Cout' partial (Cout' = Cout rounded up to 16) once per chunk.
+//! like a GEMM microkernel, with no lane sums and no patch matrix. The tile's sums are added once
+//! per chunk into a partial kept in tile order (24 vectors per tile, see `unpack`); Cout' is Cout
+//! rounded up to 16.
 //!
 //! Chunks hold as many images as keep their transposed gradient (read once per row tile) near
 //! 512 KiB, in L2. Threads take contiguous groups of images, one partial each, summed at the end.
