@@ -308,19 +308,33 @@ fn gemm_bwd_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
     dx
 }
 
-/// Transposes the (Cout x P) planes of `nb` images of `dy` into `dst` (nb*P x Cout): row
-/// `b*P + q` holds the Cout values of pixel q of image b.
-fn transpose_planes(dy: &[f32], nb: usize, cout: usize, p: usize, dst: &mut [f32]) {
+/// Transposes the (Cout x P) planes of `nb` images of `dy` into `dst` (nb*P rows of `ld` >= Cout
+/// floats): row `b*P + q` holds the Cout values of pixel q of image b, then zeros up to `ld`.
+pub(super) fn transpose_planes(
+    dy: &[f32],
+    nb: usize,
+    cout: usize,
+    p: usize,
+    ld: usize,
+    dst: &mut [f32],
+) {
     const TILE: usize = 64;
+    assert!(ld >= cout);
+    let dst = &mut dst[..nb * p * ld];
+    if ld > cout {
+        for row in dst.chunks_exact_mut(ld) {
+            row[cout..].fill(0.0);
+        }
+    }
     for b in 0..nb {
         let src = &dy[b * cout * p..(b + 1) * cout * p];
-        let out = &mut dst[b * p * cout..(b + 1) * p * cout];
+        let out = &mut dst[b * p * ld..(b + 1) * p * ld];
         for q0 in (0..p).step_by(TILE) {
             let q1 = (q0 + TILE).min(p);
             for co in 0..cout {
                 let row = &src[co * p + q0..co * p + q1];
                 for (j, v) in row.iter().enumerate() {
-                    out[(q0 + j) * cout + co] = *v;
+                    out[(q0 + j) * ld + co] = *v;
                 }
             }
         }
@@ -361,7 +375,7 @@ fn gemm_bwd_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
             let col_len = if g.is_pointwise() { 0 } else { k * m };
             with_scratch(col_len + cout * m, |s| {
                 let (col, dyt) = s.split_at_mut(col_len);
-                transpose_planes(dys, nb, cout, p, dyt);
+                transpose_planes(dys, nb, cout, p, cout, dyt);
                 let col: &[f32] = if g.is_pointwise() {
                     // nb == 1: the image is its own patch matrix.
                     xs

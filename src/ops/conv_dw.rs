@@ -23,7 +23,7 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use super::conv_cpu::{grouped_partials, with_scratch};
+use super::conv_cpu::{grouped_partials, transpose_planes, with_scratch};
 use super::conv_direct::{self, Direct};
 use super::im2col::Geom;
 
@@ -96,7 +96,7 @@ impl ChannelDw {
             with_scratch(self.d.xp_len(nb) + nb * p * coutp, |s| {
                 let (xp, dyt) = s.split_at_mut(self.d.xp_len(nb));
                 self.d.fill_buffer(xs, nb, xp);
-                transpose_padded(dys, nb, g.cout, p, coutp, dyt);
+                transpose_planes(dys, nb, g.cout, p, coutp, dyt);
                 self.accumulate(xp, dyt, &pixels[..nb * p], part);
             });
         });
@@ -200,30 +200,6 @@ impl ChannelDw {
         {
             let _ = (xp, dyt, nb, part);
             unreachable!("AVX-512 kernel on a non-x86 CPU");
-        }
-    }
-}
-
-/// Copies the (Cout x P) planes of `nb` images of `dy` into `dst` (nb*P x Cout'): row `b*P + q`
-/// holds the Cout values of pixel q of image b, then zeros up to Cout'.
-fn transpose_padded(dy: &[f32], nb: usize, cout: usize, p: usize, coutp: usize, dst: &mut [f32]) {
-    const TILE: usize = 64;
-    let dst = &mut dst[..nb * p * coutp];
-    if coutp > cout {
-        for row in dst.chunks_exact_mut(coutp) {
-            row[cout..].fill(0.0);
-        }
-    }
-    for b in 0..nb {
-        let src = &dy[b * cout * p..(b + 1) * cout * p];
-        let out = &mut dst[b * p * coutp..(b + 1) * p * coutp];
-        for q0 in (0..p).step_by(TILE) {
-            let q1 = (q0 + TILE).min(p);
-            for co in 0..cout {
-                for (j, v) in src[co * p + q0..co * p + q1].iter().enumerate() {
-                    out[(q0 + j) * coutp + co] = *v;
-                }
-            }
         }
     }
 }
