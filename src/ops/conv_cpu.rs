@@ -653,7 +653,7 @@ fn direct_bwd_weight(d: &Direct, n: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let cb = per_group
         .div_ceil(per_group.div_ceil(target.min(per_group).max(1)))
         .max(1);
-    let pairs = d.dw_pairs(cb);
+    let pairs = d.image_vectors(cb);
     let mut parts = grouped_partials(n, groups, cb, size, |b0, nb, part| {
         let xs = &x[b0 * img_in..(b0 + nb) * img_in];
         let dys = &dy[b0 * img_out..(b0 + nb) * img_out];

@@ -516,30 +516,22 @@ impl Direct {
         assert!(out.len() >= self.out_len() && y.len() >= nb * self.g.cout * p);
         assert!(bias.is_none_or(|b| b.len() == self.g.cout));
         if self.scheme != Scheme::PaddedWidth {
-            // All images' vectors in one list; output offsets include the image's.
-            let img_y = self.g.cout * p;
-            let vecs: Vec<(usize, usize)> = (0..nb)
-                .flat_map(|b| {
-                    self.vecs
-                        .iter()
-                        .map(move |&(xv, yv)| (b * self.img_xp() + xv, b * img_y + yv))
-                })
-                .collect();
-            // The vectors cover every pixel and the channel blocks every channel.
+            // All images' vectors in one list, whose output offsets (Cout x Ho x Wo per image)
+            // are those of the weight gradient's pairs. The vectors cover every pixel and the
+            // channel blocks every channel.
+            let vecs = self.image_vectors(nb);
             self.forward_vectors(xp, &vecs, wt, bias, y.as_mut_ptr().cast::<f32>(), p);
             return;
         }
+        let (wq, mp) = (self.wq, self.mp);
         for b in 0..nb {
             let xb = &xp[b * self.img_xp()..];
             let yb = &mut y[b * self.g.cout * p..(b + 1) * self.g.cout * p];
-            {
-                self.forward_vectors(xb, &self.vecs, wt, bias, out.as_mut_ptr(), self.mp);
-                let (wq, mp) = (self.wq, self.mp);
-                for (co, plane) in yb.chunks_exact_mut(p).enumerate() {
-                    for (oy, row) in plane.chunks_exact_mut(wo).enumerate() {
-                        for (d, v) in row.iter_mut().zip(&out[co * mp + oy * wq..][..wo]) {
-                            d.write(*v);
-                        }
+            self.forward_vectors(xb, &self.vecs, wt, bias, out.as_mut_ptr(), mp);
+            for (co, plane) in yb.chunks_exact_mut(p).enumerate() {
+                for (oy, row) in plane.chunks_exact_mut(wo).enumerate() {
+                    for (d, v) in row.iter_mut().zip(&out[co * mp + oy * wq..][..wo]) {
+                        d.write(*v);
                     }
                 }
             }
@@ -629,9 +621,10 @@ impl Direct {
         }
     }
 
-    /// The (buffer offset, gradient offset) of every vector of `nb` images, for `weight_grad`;
-    /// the pairs of fewer images are a prefix.
-    pub fn dw_pairs(&self, nb: usize) -> Vec<(usize, usize)> {
+    /// The (buffer offset, output offset) of every vector of `nb` images, for `weight_grad` (the
+    /// output gradient in the layout it reads) and, outside `PaddedWidth`, for `forward`; the
+    /// pairs of fewer images are a prefix.
+    pub fn image_vectors(&self, nb: usize) -> Vec<(usize, usize)> {
         let img_dy = if self.scheme == Scheme::PaddedWidth {
             self.g.cout * self.mp
         } else {
@@ -647,7 +640,7 @@ impl Direct {
     }
 
     /// Weight gradient of `nb` images, added into `dw` (Cout x K): `xp` holds their buffer, `dy`
-    /// the output gradients (nb x Cout x Ho x Wo), `pairs` is `dw_pairs(m)` for some m >= nb;
+    /// the output gradients (nb x Cout x Ho x Wo), `pairs` is `image_vectors(m)` for some m >= nb;
     /// `dyp` is scratch of `dyp_len(nb)`.
     pub fn weight_grad(
         &self,
