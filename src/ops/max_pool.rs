@@ -83,11 +83,8 @@ fn unpool_row(top: &[f32], bottom: &[f32], g: &[f32], dtop: &mut [f32], dbottom:
 mod avx512 {
     use std::arch::x86_64::*;
 
-    pub fn available() -> bool {
-        use std::sync::OnceLock;
-        static AVX512: OnceLock<bool> = OnceLock::new();
-        *AVX512.get_or_init(|| is_x86_feature_detected!("avx512f"))
-    }
+    /// The convolutions' CPU check (AVX-512F and VL; these rows need only F).
+    pub use crate::ops::conv_direct::available;
 
     /// Lanes below `l` (at most 16).
     fn lanes(l: usize) -> u16 {
