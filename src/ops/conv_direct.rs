@@ -810,6 +810,9 @@ mod tests {
                 for (i, (got, want)) in y.iter().zip(&want).enumerate() {
                     // SAFETY: initialised above (NaN where the forward would not write).
                     let got = unsafe { got.assume_init() };
+                    // An f32 sum of at most 6*9 products of values in (-0.5, 0.5) plus a bias,
+                    // against f64: rounding stays near 54 * 2^-24 * 0.25 (about 1e-6); a wrong
+                    // tap or channel is off by a product, about 0.1.
                     assert!(
                         (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
                         "tile {tile:?}, {g:?} ({:?}): y[{i}] = {got}, want {want}",
