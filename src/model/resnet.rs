@@ -7,6 +7,7 @@ use candle_core::{IndexOp, Result, Tensor};
 use candle_nn::{Module, ModuleT, VarBuilder};
 
 use crate::ops::batch_norm::BatchNorm;
+use crate::ops::bn_relu_conv::bn_relu_conv;
 use crate::ops::conv::Conv2d;
 use crate::ops::linear::Linear;
 
@@ -60,13 +61,14 @@ impl BasicBlock {
     }
 
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        let out = self.bn1.forward_relu_t(&self.conv1.forward(xs)?, train)?;
+        // conv2(relu(bn1(.))) as one op: it keeps conv1's output alone for the backward (see
+        // `bn_relu_conv`).
+        let out = bn_relu_conv(&self.bn1, &self.conv2, &self.conv1.forward(xs)?, train)?;
         let short = match self.shortcut_pad {
             None => xs.clone(),
             Some(pad) => option_a_shortcut(xs, pad)?,
         };
-        self.bn2
-            .forward_add_relu_t(&self.conv2.forward(&out)?, &short, train)
+        self.bn2.forward_add_relu_t(&out, &short, train)
     }
 }
 

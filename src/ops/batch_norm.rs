@@ -94,7 +94,7 @@ impl BatchNorm {
     }
 
     /// Whether the fused CPU op applies.
-    fn fast_path(&self, xs: &Tensor, residual: Option<&Tensor>) -> bool {
+    pub(crate) fn fast_path(&self, xs: &Tensor, residual: Option<&Tensor>) -> bool {
         let f32_cpu = |t: &Tensor| t.device().is_cpu() && t.dtype() == DType::F32;
         f32_cpu(xs)
             && xs.rank() >= 2
@@ -127,6 +127,37 @@ impl BatchNorm {
             };
         }
         let x = xs.contiguous()?;
+        let (op, saved) = self.op(epi, train)?;
+        let op: Arc<Box<dyn CustomOp3 + Send + Sync>> = Arc::new(Box::new(op));
+        let out = match residual {
+            None => x.apply_op3_arc(&self.weight, &self.bias, op)?,
+            Some(r) => {
+                let gb = self.gamma_beta()?;
+                x.apply_op3_arc(&gb, &r.contiguous()?, op)?
+            }
+        };
+        self.after_forward(&saved, &x, train)?;
+        Ok(out)
+    }
+
+    /// `relu(batch_norm(xs))` as a tensor outside the graph (no backward through it), and the
+    /// op that computed it, which holds what its backward (`BnOp::grads`) needs. Training-mode
+    /// running statistics are updated as by `forward_relu_t`. For ops that recompute the output
+    /// in their backward (`bn_relu_conv`); the caller checks `fast_path` first.
+    pub(crate) fn relu_detached(&self, xs: &Tensor, train: bool) -> Result<(Tensor, BnOp)> {
+        let (op, saved) = self.op(Epilogue::Relu, train)?;
+        let out = xs.apply_op3_no_bwd(&self.weight, &self.bias, &op)?;
+        self.after_forward(&saved, xs, train)?;
+        Ok((out, op))
+    }
+
+    /// gamma and beta as one tensor of 2 C values (for ops with three inputs besides them).
+    pub(crate) fn gamma_beta(&self) -> Result<Tensor> {
+        Tensor::cat(&[&self.weight, &self.bias], 0)
+    }
+
+    /// A fresh op for one forward: training (batch statistics) or evaluation (running ones).
+    fn op(&self, epi: Epilogue, train: bool) -> Result<(BnOp, Arc<OnceLock<Saved>>)> {
         let running = if train {
             None
         } else {
@@ -145,20 +176,17 @@ impl BatchNorm {
             running,
             saved: saved.clone(),
         };
-        let op: Arc<Box<dyn CustomOp3 + Send + Sync>> = Arc::new(Box::new(op));
-        let out = match residual {
-            None => x.apply_op3_arc(&self.weight, &self.bias, op)?,
-            Some(r) => {
-                let gb = Tensor::cat(&[&self.weight, &self.bias], 0)?;
-                x.apply_op3_arc(&gb, &r.contiguous()?, op)?
-            }
-        };
+        Ok((op, saved))
+    }
+
+    /// In training, the running statistics' update from what the forward saved.
+    fn after_forward(&self, saved: &OnceLock<Saved>, x: &Tensor, train: bool) -> Result<()> {
         if train {
             let saved: &Saved = saved.get().expect("the forward ran");
             let m = x.elem_count() / self.channels();
             self.update_running(saved, m)?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// candle_nn's update, from the op's statistics, with candle's f32 arithmetic:
@@ -214,7 +242,7 @@ struct Saved {
 }
 
 /// The fused op. Inputs: (x, gamma, beta), or (x, [gamma; beta], residual) for `AddRelu`.
-struct BnOp {
+pub(crate) struct BnOp {
     eps: f64,
     epi: Epilogue,
     /// Evaluation: running mean and 1 / sqrt(running_var + eps). None: training.
@@ -340,59 +368,99 @@ impl CustomOp3 for BnOp {
         res: &Tensor,
         grad_res: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let g = self.grads(x, &grad_res.contiguous()?, Some(res), x.track_op())?;
+        let dev = x.device();
+        let c = g.dgamma.len();
+        match g.dres {
+            Some(dres) => {
+                let dgb = Tensor::from_vec([g.dgamma, g.dbeta].concat(), 2 * c, dev)?;
+                let dres = Tensor::from_vec(dres, arg3.shape(), dev)?;
+                Ok((g.dx, Some(dgb), Some(dres)))
+            }
+            None => {
+                let dgamma = Tensor::from_vec(g.dgamma, c, dev)?;
+                let dbeta = Tensor::from_vec(g.dbeta, c, dev)?;
+                Ok((g.dx, Some(dgamma), Some(dbeta)))
+            }
+        }
+    }
+}
+
+/// The gradients of one BatchNorm application.
+pub(crate) struct BnGrads {
+    /// Of the input (when asked for).
+    pub dx: Option<Tensor>,
+    pub dgamma: Vec<f32>,
+    pub dbeta: Vec<f32>,
+    /// Of the residual (`AddRelu` only), in the input's layout.
+    pub dres: Option<Vec<f32>>,
+}
+
+impl BnOp {
+    /// The gradients from the input `x` and the output's gradient `dy` (contiguous); `out`, the
+    /// forward's output, is read only for `AddRelu` (its ReLU mask), and `Relu` recomputes the
+    /// mask from x.
+    pub(crate) fn grads(
+        &self,
+        x: &Tensor,
+        dy: &Tensor,
+        out: Option<&Tensor>,
+        need_dx: bool,
+    ) -> Result<BnGrads> {
         let Some(saved) = self.saved.get() else {
             bail!("batch-norm: backward before forward")
         };
         let g = geometry(x.shape())?;
-        let dy = grad_res.contiguous()?;
-        let need_dx = x.track_op();
         let add_relu = self.epi == Epilogue::AddRelu;
         let train = self.running.is_none();
         let m = g.per_channel() as f64;
         let mut dx: Vec<f32> = Vec::with_capacity(if need_dx { g.len() } else { 0 });
         let mut dres: Vec<f32> = Vec::with_capacity(if add_relu { g.len() } else { 0 });
         let (dx_ptr, dres_ptr) = (OutPtr(dx.as_mut_ptr()), OutPtr(dres.as_mut_ptr()));
-        let sums = with_f32(x, "input", |xv| {
-            with_f32(&dy, "gradient", |dyv| {
-                with_f32(res, "output", |zv| {
-                    if xv.len() != g.len() || dyv.len() != g.len() || zv.len() != g.len() {
-                        bail!("batch-norm backward: shapes do not match")
-                    }
-                    let mask = match self.epi {
-                        Epilogue::None => Mask::None,
-                        Epilogue::Relu => Mask::Recompute,
-                        Epilogue::AddRelu => Mask::Output(zv),
-                    };
-                    let dres_ptr = add_relu.then_some(dres_ptr);
-                    Ok(per_channel(&g, |c| {
-                        let k = saved.affine[c];
-                        // SAFETY: dres has room for g.len() values; only this task writes
-                        // channel c's planes of dres and dx.
-                        let (s1, s2) =
-                            unsafe { kern::backward_sums(&g, c, xv, dyv, mask, dres_ptr, k) };
-                        if need_dx {
-                            let inv = saved.invstd[c];
-                            let gi = saved.gamma[c] as f64 * inv;
-                            let d = if train {
-                                DxCoef {
-                                    a: gi as f32,
-                                    b: (gi * inv * inv * s2 / m) as f32,
-                                    cc: (gi * s1 / m) as f32,
-                                }
-                            } else {
-                                DxCoef {
-                                    a: gi as f32,
-                                    b: 0.0,
-                                    cc: 0.0,
-                                }
-                            };
-                            unsafe {
-                                kern::backward_dx(&g, c, xv, dyv, mask, dres_ptr, dx_ptr, k, d)
-                            };
+        let sums_with = |xv: &[f32], dyv: &[f32], zv: Option<&[f32]>| -> Result<Vec<(f64, f64)>> {
+            if xv.len() != g.len() || dyv.len() != g.len() || zv.is_some_and(|z| z.len() != g.len())
+            {
+                bail!("batch-norm backward: shapes do not match")
+            }
+            let mask = match (self.epi, zv) {
+                (Epilogue::None, _) => Mask::None,
+                (Epilogue::Relu, _) => Mask::Recompute,
+                (Epilogue::AddRelu, Some(zv)) => Mask::Output(zv),
+                (Epilogue::AddRelu, None) => {
+                    bail!("batch-norm backward: add-relu without its output")
+                }
+            };
+            let dres_ptr = add_relu.then_some(dres_ptr);
+            Ok(per_channel(&g, |c| {
+                let k = saved.affine[c];
+                // SAFETY: dres has room for g.len() values; only this task writes channel c's
+                // planes of dres and dx.
+                let (s1, s2) = unsafe { kern::backward_sums(&g, c, xv, dyv, mask, dres_ptr, k) };
+                if need_dx {
+                    let inv = saved.invstd[c];
+                    let gi = saved.gamma[c] as f64 * inv;
+                    let d = if train {
+                        DxCoef {
+                            a: gi as f32,
+                            b: (gi * inv * inv * s2 / m) as f32,
+                            cc: (gi * s1 / m) as f32,
                         }
-                        (s1, s2)
-                    }))
-                })
+                    } else {
+                        DxCoef {
+                            a: gi as f32,
+                            b: 0.0,
+                            cc: 0.0,
+                        }
+                    };
+                    unsafe { kern::backward_dx(&g, c, xv, dyv, mask, dres_ptr, dx_ptr, k, d) };
+                }
+                (s1, s2)
+            }))
+        };
+        let sums = with_f32(x, "input", |xv| {
+            with_f32(dy, "gradient", |dyv| match out {
+                Some(out) => with_f32(out, "output", |zv| sums_with(xv, dyv, Some(zv))),
+                None => sums_with(xv, dyv, None),
             })
         })?;
         // SAFETY: the passes above wrote every plane of the buffers they were given.
@@ -410,20 +478,43 @@ impl CustomOp3 for BnOp {
             .zip(&saved.invstd)
             .map(|(s, inv)| (s.1 * inv) as f32)
             .collect();
-        let dev = x.device();
         let dx = if need_dx {
-            Some(Tensor::from_vec(dx, x.shape(), dev)?)
+            Some(Tensor::from_vec(dx, x.shape(), x.device())?)
         } else {
             None
         };
-        if add_relu {
-            let dgb = Tensor::from_vec([dgamma, dbeta].concat(), 2 * g.c, dev)?;
-            let dres = Tensor::from_vec(dres, arg3.shape(), dev)?;
-            Ok((dx, Some(dgb), Some(dres)))
-        } else {
-            let dgamma = Tensor::from_vec(dgamma, g.c, dev)?;
-            let dbeta = Tensor::from_vec(dbeta, g.c, dev)?;
-            Ok((dx, Some(dgamma), Some(dbeta)))
+        Ok(BnGrads {
+            dx,
+            dgamma,
+            dbeta,
+            dres: add_relu.then_some(dres),
+        })
+    }
+
+    /// The forward's output again, from the input and the constants the forward used (bit for
+    /// bit the same values): for ops that keep the input rather than the output.
+    pub(crate) fn recompute(&self, x: &Tensor) -> Result<Tensor> {
+        let Some(saved) = self.saved.get() else {
+            bail!("batch-norm: recompute before forward")
+        };
+        if self.epi == Epilogue::AddRelu {
+            bail!("batch-norm: recompute of add-relu needs its residual")
         }
+        let g = geometry(x.shape())?;
+        let mut out: Vec<f32> = Vec::with_capacity(g.len());
+        let ptr = OutPtr(out.as_mut_ptr());
+        with_f32(x, "input", |xv| {
+            if xv.len() != g.len() || saved.affine.len() != g.c {
+                bail!("batch-norm recompute: input does not match the forward's")
+            }
+            per_channel(&g, |c| {
+                // SAFETY: `out` has room for g.len() values; this task alone writes channel c.
+                unsafe { kern::write_channel(&g, c, xv, None, ptr, saved.affine[c], self.epi) };
+            });
+            Ok(())
+        })?;
+        // SAFETY: every plane of every channel was written above.
+        unsafe { out.set_len(g.len()) };
+        Tensor::from_vec(out, x.shape(), x.device())
     }
 }

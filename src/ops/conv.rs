@@ -36,6 +36,29 @@ impl Conv2d {
     }
 }
 
+impl Conv2d {
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+
+    /// The op's geometry (stride and padding).
+    pub(crate) fn op(&self) -> Conv2dOp {
+        Conv2dOp {
+            stride: self.stride,
+            padding: self.padding,
+        }
+    }
+
+    /// Whether `xs` goes through our CPU op rather than candle's convolution.
+    pub(crate) fn runs_ours(&self, xs: &Tensor) -> bool {
+        runs_ours(xs, &self.weight, self.bias.as_ref())
+    }
+}
+
 impl Module for Conv2d {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         conv2d(
@@ -57,13 +80,7 @@ pub fn conv2d(
     stride: usize,
     padding: usize,
 ) -> Result<Tensor> {
-    let ours = matches!(xs.device(), Device::Cpu)
-        && xs.dtype() == DType::F32
-        && weight.dtype() == DType::F32
-        && bias.is_none_or(|b| b.dtype() == DType::F32 && b.rank() == 1)
-        && xs.rank() == 4
-        && weight.rank() == 4;
-    if ours {
+    if runs_ours(xs, weight, bias) {
         let xs = xs.contiguous()?;
         let w = weight.contiguous()?;
         let op = Conv2dOp { stride, padding };
@@ -78,6 +95,16 @@ pub fn conv2d(
             Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
         }
     }
+}
+
+/// Our op takes f32 NCHW on the CPU with an OIHW weight and a (Cout,) bias.
+fn runs_ours(xs: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> bool {
+    matches!(xs.device(), Device::Cpu)
+        && xs.dtype() == DType::F32
+        && weight.dtype() == DType::F32
+        && bias.is_none_or(|b| b.dtype() == DType::F32 && b.rank() == 1)
+        && xs.rank() == 4
+        && weight.rank() == 4
 }
 
 /// Testing aid: with `false`, every CPU convolution takes the im2col + GEMM path, as on a CPU
@@ -141,7 +168,7 @@ pub struct Conv2dOp {
 
 impl Conv2dOp {
     /// The forward on CPU storages, with an optional bias (Cout,).
-    fn cpu(
+    pub(crate) fn cpu(
         &self,
         name: &str,
         (s1, l1): (&CpuStorage, &Layout),
@@ -176,9 +203,22 @@ impl Conv2dOp {
         w: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        self.gradients(x, w, grad, x.track_op(), w.track_op())
+    }
+
+    /// The input gradient (if `need_dx`) and the weight gradient (if `need_dw`) from the
+    /// input `x`, the weight `w` and the output's contiguous gradient `grad`.
+    pub(crate) fn gradients(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        grad: &Tensor,
+        need_dx: bool,
+        need_dw: bool,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (_, _, h, wd) = x.dims4()?;
         let (_, _, kh, kw) = w.dims4()?;
-        let dx = if x.track_op() {
+        let dx = if need_dx {
             let op = Conv2dBwdInput {
                 stride: self.stride,
                 padding: self.padding,
@@ -189,7 +229,7 @@ impl Conv2dOp {
         } else {
             None
         };
-        let dw = if w.track_op() {
+        let dw = if need_dw {
             let op = Conv2dBwdWeight {
                 stride: self.stride,
                 padding: self.padding,

@@ -5,6 +5,7 @@
 
 pub mod batch_norm;
 mod bn_kernels;
+pub mod bn_relu_conv;
 pub mod conv;
 mod conv_cpu;
 mod conv_dense;
