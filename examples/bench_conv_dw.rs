@@ -1,8 +1,8 @@
 //! Our convolution's three passes on a model's shapes at batch 128 (forward, input gradient,
-//! weight gradient; scripts/bench_pytorch_convs.py times PyTorch's on the same shapes), and the
-//! weight gradient's paths side by side: the default (channel-lane kernel `conv_dw` where it
-//! applies) against the path the channel-lane kernel replaced (direct pixel lanes up to 64x64
-//! channels, else im2col + GEMM), alternated call by call so that both see the same machine.
+//! weight gradient; scripts/bench_pytorch_convs.py times PyTorch's on the same shapes), each
+//! beside the path it took before its channel-lane kernel (`conv_cf` for the forward and input
+//! gradient, `conv_dw` for the weight gradient; before: direct pixel lanes or im2col + GEMM),
+//! alternated call by call so that both see the same machine.
 //! Runs inside a rayon pool like a worker. GFLOP/s count 2*Cout*Cin*k*k*Ho*Wo*N.
 //!
 //! cargo run --release --example bench_conv_dw [-- --model resnet20|vgg16|cnn --threads T --batch N --reps R]
@@ -14,7 +14,9 @@ use candle_core::{Device, Tensor};
 // The trainer's allocator (outputs of these sizes are allocated and freed every call).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use grawa_train::ops::conv::{conv2d, set_channel_dw, Conv2dBwdInput, Conv2dBwdWeight};
+use grawa_train::ops::conv::{
+    conv2d, set_channel_dw, set_channel_fwd, Conv2dBwdInput, Conv2dBwdWeight,
+};
 
 /// (Cin, Cout, H = W, stride, how many a forward has); padding 1 except for the CNN (0).
 type Shape = (usize, usize, usize, usize, usize);
@@ -85,11 +87,12 @@ fn run(
     let dev = Device::Cpu;
     println!("batch {n}, {threads} threads, median of {reps} alternated calls; ms [GFLOP/s]");
     println!(
-        "{:<22} {:>16} {:>16} {:>16} {:>16} {:>7}",
-        "shape", "forward", "dX", "dW", "dW before", "before/new"
+        "{:<22} {:>16} {:>8} {:>16} {:>8} {:>16} {:>16} {:>7}",
+        "shape", "forward", "before", "dX", "before", "dW", "dW before", "before/new"
     );
     let (mut new_total, mut old_total) = (0.0, 0.0);
     let (mut fwd_total, mut dx_total) = (0.0, 0.0);
+    let (mut fwd_before, mut dx_before) = (0.0, 0.0);
     for &(cin, cout, hw, stride, count) in shapes {
         let k = 3;
         let ho = (hw + 2 * pad - k) / stride + 1;
@@ -124,9 +127,18 @@ fn run(
             dy.apply_op2_no_bwd(&w, &op_dx).unwrap();
         };
         let (mut tf, mut tn, mut to, mut tx) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut tfb, mut txb) = (Vec::new(), Vec::new());
         for rep in 0..=reps {
             let f = timed(&fwd);
             let xg = timed(&dx);
+            set_channel_fwd(false);
+            let fb = timed(&fwd);
+            let xgb = timed(&dx);
+            set_channel_fwd(true);
+            if rep > 0 {
+                tfb.push(fb);
+                txb.push(xgb);
+            }
             set_channel_dw(true);
             let a = timed(&dw);
             set_channel_dw(false);
@@ -141,14 +153,17 @@ fn run(
             }
         }
         let (f, a, b, xg) = (median(tf), median(tn), median(to), median(tx));
+        let (fb, xgb) = (median(tfb), median(txb));
         let gf = |t: f64| flops / t / 1e9;
         println!(
-            "{:<22} {:>7.2} [{:>5.1}] {:>7.2} [{:>5.1}] {:>7.2} [{:>5.1}] {:>7.2} [{:>5.1}] {:>7.2}",
+            "{:<22} {:>7.2} [{:>5.1}] {:>8.2} {:>7.2} [{:>5.1}] {:>8.2} {:>7.2} [{:>5.1}] {:>7.2} [{:>5.1}] {:>7.2}",
             format!("{cin}->{cout} {hw}x{hw} s{stride} (x{count})"),
             f * 1e3,
             gf(f),
+            fb * 1e3,
             xg * 1e3,
             gf(xg),
+            xgb * 1e3,
             a * 1e3,
             gf(a),
             b * 1e3,
@@ -158,6 +173,8 @@ fn run(
         new_total += count as f64 * a;
         fwd_total += count as f64 * f;
         dx_total += count as f64 * xg;
+        fwd_before += count as f64 * fb;
+        dx_before += count as f64 * xgb;
         old_total += count as f64 * b;
     }
     println!(
@@ -165,6 +182,11 @@ fn run(
         fwd_total * 1e3,
         dx_total * 1e3,
         new_total * 1e3
+    );
+    println!(
+        "before the channel-lane forward: forward {:.1} ms, dX {:.1} ms",
+        fwd_before * 1e3,
+        dx_before * 1e3
     );
     println!(
         "weight gradients of one step: default {:.1} ms, before the channel-lane kernel {:.1} ms, \

@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 
 use candle_core::{Device, Module, Tensor, Var};
-use grawa_train::ops::conv::{set_channel_dw, set_direct_kernels, Conv2d};
+use grawa_train::ops::conv::{set_channel_dw, set_channel_fwd, set_direct_kernels, Conv2d};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -224,6 +224,13 @@ const CASES: &[Case] = &[
     case(4, 40, 6, 7, 32, 3, 1, 0, false),
     case(3, 32, 5, 9, 20, 3, 1, 2, false),
     case(6, 35, 8, 8, 96, 3, 1, 1, false),
+    // The channel-lane forward and input gradient (small images, 128 channels or more in): a
+    // forward only (64 out), both with Cout and Cin off the 64-channel blocks, no and double
+    // padding (the input gradient's transposed padding is then 2 and 0).
+    case(3, 128, 4, 4, 64, 3, 1, 1, true),
+    case(4, 130, 5, 7, 144, 3, 1, 1, false),
+    case(2, 128, 8, 8, 128, 3, 1, 0, true),
+    case(3, 136, 3, 3, 128, 3, 1, 2, false),
 ];
 
 #[test]
@@ -263,6 +270,23 @@ fn pixel_lane_weight_grad_matches_candle() {
         }
     });
     set_channel_dw(true);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+/// The same shapes with the forward and input gradient on the path they take without the
+/// channel-lane kernel (direct pixel lanes or GEMM).
+#[test]
+fn pixel_lane_forward_matches_candle() {
+    let _path = PATH.lock().unwrap_or_else(|e| e.into_inner());
+    set_channel_fwd(false);
+    let result = std::panic::catch_unwind(|| {
+        for (i, c) in CASES.iter().enumerate() {
+            check(c, 400 + i as u64, false);
+        }
+    });
+    set_channel_fwd(true);
     if let Err(e) = result {
         std::panic::resume_unwind(e);
     }

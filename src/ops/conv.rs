@@ -114,6 +114,13 @@ pub fn set_direct_kernels(enabled: bool) {
     super::conv_cpu::set_direct(enabled);
 }
 
+/// Testing and benchmarking aid: with `false`, forwards and input gradients do not take the
+/// channel-lane kernel (`conv_cf`) but the path they took before it (direct pixel-lane or GEMM).
+#[doc(hidden)]
+pub fn set_channel_fwd(enabled: bool) {
+    super::conv_cpu::set_channel_fwd(enabled);
+}
+
 /// Testing and benchmarking aid: with `false`, weight gradients do not take the channel-lane
 /// kernel (`conv_dw`) but the path they took before it (direct pixel-lane or GEMM).
 #[doc(hidden)]

@@ -36,6 +36,7 @@ use std::cell::RefCell;
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::conv_cf::ChannelFwd;
 use super::conv_dense;
 use super::conv_direct::{self, Direct};
 use super::conv_dw::ChannelDw;
@@ -62,6 +63,12 @@ thread_local! {
 /// this one waits) gets a fresh buffer instead.
 pub(super) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     with_buffer(&SCRATCH, len, f)
+}
+
+/// Runs `f` on `len` floats of this thread's buffer for packed weights (contents unspecified),
+/// which the calling thread holds while the tasks of one convolution read it.
+pub(super) fn with_weights<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    with_buffer(&WEIGHTS, len, f)
 }
 
 fn with_buffer<R>(
@@ -430,6 +437,9 @@ pub fn conv_fwd(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32
     if dense(g) {
         return conv_dense::forward(g, x, w, bias);
     }
+    if let Some(c) = channel_fwd(g, ChannelFwd::new) {
+        return c.forward(g.n, x, w, false, bias);
+    }
     match direct_geom(g, false) {
         Some(d) => direct_fwd(&d, g.n, x, w, false, bias),
         None => gemm_fwd(g, x, w, bias),
@@ -464,6 +474,9 @@ pub fn conv_bwd_bias(n: usize, cout: usize, p: usize, dy: &[f32]) -> Vec<f32> {
 pub fn conv_bwd_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
     if dense(g) {
         return conv_dense::backward_input(g, dy, w);
+    }
+    if let Some(c) = channel_fwd(g, ChannelFwd::transposed) {
+        return c.forward(g.n, dy, w, true, None);
     }
     match direct_geom(g, true) {
         Some(d) => direct_fwd(&d, g.n, dy, w, true, None),
@@ -516,6 +529,27 @@ static CHANNEL_DW: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool
 /// Allows or forbids the channel-lane weight gradient (`conv_dw`).
 pub fn set_channel_dw(enabled: bool) {
     CHANNEL_DW.store(enabled, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether the channel-lane forward may be used (benchmarks turn it off to compare).
+static CHANNEL_FWD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Allows or forbids the channel-lane forward and input gradient (`conv_cf`).
+pub fn set_channel_fwd(enabled: bool) {
+    CHANNEL_FWD.store(enabled, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The channel-lane form (`make`: of the convolution, or of the one computing its input
+/// gradient) where it applies and the direct kernels are allowed, for at least as many images as
+/// threads.
+fn channel_fwd(g: &Geom, make: fn(&Geom) -> Option<ChannelFwd>) -> Option<ChannelFwd> {
+    let threads = rayon::current_num_threads().max(1);
+    let enabled = CHANNEL_FWD.load(std::sync::atomic::Ordering::Relaxed)
+        && DIRECT.load(std::sync::atomic::Ordering::Relaxed);
+    if !enabled || g.n < threads || g.n == 0 {
+        return None;
+    }
+    make(g).filter(|c| c.pays())
 }
 
 /// Fewest taps (Cin*kh*kw) for the channel-lane weight gradient. With fewer, transposing dY

@@ -7,6 +7,7 @@ pub mod batch_norm;
 mod bn_kernels;
 pub mod bn_relu_conv;
 pub mod conv;
+mod conv_cf;
 mod conv_cpu;
 mod conv_dense;
 mod conv_direct;
