@@ -3,13 +3,14 @@
 //! doubles the channels, the shortcut takes every other pixel and zero-pads the new channels, so it
 //! has no parameters. Convolutions have no bias; weights are kaiming_normal_.
 
-use candle_core::{IndexOp, Result, Tensor};
+use candle_core::{DType, IndexOp, Result, Tensor};
 use candle_nn::{Module, ModuleT, VarBuilder};
 
 use crate::ops::batch_norm::BatchNorm;
 use crate::ops::bn_relu_conv::bn_relu_conv;
 use crate::ops::conv::Conv2d;
 use crate::ops::linear::Linear;
+use crate::ops::shortcut::option_a_shortcut_cpu;
 
 use super::layers::{batch_norm, conv2d, linear, ConvSpec, WeightInit};
 
@@ -72,8 +73,18 @@ impl BasicBlock {
     }
 }
 
-/// PyTorch's `F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, pad, pad))`.
+/// PyTorch's `F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, pad, pad))`: our op on the CPU in f32,
+/// else `option_a_shortcut_composed`.
 pub fn option_a_shortcut(xs: &Tensor, pad: usize) -> Result<Tensor> {
+    if xs.device().is_cpu() && xs.dtype() == DType::F32 && xs.rank() == 4 {
+        return option_a_shortcut_cpu(xs, pad);
+    }
+    option_a_shortcut_composed(xs, pad)
+}
+
+/// The device-independent form of `option_a_shortcut`: a reshape, index selections and a
+/// concatenation with zeros.
+pub fn option_a_shortcut_composed(xs: &Tensor, pad: usize) -> Result<Tensor> {
     let (n, c, h, w) = xs.dims4()?;
     // Every other row and column: view H as (H/2, 2) and W as (W/2, 2) and keep index 0 of each.
     // An odd side keeps its last row/column as `::2` does.

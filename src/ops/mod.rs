@@ -16,3 +16,4 @@ mod cpu;
 mod im2col;
 pub mod linear;
 pub mod max_pool;
+pub mod shortcut;
