@@ -66,11 +66,11 @@ impl ChannelFwd {
 
     /// Whether this form beats the pixel-lane one (`conv_direct`): small images of many channels,
     /// where a 16-pixel vector is most of an image. Measured at batch 128 on 2 threads
-    /// (examples/bench_conv_dw.rs, pixel-lane / channel-lane time, forward and input gradient):
-    /// VGG-16's 512->512 at 4x4 1.18-1.23, 256->512 at 4x4 1.08 and 0.95, 256->256 at 8x8
-    /// 1.03-1.07, 128->256 at 8x8 1.07-1.11; 128->128 at 16x16 0.91, 64->64 at 32x32 0.91 and
-    /// ResNet-20's 64->64 at 8x8 0.58 (with 64 channels the transposes and the packing cost more
-    /// than the products save).
+    /// (examples/bench_conv_dw.rs, pixel-lane / channel-lane time, forward and input gradient,
+    /// alternated): VGG-16's 512->512 at 4x4 1.18 and 1.23, 256->512 at 4x4 1.08 and 0.95,
+    /// 256->256 at 8x8 1.03 and 1.07, 128->256 at 8x8 1.07 and 1.11; against it 128->128 at
+    /// 16x16 0.91 and 0.93, 64->64 at 32x32 0.94 and 0.86, and ResNet-20's 64->64 at 8x8 0.58 and
+    /// 0.57 (with 64 channels the packing and the transposes cost more than the tiles save).
     pub fn pays(&self) -> bool {
         // cout >= 64: at least one full block of NC channels.
         let g = &self.d.g;
