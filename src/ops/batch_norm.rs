@@ -140,15 +140,15 @@ impl BatchNorm {
         Ok(out)
     }
 
-    /// `relu(batch_norm(xs))` as a tensor outside the graph (no backward through it), and the
-    /// op that computed it, which holds what its backward (`BnOp::grads`) needs. Training-mode
-    /// running statistics are updated as by `forward_relu_t`. For ops that recompute the output
-    /// in their backward (`bn_relu_conv`); the caller checks `fast_path` first.
-    pub(crate) fn relu_detached(&self, xs: &Tensor, train: bool) -> Result<(Tensor, BnOp)> {
+    /// The BatchNorm op of `relu(batch_norm(xs))` run for its statistics and output constants
+    /// alone (no output tensor, no graph node), for ops that apply them as they read xs
+    /// (`bn_relu_conv`); training-mode running statistics are updated as by `forward_relu_t`.
+    /// `xs` must be contiguous and pass `fast_path`.
+    pub(crate) fn relu_constants(&self, xs: &Tensor, train: bool) -> Result<BnOp> {
         let (op, saved) = self.op(Epilogue::Relu, train)?;
-        let out = xs.apply_op3_no_bwd(&self.weight, &self.bias, &op)?;
+        op.constants_only(xs, &self.weight, &self.bias)?;
         self.after_forward(&saved, xs, train)?;
-        Ok((out, op))
+        Ok(op)
     }
 
     /// gamma and beta as one tensor of 2 C values (for ops with three inputs besides them).
@@ -328,35 +328,14 @@ impl CustomOp3 for BnOp {
         let mut out: Vec<f32> = Vec::with_capacity(g.len());
         let ptr = OutPtr(out.as_mut_ptr());
         let per = per_channel(&g, |c| {
-            let (mean, var, invstd) = match &self.running {
-                // SAFETY: no output involved.
-                None => {
-                    let (mean, var) = unsafe { kern::channel_stats(&g, x, c) };
-                    (mean, var, 1.0 / (var + self.eps).sqrt())
-                }
-                Some((mean, invstd)) => (mean[c], f64::NAN, invstd[c]),
-            };
-            let k = Affine::new(mean, gamma[c] as f64 * invstd, beta[c]);
+            let constants = self.channel_constants(&g, x, gamma, beta, c);
             // SAFETY: `out` has room for g.len() values; this task alone writes channel c.
-            unsafe { kern::write_channel(&g, c, x, residual, ptr, k, self.epi) };
-            (mean, var, invstd, k)
+            unsafe { kern::write_channel(&g, c, x, residual, ptr, constants.3, self.epi) };
+            constants
         });
         // SAFETY: every plane of every channel was written above.
         unsafe { out.set_len(g.len()) };
-        let saved = Saved {
-            mean: per.iter().map(|p| p.0).collect(),
-            var: if self.running.is_none() {
-                per.iter().map(|p| p.1).collect()
-            } else {
-                Vec::new()
-            },
-            invstd: per.iter().map(|p| p.2).collect(),
-            gamma: gamma.to_vec(),
-            affine: per.iter().map(|p| p.3).collect(),
-        };
-        if self.saved.set(saved).is_err() {
-            bail!("batch-norm: op instance applied twice")
-        }
+        self.save(&per, gamma)?;
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -397,6 +376,77 @@ pub(crate) struct BnGrads {
 }
 
 impl BnOp {
+    /// Channel c's mean, biased variance (NaN in evaluation), 1 / std and output constants.
+    fn channel_constants(
+        &self,
+        g: &Geometry,
+        x: &[f32],
+        gamma: &[f32],
+        beta: &[f32],
+        c: usize,
+    ) -> (f64, f64, f64, Affine) {
+        let (mean, var, invstd) = match &self.running {
+            // SAFETY: reads channel c of x, which the caller checked is g.len() long.
+            None => {
+                let (mean, var) = unsafe { kern::channel_stats(g, x, c) };
+                (mean, var, 1.0 / (var + self.eps).sqrt())
+            }
+            Some((mean, invstd)) => (mean[c], f64::NAN, invstd[c]),
+        };
+        (
+            mean,
+            var,
+            invstd,
+            Affine::new(mean, gamma[c] as f64 * invstd, beta[c]),
+        )
+    }
+
+    /// Keeps the per-channel constants of the forward for the backward and the running update.
+    fn save(&self, per: &[(f64, f64, f64, Affine)], gamma: &[f32]) -> Result<()> {
+        let saved = Saved {
+            mean: per.iter().map(|p| p.0).collect(),
+            var: if self.running.is_none() {
+                per.iter().map(|p| p.1).collect()
+            } else {
+                Vec::new()
+            },
+            invstd: per.iter().map(|p| p.2).collect(),
+            gamma: gamma.to_vec(),
+            affine: per.iter().map(|p| p.3).collect(),
+        };
+        if self.saved.set(saved).is_err() {
+            bail!("batch-norm: op instance applied twice")
+        }
+        Ok(())
+    }
+
+    /// The forward's statistics and constants for `x` (contiguous, f32, on the CPU) without its
+    /// output: for ops that apply them as they read x (`input_map`).
+    fn constants_only(&self, x: &Tensor, gamma: &Tensor, beta: &Tensor) -> Result<()> {
+        let g = geometry(x.shape())?;
+        let per = with_f32(x, "input", |xv| {
+            with_f32(gamma, "gamma", |gv| {
+                with_f32(beta, "beta", |bv| {
+                    if xv.len() != g.len() || gv.len() != g.c || bv.len() != g.c {
+                        bail!("batch-norm: parameters do not match the input")
+                    }
+                    Ok(per_channel(&g, |c| {
+                        self.channel_constants(&g, xv, gv, bv, c)
+                    }))
+                })
+            })
+        })?;
+        with_f32(gamma, "gamma", |gv| self.save(&per, gv))
+    }
+
+    /// The output constants per channel, once the forward ran.
+    pub(crate) fn affine(&self) -> Result<&[Affine]> {
+        match self.saved.get() {
+            Some(saved) => Ok(&saved.affine),
+            None => bail!("batch-norm: constants asked for before the forward"),
+        }
+    }
+
     /// The gradients from the input `x` and the output's gradient `dy` (contiguous); `out`, the
     /// forward's output, is read only for `AddRelu` (its ReLU mask), and `Relu` recomputes the
     /// mask from x.
@@ -489,32 +539,5 @@ impl BnOp {
             dbeta,
             dres: add_relu.then_some(dres),
         })
-    }
-
-    /// The forward's output again, from the input and the constants the forward used (bit for
-    /// bit the same values): for ops that keep the input rather than the output.
-    pub(crate) fn recompute(&self, x: &Tensor) -> Result<Tensor> {
-        let Some(saved) = self.saved.get() else {
-            bail!("batch-norm: recompute before forward")
-        };
-        if self.epi == Epilogue::AddRelu {
-            bail!("batch-norm: recompute of add-relu needs its residual")
-        }
-        let g = geometry(x.shape())?;
-        let mut out: Vec<f32> = Vec::with_capacity(g.len());
-        let ptr = OutPtr(out.as_mut_ptr());
-        with_f32(x, "input", |xv| {
-            if xv.len() != g.len() || saved.affine.len() != g.c {
-                bail!("batch-norm recompute: input does not match the forward's")
-            }
-            per_channel(&g, |c| {
-                // SAFETY: `out` has room for g.len() values; this task alone writes channel c.
-                unsafe { kern::write_channel(&g, c, xv, None, ptr, saved.affine[c], self.epi) };
-            });
-            Ok(())
-        })?;
-        // SAFETY: every plane of every channel was written above.
-        unsafe { out.set_len(g.len()) };
-        Tensor::from_vec(out, x.shape(), x.device())
     }
 }

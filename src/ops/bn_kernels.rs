@@ -214,6 +214,13 @@ impl Affine {
     }
 }
 
+/// BatchNorm's output with the ReLU for one value: the one definition, shared by the forward's
+/// writes and by convolutions that read BatchNorm's input through `input_map`.
+#[inline(always)]
+pub(crate) fn bn_relu(k: &Affine, x: f32) -> f32 {
+    relu(k.y(x))
+}
+
 #[inline(always)]
 fn relu(v: f32) -> f32 {
     if v > 0.0 {
@@ -245,7 +252,7 @@ unsafe fn write_channel_body(
             }
             (Epilogue::Relu, _) => {
                 for (o, &v) in op.iter_mut().zip(xp) {
-                    o.write(relu(k.y(v)));
+                    o.write(bn_relu(&k, v));
                 }
             }
             (Epilogue::AddRelu, Some(r)) => {

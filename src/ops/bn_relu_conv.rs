@@ -1,22 +1,25 @@
-//! `conv(relu(batch_norm(x)))` as one node of candle's graph, which keeps x and recomputes
-//! `relu(batch_norm(x))` in its backward instead of keeping it.
+//! `conv(relu(batch_norm(x)))` as one node of candle's graph, which keeps x alone and never
+//! writes relu(batch_norm(x)) out as a tensor.
 //!
 //! Why: candle's backward holds every tensor of the graph until it returns, so each tensor an op
 //! keeps for its backward costs memory for the whole step. BatchNorm keeps its input x and the
-//! convolution after it keeps its own input r = relu(batch_norm(x)): two activations of the same
-//! size where one determines the other. This op keeps x alone (ResNet-20 at batch 128: 42 of
-//! 200 MiB of activations). The forward computes r with BatchNorm's op outside the graph, runs
-//! the convolution on it and drops it; the backward recomputes r from x with the constants the
-//! forward used (the same kernel, so the same bits), takes the convolution's gradients, then
-//! BatchNorm's. Every value equals that of `conv.forward(&bn.forward_relu_t(x))`, which is also
-//! the path taken where our CPU ops do not apply (other devices, dtypes, a convolution bias).
+//! convolution after it would keep its own input r = relu(batch_norm(x)): two activations of the
+//! same size where one determines the other. This op keeps x alone (ResNet-20 at batch 128: 42
+//! of 200 MiB of activations). The forward computes BatchNorm's statistics and output constants
+//! without its output, and the convolution reads x through them (`input_map`: applied as the
+//! kernel copies its input into its buffer, or to a temporary copy on the paths without one);
+//! the weight gradient reads x the same way, then BatchNorm's backward runs on the input
+//! gradient. Every value is the one `conv.forward(&bn.forward_relu_t(x))` gives (the same
+//! function computes r, and the same kernels run), which is also the path taken where our CPU
+//! ops do not apply (other devices, dtypes, a convolution bias).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use candle_core::{bail, CpuStorage, CustomOp3, Layout, Module, Result, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Module, Result, Shape, Tensor};
 
 use super::batch_norm::{BatchNorm, BnOp};
 use super::conv::{Conv2d, Conv2dOp};
+use super::input_map::BnReluInput;
 
 /// `conv.forward(&bn.forward_relu_t(xs, train))`, keeping only `xs` for the backward.
 pub fn bn_relu_conv(bn: &BatchNorm, conv: &Conv2d, xs: &Tensor, train: bool) -> Result<Tensor> {
@@ -25,11 +28,10 @@ pub fn bn_relu_conv(bn: &BatchNorm, conv: &Conv2d, xs: &Tensor, train: bool) -> 
         return conv.forward(&bn.forward_relu_t(xs, train)?);
     }
     let x = xs.contiguous()?;
-    let (r, bn_op) = bn.relu_detached(&x, train)?;
+    let bn_op = bn.relu_constants(&x, train)?;
     let op = BnReluConvOp {
         bn: bn_op,
         conv: conv.op(),
-        input: Mutex::new(Some(r)),
     };
     let op: Arc<Box<dyn CustomOp3 + Send + Sync>> = Arc::new(Box::new(op));
     x.apply_op3_arc(&conv.weight().contiguous()?, &bn.gamma_beta()?, op)
@@ -37,11 +39,9 @@ pub fn bn_relu_conv(bn: &BatchNorm, conv: &Conv2d, xs: &Tensor, train: bool) -> 
 
 /// Inputs: (x, convolution weight, [gamma; beta]).
 struct BnReluConvOp {
-    /// The BatchNorm application, with the statistics and constants its forward used.
+    /// The BatchNorm application, with the statistics and constants its forward computed.
     bn: BnOp,
     conv: Conv2dOp,
-    /// relu(batch_norm(x)) from the forward, until the convolution has read it.
-    input: Mutex<Option<Tensor>>,
 }
 
 impl CustomOp3 for BnReluConvOp {
@@ -51,28 +51,15 @@ impl CustomOp3 for BnReluConvOp {
 
     fn cpu_fwd(
         &self,
-        _s1: &CpuStorage,
+        s1: &CpuStorage,
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
         _s3: &CpuStorage,
         _l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let taken = self.input.lock().map(|mut slot| slot.take());
-        let Ok(Some(r)) = taken else {
-            bail!("{}: op instance applied twice", self.name())
-        };
-        if r.shape() != l1.shape() {
-            bail!(
-                "{}: batch-norm output does not match its input",
-                self.name()
-            )
-        }
-        let (storage, layout) = r.storage_and_layout();
-        let Storage::Cpu(s) = &*storage else {
-            bail!("{}: batch-norm output is not on the CPU", self.name())
-        };
-        self.conv.cpu(self.name(), (s, layout), (s2, l2), None)
+        let map = BnReluInput::new(self.bn.affine()?);
+        self.conv.cpu_mapped(self.name(), (s1, l1), (s2, l2), &map)
     }
 
     fn bwd(
@@ -84,9 +71,14 @@ impl CustomOp3 for BnReluConvOp {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        let r = self.bn.recompute(x)?;
-        let (dr, dw) = self.conv.gradients(&r, w, &grad, true, w.track_op())?;
-        drop(r);
+        let dw = if w.track_op() {
+            let map = BnReluInput::new(self.bn.affine()?);
+            Some(self.conv.weight_grad_mapped(x, w, &grad, &map)?)
+        } else {
+            None
+        };
+        // The input gradient needs only x's size.
+        let (dr, _) = self.conv.gradients(x, w, &grad, true, false)?;
         let dr = dr.expect("asked for the input gradient");
         let bn = self.bn.grads(x, &dr, None, x.track_op())?;
         let dgb = if gb.track_op() {

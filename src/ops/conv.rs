@@ -11,9 +11,13 @@ use candle_core::{
     Shape, Tensor,
 };
 
-use super::conv_cpu::{conv_bwd_bias, conv_bwd_input, conv_bwd_weight, conv_fwd};
-use super::cpu::contiguous_f32;
+use super::conv_cpu::{
+    conv_bwd_bias, conv_bwd_input, conv_bwd_weight, conv_bwd_weight_mapped, conv_fwd,
+    conv_fwd_mapped,
+};
+use super::cpu::{contiguous_f32, with_f32};
 use super::im2col::Geom;
+use super::input_map::BnReluInput;
 
 /// A 2-D convolution with optional bias, PyTorch's NCHW layout and OIHW weight.
 #[derive(Clone, Debug)]
@@ -201,6 +205,47 @@ impl Conv2dOp {
         };
         let y = conv_fwd(&g, &x, &wt, b.as_deref());
         Ok((CpuStorage::F32(y), Shape::from((n, cout, g.ho, g.wo))))
+    }
+
+    /// The forward on `map` applied to x (no bias), without writing the mapped input out where
+    /// the kernel can read x through the map (`conv_cpu::conv_fwd_mapped`).
+    pub(crate) fn cpu_mapped(
+        &self,
+        name: &str,
+        (s1, l1): (&CpuStorage, &Layout),
+        (s2, l2): (&CpuStorage, &Layout),
+        map: &BnReluInput,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, cin, h, w) = l1.shape().dims4()?;
+        let (cout, cin_w, kh, kw) = l2.shape().dims4()?;
+        if cin != cin_w || map.channels() != cin {
+            bail!("{name}: input has {cin} channels, weight expects {cin_w}");
+        }
+        let g = geom(name, n, cin, h, w, cout, kh, kw, self.stride, self.padding)?;
+        let x = f32_data(s1, l1, name)?;
+        let wt = f32_data(s2, l2, name)?;
+        let y = conv_fwd_mapped(&g, &x, &wt, None, map);
+        Ok((CpuStorage::F32(y), Shape::from((n, cout, g.ho, g.wo))))
+    }
+
+    /// The weight gradient on `map` applied to x (contiguous f32 CPU tensors `x` and `grad`).
+    pub(crate) fn weight_grad_mapped(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        grad: &Tensor,
+        map: &BnReluInput,
+    ) -> Result<Tensor> {
+        let name = "grawa-conv2d-bwd-weight";
+        let (n, cin, h, wd) = x.dims4()?;
+        let (cout, _, kh, kw) = w.dims4()?;
+        let (_, _, ho, wo) = grad.dims4()?;
+        let g = geom(name, n, cin, h, wd, cout, kh, kw, self.stride, self.padding)?;
+        check_gradient_size(name, &g, ho, wo)?;
+        let dw = with_f32(x, |xv| {
+            with_f32(grad, |gv| conv_bwd_weight_mapped(&g, xv, gv, map))
+        })??;
+        Tensor::from_vec(dw, (cout, cin, kh, kw), x.device())
     }
 
     /// Input and weight gradients (each only if that argument needs one).

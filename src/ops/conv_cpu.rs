@@ -42,6 +42,7 @@ use super::conv_direct::{self, Direct};
 use super::conv_dw::ChannelDw;
 use super::cpu::{sgemm, Mat};
 use super::im2col::{col2im_add, im2col, Geom};
+use super::input_map::BnReluInput;
 
 /// Rows of the GEMM (output pixels of a chunk) that a chunk of images aims for on the GEMM path;
 /// images are batched up to this.
@@ -441,9 +442,50 @@ pub fn conv_fwd(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32
         return c.forward(g.n, x, w, false, bias);
     }
     match direct_geom(g, false) {
-        Some(d) => direct_fwd(&d, g.n, x, w, false, bias),
+        Some(d) => direct_fwd(&d, g.n, x, w, false, bias, None),
         None => gemm_fwd(g, x, w, bias),
     }
+}
+
+/// `conv_fwd` of `map` applied to x (N, Cin, H, W), taking the same kernel as `conv_fwd` would
+/// on the mapped tensor (so the same bits); the direct kernel reads x through the map as it
+/// fills its buffer, the other paths get the mapped tensor.
+pub(crate) fn conv_fwd_mapped(
+    g: &Geom,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    map: &BnReluInput,
+) -> Vec<f32> {
+    assert_eq!(map.channels(), g.cin, "input map channels");
+    let direct = (!dense(g) && channel_fwd(g, ChannelFwd::new).is_none() && g.stride == 1)
+        .then(|| direct_geom(g, false))
+        .flatten();
+    match direct {
+        Some(d) => direct_fwd(&d, g.n, x, w, false, bias, Some(map)),
+        None => conv_fwd(g, &map.apply(x, g.h * g.w), w, bias),
+    }
+}
+
+/// `conv_bwd_weight` of `map` applied to x, on the kernel `conv_bwd_weight` would take (the
+/// same bits): the channel-lane and direct kernels read x through the map as they fill their
+/// buffers, the other paths get the mapped tensor.
+pub(crate) fn conv_bwd_weight_mapped(
+    g: &Geom,
+    x: &[f32],
+    dy: &[f32],
+    map: &BnReluInput,
+) -> Vec<f32> {
+    assert_eq!(map.channels(), g.cin, "input map channels");
+    if g.stride == 1 && !dense(g) {
+        if let Some(c) = channel_dw(g) {
+            return c.weight_grad(g.n, x, dy, Some(map));
+        }
+        if let Some(d) = direct_geom(g, false).filter(|_| g.cin * g.cout <= DIRECT_DW_MAX_PAIRS) {
+            return direct_bwd_weight(&d, g.n, x, dy, Some(map));
+        }
+    }
+    conv_bwd_weight(g, &map.apply(x, g.h * g.w), dy)
 }
 
 /// Bias gradient: db[co] = sum over images and pixels of dy (N, Cout, P).
@@ -479,7 +521,7 @@ pub fn conv_bwd_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
         return c.forward(g.n, dy, w, true, None);
     }
     match direct_geom(g, true) {
-        Some(d) => direct_fwd(&d, g.n, dy, w, true, None),
+        Some(d) => direct_fwd(&d, g.n, dy, w, true, None, None),
         None => gemm_bwd_input(g, dy, w),
     }
 }
@@ -490,10 +532,10 @@ pub fn conv_bwd_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
         return conv_dense::backward_weight(g, x, dy);
     }
     if let Some(c) = channel_dw(g) {
-        return c.weight_grad(g.n, x, dy);
+        return c.weight_grad(g.n, x, dy, None);
     }
     match direct_geom(g, false).filter(|_| g.cin * g.cout <= DIRECT_DW_MAX_PAIRS) {
-        Some(d) => direct_bwd_weight(&d, g.n, x, dy),
+        Some(d) => direct_bwd_weight(&d, g.n, x, dy, None),
         None => gemm_bwd_weight(g, x, dy),
     }
 }
@@ -595,7 +637,7 @@ fn direct_geom(g: &Geom, transposed: bool) -> Option<Direct> {
 }
 
 /// The direct forward of `n` images (the input gradient with `flip`: `x` is then dy and `w` the
-/// original weight), in parallel over images, plus `bias`.
+/// original weight), in parallel over images, plus `bias`; x read through `map` if given.
 fn direct_fwd(
     d: &Direct,
     n: usize,
@@ -603,6 +645,7 @@ fn direct_fwd(
     w: &[f32],
     flip: bool,
     bias: Option<&[f32]>,
+    map: Option<&BnReluInput>,
 ) -> Vec<f32> {
     let img_in = d.g.cin * d.g.h * d.g.w;
     let img_out = d.g.cout * d.g.ho * d.g.wo;
@@ -625,7 +668,7 @@ fn direct_fwd(
                 let xs = &x[c * cb * img_in..(c * cb + nb) * img_in];
                 with_scratch(d.xp_len(nb) + d.out_len(), |s| {
                     let (xp, out) = s.split_at_mut(d.xp_len(nb));
-                    d.fill_buffer(xs, nb, xp);
+                    d.fill_buffer_mapped(xs, nb, xp, map);
                     d.forward(xp, nb, wt, bias, out, yc);
                 });
             });
@@ -666,7 +709,13 @@ pub(super) fn grouped_partials(
 
 /// The direct weight gradient of `n` images: groups of images in parallel, each summed over
 /// chunks of images, one kernel call per chunk and tile.
-fn direct_bwd_weight(d: &Direct, n: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
+fn direct_bwd_weight(
+    d: &Direct,
+    n: usize,
+    x: &[f32],
+    dy: &[f32],
+    map: Option<&BnReluInput>,
+) -> Vec<f32> {
     let img_in = d.g.cin * d.g.h * d.g.w;
     let img_out = d.g.cout * d.g.ho * d.g.wo;
     let size = d.g.cout * d.offs.len();
@@ -693,7 +742,7 @@ fn direct_bwd_weight(d: &Direct, n: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
         let dys = &dy[b0 * img_out..(b0 + nb) * img_out];
         with_scratch(d.xp_len(nb) + d.dyp_len(nb), |s| {
             let (xp, dyp) = s.split_at_mut(d.xp_len(nb));
-            d.fill_buffer(xs, nb, xp);
+            d.fill_buffer_mapped(xs, nb, xp, map);
             d.weight_grad(xp, dys, nb, &pairs, dyp, part);
         });
     });

@@ -31,6 +31,7 @@ use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
 use super::im2col::Geom;
+use super::input_map::BnReluInput;
 
 /// Whether this CPU runs the AVX-512 kernels.
 pub fn available() -> bool {
@@ -395,6 +396,21 @@ impl Direct {
     /// Copies `nb` images `x` (nb x Cin x H x W) into the buffer `xp` (see the module docs), with
     /// zeros everywhere else.
     pub fn fill_buffer(&self, x: &[f32], nb: usize, xp: &mut [f32]) {
+        self.fill_buffer_mapped(x, nb, xp, None)
+    }
+
+    /// `fill_buffer` with each value passed through `map` (stride 1 only).
+    pub(crate) fn fill_buffer_mapped(
+        &self,
+        x: &[f32],
+        nb: usize,
+        xp: &mut [f32],
+        map: Option<&BnReluInput>,
+    ) {
+        assert!(
+            map.is_none_or(|m| self.g.stride == 1 && m.channels() == self.g.cin),
+            "an input map needs stride 1 and one transform per input channel"
+        );
         let (h, w, s, hq, wq) = (self.g.h, self.g.w, self.g.stride, self.hq, self.wq);
         let ph = self.g.pad_h;
         // Horizontal padding inside the buffer (none when masked).
@@ -409,16 +425,20 @@ impl Direct {
         head.fill(0.0);
         let (body, tail) = rest.split_at_mut(planes * s * s * hq * wq);
         tail.fill(0.0);
-        for (src, dst) in x[..planes * h * w]
+        for (plane, (src, dst)) in x[..planes * h * w]
             .chunks_exact(h * w)
             .zip(body.chunks_exact_mut(s * s * hq * wq))
+            .enumerate()
         {
             if s == 1 {
                 let wp = wq;
                 dst[..ph * wp + pw].fill(0.0);
                 for (y, row) in src.chunks_exact(w).enumerate() {
                     let at = (ph + y) * wp + pw;
-                    dst[at..at + w].copy_from_slice(row);
+                    match map {
+                        None => dst[at..at + w].copy_from_slice(row),
+                        Some(m) => m.row(plane % self.g.cin, row, &mut dst[at..at + w]),
+                    }
                     // The right border of this row and the left border of the next.
                     let end = (at + w + 2 * pw).min(hq * wp);
                     dst[at + w..end].fill(0.0);

@@ -26,6 +26,7 @@ use rayon::prelude::*;
 use super::conv_cpu::{grouped_partials, transpose_planes, with_scratch};
 use super::conv_direct::{self, Direct};
 use super::im2col::Geom;
+use super::input_map::BnReluInput;
 
 /// Floats of one register tile's sums: 24 vectors (NCOV * NR * 3 = 24 for every tile).
 const TILE_FLOATS: usize = 24 * 16;
@@ -69,8 +70,15 @@ impl ChannelDw {
         Some(Self { d, coutp, ncov })
     }
 
-    /// dW (Cout x Cin*kh*3) of `n` images: `x` (n x Cin x H x W), `dy` (n x Cout x Ho x Wo).
-    pub fn weight_grad(&self, n: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    /// dW (Cout x Cin*kh*3) of `n` images: `x` (n x Cin x H x W) read through `map` if given,
+    /// `dy` (n x Cout x Ho x Wo).
+    pub fn weight_grad(
+        &self,
+        n: usize,
+        x: &[f32],
+        dy: &[f32],
+        map: Option<&BnReluInput>,
+    ) -> Vec<f32> {
         let g = &self.d.g;
         let (p, coutp) = (g.ho * g.wo, self.coutp);
         let (img_in, img_out) = (g.cin * g.h * g.w, g.cout * p);
@@ -95,7 +103,7 @@ impl ChannelDw {
             let dys = &dy[b0 * img_out..(b0 + nb) * img_out];
             with_scratch(self.d.xp_len(nb) + nb * p * coutp, |s| {
                 let (xp, dyt) = s.split_at_mut(self.d.xp_len(nb));
-                self.d.fill_buffer(xs, nb, xp);
+                self.d.fill_buffer_mapped(xs, nb, xp, map);
                 transpose_planes(dys, nb, g.cout, p, coutp, dyt);
                 self.accumulate(xp, dyt, &pixels[..nb * p], part);
             });

@@ -14,6 +14,7 @@ mod conv_direct;
 mod conv_dw;
 mod cpu;
 mod im2col;
+mod input_map;
 pub mod linear;
 pub mod max_pool;
 pub mod shortcut;
