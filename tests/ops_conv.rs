@@ -241,55 +241,49 @@ fn matches_candle_on_many_shapes() {
     }
 }
 
+/// Runs `checks` with a path switched off by `switch(false)`, switching it back on even when a
+/// check fails.
+fn without_path(switch: fn(bool), checks: impl FnOnce() + std::panic::UnwindSafe) {
+    let _path = PATH.lock().unwrap_or_else(|e| e.into_inner());
+    switch(false);
+    let result = std::panic::catch_unwind(checks);
+    switch(true);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
 /// The same shapes on the im2col + GEMM path (what a CPU without AVX-512 runs).
 #[test]
 fn gemm_path_matches_candle() {
-    let _path = PATH.lock().unwrap_or_else(|e| e.into_inner());
-    set_direct_kernels(false);
-    let result = std::panic::catch_unwind(|| {
+    without_path(set_direct_kernels, || {
         for (i, c) in CASES.iter().enumerate() {
             check(c, 200 + i as u64, false);
         }
         check(&case(3, 4, 7, 5, 6, 3, 1, 1, true), 13, true);
     });
-    set_direct_kernels(true);
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
-    }
 }
 
 /// The same shapes with the weight gradient on the path it takes without the channel-lane kernel
 /// (direct pixel lanes or GEMM).
 #[test]
 fn pixel_lane_weight_grad_matches_candle() {
-    let _path = PATH.lock().unwrap_or_else(|e| e.into_inner());
-    set_channel_dw(false);
-    let result = std::panic::catch_unwind(|| {
+    without_path(set_channel_dw, || {
         for (i, c) in CASES.iter().enumerate() {
             check(c, 300 + i as u64, false);
         }
     });
-    set_channel_dw(true);
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
-    }
 }
 
 /// The same shapes with the forward and input gradient on the path they take without the
 /// channel-lane kernel (direct pixel lanes or GEMM).
 #[test]
 fn pixel_lane_forward_matches_candle() {
-    let _path = PATH.lock().unwrap_or_else(|e| e.into_inner());
-    set_channel_fwd(false);
-    let result = std::panic::catch_unwind(|| {
+    without_path(set_channel_fwd, || {
         for (i, c) in CASES.iter().enumerate() {
             check(c, 400 + i as u64, false);
         }
     });
-    set_channel_fwd(true);
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
-    }
 }
 
 #[test]
