@@ -23,8 +23,8 @@ use std::arch::x86_64::*;
 
 use rayon::prelude::*;
 
-use super::conv_cpu::{with_scratch, with_weights};
-use super::conv_direct::{self, Direct};
+use super::conv_cpu::{image_chunks, with_scratch, with_weights};
+use super::conv_direct::Direct;
 use super::im2col::Geom;
 
 /// Rows of three taps per block of the tap loop: 32 rows of 64 channels are 24 KiB of weights.
@@ -52,14 +52,7 @@ impl ChannelFwd {
     /// The channel-lane form of this convolution, when it applies: an AVX-512 CPU, stride 1 and
     /// a kernel three taps wide.
     pub fn new(g: &Geom) -> Option<Self> {
-        if !conv_direct::available() || g.stride != 1 || g.kw != 3 || g.cin == 0 || g.cout == 0 {
-            return None;
-        }
-        let d = Direct::unmasked(g)?;
-        debug_assert!(d
-            .offs
-            .chunks_exact(3)
-            .all(|t| t[1] == t[0] + 1 && t[2] == t[0] + 2));
+        let d = Direct::channel_lane(g)?;
         let coutp = g.cout.div_ceil(NC) * NC;
         Some(Self { d, coutp })
     }
@@ -117,35 +110,25 @@ impl ChannelFwd {
         let pixels: Vec<usize> = (0..cb * p)
             .map(|i| (i / p) * img_xp + (i % p) / g.wo * wq + i % g.wo)
             .collect();
-        let len = n * img_out;
-        let mut y: Vec<f32> = Vec::with_capacity(len);
         with_weights(coutp * self.d.offs.len(), |wt| {
             self.pack_weights(w, flip, wt);
             let wt = &*wt;
-            y.spare_capacity_mut()[..len]
-                .par_chunks_mut(cb * img_out)
-                .enumerate()
-                .for_each(|(c, yc)| {
-                    let nb = yc.len() / img_out;
-                    let xs = &x[c * cb * img_in..(c * cb + nb) * img_in];
-                    with_scratch(self.d.xp_len(nb) + nb * p * coutp, |s| {
-                        let (xp, out) = s.split_at_mut(self.d.xp_len(nb));
-                        self.d.fill_buffer(xs, nb, xp);
-                        self.sums(xp, wt, &biasp, &pixels[..nb * p], out);
-                        // Pixel-major to NCHW.
-                        for (b, img) in yc.chunks_exact_mut(img_out).enumerate() {
-                            for (co, plane) in img.chunks_exact_mut(p).enumerate() {
-                                for (q, v) in plane.iter_mut().enumerate() {
-                                    v.write(out[(b * p + q) * coutp + co]);
-                                }
+            image_chunks(x, n, cb, img_in, img_out, |xs, nb, yc| {
+                with_scratch(self.d.xp_len(nb) + nb * p * coutp, |s| {
+                    let (xp, out) = s.split_at_mut(self.d.xp_len(nb));
+                    self.d.fill_buffer(xs, nb, xp);
+                    self.sums(xp, wt, &biasp, &pixels[..nb * p], out);
+                    // Pixel-major to NCHW: every element of the chunk.
+                    for (b, img) in yc.chunks_exact_mut(img_out).enumerate() {
+                        for (co, plane) in img.chunks_exact_mut(p).enumerate() {
+                            for (q, v) in plane.iter_mut().enumerate() {
+                                v.write(out[(b * p + q) * coutp + co]);
                             }
                         }
-                    });
+                    }
                 });
-        });
-        // SAFETY: the transposes above wrote all `len` elements (a panic leaves the length 0).
-        unsafe { y.set_len(len) };
-        y
+            })
+        })
     }
 
     /// Packs `w` as blocks of NC channels, each K x NC (channels past Cout zero); with
@@ -272,6 +255,7 @@ unsafe fn kernel(
 mod tests {
     use std::mem::MaybeUninit;
 
+    use super::super::conv_direct;
     use super::*;
 
     fn rng(mut seed: u32) -> impl FnMut() -> f32 {

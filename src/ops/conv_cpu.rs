@@ -32,6 +32,7 @@
 //! grow, so a steady state allocates only the outputs (and `gemm`'s small packing buffers).
 
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -651,29 +652,46 @@ fn direct_fwd(
     let img_out = d.g.cout * d.g.ho * d.g.wo;
     assert_eq!(x.len(), n * img_in, "conv input size");
     assert_eq!(w.len(), d.g.cout * d.offs.len(), "conv weight size");
-    let len = n * img_out;
-    // Every element is written by `forward` (no zeroing pass over the output first).
-    let mut y: Vec<f32> = Vec::with_capacity(len);
-    with_buffer(&WEIGHTS, d.wt_len(), |wt| {
+    with_weights(d.wt_len(), |wt| {
         d.pack_weights(w, flip, wt);
         let wt = &*wt;
         // Chunks of images, at least two per thread.
         let threads = rayon::current_num_threads().max(1);
         let cb = d.chunk_images.min(n.div_ceil(2 * threads)).max(1);
+        image_chunks(x, n, cb, img_in, img_out, |xs, nb, yc| {
+            with_scratch(d.xp_len(nb) + d.out_len(), |s| {
+                let (xp, out) = s.split_at_mut(d.xp_len(nb));
+                d.fill_buffer_mapped(xs, nb, xp, map);
+                // Writes every element of the chunk.
+                d.forward(xp, nb, wt, bias, out, yc);
+            });
+        })
+    })
+}
+
+/// A fresh output of `n` images of `img_out` values, filled in parallel by
+/// `body(input images, images, output chunk)` over chunks of `cb` images of `x` (`img_in` values
+/// each). `body` must write every element of its chunk: the output is not zeroed first.
+pub(super) fn image_chunks(
+    x: &[f32],
+    n: usize,
+    cb: usize,
+    img_in: usize,
+    img_out: usize,
+    body: impl Fn(&[f32], usize, &mut [MaybeUninit<f32>]) + Sync + Send,
+) -> Vec<f32> {
+    let len = n * img_out;
+    let mut y: Vec<f32> = Vec::with_capacity(len);
+    if len > 0 {
         y.spare_capacity_mut()[..len]
             .par_chunks_mut(cb * img_out)
             .enumerate()
             .for_each(|(c, yc)| {
                 let nb = yc.len() / img_out;
-                let xs = &x[c * cb * img_in..(c * cb + nb) * img_in];
-                with_scratch(d.xp_len(nb) + d.out_len(), |s| {
-                    let (xp, out) = s.split_at_mut(d.xp_len(nb));
-                    d.fill_buffer_mapped(xs, nb, xp, map);
-                    d.forward(xp, nb, wt, bias, out, yc);
-                });
+                body(&x[c * cb * img_in..(c * cb + nb) * img_in], nb, yc);
             });
-    });
-    // SAFETY: `forward` wrote all `len` elements (a panic above leaves the length at 0).
+    }
+    // SAFETY: `body` wrote all `len` elements (a panic above leaves the length at 0).
     unsafe { y.set_len(len) };
     y
 }

@@ -219,6 +219,21 @@ impl Direct {
         Self::with_masking(g, None, false)
     }
 
+    /// The unmasked form for the channel-lane kernels (`conv_dw`, `conv_cf`), which read tap
+    /// (row, j) at the row's first tap plus j: an AVX-512 CPU, stride 1 and a kernel three taps
+    /// wide.
+    pub fn channel_lane(g: &Geom) -> Option<Self> {
+        if !available() || g.stride != 1 || g.kw != 3 {
+            return None;
+        }
+        let d = Self::unmasked(g)?;
+        debug_assert!(d
+            .offs
+            .chunks_exact(3)
+            .all(|t| t[1] == t[0] + 1 && t[2] == t[0] + 2));
+        Some(d)
+    }
+
     fn with_masking(g: &Geom, tile: Option<Tile>, allow_masked: bool) -> Option<Self> {
         let Geom {
             cin,

@@ -24,7 +24,7 @@ use std::arch::x86_64::*;
 use rayon::prelude::*;
 
 use super::conv_cpu::{grouped_partials, transpose_planes, with_scratch};
-use super::conv_direct::{self, Direct};
+use super::conv_direct::Direct;
 use super::im2col::Geom;
 use super::input_map::BnReluInput;
 
@@ -52,15 +52,7 @@ impl ChannelDw {
     /// The channel-lane form of this convolution's weight gradient, when it applies: an AVX-512
     /// CPU, stride 1 and a kernel three taps wide.
     pub fn new(g: &Geom) -> Option<Self> {
-        if !conv_direct::available() || g.stride != 1 || g.kw != 3 || g.cin == 0 || g.cout == 0 {
-            return None;
-        }
-        let d = Direct::unmasked(g)?;
-        // The kernel reads tap (row, j) at the row's first tap plus j.
-        debug_assert!(d
-            .offs
-            .chunks_exact(3)
-            .all(|t| t[1] == t[0] + 1 && t[2] == t[0] + 2));
+        let d = Direct::channel_lane(g)?;
         let coutp = g.cout.div_ceil(16) * 16;
         let ncov = match coutp {
             c if c % 64 == 0 => 4,
