@@ -179,7 +179,7 @@ pub struct Conv2dOp {
 
 impl Conv2dOp {
     /// The forward on CPU storages, with an optional bias (Cout,).
-    pub(crate) fn cpu(
+    fn cpu(
         &self,
         name: &str,
         (s1, l1): (&CpuStorage, &Layout),
