@@ -224,7 +224,7 @@ impl Conv2dOp {
         let g = geom(name, n, cin, h, w, cout, kh, kw, self.stride, self.padding)?;
         let x = f32_data(s1, l1, name)?;
         let wt = f32_data(s2, l2, name)?;
-        let y = conv_fwd_mapped(&g, &x, &wt, None, map);
+        let y = conv_fwd_mapped(&g, &x, &wt, None, Some(map));
         Ok((CpuStorage::F32(y), Shape::from((n, cout, g.ho, g.wo))))
     }
 
@@ -243,7 +243,7 @@ impl Conv2dOp {
         let g = geom(name, n, cin, h, wd, cout, kh, kw, self.stride, self.padding)?;
         check_gradient_size(name, &g, ho, wo)?;
         let dw = with_f32(x, |xv| {
-            with_f32(grad, |gv| conv_bwd_weight_mapped(&g, xv, gv, map))
+            with_f32(grad, |gv| conv_bwd_weight_mapped(&g, xv, gv, Some(map)))
         })??;
         Tensor::from_vec(dw, (cout, cin, kh, kw), x.device())
     }

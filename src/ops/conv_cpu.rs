@@ -31,6 +31,7 @@
 //! Padded images, patch matrices and packed weights live in per-thread scratch buffers that only
 //! grow, so a steady state allocates only the outputs (and `gemm`'s small packing buffers).
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
@@ -433,60 +434,44 @@ fn gemm_bwd_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
 /// Forward: `y = conv2d(x, w) + bias` for contiguous x (N, Cin, H, W), w (Cout, Cin, kh, kw) and
 /// bias (Cout); returns y (N, Cout, Ho, Wo), contiguous.
 pub fn conv_fwd(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
-    if let Some(b) = bias {
-        assert_eq!(b.len(), g.cout, "conv bias size");
-    }
-    if dense(g) {
-        return conv_dense::forward(g, x, w, bias);
-    }
-    if let Some(c) = channel_fwd(g, ChannelFwd::new) {
-        return c.forward(g.n, x, w, false, bias);
-    }
-    match direct_geom(g, false) {
-        Some(d) => direct_fwd(&d, g.n, x, w, false, bias, None),
-        None => gemm_fwd(g, x, w, bias),
-    }
+    conv_fwd_mapped(g, x, w, bias, None)
 }
 
-/// `conv_fwd` of `map` applied to x (N, Cin, H, W), taking the same kernel as `conv_fwd` would
-/// on the mapped tensor (so the same bits); the direct kernel reads x through the map as it
-/// fills its buffer, the other paths get the mapped tensor.
+/// `conv_fwd` of `map` applied to x, where given: the direct kernel reads x through the map as
+/// it fills its buffer (stride 1), the other paths get the mapped tensor. The path is the one
+/// the mapped tensor would take, so the results are the same bits.
 pub(crate) fn conv_fwd_mapped(
     g: &Geom,
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
-    map: &BnReluInput,
+    map: Option<&BnReluInput>,
 ) -> Vec<f32> {
-    assert_eq!(map.channels(), g.cin, "input map channels");
-    let direct = (!dense(g) && channel_fwd(g, ChannelFwd::new).is_none() && g.stride == 1)
-        .then(|| direct_geom(g, false))
-        .flatten();
-    match direct {
-        Some(d) => direct_fwd(&d, g.n, x, w, false, bias, Some(map)),
-        None => conv_fwd(g, &map.apply(x, g.h * g.w), w, bias),
+    if let Some(b) = bias {
+        assert_eq!(b.len(), g.cout, "conv bias size");
+    }
+    if dense(g) {
+        return conv_dense::forward(g, &mapped(g, x, map), w, bias);
+    }
+    if let Some(c) = channel_fwd(g, ChannelFwd::new) {
+        return c.forward(g.n, &mapped(g, x, map), w, false, bias);
+    }
+    match direct_geom(g, false) {
+        Some(d) if g.stride == 1 => direct_fwd(&d, g.n, x, w, false, bias, map),
+        Some(d) => direct_fwd(&d, g.n, &mapped(g, x, map), w, false, bias, None),
+        None => gemm_fwd(g, &mapped(g, x, map), w, bias),
     }
 }
 
-/// `conv_bwd_weight` of `map` applied to x, on the kernel `conv_bwd_weight` would take (the
-/// same bits): the channel-lane and direct kernels read x through the map as they fill their
-/// buffers, the other paths get the mapped tensor.
-pub(crate) fn conv_bwd_weight_mapped(
-    g: &Geom,
-    x: &[f32],
-    dy: &[f32],
-    map: &BnReluInput,
-) -> Vec<f32> {
-    assert_eq!(map.channels(), g.cin, "input map channels");
-    if g.stride == 1 && !dense(g) {
-        if let Some(c) = channel_dw(g) {
-            return c.weight_grad(g.n, x, dy, Some(map));
-        }
-        if let Some(d) = direct_geom(g, false).filter(|_| g.cin * g.cout <= DIRECT_DW_MAX_PAIRS) {
-            return direct_bwd_weight(&d, g.n, x, dy, Some(map));
+/// x with `map` applied (borrowed when there is none), for the paths that read x directly.
+fn mapped<'a>(g: &Geom, x: &'a [f32], map: Option<&BnReluInput>) -> Cow<'a, [f32]> {
+    match map {
+        None => Cow::Borrowed(x),
+        Some(m) => {
+            assert_eq!(m.channels(), g.cin, "input map channels");
+            Cow::Owned(m.apply(x, g.h * g.w))
         }
     }
-    conv_bwd_weight(g, &map.apply(x, g.h * g.w), dy)
 }
 
 /// Bias gradient: db[co] = sum over images and pixels of dy (N, Cout, P).
@@ -529,15 +514,29 @@ pub fn conv_bwd_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
 
 /// Weight gradient: dw (Cout, Cin, kh, kw) = sum over images of dy . patches(x)^T.
 pub fn conv_bwd_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    conv_bwd_weight_mapped(g, x, dy, None)
+}
+
+/// `conv_bwd_weight` of `map` applied to x, where given: the channel-lane and direct kernels
+/// read x through the map as they fill their buffers (stride 1), the other paths get the mapped
+/// tensor; the same path and bits as on the mapped tensor.
+pub(crate) fn conv_bwd_weight_mapped(
+    g: &Geom,
+    x: &[f32],
+    dy: &[f32],
+    map: Option<&BnReluInput>,
+) -> Vec<f32> {
     if dense(g) {
-        return conv_dense::backward_weight(g, x, dy);
+        return conv_dense::backward_weight(g, &mapped(g, x, map), dy);
     }
     if let Some(c) = channel_dw(g) {
-        return c.weight_grad(g.n, x, dy, None);
+        // The channel-lane form is stride 1.
+        return c.weight_grad(g.n, x, dy, map);
     }
     match direct_geom(g, false).filter(|_| g.cin * g.cout <= DIRECT_DW_MAX_PAIRS) {
-        Some(d) => direct_bwd_weight(&d, g.n, x, dy, None),
-        None => gemm_bwd_weight(g, x, dy),
+        Some(d) if g.stride == 1 => direct_bwd_weight(&d, g.n, x, dy, map),
+        Some(d) => direct_bwd_weight(&d, g.n, &mapped(g, x, map), dy, None),
+        None => gemm_bwd_weight(g, &mapped(g, x, map), dy),
     }
 }
 
