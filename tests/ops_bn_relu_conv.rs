@@ -1,8 +1,10 @@
-//! `bn_relu_conv` (one graph node that recomputes relu(batch_norm(x)) in its backward) against
+//! `bn_relu_conv` (one graph node whose convolution reads x through BatchNorm's constants) against
 //! the two layers it replaces, `conv.forward(&bn.forward_relu_t(x))`: forward, the gradients of
 //! sum(y * r) with respect to x, the weight, gamma and beta, and the running statistics, bit for
-//! bit (the same kernels run on the same values); and against candle's own BatchNorm, relu and
-//! conv2d within rounding, so the comparison does not rest on our ops alone.
+//! bit (the same kernels run on the same values), on shapes that take the direct kernels (read
+//! through the map), the channel-lane weight gradient and the paths given a mapped copy (stride
+//! 2, small batches); and against candle's own BatchNorm, relu and conv2d within rounding, so the
+//! comparison does not rest on our ops alone.
 
 use candle_core::{Device, Tensor, Var};
 use candle_nn::{Module, ModuleT};
