@@ -42,6 +42,8 @@ struct Setup {
     gamma: Var,
     beta: Var,
     w: Var,
+    /// The convolution's bias, if it has one.
+    b: Option<Var>,
     x: Var,
     /// The output's weights in the loss sum(y * r).
     r: Tensor,
@@ -50,9 +52,20 @@ struct Setup {
     rv: Tensor,
 }
 
-fn setup(n: usize, cin: usize, h: usize, w: usize, cout: usize, stride: usize, seed: u64) -> Setup {
+#[allow(clippy::too_many_arguments)]
+fn setup(
+    n: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    cout: usize,
+    stride: usize,
+    bias: bool,
+    seed: u64,
+) -> Setup {
     let var = |t: Tensor| Var::from_tensor(&t).unwrap();
     Setup {
+        b: bias.then(|| var(normal(seed + 7, &[cout], 0.0, 0.5))),
         gamma: var(normal(seed, &[cin], 1.0, 0.5)),
         beta: var(normal(seed + 1, &[cin], 0.0, 0.7)),
         w: var(normal(seed + 2, &[cout, cin, 3, 3], 0.0, 0.3)),
@@ -96,7 +109,8 @@ enum Path {
 
 fn step(s: &Setup, path: Path, train: bool) -> Out {
     let bn = BatchNorm::new(candle_bn(s)).unwrap();
-    let conv = Conv2d::new(s.w.as_tensor().clone(), None, s.stride, 1);
+    let bias = s.b.as_ref().map(|b| b.as_tensor().clone());
+    let conv = Conv2d::new(s.w.as_tensor().clone(), bias, s.stride, 1);
     let x = s.x.as_tensor();
     let (y, rm, rv) = match path {
         Path::Fused => (
@@ -112,6 +126,12 @@ fn step(s: &Setup, path: Path, train: bool) -> Out {
             let theirs = candle_bn(s);
             let z = theirs.forward_t(x, train).unwrap().relu().unwrap();
             let y = z.conv2d(s.w.as_tensor(), 1, s.stride, 1, 1).unwrap();
+            let y = match &s.b {
+                Some(b) => y
+                    .broadcast_add(&b.as_tensor().reshape((1, (), 1, 1)).unwrap())
+                    .unwrap(),
+                None => y,
+            };
             (
                 y,
                 theirs.running_mean().clone(),
@@ -121,26 +141,30 @@ fn step(s: &Setup, path: Path, train: bool) -> Out {
     };
     let grads = (&y * &s.r).unwrap().sum_all().unwrap().backward().unwrap();
     let g = |v: &Var| grads.get(v.as_tensor()).expect("a gradient").clone();
-    Out {
-        tensors: vec![
-            ("output", y.clone()),
-            ("dx", g(&s.x)),
-            ("dw", g(&s.w)),
-            ("dgamma", g(&s.gamma)),
-            ("dbeta", g(&s.beta)),
-            ("running mean", rm),
-            ("running var", rv),
-        ],
+    let mut tensors = vec![
+        ("output", y.clone()),
+        ("dx", g(&s.x)),
+        ("dw", g(&s.w)),
+        ("dgamma", g(&s.gamma)),
+        ("dbeta", g(&s.beta)),
+        ("running mean", rm),
+        ("running var", rv),
+    ];
+    if let Some(b) = &s.b {
+        tensors.push(("dbias", g(b)));
     }
+    Out { tensors }
 }
 
-const CASES: &[(usize, usize, usize, usize, usize, usize)] = &[
-    // (n, cin, h, w, cout, stride)
-    (2, 3, 5, 7, 4, 1),     // odd sizes, small planes
-    (1, 4, 9, 9, 5, 1),     // batch 1
-    (3, 5, 8, 6, 7, 2),     // stride 2
-    (8, 16, 32, 32, 16, 1), // ResNet-20's first stage at batch 8: parallel paths
-    (8, 32, 16, 16, 32, 1), // its second stage
+const CASES: &[(usize, usize, usize, usize, usize, usize, bool)] = &[
+    // (n, cin, h, w, cout, stride, convolution bias)
+    (2, 3, 5, 7, 4, 1, false),     // odd sizes, small planes
+    (1, 4, 9, 9, 5, 1, true),      // batch 1
+    (3, 5, 8, 6, 7, 2, false),     // stride 2
+    (8, 16, 32, 32, 16, 1, false), // ResNet-20's first stage at batch 8: parallel paths
+    (8, 32, 16, 16, 32, 1, false), // its second stage
+    (4, 24, 16, 16, 40, 1, true),  // VGG-16-like, with the convolution's bias
+    (4, 128, 4, 4, 64, 1, true),   // a deep VGG-16 layer (channel-lane forward, mapped copy)
 ];
 
 fn each_case(f: impl Fn(&Setup, bool, &str) + Send + Sync) {
@@ -149,13 +173,15 @@ fn each_case(f: impl Fn(&Setup, bool, &str) + Send + Sync) {
         .build()
         .unwrap();
     pool.install(|| {
-        for (i, &(n, cin, h, w, cout, stride)) in CASES.iter().enumerate() {
-            let s = setup(n, cin, h, w, cout, stride, 100 * i as u64);
+        for (i, &(n, cin, h, w, cout, stride, bias)) in CASES.iter().enumerate() {
+            let s = setup(n, cin, h, w, cout, stride, bias, 100 * i as u64);
             for train in [true, false] {
                 f(
                     &s,
                     train,
-                    &format!("{n}x{cin}x{h}x{w} -> {cout}, stride {stride}, train {train}"),
+                    &format!(
+                        "{n}x{cin}x{h}x{w} -> {cout}, stride {stride}, bias {bias}, train {train}"
+                    ),
                 );
             }
         }
@@ -196,7 +222,7 @@ fn matches_candle() {
 #[test]
 fn a_second_use_of_the_output_still_gets_gradients() {
     // y feeding two consumers: candle sums their gradients before the fused op's backward runs.
-    let s = setup(2, 4, 6, 6, 3, 1, 7);
+    let s = setup(2, 4, 6, 6, 3, 1, false, 7);
     let bn = BatchNorm::new(candle_bn(&s)).unwrap();
     let conv = Conv2d::new(s.w.as_tensor().clone(), None, 1, 1);
     let y = bn_relu_conv(&bn, &conv, s.x.as_tensor(), true).unwrap();

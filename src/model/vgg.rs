@@ -5,6 +5,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::{Module, ModuleT, VarBuilder};
 
 use crate::ops::batch_norm::BatchNorm;
+use crate::ops::bn_relu_conv::bn_relu_conv;
 use crate::ops::conv::Conv2d;
 use crate::ops::linear::Linear;
 
@@ -72,11 +73,29 @@ impl Vgg16 {
 impl ModuleT for Vgg16 {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         let mut out = xs.clone();
+        // A convolution's output whose BatchNorm and ReLU are still to come: a convolution right
+        // after takes them as one op with it (`bn_relu_conv`, which keeps the convolution's
+        // output alone for the backward); a pooling applies them first.
+        let mut pending: Option<(&BatchNorm, Tensor)> = None;
         for stage in &self.features {
-            out = match stage {
-                Stage::Conv(conv, bn) => bn.forward_relu_t(&conv.forward(&out)?, train)?,
-                Stage::Pool => max_pool2x2(&out)?,
-            };
+            match stage {
+                Stage::Conv(conv, bn) => {
+                    let c = match pending.take() {
+                        Some((prev_bn, prev_c)) => bn_relu_conv(prev_bn, conv, &prev_c, train)?,
+                        None => conv.forward(&out)?,
+                    };
+                    pending = Some((bn, c));
+                }
+                Stage::Pool => {
+                    if let Some((bn, c)) = pending.take() {
+                        out = bn.forward_relu_t(&c, train)?;
+                    }
+                    out = max_pool2x2(&out)?;
+                }
+            }
+        }
+        if let Some((bn, c)) = pending.take() {
+            out = bn.forward_relu_t(&c, train)?;
         }
         self.classifier.forward(&out.flatten_from(1)?)
     }

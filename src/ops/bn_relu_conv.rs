@@ -11,37 +11,49 @@
 //! the weight gradient reads x the same way, then BatchNorm's backward runs on the input
 //! gradient. Every value is the one `conv.forward(&bn.forward_relu_t(x))` gives (the same
 //! function computes r, and the same kernels run), which is also the path taken where our CPU
-//! ops do not apply (other devices, dtypes, a convolution bias).
+//! ops do not apply (other devices, dtypes).
 
 use std::sync::Arc;
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Module, Result, Shape, Tensor};
+use candle_core::{bail, CpuStorage, CustomOp3, Layout, Module, Result, Shape, Tensor};
 
 use super::batch_norm::{BatchNorm, BnOp};
-use super::conv::{Conv2d, Conv2dOp};
+use super::conv::{Conv2d, Conv2dBwdBias, Conv2dOp};
+use super::cpu::contiguous_f32;
 use super::input_map::BnReluInput;
 
 /// `conv.forward(&bn.forward_relu_t(xs, train))`, keeping only `xs` for the backward.
 pub fn bn_relu_conv(bn: &BatchNorm, conv: &Conv2d, xs: &Tensor, train: bool) -> Result<Tensor> {
-    let fused = bn.fast_path(xs, None) && conv.runs_ours(xs) && conv.bias().is_none();
+    let fused = bn.fast_path(xs, None) && conv.runs_ours(xs);
     if !fused {
         return conv.forward(&bn.forward_relu_t(xs, train)?);
     }
     let x = xs.contiguous()?;
     let bn_op = bn.relu_constants(&x, train)?;
+    // One tensor for the small parameters, as candle's ops take three inputs at most.
+    let params = match conv.bias() {
+        None => bn.gamma_beta()?,
+        Some(b) => Tensor::cat(&[&bn.gamma_beta()?, &b.contiguous()?], 0)?,
+    };
     let op = BnReluConvOp {
         bn: bn_op,
         conv: conv.op(),
+        channels: x.dim(1)?,
+        bias: conv.bias().is_some(),
     };
     let op: Arc<Box<dyn CustomOp3 + Send + Sync>> = Arc::new(Box::new(op));
-    x.apply_op3_arc(&conv.weight().contiguous()?, &bn.gamma_beta()?, op)
+    x.apply_op3_arc(&conv.weight().contiguous()?, &params, op)
 }
 
-/// Inputs: (x, convolution weight, [gamma; beta]).
+/// Inputs: (x, convolution weight, [gamma; beta] or [gamma; beta; convolution bias]).
 struct BnReluConvOp {
     /// The BatchNorm application, with the statistics and constants its forward computed.
     bn: BnOp,
     conv: Conv2dOp,
+    /// BatchNorm's channels (x's): gamma and beta are the first 2 * channels parameters.
+    channels: usize,
+    /// Whether the convolution's bias follows them.
+    bias: bool,
 }
 
 impl CustomOp3 for BnReluConvOp {
@@ -55,18 +67,29 @@ impl CustomOp3 for BnReluConvOp {
         l1: &Layout,
         s2: &CpuStorage,
         l2: &Layout,
-        _s3: &CpuStorage,
-        _l3: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let map = BnReluInput::new(self.bn.affine()?);
-        self.conv.cpu_mapped(self.name(), (s1, l1), (s2, l2), &map)
+        let params = contiguous_f32(s3, l3)?;
+        let Some(rest) = params.get(2 * self.channels..) else {
+            bail!(
+                "{}: {} parameters for {} channels",
+                self.name(),
+                params.len(),
+                self.channels
+            )
+        };
+        let bias = self.bias.then_some(rest);
+        self.conv
+            .cpu_mapped(self.name(), (s1, l1), (s2, l2), bias, &map)
     }
 
     fn bwd(
         &self,
         x: &Tensor,
         w: &Tensor,
-        gb: &Tensor,
+        params: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
@@ -81,13 +104,17 @@ impl CustomOp3 for BnReluConvOp {
         let (dr, _) = self.conv.gradients(x, w, &grad, true, false)?;
         let dr = dr.expect("asked for the input gradient");
         let bn = self.bn.grads(x, &dr, None, x.track_op())?;
-        let dgb = if gb.track_op() {
-            let c = bn.dgamma.len();
-            let v = [bn.dgamma, bn.dbeta].concat();
-            Some(Tensor::from_vec(v, 2 * c, x.device())?)
+        let dparams = if params.track_op() {
+            let mut v = [bn.dgamma, bn.dbeta].concat();
+            if self.bias {
+                let db: Vec<f32> = grad.apply_op1_no_bwd(&Conv2dBwdBias)?.to_vec1()?;
+                v.extend(db);
+            }
+            let len = v.len();
+            Some(Tensor::from_vec(v, len, x.device())?)
         } else {
             None
         };
-        Ok((bn.dx, dw, dgb))
+        Ok((bn.dx, dw, dparams))
     }
 }

@@ -207,13 +207,14 @@ impl Conv2dOp {
         Ok((CpuStorage::F32(y), Shape::from((n, cout, g.ho, g.wo))))
     }
 
-    /// The forward on `map` applied to x (no bias), without writing the mapped input out where
-    /// the kernel can read x through the map (`conv_cpu::conv_fwd_mapped`).
+    /// The forward on `map` applied to x, plus `bias` (Cout), without writing the mapped input
+    /// out where the kernel can read x through the map (`conv_cpu::conv_fwd_mapped`).
     pub(crate) fn cpu_mapped(
         &self,
         name: &str,
         (s1, l1): (&CpuStorage, &Layout),
         (s2, l2): (&CpuStorage, &Layout),
+        bias: Option<&[f32]>,
         map: &BnReluInput,
     ) -> Result<(CpuStorage, Shape)> {
         let (n, cin, h, w) = l1.shape().dims4()?;
@@ -224,7 +225,10 @@ impl Conv2dOp {
         let g = geom(name, n, cin, h, w, cout, kh, kw, self.stride, self.padding)?;
         let x = f32_data(s1, l1, name)?;
         let wt = f32_data(s2, l2, name)?;
-        let y = conv_fwd_mapped(&g, &x, &wt, None, Some(map));
+        if bias.is_some_and(|b| b.len() != cout) {
+            bail!("{name}: bias does not match {cout} channels");
+        }
+        let y = conv_fwd_mapped(&g, &x, &wt, bias, Some(map));
         Ok((CpuStorage::F32(y), Shape::from((n, cout, g.ho, g.wo))))
     }
 
