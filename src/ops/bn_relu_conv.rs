@@ -82,7 +82,7 @@ impl CustomOp3 for BnReluConvOp {
         };
         let bias = self.bias.then_some(rest);
         self.conv
-            .cpu_mapped(self.name(), (s1, l1), (s2, l2), bias, &map)
+            .cpu(self.name(), (s1, l1), (s2, l2), bias, Some(&map))
     }
 
     fn bwd(
@@ -94,14 +94,10 @@ impl CustomOp3 for BnReluConvOp {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        let dw = if w.track_op() {
-            let map = BnReluInput::new(self.bn.affine()?);
-            Some(self.conv.weight_grad_mapped(x, w, &grad, &map)?)
-        } else {
-            None
-        };
-        // The input gradient needs only x's size.
-        let (dr, _) = self.conv.gradients(x, w, &grad, true, false)?;
+        let map = BnReluInput::new(self.bn.affine()?);
+        let (dr, dw) = self
+            .conv
+            .gradients(x, w, &grad, true, w.track_op(), Some(&map))?;
         let dr = dr.expect("asked for the input gradient");
         let bn = self.bn.grads(x, &dr, None, x.track_op())?;
         let dparams = if params.track_op() {

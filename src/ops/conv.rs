@@ -11,11 +11,8 @@ use candle_core::{
     Shape, Tensor,
 };
 
-use super::conv_cpu::{
-    conv_bwd_bias, conv_bwd_input, conv_bwd_weight, conv_bwd_weight_mapped, conv_fwd,
-    conv_fwd_mapped,
-};
-use super::cpu::{contiguous_f32, with_f32};
+use super::conv_cpu::{conv_bwd_bias, conv_bwd_input, conv_bwd_weight, conv_fwd};
+use super::cpu::contiguous_f32;
 use super::im2col::Geom;
 use super::input_map::BnReluInput;
 
@@ -38,9 +35,7 @@ impl Conv2d {
             padding,
         }
     }
-}
 
-impl Conv2d {
     pub fn weight(&self) -> &Tensor {
         &self.weight
     }
@@ -178,78 +173,29 @@ pub struct Conv2dOp {
 }
 
 impl Conv2dOp {
-    /// The forward on CPU storages, with an optional bias (Cout,).
-    fn cpu(
-        &self,
-        name: &str,
-        (s1, l1): (&CpuStorage, &Layout),
-        (s2, l2): (&CpuStorage, &Layout),
-        bias: Option<(&CpuStorage, &Layout)>,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (n, cin, h, w) = l1.shape().dims4()?;
-        let (cout, cin_w, kh, kw) = l2.shape().dims4()?;
-        if cin != cin_w {
-            bail!("{name}: input has {cin} channels, weight expects {cin_w}");
-        }
-        let g = geom(name, n, cin, h, w, cout, kh, kw, self.stride, self.padding)?;
-        let x = f32_data(s1, l1, name)?;
-        let wt = f32_data(s2, l2, name)?;
-        let b = match bias {
-            None => None,
-            Some((s3, l3)) => {
-                if l3.shape().dims() != [cout] {
-                    bail!("{name}: bias of shape {:?} for {cout} channels", l3.shape());
-                }
-                Some(f32_data(s3, l3, name)?)
-            }
-        };
-        let y = conv_fwd(&g, &x, &wt, b.as_deref());
-        Ok((CpuStorage::F32(y), Shape::from((n, cout, g.ho, g.wo))))
-    }
-
-    /// The forward on `map` applied to x, plus `bias` (Cout), without writing the mapped input
-    /// out where the kernel can read x through the map (`conv_cpu::conv_fwd_mapped`).
-    pub(crate) fn cpu_mapped(
+    /// The forward on CPU storages plus `bias` (Cout), with x read through `map` where given
+    /// (without writing the mapped input out where the kernel can: `conv_cpu::conv_fwd`).
+    pub(crate) fn cpu(
         &self,
         name: &str,
         (s1, l1): (&CpuStorage, &Layout),
         (s2, l2): (&CpuStorage, &Layout),
         bias: Option<&[f32]>,
-        map: &BnReluInput,
+        map: Option<&BnReluInput>,
     ) -> Result<(CpuStorage, Shape)> {
         let (n, cin, h, w) = l1.shape().dims4()?;
         let (cout, cin_w, kh, kw) = l2.shape().dims4()?;
-        if cin != cin_w || map.channels() != cin {
+        if cin != cin_w || map.is_some_and(|m| m.channels() != cin) {
             bail!("{name}: input has {cin} channels, weight expects {cin_w}");
+        }
+        if bias.is_some_and(|b| b.len() != cout) {
+            bail!("{name}: bias does not match {cout} channels");
         }
         let g = geom(name, n, cin, h, w, cout, kh, kw, self.stride, self.padding)?;
         let x = f32_data(s1, l1, name)?;
         let wt = f32_data(s2, l2, name)?;
-        if bias.is_some_and(|b| b.len() != cout) {
-            bail!("{name}: bias does not match {cout} channels");
-        }
-        let y = conv_fwd_mapped(&g, &x, &wt, bias, Some(map));
+        let y = conv_fwd(&g, &x, &wt, bias, map);
         Ok((CpuStorage::F32(y), Shape::from((n, cout, g.ho, g.wo))))
-    }
-
-    /// The weight gradient on `map` applied to x (contiguous f32 CPU tensors `x` and `grad`).
-    pub(crate) fn weight_grad_mapped(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        grad: &Tensor,
-        map: &BnReluInput,
-    ) -> Result<Tensor> {
-        let name = "grawa-conv2d-bwd-weight";
-        let (n, cin, h, wd) = x.dims4()?;
-        let (cout, _, kh, kw) = w.dims4()?;
-        let (_, _, ho, wo) = grad.dims4()?;
-        let g = geom(name, n, cin, h, wd, cout, kh, kw, self.stride, self.padding)?;
-        check_gradient_size(name, &g, ho, wo)?;
-        let dw = with_f32(x, |xv| {
-            with_f32(grad, |gv| conv_bwd_weight_mapped(&g, xv, gv, Some(map)))
-        })??;
-        Tensor::from_vec(dw, (cout, cin, kh, kw), x.device())
     }
 
     /// Input and weight gradients (each only if that argument needs one).
@@ -259,11 +205,12 @@ impl Conv2dOp {
         w: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        self.gradients(x, w, grad, x.track_op(), w.track_op())
+        self.gradients(x, w, grad, x.track_op(), w.track_op(), None)
     }
 
     /// The input gradient (if `need_dx`) and the weight gradient (if `need_dw`) from the
-    /// input `x`, the weight `w` and the output's contiguous gradient `grad`.
+    /// input `x` (read through `map` where given), the weight `w` and the output's contiguous
+    /// gradient `grad`.
     pub(crate) fn gradients(
         &self,
         x: &Tensor,
@@ -271,6 +218,7 @@ impl Conv2dOp {
         grad: &Tensor,
         need_dx: bool,
         need_dw: bool,
+        map: Option<&BnReluInput>,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (_, _, h, wd) = x.dims4()?;
         let (_, _, kh, kw) = w.dims4()?;
@@ -292,7 +240,7 @@ impl Conv2dOp {
                 kh,
                 kw,
             };
-            Some(x.apply_op2_no_bwd(grad, &op)?)
+            Some(x.apply_op2_no_bwd(grad, &WeightGrad { op, map })?)
         } else {
             None
         };
@@ -312,7 +260,7 @@ impl CustomOp2 for Conv2dOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        self.cpu(self.name(), (s1, l1), (s2, l2), None)
+        self.cpu(self.name(), (s1, l1), (s2, l2), None, None)
     }
 
     fn bwd(
@@ -344,7 +292,12 @@ impl CustomOp3 for Conv2dBiasOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        self.0.cpu(self.name(), (s1, l1), (s2, l2), Some((s3, l3)))
+        let name = self.name();
+        if l3.shape().rank() != 1 {
+            bail!("{name}: bias of shape {:?}", l3.shape());
+        }
+        let bias = f32_data(s3, l3, name)?;
+        self.0.cpu(name, (s1, l1), (s2, l2), Some(&bias), None)
     }
 
     fn bwd(
@@ -452,6 +405,40 @@ impl CustomOp2 for Conv2dBwdWeight {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
+        self.cpu((s1, l1), (s2, l2), None)
+    }
+}
+
+/// `Conv2dBwdWeight` with x read through an input map (`Conv2dOp::gradients`).
+struct WeightGrad<'a> {
+    op: Conv2dBwdWeight,
+    map: Option<&'a BnReluInput<'a>>,
+}
+
+impl CustomOp2 for WeightGrad<'_> {
+    fn name(&self) -> &'static str {
+        self.op.name()
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        self.op.cpu((s1, l1), (s2, l2), self.map)
+    }
+}
+
+impl Conv2dBwdWeight {
+    /// dW from x (read through `map` where given) and dy on CPU storages.
+    fn cpu(
+        &self,
+        (s1, l1): (&CpuStorage, &Layout),
+        (s2, l2): (&CpuStorage, &Layout),
+        map: Option<&BnReluInput>,
+    ) -> Result<(CpuStorage, Shape)> {
         let name = self.name();
         let (n, cin, h, w) = l1.shape().dims4()?;
         let (n_dy, cout, ho, wo) = l2.shape().dims4()?;
@@ -463,7 +450,10 @@ impl CustomOp2 for Conv2dBwdWeight {
         check_gradient_size(name, &g, ho, wo)?;
         let x = f32_data(s1, l1, name)?;
         let dy = f32_data(s2, l2, name)?;
-        let dw = conv_bwd_weight(&g, &x, &dy);
+        if map.is_some_and(|m| m.channels() != cin) {
+            bail!("{name}: input map for another number of channels than {cin}");
+        }
+        let dw = conv_bwd_weight(&g, &x, &dy, map);
         Ok((CpuStorage::F32(dw), Shape::from((cout, cin, kh, kw))))
     }
 }

@@ -432,15 +432,11 @@ fn gemm_bwd_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
 }
 
 /// Forward: `y = conv2d(x, w) + bias` for contiguous x (N, Cin, H, W), w (Cout, Cin, kh, kw) and
-/// bias (Cout); returns y (N, Cout, Ho, Wo), contiguous.
-pub fn conv_fwd(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
-    conv_fwd_mapped(g, x, w, bias, None)
-}
-
-/// `conv_fwd` of `map` applied to x, where given: the direct kernel reads x through the map as
-/// it fills its buffer (stride 1), the other paths get the mapped tensor. The path is the one
-/// the mapped tensor would take, so the results are the same bits.
-pub(crate) fn conv_fwd_mapped(
+/// bias (Cout); returns y (N, Cout, Ho, Wo), contiguous. With `map`, the convolution of `map`
+/// applied to x: the direct kernel reads x through the map as it fills its buffer (stride 1), the
+/// other paths get the mapped tensor. The path is the one the mapped tensor would take, so the
+/// results are the same bits.
+pub fn conv_fwd(
     g: &Geom,
     x: &[f32],
     w: &[f32],
@@ -512,20 +508,11 @@ pub fn conv_bwd_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
     }
 }
 
-/// Weight gradient: dw (Cout, Cin, kh, kw) = sum over images of dy . patches(x)^T.
-pub fn conv_bwd_weight(g: &Geom, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    conv_bwd_weight_mapped(g, x, dy, None)
-}
-
-/// `conv_bwd_weight` of `map` applied to x, where given: the channel-lane and direct kernels
-/// read x through the map as they fill their buffers (stride 1), the other paths get the mapped
-/// tensor; the same path and bits as on the mapped tensor.
-pub(crate) fn conv_bwd_weight_mapped(
-    g: &Geom,
-    x: &[f32],
-    dy: &[f32],
-    map: Option<&BnReluInput>,
-) -> Vec<f32> {
+/// Weight gradient: dw (Cout, Cin, kh, kw) = sum over images of dy . patches(x)^T. With `map`,
+/// of `map` applied to x: the channel-lane and direct kernels read x through the map as they
+/// fill their buffers (stride 1), the other paths get the mapped tensor; the same path and bits
+/// as on the mapped tensor.
+pub fn conv_bwd_weight(g: &Geom, x: &[f32], dy: &[f32], map: Option<&BnReluInput>) -> Vec<f32> {
     if dense(g) {
         return conv_dense::backward_weight(g, &mapped(g, x, map), dy);
     }
