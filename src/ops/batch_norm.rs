@@ -424,19 +424,17 @@ impl BnOp {
     /// output: for ops that apply them as they read x (`input_map`).
     fn constants_only(&self, x: &Tensor, gamma: &Tensor, beta: &Tensor) -> Result<()> {
         let g = geometry(x.shape())?;
-        let per = with_f32(x, "input", |xv| {
+        with_f32(x, "input", |xv| {
             with_f32(gamma, "gamma", |gv| {
                 with_f32(beta, "beta", |bv| {
                     if xv.len() != g.len() || gv.len() != g.c || bv.len() != g.c {
                         bail!("batch-norm: parameters do not match the input")
                     }
-                    Ok(per_channel(&g, |c| {
-                        self.channel_constants(&g, xv, gv, bv, c)
-                    }))
+                    let per = per_channel(&g, |c| self.channel_constants(&g, xv, gv, bv, c));
+                    self.save(&per, gv)
                 })
             })
-        })?;
-        with_f32(gamma, "gamma", |gv| self.save(&per, gv))
+        })
     }
 
     /// The output constants per channel, once the forward ran.

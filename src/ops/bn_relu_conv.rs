@@ -19,7 +19,7 @@ use candle_core::{bail, CpuStorage, CustomOp3, Layout, Module, Result, Shape, Te
 
 use super::batch_norm::{BatchNorm, BnOp};
 use super::conv::{Conv2d, Conv2dBwdBias, Conv2dOp};
-use super::cpu::contiguous_f32;
+use super::cpu::f32_data;
 use super::input_map::BnReluInput;
 
 /// `conv.forward(&bn.forward_relu_t(xs, train))`, keeping only `xs` for the backward.
@@ -71,7 +71,7 @@ impl CustomOp3 for BnReluConvOp {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let map = BnReluInput::new(self.bn.affine()?);
-        let params = contiguous_f32(s3, l3)?;
+        let params = f32_data(s3, l3, self.name())?;
         let Some(rest) = params.get(2 * self.channels..) else {
             bail!(
                 "{}: {} parameters for {} channels",

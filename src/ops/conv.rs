@@ -4,15 +4,13 @@
 //! candle's slow CPU convolution and its naive `conv_transpose2d` stay out of the training step.
 //! Other devices and dtypes use candle's `conv2d` and a broadcast add of the bias.
 
-use std::borrow::Cow;
-
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Device, Layout, Module, Result,
     Shape, Tensor,
 };
 
 use super::conv_cpu::{conv_bwd_bias, conv_bwd_input, conv_bwd_weight, conv_fwd};
-use super::cpu::contiguous_f32;
+use super::cpu::f32_data;
 use super::im2col::Geom;
 use super::input_map::BnReluInput;
 
@@ -125,11 +123,6 @@ pub fn set_channel_fwd(enabled: bool) {
 #[doc(hidden)]
 pub fn set_channel_dw(enabled: bool) {
     super::conv_cpu::set_channel_dw(enabled);
-}
-
-/// The f32 data of a CPU tensor in row-major order (borrowed when contiguous).
-fn f32_data<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<Cow<'a, [f32]>> {
-    contiguous_f32(s, l).map_err(|e| candle_core::Error::msg(format!("{op}: {e}")))
 }
 
 #[allow(clippy::too_many_arguments)]

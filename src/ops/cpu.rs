@@ -19,6 +19,11 @@ pub(crate) fn contiguous_f32<'a>(
     })
 }
 
+/// `contiguous_f32` with the op's name in its error.
+pub(crate) fn f32_data<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<Cow<'a, [f32]>> {
+    contiguous_f32(s, l).map_err(|e| candle_core::Error::msg(format!("{op}: {e}")))
+}
+
 /// The f32 elements of `storage` under a contiguous `layout`, borrowed; `None` when the layout is
 /// strided (for ops that require contiguous inputs and never copy).
 pub(crate) fn contiguous_slice<'a>(

@@ -9,7 +9,7 @@
 use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::cpu::contiguous_f32;
+use super::cpu::f32_data;
 
 /// `F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, pad, pad))` for an f32 (N, C, H, W) CPU tensor.
 pub fn option_a_shortcut_cpu(xs: &Tensor, pad: usize) -> Result<Tensor> {
@@ -32,8 +32,7 @@ impl CustomOp1 for Shortcut {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = l.shape().dims4()?;
-        let x = contiguous_f32(s, l)
-            .map_err(|e| candle_core::Error::msg(format!("{}: {e}", self.name())))?;
+        let x = f32_data(s, l, self.name())?;
         let (h2, w2, co) = (half(h), half(w), c + 2 * self.pad);
         let mut y = vec![0f32; n * co * h2 * w2];
         if h2 * w2 > 0 {
@@ -92,8 +91,7 @@ impl CustomOp1 for ShortcutGrad {
                 self.pad
             );
         }
-        let dy = contiguous_f32(s, l)
-            .map_err(|e| candle_core::Error::msg(format!("{}: {e}", self.name())))?;
+        let dy = f32_data(s, l, self.name())?;
         let c = co - 2 * self.pad;
         let mut dx = vec![0f32; n * c * h * w];
         if h * w > 0 {
