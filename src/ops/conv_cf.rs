@@ -253,31 +253,8 @@ unsafe fn kernel(
 
 #[cfg(test)]
 mod tests {
-    use std::mem::MaybeUninit;
-
-    use super::super::conv_direct;
+    use super::super::conv_direct::{self, tests::forward_all, tests::uniform};
     use super::*;
-
-    fn rng(mut seed: u32) -> impl FnMut() -> f32 {
-        move || {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-        }
-    }
-
-    /// `conv_direct`'s (pixel-lane) forward of the same convolution.
-    fn pixel_lane(g: &Geom, x: &[f32], w: &[f32], flip: bool, bias: Option<&[f32]>) -> Vec<f32> {
-        let d = Direct::new(g, None).expect("direct form");
-        let mut xp = vec![0f32; d.xp_len(g.n)];
-        let mut wt = vec![0f32; d.wt_len()];
-        let mut out = vec![0f32; d.out_len()];
-        let mut y = vec![MaybeUninit::new(f32::NAN); g.n * g.cout * g.ho * g.wo];
-        d.fill_buffer(x, g.n, &mut xp);
-        d.pack_weights(w, flip, &mut wt);
-        d.forward(&xp, g.n, &wt, bias, &mut out, &mut y);
-        // SAFETY: initialised above.
-        y.iter().map(|v| unsafe { v.assume_init() }).collect()
-    }
 
     /// y[b][co][q] of a plain loop in f64 (stride 1), the weight (co, ci, i, j) read as
     /// `weight(co, ci, i, j)`.
@@ -327,7 +304,7 @@ mod tests {
             Geom::new(3, 12, 6, 6, 9, 3, 3, 1, 0, 0),
             Geom::new(2, 7, 3, 3, 20, 3, 3, 1, 2, 2),
         ];
-        let mut rnd = rng(11);
+        let mut rnd = uniform(11);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
             .build()
@@ -339,7 +316,14 @@ mod tests {
             let c = ChannelFwd::new(&g).expect("channel-lane form");
             for (flip, b) in [(false, Some(&bias[..])), (false, None), (true, None)] {
                 let got = pool.install(|| c.forward(g.n, &x, &w, flip, b));
-                let same = pixel_lane(&g, &x, &w, flip, b);
+                let same = forward_all(
+                    &Direct::new(&g, None).expect("direct form"),
+                    g.n,
+                    &x,
+                    &w,
+                    flip,
+                    b,
+                );
                 // Flipped: `w` is read as the (Cin' x Cout' x 3 x 3) weight of the convolution
                 // whose input gradient this is, Cin' = g.cout.
                 let want = naive(&g, &x, |co, ci, i, j| {

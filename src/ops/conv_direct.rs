@@ -774,8 +774,37 @@ unsafe fn deinterleave_avx512(src: &[f32], dst: &mut [f32]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Values in (-0.5, 0.5) from a linear congruential generator: the same inputs on every run.
+    pub(crate) fn uniform(mut seed: u32) -> impl FnMut() -> f32 {
+        move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        }
+    }
+
+    /// The forward of `d` (flipped weights with `flip`) on `g.n` images, every step of it: fill,
+    /// pack, forward. Outputs the forward would not write stay NaN.
+    pub(crate) fn forward_all(
+        d: &Direct,
+        n: usize,
+        x: &[f32],
+        w: &[f32],
+        flip: bool,
+        bias: Option<&[f32]>,
+    ) -> Vec<f32> {
+        let mut xp = vec![0f32; d.xp_len(n)];
+        let mut wt = vec![0f32; d.wt_len()];
+        let mut out = vec![0f32; d.out_len()];
+        let mut y = vec![MaybeUninit::new(f32::NAN); n * d.g.cout * d.g.ho * d.g.wo];
+        d.fill_buffer(x, n, &mut xp);
+        d.pack_weights(w, flip, &mut wt);
+        d.forward(&xp, n, &wt, bias, &mut out, &mut y);
+        // SAFETY: initialised above.
+        y.iter().map(|v| unsafe { v.assume_init() }).collect()
+    }
 
     /// y[b][co][oy][ox] of a plain loop, in f64.
     fn naive(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
@@ -823,11 +852,7 @@ mod tests {
             Geom::new(2, 3, 7, 9, 11, 3, 3, 1, 1, 1),
             Geom::new(3, 4, 16, 16, 6, 3, 3, 2, 1, 1),
         ];
-        let mut seed = 7u32;
-        let mut rnd = move || {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-        };
+        let mut rnd = uniform(7);
         for g in geoms.into_iter().map(Option::unwrap) {
             let x: Vec<f32> = (0..g.n * g.cin * g.h * g.w).map(|_| rnd()).collect();
             let w: Vec<f32> = (0..g.cout * g.cin * 9).map(|_| rnd()).collect();
@@ -835,16 +860,8 @@ mod tests {
             let want = naive(&g, &x, &w, &bias);
             for &tile in TILES {
                 let d = Direct::new(&g, Some(tile)).expect("direct form");
-                let mut xp = vec![0f32; d.xp_len(g.n)];
-                let mut wt = vec![0f32; d.wt_len()];
-                let mut out = vec![0f32; d.out_len()];
-                let mut y = vec![MaybeUninit::new(f32::NAN); want.len()];
-                d.fill_buffer(&x, g.n, &mut xp);
-                d.pack_weights(&w, false, &mut wt);
-                d.forward(&xp, g.n, &wt, Some(&bias), &mut out, &mut y);
-                for (i, (got, want)) in y.iter().zip(&want).enumerate() {
-                    // SAFETY: initialised above (NaN where the forward would not write).
-                    let got = unsafe { got.assume_init() };
+                let y = forward_all(&d, g.n, &x, &w, false, Some(&bias));
+                for (i, (&got, want)) in y.iter().zip(&want).enumerate() {
                     // An f32 sum of at most 6*9 products of values in (-0.5, 0.5) plus a bias,
                     // against f64: rounding stays near 54 * 2^-24 * 0.25 (about 1e-6); a wrong
                     // tap or channel is off by a product, about 0.1.
