@@ -253,40 +253,9 @@ unsafe fn kernel(
 
 #[cfg(test)]
 mod tests {
-    use super::super::conv_direct::{self, tests::forward_all, tests::uniform};
+    use super::super::conv_direct;
+    use super::super::conv_direct::tests::{forward_all, naive, uniform};
     use super::*;
-
-    /// y[b][co][q] of a plain loop in f64 (stride 1), the weight (co, ci, i, j) read as
-    /// `weight(co, ci, i, j)`.
-    fn naive(g: &Geom, x: &[f32], weight: impl Fn(usize, usize, usize, usize) -> f32) -> Vec<f32> {
-        let mut y = vec![0f32; g.n * g.cout * g.ho * g.wo];
-        for b in 0..g.n {
-            for co in 0..g.cout {
-                for oy in 0..g.ho {
-                    for ox in 0..g.wo {
-                        let mut s = 0f64;
-                        for ci in 0..g.cin {
-                            for i in 0..g.kh {
-                                for j in 0..g.kw {
-                                    let iy = (oy + i) as isize - g.pad_h as isize;
-                                    let ix = (ox + j) as isize - g.pad_w as isize;
-                                    if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize
-                                    {
-                                        continue;
-                                    }
-                                    let xi =
-                                        ((b * g.cin + ci) * g.h + iy as usize) * g.w + ix as usize;
-                                    s += x[xi] as f64 * weight(co, ci, i, j) as f64;
-                                }
-                            }
-                        }
-                        y[((b * g.cout + co) * g.ho + oy) * g.wo + ox] = s as f32;
-                    }
-                }
-            }
-        }
-        y
-    }
 
     /// Channel counts off the 64-channel blocks, tap counts off the blocks of rows, odd images,
     /// no and double padding, tiles cut short: the same values as the pixel-lane forward (the
@@ -324,23 +293,21 @@ mod tests {
                     flip,
                     b,
                 );
-                // Flipped: `w` is read as the (Cin' x Cout' x 3 x 3) weight of the convolution
-                // whose input gradient this is, Cin' = g.cout.
-                let want = naive(&g, &x, |co, ci, i, j| {
-                    if flip {
-                        w[((ci * g.cout + co) * 3 + 2 - i) * 3 + 2 - j]
-                    } else {
-                        w[((co * g.cin + ci) * 3 + i) * 3 + j]
-                    }
-                });
-                let want: Vec<f32> = match b {
-                    Some(b) => want
-                        .iter()
-                        .enumerate()
-                        .map(|(i, v)| v + b[i / (g.ho * g.wo) % g.cout])
-                        .collect(),
-                    None => want,
+                // Flipped: `w` is the (Cin' x Cout' x 3 x 3) weight of the convolution whose
+                // input gradient this is (Cin' = g.cout); this one's (co, ci, i, j) is
+                // w[ci][co][2-i][2-j].
+                let weight: Vec<f32> = if flip {
+                    (0..w.len())
+                        .map(|k| {
+                            let (co, ci, i, j) = (k / (9 * g.cin), k / 9 % g.cin, k / 3 % 3, k % 3);
+                            w[((ci * g.cout + co) * 3 + 2 - i) * 3 + 2 - j]
+                        })
+                        .collect()
+                } else {
+                    w.clone()
                 };
+                let zeros = vec![0f32; g.cout];
+                let want = naive(&g, &x, &weight, b.unwrap_or(&zeros));
                 for i in 0..got.len() {
                     assert!(
                         got[i] == same[i],

@@ -785,7 +785,7 @@ pub(crate) mod tests {
         }
     }
 
-    /// The forward of `d` (flipped weights with `flip`) on `g.n` images, every step of it: fill,
+    /// The forward of `d` (flipped weights with `flip`) on `n` images, every step of it: fill,
     /// pack, forward. Outputs the forward would not write stay NaN.
     pub(crate) fn forward_all(
         d: &Direct,
@@ -807,7 +807,7 @@ pub(crate) mod tests {
     }
 
     /// y[b][co][oy][ox] of a plain loop, in f64.
-    fn naive(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+    pub(crate) fn naive(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
         let mut y = vec![0f32; g.n * g.cout * g.ho * g.wo];
         for b in 0..g.n {
             for co in 0..g.cout {
