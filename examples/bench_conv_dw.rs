@@ -5,7 +5,11 @@
 //! alternated call by call so that both see the same machine.
 //! Runs inside a rayon pool like a worker. GFLOP/s count 2*Cout*Cin*k*k*Ho*Wo*N.
 //!
-//! cargo run --release --example bench_conv_dw [-- --model resnet20|vgg16|cnn --threads T --batch N --reps R]
+//! cargo run --release --example bench_conv_dw [-- --model resnet20|vgg16|cnn --threads T --batch N --reps R
+//!     --only LABEL --before path|padding]
+//! LABEL: the shapes whose label contains it, e.g. "512->512 4x4". `--before padding` compares
+//! the forward and input gradient with the channel-lane kernel computing the taps on the padding
+//! (the default, `path`, with the path taken before the channel-lane kernel).
 
 use std::time::Instant;
 
@@ -15,7 +19,7 @@ use candle_core::{Device, Tensor};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use grawa_train::ops::conv::{
-    conv2d, set_channel_dw, set_channel_fwd, Conv2dBwdInput, Conv2dBwdWeight,
+    conv2d, set_channel_dw, set_channel_fwd, set_skip_padding, Conv2dBwdInput, Conv2dBwdWeight,
 };
 
 /// (Cin, Cout, H = W, stride, how many a forward has); padding 1 except for the CNN (0).
@@ -73,8 +77,24 @@ fn main() -> candle_core::Result<()> {
         .num_threads(threads)
         .build()
         .expect("rayon pool");
+    let only = arg(&args, "--only", "");
+    let before_padding = match arg(&args, "--before", "path") {
+        "path" => false,
+        "padding" => true,
+        b => panic!("--before {b}: expected path or padding"),
+    };
+    let shapes: Vec<Shape> = shapes
+        .iter()
+        .copied()
+        .filter(|s| label(s).contains(only))
+        .collect();
     let pad = usize::from(model != "cnn");
-    pool.install(|| run(shapes, pad, n, reps.max(1), threads))
+    pool.install(|| run(&shapes, pad, n, reps.max(1), threads, before_padding))
+}
+
+/// A shape's row label, e.g. "512->512 4x4 s1 (x2)".
+fn label(&(cin, cout, hw, stride, count): &Shape) -> String {
+    format!("{cin}->{cout} {hw}x{hw} s{stride} (x{count})")
 }
 
 fn run(
@@ -83,6 +103,7 @@ fn run(
     n: usize,
     reps: usize,
     threads: usize,
+    before_padding: bool,
 ) -> candle_core::Result<()> {
     let dev = Device::Cpu;
     println!("batch {n}, {threads} threads, median of {reps} alternated calls; ms [GFLOP/s]");
@@ -131,10 +152,17 @@ fn run(
         for rep in 0..=reps {
             let f = timed(&fwd);
             let xg = timed(&dx);
-            set_channel_fwd(false);
+            let before = |on: bool| {
+                if before_padding {
+                    set_skip_padding(on)
+                } else {
+                    set_channel_fwd(on)
+                }
+            };
+            before(false);
             let fb = timed(&fwd);
             let xgb = timed(&dx);
-            set_channel_fwd(true);
+            before(true);
             if rep > 0 {
                 tfb.push(fb);
                 txb.push(xgb);
@@ -157,7 +185,7 @@ fn run(
         let gf = |t: f64| flops / t / 1e9;
         println!(
             "{:<22} {:>7.2} [{:>5.1}] {:>8.2} {:>7.2} [{:>5.1}] {:>8.2} {:>7.2} [{:>5.1}] {:>7.2} [{:>5.1}] {:>7.2}",
-            format!("{cin}->{cout} {hw}x{hw} s{stride} (x{count})"),
+            label(&(cin, cout, hw, stride, count)),
             f * 1e3,
             gf(f),
             fb * 1e3,
@@ -184,7 +212,12 @@ fn run(
         new_total * 1e3
     );
     println!(
-        "before the channel-lane forward: forward {:.1} ms, dX {:.1} ms",
+        "before ({}): forward {:.1} ms, dX {:.1} ms",
+        if before_padding {
+            "computing the taps on the padding"
+        } else {
+            "the path before the channel-lane forward"
+        },
         fwd_before * 1e3,
         dx_before * 1e3
     );

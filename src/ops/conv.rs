@@ -118,6 +118,13 @@ pub fn set_channel_fwd(enabled: bool) {
     super::conv_cpu::set_channel_fwd(enabled);
 }
 
+/// Testing and benchmarking aid: with `false`, the channel-lane forward and input gradient
+/// (`conv_cf`) compute the products of taps on the zero padding instead of skipping them.
+#[doc(hidden)]
+pub fn set_skip_padding(enabled: bool) {
+    super::conv_cf::set_skip_padding(enabled);
+}
+
 /// Testing and benchmarking aid: with `false`, weight gradients do not take the channel-lane
 /// kernel (`conv_dw`) but the path they took before it (direct pixel-lane or GEMM).
 #[doc(hidden)]

@@ -13,13 +13,24 @@
 //! products in the same order (the bias, then tap 0, 1, ...) as `conv_direct`'s forward, so the
 //! results are the same bits.
 //!
-//! The weights are packed per block of 16*NCOV channels, tap-major. Within a chunk of images the
-//! taps are cut into blocks of `ROWS_PER_BLOCK` rows of three, whose weights (24 KiB) stay in L1
-//! while every pixel tile of the chunk passes: the tile's sums go to a pixel-major buffer between
-//! blocks. At the end the buffer is transposed into the NCHW output.
+//! Taps that land on the zero padding are skipped: the output pixels of an image are grouped into
+//! tap classes (`TapClass`), those that read the same rows and columns of taps inside the image
+//! (corners, edges, interior), and a tile takes its pixels from one class, across the images of a
+//! chunk. On a 4x4 image with a 3x3 kernel and padding 1, 31 % of the products are with padding;
+//! on 8x8, 16 % (oneDNN skips them too). The products skipped are exact zeros, so each sum is
+//! unchanged (but for the sign of an exact zero).
+//!
+//! The weights are packed per block of 16*NCOV channels, tap-major. Within a chunk of images a
+//! class's rows of taps are cut into blocks of `ROWS_PER_BLOCK`, whose weights (up to 24 KiB)
+//! stay in L1 while every pixel tile of the class passes: the tile's sums go to a pixel-major
+//! buffer between blocks. At the end the buffer is transposed into the NCHW output.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
@@ -40,12 +51,87 @@ const NP: usize = 6;
 /// Channels per block of packed weights.
 const NC: usize = 16 * NCOV;
 
+/// Whether taps on the padding are skipped (benchmarks turn it off to compare).
+static SKIP_PADDING: AtomicBool = AtomicBool::new(true);
+
+/// Skips (`true`, the default) or computes the products of taps that land on the padding.
+pub fn set_skip_padding(enabled: bool) {
+    SKIP_PADDING.store(enabled, Ordering::Relaxed);
+}
+
 /// The channel-lane forward of one convolution.
 #[derive(Clone, Debug)]
 pub struct ChannelFwd {
     d: Direct,
     /// Output channels rounded up to NC.
     coutp: usize,
+    /// The output pixels of an image grouped by the taps they read inside it.
+    classes: Vec<TapClass>,
+    /// All output pixels as one class of every tap (padding not skipped).
+    whole: Vec<TapClass>,
+}
+
+/// A row of taps read by a tap class: (r = ci * kh + ki, the buffer offset of its first tap
+/// inside the image, the offset of that tap's weights in a block of packed weights).
+type TapRow = (usize, usize, usize);
+
+/// Output pixels of an image whose taps inside the image (not on its zero padding) are the same:
+/// kernel rows `ki` and columns `kj`.
+#[derive(Clone, Debug, PartialEq)]
+struct TapClass {
+    ki: Range<usize>,
+    kj: Range<usize>,
+    /// Output pixels (oy * Wo + ox) of the class.
+    pixels: Vec<usize>,
+    /// The rows of taps the class reads inside the image, in order of r.
+    rows: Vec<TapRow>,
+}
+
+impl TapClass {
+    fn new(d: &Direct, ki: Range<usize>, kj: Range<usize>, pixels: Vec<usize>) -> Self {
+        let kh = d.g.kh;
+        // A class with no columns inside reads no taps at all.
+        let ki_inside = if kj.is_empty() { 0..0 } else { ki.clone() };
+        let rows = (0..d.g.cin)
+            .flat_map(|ci| ki_inside.clone().map(move |k| ci * kh + k))
+            .map(|r| {
+                let first = 3 * r + kj.start;
+                (r, d.offs[first], first * NC)
+            })
+            .collect();
+        Self {
+            ki,
+            kj,
+            pixels,
+            rows,
+        }
+    }
+}
+
+/// The tap classes of a stride-1 convolution, in a fixed order. Output pixel (oy, ox) reads
+/// input (oy + ki - pad_h, ox + kj - pad_w), inside the image for ki in [pad_h - oy, H + pad_h -
+/// oy) and kj likewise; a pixel whose ranges are empty reads padding only (its class has no taps).
+fn tap_classes(d: &Direct) -> Vec<TapClass> {
+    let g = &d.g;
+    let inside = |o: usize, pad: usize, size: usize, k: usize| {
+        let lo = pad.saturating_sub(o).min(k);
+        lo..(size + pad).saturating_sub(o).clamp(lo, k)
+    };
+    let mut by_taps: BTreeMap<(usize, usize, usize, usize), Vec<usize>> = BTreeMap::new();
+    for oy in 0..g.ho {
+        let ki = inside(oy, g.pad_h, g.h, g.kh);
+        for ox in 0..g.wo {
+            let kj = inside(ox, g.pad_w, g.w, g.kw);
+            by_taps
+                .entry((ki.start, ki.end, kj.start, kj.end))
+                .or_default()
+                .push(oy * g.wo + ox);
+        }
+    }
+    by_taps
+        .into_iter()
+        .map(|((a, b, c, e), pixels)| TapClass::new(d, a..b, c..e, pixels))
+        .collect()
 }
 
 impl ChannelFwd {
@@ -54,7 +140,19 @@ impl ChannelFwd {
     pub fn new(g: &Geom) -> Option<Self> {
         let d = Direct::channel_lane(g)?;
         let coutp = g.cout.div_ceil(NC) * NC;
-        Some(Self { d, coutp })
+        let classes = tap_classes(&d);
+        let whole = vec![TapClass::new(
+            &d,
+            0..g.kh,
+            0..g.kw,
+            (0..g.ho * g.wo).collect(),
+        )];
+        Some(Self {
+            d,
+            coutp,
+            classes,
+            whole,
+        })
     }
 
     /// Whether this form beats the pixel-lane one (`conv_direct`): small images of many channels,
@@ -106,9 +204,25 @@ impl ChannelFwd {
         let threads = rayon::current_num_threads().max(1);
         let cb = (CHUNK_OUT_FLOATS / (p * coutp).max(1)).clamp(1, n.div_ceil(2 * threads).max(1));
         let (img_xp, wq) = (self.d.img_xp(), self.d.wq);
-        // Offset of each output pixel (b, oy, ox) of a chunk in its image buffer.
-        let pixels: Vec<usize> = (0..cb * p)
-            .map(|i| (i / p) * img_xp + (i % p) / g.wo * wq + i % g.wo)
+        // Per class, each output pixel (b, q) of a chunk, image-major: its offset in the chunk's
+        // image buffer and its row of the pixel-major output. A chunk of nb images takes the
+        // first nb * |class| of them.
+        let classes = if SKIP_PADDING.load(Ordering::Relaxed) {
+            &self.classes
+        } else {
+            &self.whole
+        };
+        let pixels: Vec<Vec<(usize, usize)>> = classes
+            .iter()
+            .map(|c| {
+                (0..cb)
+                    .flat_map(|b| {
+                        c.pixels
+                            .iter()
+                            .map(move |&q| (b * img_xp + q / g.wo * wq + q % g.wo, b * p + q))
+                    })
+                    .collect()
+            })
             .collect();
         with_weights(coutp * self.d.offs.len(), |wt| {
             self.pack_weights(w, flip, wt);
@@ -117,7 +231,7 @@ impl ChannelFwd {
                 with_scratch(self.d.xp_len(nb) + nb * p * coutp, |s| {
                     let (xp, out) = s.split_at_mut(self.d.xp_len(nb));
                     self.d.fill_buffer(xs, nb, xp);
-                    self.sums(xp, wt, &biasp, &pixels[..nb * p], out);
+                    self.sums(xp, wt, &biasp, classes, nb, &pixels, out);
                     // Pixel-major to NCHW: every element of the chunk.
                     for (b, img) in yc.chunks_exact_mut(img_out).enumerate() {
                         for (co, plane) in img.chunks_exact_mut(p).enumerate() {
@@ -154,41 +268,75 @@ impl ChannelFwd {
         });
     }
 
-    /// The sums of a chunk (buffer `xp`, the buffer offset of each output pixel `pixels`) into
-    /// `out` (pixels x Cout', pixel-major), starting from `biasp` (Cout').
-    fn sums(&self, xp: &[f32], wt: &[f32], biasp: &[f32], pixels: &[usize], out: &mut [f32]) {
+    /// The sums of a chunk of `nb` images (buffer `xp`; per class of `classes`, the buffer
+    /// offset and output row of each pixel, `pixels`) into `out` (pixels x Cout', pixel-major),
+    /// starting from `biasp` (Cout').
+    #[allow(clippy::too_many_arguments)]
+    fn sums(
+        &self,
+        xp: &[f32],
+        wt: &[f32],
+        biasp: &[f32],
+        classes: &[TapClass],
+        nb: usize,
+        pixels: &[Vec<(usize, usize)>],
+        out: &mut [f32],
+    ) {
         let (g, coutp) = (&self.d.g, self.coutp);
-        let nb = pixels.len() / (g.ho * g.wo);
-        assert!(xp.len() >= self.d.xp_len(nb) && out.len() >= pixels.len() * coutp);
+        assert!(xp.len() >= self.d.xp_len(nb) && out.len() >= nb * g.ho * g.wo * coutp);
         assert!(wt.len() >= coutp * self.d.offs.len() && biasp.len() == coutp);
+        assert_eq!(pixels.len(), classes.len());
         #[cfg(target_arch = "x86_64")]
         {
-            let rows = self.d.offs.len() / 3;
-            let row_offs: Vec<usize> = (0..rows).map(|r| self.d.offs[3 * r]).collect();
-            let npx = pixels.len();
+            let npx = nb * g.ho * g.wo;
+            // A class's pixels in this chunk: the first nb * |class| (image-major).
+            let chunk_px: Vec<&[(usize, usize)]> = classes
+                .iter()
+                .zip(pixels)
+                .map(|(class, all)| &all[..nb * class.pixels.len()])
+                .collect();
+            assert!(chunk_px.iter().all(|px| px.iter().all(|&(_, o)| o < npx)));
+            let all_rows = g.cin * g.kh;
             for c0 in (0..coutp).step_by(NC) {
-                let wblk = &wt[c0 * rows * 3..(c0 + NC) * rows * 3];
-                for r0 in (0..rows).step_by(ROWS_PER_BLOCK) {
-                    let r1 = (r0 + ROWS_PER_BLOCK).min(rows);
-                    for t0 in (0..npx).step_by(NP) {
-                        // A short last tile repeats its last pixel (same value stored twice).
-                        let at: [usize; NP] = std::array::from_fn(|i| (t0 + i).min(npx - 1));
-                        // SAFETY: AVX-512 was checked in `new`. Input reads: row offsets plus a
-                        // pixel's offset (+2 for the third tap) stay inside its image's buffer,
-                        // as in the forward of `conv_direct`, for images b < nb within
-                        // xp_len(nb) (checked above); weight reads: rows r0..r1 of this block of
-                        // wt; out: pixel rows < npx of Cout' floats, channels c0 + NC <= Cout'
-                        // (checked above).
-                        unsafe {
-                            kernel(
-                                xp.as_ptr(),
-                                std::array::from_fn(|i| pixels[at[i]]),
-                                &row_offs[r0..r1],
-                                wblk.as_ptr().add(r0 * 3 * NC),
-                                (r0 == 0).then(|| biasp.as_ptr().add(c0)),
-                                out.as_mut_ptr().add(c0),
-                                std::array::from_fn(|i| at[i] * coutp),
-                            );
+                let wblk = &wt[c0 * self.d.offs.len()..(c0 + NC) * self.d.offs.len()];
+                // Blocks of rows of the whole kernel, so that a block's weights serve every
+                // class's tiles while they are in L1; the first block starts from the bias
+                // (also for a class with no taps inside, which gets the bias alone).
+                for r0 in (0..all_rows.max(1)).step_by(ROWS_PER_BLOCK) {
+                    let r1 = r0 + ROWS_PER_BLOCK;
+                    for (class, px) in classes.iter().zip(&chunk_px) {
+                        let rows = &class.rows;
+                        let block = &rows[rows.partition_point(|t| t.0 < r0)
+                            ..rows.partition_point(|t| t.0 < r1)];
+                        let run = match class.kj.len() {
+                            1 => kernel::<1>,
+                            2 => kernel::<2>,
+                            _ => kernel::<3>,
+                        };
+                        if block.is_empty() && r0 > 0 {
+                            continue;
+                        }
+                        for tile in px.chunks(NP) {
+                            // A short last tile repeats its last pixel (same value stored twice).
+                            let at = |i: usize| tile[i.min(tile.len() - 1)];
+                            // SAFETY: AVX-512 was checked in `new`. Input reads: a row's first
+                            // tap inside plus j < |kj| plus a pixel's offset stay inside its
+                            // image's buffer, as in the forward of `conv_direct`, for images
+                            // b < nb within xp_len(nb) (checked above); weight reads: taps
+                            // 3r + kj of this block of wt (NC floats each); out: pixel rows <
+                            // nb * Ho * Wo (checked above) of Cout' floats, channels
+                            // c0 + NC <= Cout'.
+                            unsafe {
+                                run(
+                                    xp.as_ptr(),
+                                    std::array::from_fn(|i| at(i).0),
+                                    block,
+                                    wblk.as_ptr(),
+                                    (r0 == 0).then(|| biasp.as_ptr().add(c0)),
+                                    out.as_mut_ptr().add(c0),
+                                    std::array::from_fn(|i| at(i).1 * coutp),
+                                );
+                            }
                         }
                     }
                 }
@@ -196,7 +344,7 @@ impl ChannelFwd {
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (xp, wt, biasp, nb, out);
+            let _ = (xp, wt, biasp, classes, nb, pixels, out);
             unreachable!("AVX-512 kernel on a non-x86 CPU");
         }
     }
@@ -204,18 +352,19 @@ impl ChannelFwd {
 
 /// For NP pixels (buffer offsets `px`) and NCOV vectors of channels: starts from `init` (NC
 /// floats: the bias, for the first block of rows) or from the sums in `out`, adds the products
-/// of the rows of three taps at `rows` (weights `w`: 3 x NC floats per row), and stores the sums
-/// at out[yo[i] + 16v ..][..16].
+/// of NJ taps of each row in `rows` (its index, the buffer offset of its first tap, the offset of
+/// that tap's NC weights in `w`; the row's taps are consecutive in both), and stores the sums at
+/// out[yo[i] + 16v ..][..16].
 ///
 /// # Safety
 /// The CPU has AVX-512F/VL; every read and write named above is in bounds.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl")]
 #[allow(clippy::needless_range_loop)]
-unsafe fn kernel(
+unsafe fn kernel<const NJ: usize>(
     xp: *const f32,
     px: [usize; NP],
-    rows: &[usize],
+    rows: &[TapRow],
     w: *const f32,
     init: Option<*const f32>,
     out: *mut f32,
@@ -231,17 +380,17 @@ unsafe fn kernel(
         }
     }
     let base: [*const f32; NP] = std::array::from_fn(|i| xp.add(px[i]));
-    let mut wr = w;
-    for &ro in rows {
-        for j in 0..3 {
-            let wv: [__m512; NCOV] = std::array::from_fn(|v| _mm512_loadu_ps(wr.add(16 * v)));
+    for &(_, ro, wo) in rows {
+        let wr = w.add(wo);
+        for j in 0..NJ {
+            let wv: [__m512; NCOV] =
+                std::array::from_fn(|v| _mm512_loadu_ps(wr.add(j * NC + 16 * v)));
             for i in 0..NP {
                 let x = _mm512_set1_ps(*base[i].add(ro + j));
                 for v in 0..NCOV {
                     acc[i][v] = _mm512_fmadd_ps(x, wv[v], acc[i][v]);
                 }
             }
-            wr = wr.add(16 * NCOV);
         }
     }
     for i in 0..NP {
@@ -256,6 +405,40 @@ mod tests {
     use super::super::conv_direct;
     use super::super::conv_direct::tests::{forward_all, naive, uniform};
     use super::*;
+
+    /// A 4x4 image with a 3x3 kernel and padding 1: corners read 2x2 taps, edges 2x3 or 3x2,
+    /// the interior all 9; every pixel is in one class; the rows are those of its kernel rows.
+    #[test]
+    fn tap_classes_of_a_small_image() {
+        let g = Geom::new(1, 2, 4, 4, 64, 3, 3, 1, 1, 1).unwrap();
+        let Some(d) = Direct::channel_lane(&g) else {
+            return;
+        };
+        let classes = tap_classes(&d);
+        let find = |ki: Range<usize>, kj: Range<usize>| {
+            classes
+                .iter()
+                .find(|c| c.ki == ki && c.kj == kj)
+                .map(|c| c.pixels.clone())
+        };
+        assert_eq!(find(1..3, 1..3), Some(vec![0]));
+        assert_eq!(find(0..2, 0..2), Some(vec![15]));
+        assert_eq!(find(1..3, 0..3), Some(vec![1, 2]));
+        assert_eq!(find(0..3, 1..3), Some(vec![4, 8]));
+        assert_eq!(find(0..3, 0..3), Some(vec![5, 6, 9, 10]));
+        assert_eq!(classes.len(), 9);
+        let mut all: Vec<usize> = classes.iter().flat_map(|c| c.pixels.clone()).collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..16).collect::<Vec<_>>());
+        let corner = classes.iter().find(|c| c.ki == (1..3)).unwrap();
+        // Rows (ci, ki) for ci in 0..2, ki in 1..3; the first tap inside is column kj.start.
+        let rs: Vec<usize> = corner.rows.iter().map(|r| r.0).collect();
+        assert_eq!(rs, vec![1, 2, 4, 5]);
+        for &(r, off, w) in &corner.rows {
+            assert_eq!(off, d.offs[3 * r + corner.kj.start]);
+            assert_eq!(w, (3 * r + corner.kj.start) * NC);
+        }
+    }
 
     /// Channel counts off the 64-channel blocks, tap counts off the blocks of rows, odd images,
     /// no and double padding, tiles cut short: the same values as the pixel-lane forward (the
@@ -272,6 +455,8 @@ mod tests {
             Geom::new(5, 33, 8, 8, 129, 3, 3, 1, 1, 1),
             Geom::new(3, 12, 6, 6, 9, 3, 3, 1, 0, 0),
             Geom::new(2, 7, 3, 3, 20, 3, 3, 1, 2, 2),
+            // Padding wider than the kernel: border pixels read padding only (bias alone).
+            Geom::new(2, 6, 1, 2, 9, 3, 3, 1, 3, 3),
         ];
         let mut rnd = uniform(11);
         let pool = rayon::ThreadPoolBuilder::new()
