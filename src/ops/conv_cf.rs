@@ -455,6 +455,8 @@ mod tests {
             Geom::new(5, 33, 8, 8, 129, 3, 3, 1, 1, 1),
             Geom::new(3, 12, 6, 6, 9, 3, 3, 1, 0, 0),
             Geom::new(2, 7, 3, 3, 20, 3, 3, 1, 2, 2),
+            // VGG-16's last block: every pixel its own class of 2x2 taps.
+            Geom::new(3, 130, 2, 2, 70, 3, 3, 1, 1, 1),
             // Padding wider than the kernel: border pixels read padding only (bias alone).
             Geom::new(2, 6, 1, 2, 9, 3, 3, 1, 3, 3),
         ];
