@@ -249,20 +249,28 @@ impl ChannelFwd {
     /// `flip`, `w` is (Cin x Cout x kh x kw) and this convolution's (co, ci, i, j) is
     /// w[ci][co][kh-1-i][kw-1-j], as `Direct::pack_weights`.
     fn pack_weights(&self, w: &[f32], flip: bool, wt: &mut [f32]) {
-        let (k, kh, kw) = (self.d.offs.len(), self.d.g.kh, self.d.g.kw);
-        let (cin, cout) = (self.d.g.cin, self.d.g.cout);
+        let k = self.d.offs.len();
+        let (cout, taps) = (self.d.g.cout, self.d.g.kh * self.d.g.kw);
+        // A transpose of runs of taps that lie contiguous in w, one run per channel at a time
+        // (so that no cache line of w is read twice): 16 taps of row co of w (Cout x K), or,
+        // flipped, the kh*kw taps of (ci, co) in reverse.
+        let run = if flip { taps } else { 16 };
         wt.par_chunks_mut(k * NC).enumerate().for_each(|(blk, b)| {
-            for kk in 0..k {
-                let (ci, i, j) = (kk / (kh * kw), kk / kw % kh, kk % kw);
+            for k0 in (0..k).step_by(run) {
+                let k1 = (k0 + run).min(k);
                 for l in 0..NC {
                     let co = blk * NC + l;
-                    b[kk * NC + l] = if co >= cout {
-                        0.0
+                    let mut put = |kk: usize, v: f32| b[kk * NC + l] = v;
+                    if co >= cout {
+                        (k0..k1).for_each(|kk| put(kk, 0.0));
                     } else if flip {
-                        w[((ci * cout + co) * kh + kh - 1 - i) * kw + kw - 1 - j]
+                        let at = (k0 / taps * cout + co) * taps;
+                        let src = w[at..at + taps].iter().rev();
+                        (k0..k1).zip(src).for_each(|(kk, &v)| put(kk, v));
                     } else {
-                        w[((co * cin + ci) * kh + i) * kw + j]
-                    };
+                        let src = &w[co * k + k0..co * k + k1];
+                        (k0..k1).zip(src).for_each(|(kk, &v)| put(kk, v));
+                    }
                 }
             }
         });
