@@ -107,37 +107,43 @@ impl ChannelDw {
         };
         let groups = (threads * per_thread).min(n).max(1);
         let cb = (CHUNK_DYT_FLOATS / (p * coutp).max(1)).clamp(1, n.div_ceil(groups).max(1));
-        // Each output pixel (b, oy, ox) of a chunk, image-major: its offset in the chunk's image
-        // buffer and in the transposed gradient. All of them, and per kernel row ki those whose
-        // input row ki is inside the image; a chunk of nb images takes the first nb * (per
-        // image) of a list.
+        // Offset of each output pixel (b, oy, ox) of a chunk in its image buffer.
         let (img_xp, wq) = (self.d.img_xp(), self.d.wq);
-        let list = |keep: &dyn Fn(usize) -> bool| -> (Vec<(usize, usize)>, usize) {
-            let rows: Vec<usize> = (0..g.ho).filter(|&oy| keep(oy)).collect();
-            let at = (0..cb).flat_map(|b| {
-                rows.iter().flat_map(move |&oy| {
-                    (0..g.wo).map(move |ox| {
-                        let q = b * p + oy * g.wo + ox;
-                        (b * img_xp + oy * wq + ox, q * coutp)
-                    })
-                })
-            });
-            (at.collect(), rows.len() * g.wo)
-        };
-        let all = list(&|_| true);
-        let per_ki: Vec<(Vec<(usize, usize)>, usize)> = (0..g.kh)
-            .map(|ki| list(&|oy| (g.pad_h..g.h + g.pad_h).contains(&(oy + ki))))
+        let pixels: Vec<usize> = (0..cb * p)
+            .map(|i| (i / p) * img_xp + (i % p) / g.wo * wq + i % g.wo)
+            .collect();
+        // Per kernel row ki, the output rows whose input row ki is inside the image.
+        let inside: Vec<(usize, usize)> = (0..g.kh)
+            .map(|ki| {
+                let lo = g.pad_h.saturating_sub(ki).min(g.ho);
+                (lo, (g.h + g.pad_h).saturating_sub(ki).clamp(lo, g.ho))
+            })
             .collect();
         let parts = grouped_partials(n, groups, cb, part_len, |b0, nb, part| {
             let xs = &x[b0 * img_in..(b0 + nb) * img_in];
             let dys = &dy[b0 * img_out..(b0 + nb) * img_out];
-            let per_ki: Vec<&[(usize, usize)]> =
-                per_ki.iter().map(|(l, per)| &l[..nb * per]).collect();
+            // Per ki, the runs of the chunk's pixels (start, end) it reads inside the images:
+            // one per image, merged where they meet.
+            let runs: Vec<Vec<(usize, usize)>> = inside
+                .iter()
+                .map(|&(lo, hi)| {
+                    let mut runs: Vec<(usize, usize)> = Vec::with_capacity(nb);
+                    for b in 0..nb {
+                        let (s, e) = (b * p + lo * g.wo, b * p + hi * g.wo);
+                        match runs.last_mut() {
+                            Some(last) if last.1 == s => last.1 = e,
+                            _ if s < e => runs.push((s, e)),
+                            _ => {}
+                        }
+                    }
+                    runs
+                })
+                .collect();
             with_scratch(self.d.xp_len(nb) + nb * p * coutp, |s| {
                 let (xp, dyt) = s.split_at_mut(self.d.xp_len(nb));
                 self.d.fill_buffer_mapped(xs, nb, xp, map);
                 transpose_planes(dys, nb, g.cout, p, coutp, dyt);
-                self.accumulate(xp, dyt, nb, &all.0[..nb * all.1], &per_ki, part);
+                self.accumulate(xp, dyt, &pixels[..nb * p], &runs, part);
             });
         });
         self.unpack(&parts, groups)
@@ -190,26 +196,26 @@ impl ChannelDw {
         dw
     }
 
-    /// Adds the products of a chunk of `nb` images (buffer `xp`, transposed gradient `dyt`; the
-    /// buffer and gradient offsets of every output pixel, `all`, and of those whose input row
-    /// ki is inside the image, `per_ki`) into `part` (tile order, see `unpack`).
+    /// Adds the products of a chunk's images (buffer `xp`, transposed gradient `dyt`, the
+    /// buffer offset of each output pixel `pixels`; per kernel row ki, the runs of pixels whose
+    /// input row ki is inside the image, `runs`) into `part` (tile order, see `unpack`).
     fn accumulate(
         &self,
         xp: &[f32],
         dyt: &[f32],
-        nb: usize,
-        all: &[(usize, usize)],
-        per_ki: &[&[(usize, usize)]],
+        pixels: &[usize],
+        runs: &[Vec<(usize, usize)>],
         part: &mut [f32],
     ) {
         let (g, coutp) = (&self.d.g, self.coutp);
-        let p = g.ho * g.wo;
-        assert!(xp.len() >= self.d.xp_len(nb) && dyt.len() >= nb * p * coutp);
-        assert!(part.len() >= self.part_len() && per_ki.len() == g.kh);
-        assert!(std::iter::once(all)
-            .chain(per_ki.iter().copied())
+        let nb = pixels.len() / (g.ho * g.wo);
+        assert!(xp.len() >= self.d.xp_len(nb) && dyt.len() >= pixels.len() * coutp);
+        assert!(part.len() >= self.part_len() && runs.len() == g.kh);
+        assert!(runs
+            .iter()
             .flatten()
-            .all(|&(_, o)| o < nb * p * coutp));
+            .all(|&(s, e)| s <= e && e <= pixels.len()));
+        let every = [(0, pixels.len())];
         #[cfg(target_arch = "x86_64")]
         {
             macro_rules! tiles {
@@ -226,20 +232,27 @@ impl ChannelDw {
                         });
                         // Rows of one kernel row skip the pixels it reads on the padding.
                         let ki = tile[0] % g.kh;
-                        let pixels = if tile.iter().all(|r| r % g.kh == ki) {
-                            per_ki[ki]
+                        let tile_runs = if tile.iter().all(|r| r % g.kh == ki) {
+                            &runs[ki][..]
                         } else {
-                            all
+                            &every[..]
                         };
                         for c0 in (0..coutp).step_by(16 * $ncov) {
                             // SAFETY: AVX-512 was checked in `new`. Input reads: tap offsets
                             // plus oy*wq + ox (+2 for the row's third tap) stay inside each
                             // image's buffer, as in the forward pass, for images b < nb within
-                            // xp_len(nb); gradient reads: offsets < nb*Ho*Wo*Cout' (checked
-                            // above) plus channels c0 + 16*NCOV <= Cout'; writes: this block of
-                            // TILE_FLOATS, inside part_len (checked above).
+                            // xp_len(nb); gradient reads: pixel rows < nb*Ho*Wo (runs checked
+                            // above) of Cout' floats, channels c0 + 16*NCOV <= Cout'; writes:
+                            // this block of TILE_FLOATS, inside part_len (checked above).
                             unsafe {
-                                kernel::<$ncov, $nr>(xrows, pixels, dyt.as_ptr().add(c0), out);
+                                kernel::<$ncov, $nr>(
+                                    xrows,
+                                    pixels,
+                                    tile_runs,
+                                    dyt.as_ptr().add(c0),
+                                    coutp,
+                                    out,
+                                );
                                 out = out.add(TILE_FLOATS);
                             }
                         }
@@ -254,14 +267,15 @@ impl ChannelDw {
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (xp, dyt, all, per_ki, part);
+            let _ = (xp, dyt, every, part);
             unreachable!("AVX-512 kernel on a non-x86 CPU");
         }
     }
 }
 
-/// Adds to `out[((3r + j) * NCOV + v) * 16 ..][..16]` the sum over the pixels (at, dy) of
-/// dyt[dy + 16v ..][..16] * xrows[r][at + j]: one tile of `TILE_FLOATS`.
+/// Adds to `out[((3r + j) * NCOV + v) * 16 ..][..16]` the sum over the pixels i of the `runs`
+/// (start, end) of dyt[i*ld + 16v ..][..16] * xrows[r][pixels[i] + j]: one tile of
+/// `TILE_FLOATS`.
 ///
 /// # Safety
 /// The CPU has AVX-512F/VL; every read named above is in bounds, and `out` is writable for
@@ -271,23 +285,28 @@ impl ChannelDw {
 #[allow(clippy::needless_range_loop)]
 unsafe fn kernel<const NCOV: usize, const NR: usize>(
     xrows: [*const f32; NR],
-    pixels: &[(usize, usize)],
+    pixels: &[usize],
+    runs: &[(usize, usize)],
     dyt: *const f32,
+    ld: usize,
     out: *mut f32,
 ) {
     let mut acc = [[[_mm512_setzero_ps(); 3]; NR]; NCOV];
-    // One loop over every pixel of the chunk (an image of 2x2 pixels would leave an inner loop
-    // over columns two iterations long).
-    for &(at, dy) in pixels {
-        let d = dyt.add(dy);
-        let dv: [__m512; NCOV] = std::array::from_fn(|v| _mm512_loadu_ps(d.add(16 * v)));
-        for r in 0..NR {
-            for j in 0..3 {
-                let x = _mm512_set1_ps(*xrows[r].add(at + j));
-                for v in 0..NCOV {
-                    acc[v][r][j] = _mm512_fmadd_ps(dv[v], x, acc[v][r][j]);
+    // One loop over the pixels of a run, across images (an image of 2x2 pixels would leave an
+    // inner loop over columns two iterations long).
+    for &(start, end) in runs {
+        let mut d = dyt.add(start * ld);
+        for &at in &pixels[start..end] {
+            let dv: [__m512; NCOV] = std::array::from_fn(|v| _mm512_loadu_ps(d.add(16 * v)));
+            for r in 0..NR {
+                for j in 0..3 {
+                    let x = _mm512_set1_ps(*xrows[r].add(at + j));
+                    for v in 0..NCOV {
+                        acc[v][r][j] = _mm512_fmadd_ps(dv[v], x, acc[v][r][j]);
+                    }
                 }
             }
+            d = d.add(ld);
         }
     }
     for r in 0..NR {
