@@ -7,7 +7,7 @@
 #   scripts/bench-vs-pytorch.sh --setup --models ""        # once: PyTorch into .venv-bench/ (~4 GB)
 #   scripts/bench-vs-pytorch.sh [--models "mlp cnn resnet20"] [--batch 128] [--threads 2]
 #                               [--warmup 3] [--windows 5] [--window-secs 3] [--workers M]
-#                               [--raw FILE] [--wait-idle] [--untuned-peer]
+#                               [--raw FILE] [--wait-idle] [--untuned-peer] [--rounds R]
 #
 # PyTorch runs with a tuned glibc allocator by default (GLIBC_TUNABLES below: large blocks stay
 # mapped and untrimmed, so a step does not page-fault its activations back in), since our binary
@@ -15,6 +15,10 @@
 # with glibc's defaults instead.
 # --workers M adds a table of grawa-train alone: M workers (each with threads/M threads, as in
 # training) against one worker with all the threads, in total images/s.
+# --rounds R measures each model's pair R times, alternating ours and PyTorch (A B A B ...), so
+# that both sides see the same drifts of a shared host; the table then gives the medians over
+# rounds, the ratio as the median of the rounds' ratios, each round's ratio, and the largest
+# `others` of any round.
 # --raw FILE appends every JSON line measured to FILE. BENCH_VENV=DIR uses another venv.
 # The `others` column is the CPU that other processes used while a row was measured, in % of all
 # cores, for each side: well above 0 means the cores were shared and the number is suspect.
@@ -34,6 +38,7 @@ WINDOW_SECS=3
 WORKERS=""
 RAW=""
 WAIT_IDLE=0
+ROUNDS=1
 PEER_TUNABLES="glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=17179869184"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
@@ -51,6 +56,7 @@ while [[ $# -gt 0 ]]; do
     --raw) need "$@"; RAW="$2"; shift 2 ;;
     --wait-idle) WAIT_IDLE=1; shift ;;
     --untuned-peer) PEER_TUNABLES=""; shift ;;
+    --rounds) need "$@"; ROUNDS="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench-vs-pytorch.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -58,6 +64,7 @@ done
 for m in $MODELS; do
   case "$m" in mlp|cnn|resnet20|vgg16) ;; *) echo "bench-vs-pytorch.sh: --models: unknown model '$m' (mlp, cnn, resnet20, vgg16)" >&2; exit 2 ;; esac
 done
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "bench-vs-pytorch.sh: --rounds: expected a whole number of 1 or more, got '$ROUNDS'" >&2; exit 2; }
 
 if [[ $SETUP == 1 ]]; then
   # PyPI's torch for Linux x86_64 is the CUDA build: it needs its nvidia-* wheels even to import
@@ -119,11 +126,13 @@ else
   echo "PyTorch's allocator: glibc's defaults (untuned peer)"
 fi
 for m in $MODELS; do
-  echo "== $m: grawa-train" >&2
-  measure ours "$BIN" bench --model "$m" "${COMMON[@]}" --json
-  echo "== $m: pytorch" >&2
-  GLIBC_TUNABLES="$PEER_TUNABLES" OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS" \
-    measure pytorch "$VENV/bin/python" scripts/bench_pytorch.py --model "$m" "${COMMON[@]}" --json
+  for ((round = 1; round <= ROUNDS; round++)); do
+    echo "== $m: grawa-train (round $round of $ROUNDS)" >&2
+    measure ours "$BIN" bench --model "$m" "${COMMON[@]}" --json
+    echo "== $m: pytorch (round $round of $ROUNDS)" >&2
+    GLIBC_TUNABLES="$PEER_TUNABLES" OMP_NUM_THREADS="$THREADS" MKL_NUM_THREADS="$THREADS" \
+      measure pytorch "$VENV/bin/python" scripts/bench_pytorch.py --model "$m" "${COMMON[@]}" --json
+  done
   if [[ -n $WORKERS && $WORKERS != 1 ]]; then
     echo "== $m: grawa-train, $WORKERS workers" >&2
     measure workers "$BIN" bench --model "$m" "${COMMON[@]}" --workers "$WORKERS" --json
@@ -131,22 +140,45 @@ for m in $MODELS; do
 done
 
 python3 - "$LINES" <<'EOF'
-import json, sys
+import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-def find(tag, model):
-    return next((r for r in rows if r["tag"] == tag and r["result"]["model"] == model), None)
+def find_all(tag, model):
+    return [r for r in rows if r["tag"] == tag and r["result"]["model"] == model]
 models = list(dict.fromkeys(r["result"]["model"] for r in rows))
 mb = lambda v: "-" if v is None else f"{v:.0f}"
-print("| model | batch | threads | ours img/s (min-max) | PyTorch img/s (min-max) | ours/PyTorch | ours fwd/bwd/opt ms | PyTorch fwd/bwd/opt ms | ours GFLOP/s | PyTorch GFLOP/s | ours peak RSS MiB | PyTorch peak RSS MiB (after import) | others % (ours / PyTorch) |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+med = statistics.median
+rounds = max((len(find_all("ours", m)) for m in models), default=1)
+def side(runs):
+    """One side of a model over its rounds: medians of the rounds, extremes of every window."""
+    rs = [r["result"] for r in runs]
+    pick = lambda k: med([r[k] for r in rs])
+    return {
+        "ips": pick("images_per_second"),
+        "min": min(r["images_per_second_min"] for r in rs),
+        "max": max(r["images_per_second_max"] for r in rs),
+        "split": f"{pick('fwd_ms'):.1f} / {pick('bwd_ms'):.1f} / {pick('opt_ms'):.1f}",
+        "gflops": pick("gflops"),
+        "rss": max((r["peak_rss_mb"] for r in rs if r.get("peak_rss_mb") is not None), default=None),
+        "import": rs[0].get("rss_after_import_mb"),
+        "others": max(r["others"] for r in runs),
+    }
+extra = " ours/PyTorch by round |" if rounds > 1 else ""
+print("| model | batch | threads | ours img/s (min-max) | PyTorch img/s (min-max) | ours/PyTorch | ours fwd/bwd/opt ms | PyTorch fwd/bwd/opt ms | ours GFLOP/s | PyTorch GFLOP/s | ours peak RSS MiB | PyTorch peak RSS MiB (after import) | others % (ours / PyTorch) |" + extra)
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if rounds > 1 else ""))
 for m in models:
-    o, p = find("ours", m), find("pytorch", m)
-    a, b = o["result"], p["result"]
-    split = lambda r: f"{r['fwd_ms']:.1f} / {r['bwd_ms']:.1f} / {r['opt_ms']:.1f}"
-    print(f"| {m} | {a['batch']} | {a['threads']} | {a['images_per_second']:.1f} ({a['images_per_second_min']:.1f}-{a['images_per_second_max']:.1f}) "
-          f"| {b['images_per_second']:.1f} ({b['images_per_second_min']:.1f}-{b['images_per_second_max']:.1f}) "
-          f"| {a['images_per_second'] / b['images_per_second']:.2f} | {split(a)} | {split(b)} | {a['gflops']:.1f} | {b['gflops']:.1f} "
-          f"| {mb(a['peak_rss_mb'])} | {mb(b['peak_rss_mb'])} ({mb(b.get('rss_after_import_mb'))}) | {o['others']} / {p['others']} |")
+    ours, peer = find_all("ours", m), find_all("pytorch", m)
+    if not ours or not peer:
+        continue
+    a, b = side(ours), side(peer)
+    first = ours[0]["result"]
+    by_round = [o["result"]["images_per_second"] / p["result"]["images_per_second"] for o, p in zip(ours, peer)]
+    line = (f"| {m} | {first['batch']} | {first['threads']} | {a['ips']:.1f} ({a['min']:.1f}-{a['max']:.1f}) "
+            f"| {b['ips']:.1f} ({b['min']:.1f}-{b['max']:.1f}) "
+            f"| {med(by_round):.2f} | {a['split']} | {b['split']} | {a['gflops']:.1f} | {b['gflops']:.1f} "
+            f"| {mb(a['rss'])} | {mb(b['rss'])} ({mb(b['import'])}) | {a['others']} / {b['others']} |")
+    if rounds > 1:
+        line += " " + " ".join(f"{r:.2f}" for r in by_round) + " |"
+    print(line)
 many = [r for r in rows if r["tag"] == "workers"]
 if many:
     print()
@@ -154,8 +186,8 @@ if many:
     print("|---|---|---|---|---|---|---|---|---|")
     for r in many:
         w = r["result"]
-        one = find("ours", w["model"])["result"]
-        print(f"| {w['model']} | {w['batch']} | {w['threads']} | {one['images_per_second']:.1f} | {w['workers']} "
+        one = side(find_all("ours", w["model"]))["ips"]
+        print(f"| {w['model']} | {w['batch']} | {w['threads']} | {one:.1f} | {w['workers']} "
               f"| {w['images_per_second']:.1f} ({w['images_per_second_min']:.1f}-{w['images_per_second_max']:.1f}) "
-              f"| {w['images_per_second'] / one['images_per_second']:.2f} | {mb(w['peak_rss_mb'])} | {r['others']} |")
+              f"| {w['images_per_second'] / one:.2f} | {mb(w['peak_rss_mb'])} | {r['others']} |")
 EOF
