@@ -17,8 +17,8 @@
 # training) against one worker with all the threads, in total images/s.
 # --rounds R measures each model's pair R times, alternating ours and PyTorch (A B A B ...), so
 # that both sides see the same drifts of a shared host; the table then gives the medians over
-# rounds, the ratio as the median of the rounds' ratios, each round's ratio, and the largest
-# `others` of any round.
+# rounds, the ratio as the median of the rounds' ratios, each round's ratio with its `others`,
+# and the largest `others` of any round.
 # --raw FILE appends every JSON line measured to FILE. BENCH_VENV=DIR uses another venv.
 # The `others` column is the CPU that other processes used while a row was measured, in % of all
 # cores, for each side: well above 0 means the cores were shared and the number is suspect.
@@ -162,7 +162,7 @@ def side(runs):
         "import": rs[0].get("rss_after_import_mb"),
         "others": max(r["others"] for r in runs),
     }
-extra = " ours/PyTorch by round |" if rounds > 1 else ""
+extra = " ours/PyTorch by round (others %) |" if rounds > 1 else ""
 print("| model | batch | threads | ours img/s (min-max) | PyTorch img/s (min-max) | ours/PyTorch | ours fwd/bwd/opt ms | PyTorch fwd/bwd/opt ms | ours GFLOP/s | PyTorch GFLOP/s | ours peak RSS MiB | PyTorch peak RSS MiB (after import) | others % (ours / PyTorch) |" + extra)
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if rounds > 1 else ""))
 for m in models:
@@ -177,7 +177,8 @@ for m in models:
             f"| {med(by_round):.2f} | {a['split']} | {b['split']} | {a['gflops']:.1f} | {b['gflops']:.1f} "
             f"| {mb(a['rss'])} | {mb(b['rss'])} ({mb(b['import'])}) | {a['others']} / {b['others']} |")
     if rounds > 1:
-        line += " " + " ".join(f"{r:.2f}" for r in by_round) + " |"
+        line += " " + ", ".join(f"{r:.2f} ({o['others']}/{q['others']})"
+                                for r, o, q in zip(by_round, ours, peer)) + " |"
     print(line)
 many = [r for r in rows if r["tag"] == "workers"]
 if many:
