@@ -108,20 +108,16 @@ impl TapClass {
     }
 }
 
-/// The tap classes of a stride-1 convolution, in a fixed order. Output pixel (oy, ox) reads
-/// input (oy + ki - pad_h, ox + kj - pad_w), inside the image for ki in [pad_h - oy, H + pad_h -
-/// oy) and kj likewise; a pixel whose ranges are empty reads padding only (its class has no taps).
+/// The tap classes of a convolution, in a fixed order: output pixels grouped by the kernel rows
+/// and columns with which they read inside the image (`Geom::kernel_rows_inside`); a pixel
+/// whose ranges are empty reads padding only (its class has no taps).
 fn tap_classes(d: &Direct) -> Vec<TapClass> {
     let g = &d.g;
-    let inside = |o: usize, pad: usize, size: usize, k: usize| {
-        let lo = pad.saturating_sub(o).min(k);
-        lo..(size + pad).saturating_sub(o).clamp(lo, k)
-    };
     let mut by_taps: BTreeMap<(usize, usize, usize, usize), Vec<usize>> = BTreeMap::new();
     for oy in 0..g.ho {
-        let ki = inside(oy, g.pad_h, g.h, g.kh);
+        let ki = g.kernel_rows_inside(oy);
         for ox in 0..g.wo {
-            let kj = inside(ox, g.pad_w, g.w, g.kw);
+            let kj = g.kernel_cols_inside(ox);
             by_taps
                 .entry((ki.start, ki.end, kj.start, kj.end))
                 .or_default()

@@ -26,6 +26,7 @@
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
+use std::ops::Range;
 
 use rayon::prelude::*;
 
@@ -113,12 +114,7 @@ impl ChannelDw {
             .map(|i| (i / p) * img_xp + (i % p) / g.wo * wq + i % g.wo)
             .collect();
         // Per kernel row ki, the output rows whose input row ki is inside the image.
-        let inside: Vec<(usize, usize)> = (0..g.kh)
-            .map(|ki| {
-                let lo = g.pad_h.saturating_sub(ki).min(g.ho);
-                (lo, (g.h + g.pad_h).saturating_sub(ki).clamp(lo, g.ho))
-            })
-            .collect();
+        let inside: Vec<Range<usize>> = (0..g.kh).map(|ki| g.output_rows_inside(ki)).collect();
         let parts = grouped_partials(n, groups, cb, part_len, |b0, nb, part| {
             let xs = &x[b0 * img_in..(b0 + nb) * img_in];
             let dys = &dy[b0 * img_out..(b0 + nb) * img_out];
@@ -126,10 +122,10 @@ impl ChannelDw {
             // one per image, merged where they meet.
             let runs: Vec<Vec<(usize, usize)>> = inside
                 .iter()
-                .map(|&(lo, hi)| {
+                .map(|rows| {
                     let mut runs: Vec<(usize, usize)> = Vec::with_capacity(nb);
                     for b in 0..nb {
-                        let (s, e) = (b * p + lo * g.wo, b * p + hi * g.wo);
+                        let (s, e) = (b * p + rows.start * g.wo, b * p + rows.end * g.wo);
                         match runs.last_mut() {
                             Some(last) if last.1 == s => last.1 = e,
                             _ if s < e => runs.push((s, e)),

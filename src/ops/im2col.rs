@@ -5,6 +5,8 @@
 //! Both work on one image at a time and write/read the matrix with a row stride `ld`, so several
 //! images can sit side by side in one wider matrix (column `b*Ho*Wo + p` for image `b`).
 
+use std::ops::Range;
+
 /// The shape of one 2-D convolution (NCHW input, OIHW weight, dilation 1, groups 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geom {
@@ -81,20 +83,25 @@ impl Geom {
     /// For kernel column `kj`: the output columns `ox0..ox1` whose input column lies inside the
     /// image, and the input column of `ox0`.
     fn valid_cols(&self, kj: usize) -> (usize, usize, usize) {
-        let s = self.stride;
-        let ox0 = if self.pad_w > kj {
-            (self.pad_w - kj).div_ceil(s).min(self.wo)
-        } else {
-            0
-        };
-        let ox1 = if self.w + self.pad_w > kj {
-            ((self.w - 1 + self.pad_w - kj) / s + 1).min(self.wo)
-        } else {
-            0
-        }
-        .max(ox0);
-        let ix0 = (ox0 * s + kj).saturating_sub(self.pad_w);
-        (ox0, ox1, ix0)
+        let cols = outputs_inside(kj, self.stride, self.pad_w, self.w, self.wo);
+        let ix0 = (cols.start * self.stride + kj).saturating_sub(self.pad_w);
+        (cols.start, cols.end, ix0)
+    }
+
+    /// The output rows whose input row for kernel row `ki` lies inside the image (not on the
+    /// padding).
+    pub fn output_rows_inside(&self, ki: usize) -> Range<usize> {
+        outputs_inside(ki, self.stride, self.pad_h, self.h, self.ho)
+    }
+
+    /// The kernel rows with which output row `oy` reads inside the image.
+    pub fn kernel_rows_inside(&self, oy: usize) -> Range<usize> {
+        taps_inside(oy, self.stride, self.pad_h, self.h, self.kh)
+    }
+
+    /// The kernel columns with which output column `ox` reads inside the image.
+    pub fn kernel_cols_inside(&self, ox: usize) -> Range<usize> {
+        taps_inside(ox, self.stride, self.pad_w, self.w, self.kw)
     }
 
     /// The input row of output row `oy` and kernel row `ki`, if inside the image.
@@ -103,6 +110,23 @@ impl Geom {
         let iy = (oy * self.stride + ki).checked_sub(self.pad_h)?;
         (iy < self.h).then_some(iy)
     }
+}
+
+/// Along one axis (input `size`, padding `pad`, stride `s`), output o and kernel offset t read
+/// input o*s + t - pad: the outputs o < `outs` for which that is inside 0..size, given t.
+fn outputs_inside(t: usize, s: usize, pad: usize, size: usize, outs: usize) -> Range<usize> {
+    let lo = pad.saturating_sub(t).div_ceil(s).min(outs);
+    let hi = match (size + pad).checked_sub(t + 1) {
+        Some(last) => (last / s + 1).min(outs),
+        None => 0,
+    };
+    lo..hi.max(lo)
+}
+
+/// As `outputs_inside`, the kernel offsets t < `k` for which output o reads inside 0..size.
+fn taps_inside(o: usize, s: usize, pad: usize, size: usize, k: usize) -> Range<usize> {
+    let lo = pad.saturating_sub(o * s).min(k);
+    lo..(size + pad).saturating_sub(o * s).clamp(lo, k)
 }
 
 /// Writes the patches of one image `x` (Cin x H x W) into `col`: element (k, p) at `col[k*ld + p]`
@@ -173,6 +197,55 @@ pub fn col2im_add(g: &Geom, col: &[f32], ld: usize, dx: &mut [f32]) {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every range against the definition (the input index o*s + t - pad inside 0..size), on
+    /// strides 1-3, no to wide padding, kernels larger than the image.
+    #[test]
+    fn ranges_inside_the_image_match_their_definition() {
+        for (h, k, s, pad) in [
+            (4, 3, 1, 1),
+            (8, 3, 1, 0),
+            (1, 3, 1, 3),
+            (2, 3, 1, 1),
+            (7, 5, 2, 2),
+            (9, 3, 3, 1),
+            (3, 3, 2, 3),
+        ] {
+            let g = Geom::new(1, 1, h, h, 1, k, k, s, pad, pad).unwrap();
+            let reads = |o: usize, t: usize| (o * s + t).checked_sub(pad).is_some_and(|i| i < h);
+            for t in 0..k {
+                let want: Vec<usize> = (0..g.ho).filter(|&o| reads(o, t)).collect();
+                assert_eq!(
+                    g.output_rows_inside(t).collect::<Vec<_>>(),
+                    want,
+                    "{g:?} t {t}"
+                );
+                let (o0, o1, i0) = g.valid_cols(t);
+                assert_eq!((o0..o1).collect::<Vec<_>>(), want, "{g:?} t {t}");
+                if o0 < o1 {
+                    assert_eq!(i0, o0 * s + t - pad);
+                }
+            }
+            for o in 0..g.ho {
+                let want: Vec<usize> = (0..k).filter(|&t| reads(o, t)).collect();
+                assert_eq!(
+                    g.kernel_rows_inside(o).collect::<Vec<_>>(),
+                    want,
+                    "{g:?} o {o}"
+                );
+                assert_eq!(
+                    g.kernel_cols_inside(o).collect::<Vec<_>>(),
+                    want,
+                    "{g:?} o {o}"
+                );
             }
         }
     }
