@@ -67,8 +67,6 @@ pub struct ChannelFwd {
     coutp: usize,
     /// The output pixels of an image grouped by the taps they read inside it.
     classes: Vec<TapClass>,
-    /// All output pixels as one class of every tap (padding not skipped).
-    whole: Vec<TapClass>,
 }
 
 /// A row of taps read by a tap class: (r = ci * kh + ki, the buffer offset of its first tap
@@ -137,18 +135,7 @@ impl ChannelFwd {
         let d = Direct::channel_lane(g)?;
         let coutp = g.cout.div_ceil(NC) * NC;
         let classes = tap_classes(&d);
-        let whole = vec![TapClass::new(
-            &d,
-            0..g.kh,
-            0..g.kw,
-            (0..g.ho * g.wo).collect(),
-        )];
-        Some(Self {
-            d,
-            coutp,
-            classes,
-            whole,
-        })
+        Some(Self { d, coutp, classes })
     }
 
     /// Whether this form beats the pixel-lane one (`conv_direct`): small images of many channels,
@@ -203,10 +190,13 @@ impl ChannelFwd {
         // Per class, each output pixel (b, q) of a chunk, image-major: its offset in the chunk's
         // image buffer and its row of the pixel-major output. A chunk of nb images takes the
         // first nb * |class| of them.
+        // With the skipping off (benchmarks), all pixels form one class of every tap.
+        let whole;
         let classes = if SKIP_PADDING.load(Ordering::Relaxed) {
             &self.classes
         } else {
-            &self.whole
+            whole = [TapClass::new(&self.d, 0..g.kh, 0..g.kw, (0..p).collect())];
+            &whole[..]
         };
         let pixels: Vec<Vec<(usize, usize)>> = classes
             .iter()
@@ -312,14 +302,14 @@ impl ChannelFwd {
                         let rows = &class.rows;
                         let block = &rows[rows.partition_point(|t| t.0 < r0)
                             ..rows.partition_point(|t| t.0 < r1)];
+                        if block.is_empty() && r0 > 0 {
+                            continue;
+                        }
                         let run = match class.kj.len() {
                             1 => kernel::<1>,
                             2 => kernel::<2>,
                             _ => kernel::<3>,
                         };
-                        if block.is_empty() && r0 > 0 {
-                            continue;
-                        }
                         for tile in px.chunks(NP) {
                             // A short last tile repeats its last pixel (same value stored twice).
                             let at = |i: usize| tile[i.min(tile.len() - 1)];
