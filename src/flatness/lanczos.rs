@@ -247,15 +247,20 @@ fn reorthogonalise(basis: &[Vec<f64>], w: &mut [f64]) -> f64 {
     norm_of(w)
 }
 
-/// Dot product, in parallel chunks for long vectors.
+/// Dot product, in parallel chunks for long vectors. The chunks' sums are added in chunk order:
+/// rayon's parallel `sum` adds partial sums in an order that depends on how the work was split
+/// and stolen, so the same vectors could give a different last bit from run to run (a repeated
+/// measurement then differed in `lambda_max`).
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     if a.len() <= CHUNK {
         return a.iter().zip(b).map(|(x, y)| x * y).sum();
     }
-    a.par_chunks(CHUNK)
+    let parts: Vec<f64> = a
+        .par_chunks(CHUNK)
         .zip(b.par_chunks(CHUNK))
         .map(|(x, y)| x.iter().zip(y).map(|(p, q)| p * q).sum::<f64>())
-        .sum()
+        .collect();
+    parts.iter().sum()
 }
 
 /// Euclidean norm.
