@@ -116,7 +116,10 @@ fn writes_csv_and_markdown() {
             "lambda_max",
             "rounds",
             "wall_seconds",
-            "run"
+            "run",
+            "val_accuracy",
+            "link_seconds",
+            "worker_speed"
         ]
     );
     let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
