@@ -113,8 +113,19 @@ pub fn plot(runs: &[RunData], out_dir: &Path) -> Result<Vec<PathBuf>, ReportErro
         )?);
     }
 
+    written.extend(weights_charts(&order, &labels, out_dir)?);
+    Ok(written)
+}
+
+/// The GRAWA weights chart of every run that has weights, file names made unique.
+fn weights_charts(
+    order: &[&RunData],
+    labels: &[String],
+    out_dir: &Path,
+) -> Result<Vec<PathBuf>, ReportError> {
+    let mut written = Vec::new();
     let mut stems: Vec<String> = Vec::new();
-    for (run, label) in order.iter().zip(&labels) {
+    for (run, label) in order.iter().zip(labels) {
         let Some(chart) = weights_chart(run, label) else {
             continue;
         };

@@ -227,30 +227,7 @@ fn tau_part(
             (*t, acc, rounds)
         })
         .collect();
-    let mut header = vec!["method".to_string()];
-    for (t, _, _) in &stats {
-        header.push(format!("tau {t}: accuracy (%)"));
-        header.push(format!("tau {t}: rounds"));
-    }
-    let table_rows: Vec<Vec<String>> = methods
-        .iter()
-        .map(|m| {
-            let mut row = vec![m.clone()];
-            for (_, acc, rounds) in &stats {
-                for (v, u) in [(acc, Unit::Percent), (rounds, Unit::Count)] {
-                    row.push(
-                        v.iter()
-                            .find(|(n, _)| n == m)
-                            .map_or("-".to_string(), |(_, s)| super::methods::fmt_stat(s, u)),
-                    );
-                }
-            }
-            row
-        })
-        .collect();
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    out.push_str(&markdown_table(&header, &table_rows));
-    out.push('\n');
+    out.push_str(&tau_table(&methods, &stats));
     if let Some(c) = charts.as_deref_mut() {
         let lines = method_lines(
             &methods,
@@ -284,4 +261,33 @@ fn tau_part(
     out.push_str(&table(&family.rows));
     out.push('\n');
     Ok((out, family))
+}
+
+/// Accuracy and rounds per method at each tau.
+fn tau_table(methods: &[String], stats: &[(u64, PerMethod, PerMethod)]) -> String {
+    let mut header = vec!["method".to_string()];
+    for (t, _, _) in stats {
+        header.push(format!("tau {t}: accuracy (%)"));
+        header.push(format!("tau {t}: rounds"));
+    }
+    let table_rows: Vec<Vec<String>> = methods
+        .iter()
+        .map(|m| {
+            let mut row = vec![m.clone()];
+            for (_, acc, rounds) in stats {
+                for (v, u) in [(acc, Unit::Percent), (rounds, Unit::Count)] {
+                    row.push(
+                        v.iter()
+                            .find(|(n, _)| n == m)
+                            .map_or("-".to_string(), |(_, s)| super::methods::fmt_stat(s, u)),
+                    );
+                }
+            }
+            row
+        })
+        .collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut out = markdown_table(&header, &table_rows);
+    out.push('\n');
+    out
 }

@@ -105,27 +105,7 @@ pub fn section(
             (place_name(p), s)
         })
         .collect();
-    let mut header = vec!["method".to_string()];
-    header.extend(stats.iter().map(|(p, _)| format!("{p}: accuracy (%)")));
-    let table_rows: Vec<Vec<String>> = methods
-        .iter()
-        .map(|m| {
-            let mut row = vec![m.clone()];
-            for (_, s) in &stats {
-                row.push(
-                    s.iter()
-                        .find(|(n, _)| n == m)
-                        .map_or("-".to_string(), |(_, s)| {
-                            format!("{} (n={})", fmt_stat(s, Unit::Percent), s.n)
-                        }),
-                );
-            }
-            row
-        })
-        .collect();
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    out.push_str(&markdown_table(&header, &table_rows));
-    out.push('\n');
+    out.push_str(&accuracy_table(&methods, &stats));
     if let Some(c) = charts.as_deref_mut() {
         out.push_str(&chart(&places, &methods, c)?);
     }
@@ -181,4 +161,30 @@ fn chart(
         "crowding",
     )?;
     Ok(charts.image(png, "accuracy against workers"))
+}
+
+/// Each method's final accuracy at each place.
+fn accuracy_table(methods: &[String], stats: &[(String, Vec<(String, Stat)>)]) -> String {
+    let mut header = vec!["method".to_string()];
+    header.extend(stats.iter().map(|(p, _)| format!("{p}: accuracy (%)")));
+    let table_rows: Vec<Vec<String>> = methods
+        .iter()
+        .map(|m| {
+            let mut row = vec![m.clone()];
+            for (_, s) in stats {
+                row.push(
+                    s.iter()
+                        .find(|(n, _)| n == m)
+                        .map_or("-".to_string(), |(_, s)| {
+                            format!("{} (n={})", fmt_stat(s, Unit::Percent), s.n)
+                        }),
+                );
+            }
+            row
+        })
+        .collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut out = markdown_table(&header, &table_rows);
+    out.push('\n');
+    out
 }
