@@ -218,7 +218,7 @@ fn validation_link_speeds_per_class_and_the_verdict_when_runs_have_them() {
     );
     assert!(text.contains("per-class test accuracy (%)\nmethod  seed  class 0  class 1\nmgrawa     0    95.00    85.00\n"), "{text}");
     assert!(
-        text.contains("GRAWA against the others on final test accuracy (Welch's t, p Holm-corrected over the 1 pairs): supported"),
+        text.contains("GRAWA against the others on final test accuracy (Welch's t, p Holm-corrected over 1 pair): supported"),
         "{text}"
     );
     assert!(

@@ -247,3 +247,39 @@ fn a_bad_run_table_is_refused_by_file_and_line() {
         .to_string();
     assert!(err.contains("bad.csv"), "{err}");
 }
+
+#[test]
+fn the_command_line_refuses_what_it_cannot_use() {
+    let bin = env!("CARGO_BIN_EXE_grawa-train");
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bin)
+            .arg("reproduction-report")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let md = tmp.path().join("r.md");
+    let md = md.to_str().unwrap();
+    // Neither the runs folder nor a run table.
+    let (code, err) = run(&["--out", md]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--from-csv") || err.contains("<RUNS>"),
+        "{err}"
+    );
+    // Both at once.
+    let (code, err) = run(&["somewhere", "--from-csv", "t.csv", "--out", md]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--from-csv"), "{err}");
+    // A run table that is not there.
+    let missing = tmp.path().join("missing.csv");
+    let (code, err) = run(&["--from-csv", missing.to_str().unwrap(), "--out", md]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("missing.csv"), "{err}");
+    assert!(!Path::new(md).exists());
+}

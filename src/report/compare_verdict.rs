@@ -74,8 +74,9 @@ fn cells(pairs: &[(String, String, Pair)]) -> Vec<Vec<String>> {
 
 fn title(n: usize, verdict: Verdict) -> String {
     format!(
-        "GRAWA against the others on final test accuracy (Welch's t, p Holm-corrected over the \
-         {n} pairs): {}",
+        "GRAWA against the others on final test accuracy (Welch's t, p Holm-corrected over {n} \
+         pair{}): {}",
+        if n == 1 { "" } else { "s" },
         verdict.words()
     )
 }
