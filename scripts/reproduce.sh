@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Reproduces the GRAWA paper's claims at CPU scale and writes the report (issue 13):
+# Reproduces the GRAWA paper's claims at CPU scale and writes the report (issue 13), with the run
+# table docs/reproduction/runs.csv the report can be recomputed from (`grawa-train
+# reproduction-report --from-csv`). The plan for the paper's regime (async variants, modelled
+# links, a learning-rate grid on a validation split, 5 seeds) is docs/reproduction-plan.md.
 #
 #   scripts/reproduce.sh [--quick] [--doc FILE] [OUT]
 #
@@ -63,7 +66,7 @@ while [[ $# -gt 0 ]]; do
         shift
         ;;
     -h | --help)
-        sed -n '2,20p' "$0"
+        sed -n '2,24p' "$0"
         exit 0
         ;;
     -*)

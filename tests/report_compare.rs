@@ -116,7 +116,10 @@ fn writes_csv_and_markdown() {
             "lambda_max",
             "rounds",
             "wall_seconds",
-            "run"
+            "run",
+            "val_accuracy",
+            "link_seconds",
+            "worker_speed"
         ]
     );
     let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
@@ -170,4 +173,58 @@ fn no_runs_or_a_bad_run_is_an_error() {
     dirs.push(tmp.path().join("not-a-run"));
     let msg = compare_dirs(&dirs, None, None).unwrap_err().to_string();
     assert!(msg.contains("not-a-run"), "{msg}");
+}
+
+#[test]
+fn validation_link_speeds_per_class_and_the_verdict_when_runs_have_them() {
+    use report_support::{repro_run, write_repro_run, ReproRun};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut dirs = Vec::new();
+    // MGRAWA 0.90, 0.91, 0.92 against DDP 0.80, 0.81, 0.82: difference 10 points, both stds 1
+    // point, Welch t = 10 / sqrt(2/3) = 12.25 at 4 df: p = 2.5e-4 (SciPy ttest_ind(equal_var=False)
+    // gives 0.000256); one pair, so Holm leaves it: for GRAWA, supported. Interval 10 ± t_{0.975,4}
+    // x 0.8165 = 10 ± 2.27 -> [7.73, 12.27].
+    for seed in 0..3u64 {
+        let a = 0.01 * seed as f64;
+        dirs.push(write_repro_run(
+            tmp.path(),
+            &format!("m{seed}"),
+            &repro_run("mgrawa", seed, 0.90 + a),
+        ));
+        dirs.push(write_repro_run(
+            tmp.path(),
+            &format!("d{seed}"),
+            &ReproRun {
+                worker_speed: Some(vec![1.0, 0.5]),
+                ..repro_run("ddp", seed, 0.80 + a)
+            },
+        ));
+    }
+    let s = std::fs::read_to_string(dirs[0].join("summary.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&s).unwrap();
+    v["per_class_accuracy"] = serde_json::json!([0.95, 0.85]);
+    std::fs::write(dirs[0].join("summary.json"), v.to_string()).unwrap();
+
+    let text = compare_dirs(&dirs, None, None).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "method  seed  test acc (%)  val acc (%)  test loss  lambda_max  rounds  wall (s)  link (s)  worker speeds"
+    );
+    // Validation is accuracy - 0.01; link: 6 rounds x 250 ms.
+    assert_eq!(
+        lines[1],
+        "ddp        0         80.00        79.00     0.3000       8.000       0      61.5       1.5          1,0.5"
+    );
+    assert!(text.contains("per-class test accuracy (%)\nmethod  seed  class 0  class 1\nmgrawa     0    95.00    85.00\n"), "{text}");
+    assert!(
+        text.contains("GRAWA against the others on final test accuracy (Welch's t, p Holm-corrected over 1 pair): supported"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "mgrawa - ddp                         +10.00  [+7.73, +12.27]     0.000  for GRAWA"
+        ),
+        "{text}"
+    );
 }

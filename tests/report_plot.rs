@@ -158,3 +158,41 @@ fn no_runs_or_an_unwritable_folder_is_an_error() {
     let msg = plot(&runs, &file.join("plots")).unwrap_err().to_string();
     assert!(msg.contains("a-file"), "{msg}");
 }
+
+#[test]
+fn runs_with_a_modelled_link_get_the_link_panel() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Without a link: no such chart.
+    let out = tmp.path().join("plain");
+    let files = plot_dirs(&three_runs(tmp.path()), &out).unwrap();
+    assert!(!files.iter().any(|f| f.to_string_lossy().contains("link")));
+    // With one: accuracy over cumulative link seconds, two panels, both labelled.
+    let runs = [
+        report_support::write_repro_run(
+            tmp.path(),
+            "m",
+            &report_support::repro_run("mgrawa", 1, 0.9),
+        ),
+        report_support::write_repro_run(tmp.path(), "d", &report_support::repro_run("ddp", 1, 0.8)),
+    ];
+    let out = tmp.path().join("link");
+    let files = plot_dirs(&runs, &out).unwrap();
+    let svg = out.join("test_accuracy_and_link_vs_time.svg");
+    let png = out.join("test_accuracy_and_link_vs_time.png");
+    assert!(files.contains(&svg) && files.contains(&png), "{files:?}");
+    let texts = svg_texts(&std::fs::read_to_string(&svg).unwrap());
+    for want in [
+        "test accuracy against training time",
+        "modelled link time, cumulative (--link)",
+        "link seconds",
+        "mgrawa s1",
+        "ddp s1",
+    ] {
+        assert!(texts.iter().any(|t| t == want), "no '{want}' in {texts:?}");
+    }
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    // Twice as tall as one panel's half: 1.5 chart heights (width 960, height 900 in the IHDR).
+    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert_eq!(height, CHART_SIZE.1 * 3 / 2);
+}

@@ -6,11 +6,13 @@ mod report_support;
 
 use grawa_train::report::bands::{seed_band, Grid};
 use grawa_train::report::comm::{parameter_count, Pattern};
+use grawa_train::report::curve::normalised_area;
 use grawa_train::report::reach::{
     eval_points, first_reach, target_accuracy, updates_at_evals, EvalPoint,
 };
+use grawa_train::report::reach::{has_link_time, link_curve};
 use grawa_train::report::RunData;
-use report_support::{write_run, Fixture, DDP_METRICS, LGRAWA_METRICS};
+use report_support::{repro_run, write_repro_run, write_run, Fixture, DDP_METRICS, LGRAWA_METRICS};
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9
@@ -21,6 +23,7 @@ fn point(seconds: f64, updates: u64, accuracy: f64) -> EvalPoint {
         seconds,
         updates,
         accuracy,
+        link_seconds: 0.0,
     }
 }
 
@@ -163,4 +166,59 @@ fn seed_band_on_a_log_grid_and_with_odd_points() {
     let b = seed_band(&[c], Grid::Linear(5));
     let ys: Vec<f64> = b.iter().map(|p| p.mean).collect();
     assert_eq!(ys, vec![1.0, 1.5, 3.0, 3.5, 4.0]);
+}
+
+#[test]
+fn area_under_the_curve_by_hand() {
+    // From (0, 0): 0-10 s (0 + 0.5) / 2 x 10 = 2.5; 10-20 s (0.5 + 0.9) / 2 x 10 = 7; held at 0.9
+    // from 20 to the 40 s budget: 18. (2.5 + 7 + 18) / 40 = 0.6875. Order and NaN do not matter.
+    let a = normalised_area(&[(20.0, 0.9), (f64::NAN, 1.0), (10.0, 0.5)], 40.0);
+    assert!(close(a, 0.6875), "{a}");
+    // An evaluation after the budget is cut there: the line from (10, 0.5) to (30, 0.9) is 0.7 at
+    // 20 s; (2.5 + (0.5 + 0.7) / 2 x 10) / 20 = 0.425.
+    assert!(close(
+        normalised_area(&[(10.0, 0.5), (30.0, 0.9)], 20.0),
+        0.425
+    ));
+    // Exactly at the budget: 2.5 + 7 = 9.5 over 20.
+    assert!(close(
+        normalised_area(&[(10.0, 0.5), (20.0, 0.9)], 20.0),
+        0.475
+    ));
+    assert_eq!(normalised_area(&[], 10.0), 0.0);
+    assert!(normalised_area(&[(1.0, 1.0)], 0.0).is_nan());
+}
+
+#[test]
+fn link_seconds_accumulate_from_rounds_and_steps() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Rounds at 9.5, 19.5, ... s with link_ms 250 each; evaluations at 10, 20, ... s.
+    let dir = write_repro_run(tmp.path(), "m", &repro_run("mgrawa", 1, 0.9));
+    let mut run = RunData::load(&dir).unwrap();
+    assert!(has_link_time(&run));
+    let at: Vec<f64> = eval_points(&run).iter().map(|p| p.link_seconds).collect();
+    assert_eq!(at, [0.25, 0.5, 0.75, 1.0, 1.25, 1.5]);
+    // DDP's steps events carry the all-reduce time each worker waited for, which all workers
+    // share: each event counts divided by the run's 4 workers, so 400 ms and 200 ms at 5 s add
+    // 0.1 + 0.05 = 0.15 s.
+    let mut step = run.steps.first().cloned();
+    assert!(step.is_none());
+    run.rounds.clear();
+    let text = r#"{"event":"steps","worker":0,"step":10,"seconds":5.0,"link_ms":400.0}
+{"event":"steps","worker":1,"step":10,"seconds":5.0,"link_ms":200.0}
+{"event":"eval","seconds":6.0,"total_steps":20,"test_loss":0.1,"test_accuracy":0.5}
+"#;
+    std::fs::write(dir.join("metrics.jsonl"), text).unwrap();
+    run = RunData::load(&dir).unwrap();
+    step = run.steps.first().cloned();
+    assert_eq!(step.unwrap().link_ms, Some(400.0));
+    assert_eq!(
+        link_curve(&run),
+        vec![(5.0, 0.1), (5.0, 0.15000000000000002)]
+    );
+    assert!(close(eval_points(&run)[0].link_seconds, 0.15));
+    // Without a link: nothing.
+    let plain = fixture(tmp.path(), "ddp", DDP_METRICS);
+    assert!(!has_link_time(&plain));
+    assert_eq!(eval_points(&plain)[0].link_seconds, 0.0);
 }

@@ -1,6 +1,10 @@
 //! `compare`: one table over several runs (method, seed, test accuracy and loss, lambda_max,
 //! rounds, wall time), sorted by method then seed, and a summary per method with the mean ± sample
-//! standard deviation over its runs (seeds): the table that goes into a paper.
+//! standard deviation over its runs (seeds): the table that goes into a paper. Columns that only
+//! some runs can have appear when any run has them: validation accuracy (`--val-split`), modelled
+//! link seconds (`--link`), worker speeds (`--worker-speed`); per-class test accuracy is a table
+//! of its own. Below, GRAWA against every other method on final test accuracy by the report's
+//! verdict rule (`report::verdict`), when both are present.
 //!
 //! Output forms: aligned text for the terminal ([`Comparison::to_text`]), Markdown with both tables
 //! ([`Comparison::to_markdown`]) and CSV with one row per run and full-precision numbers
@@ -9,8 +13,10 @@
 
 use std::path::{Path, PathBuf};
 
+use super::compare_verdict::{verdict_markdown, verdict_text};
 use super::error::ReportError;
 use super::runs::RunData;
+use super::text_table::{markdown_table, text_table};
 use super::write_atomic;
 
 /// One run's line of the table.
@@ -30,6 +36,16 @@ pub struct CompareRow {
     pub lambda_max: Option<f64>,
     pub rounds: u64,
     pub wall_seconds: f64,
+    /// On the validation split, when the run had one.
+    pub val_accuracy: Option<f64>,
+    /// Modelled link seconds, when the run had a link.
+    pub link_seconds: Option<f64>,
+    /// Worker speed factors (`1,1,1,0.5`), empty when all ran at full speed.
+    pub worker_speed: String,
+    /// Test accuracy per class, when the run measured it.
+    pub per_class: Option<Vec<f64>>,
+    /// The class names (`config.json`), when the data set has them.
+    pub classes: Option<Vec<String>>,
     /// The run folder.
     pub dir: PathBuf,
 }
@@ -57,7 +73,7 @@ impl MeanStd {
 
     /// `"mean ± std"` with `decimals` decimals after scaling by `scale`; just the mean when there
     /// is no spread to show.
-    fn format(&self, scale: f64, decimals: usize) -> String {
+    pub(crate) fn format(&self, scale: f64, decimals: usize) -> String {
         match self.std {
             Some(s) => format!(
                 "{:.*} ± {:.*}",
@@ -81,6 +97,10 @@ pub struct MethodSummary {
     pub wall_seconds: MeanStd,
     /// Over the runs' lambda_max, when every run of the method has one.
     pub lambda_max: Option<MeanStd>,
+    /// Over the runs' validation accuracy, when every run of the method has one.
+    pub val_accuracy: Option<MeanStd>,
+    /// Over the runs' link seconds, when every run of the method has them.
+    pub link_seconds: Option<MeanStd>,
 }
 
 /// The comparison of several runs.
@@ -107,6 +127,11 @@ pub fn compare(runs: &[RunData]) -> Comparison {
             lambda_max: r.lambda_max(),
             rounds: r.summary.rounds,
             wall_seconds: r.summary.wall_seconds,
+            val_accuracy: r.summary.val_accuracy,
+            link_seconds: r.summary.link_seconds,
+            worker_speed: r.config.worker_speed_words().replace(';', ","),
+            per_class: r.summary.per_class_accuracy.clone(),
+            classes: r.config.classes.clone(),
             dir: r.dir.clone(),
         })
         .collect();
@@ -115,14 +140,19 @@ pub fn compare(runs: &[RunData]) -> Comparison {
     let mut methods = Vec::new();
     for group in rows.chunk_by(|a, b| a.method == b.method) {
         let col = |f: fn(&CompareRow) -> f64| group.iter().map(f).collect::<Vec<_>>();
-        let lambdas: Option<Vec<f64>> = group.iter().map(|r| r.lambda_max).collect();
+        let all = |f: fn(&CompareRow) -> Option<f64>| -> Option<MeanStd> {
+            let xs: Option<Vec<f64>> = group.iter().map(f).collect();
+            xs.map(|x| MeanStd::of(&x))
+        };
         methods.push(MethodSummary {
             method: group[0].method.clone(),
             runs: group.len(),
             test_accuracy: MeanStd::of(&col(|r| r.test_accuracy)),
             test_loss: MeanStd::of(&col(|r| r.test_loss)),
             wall_seconds: MeanStd::of(&col(|r| r.wall_seconds)),
-            lambda_max: lambdas.map(|l| MeanStd::of(&l)),
+            lambda_max: all(|r| r.lambda_max),
+            val_accuracy: all(|r| r.val_accuracy),
+            link_seconds: all(|r| r.link_seconds),
         });
     }
     Comparison { rows, methods }
@@ -149,81 +179,190 @@ pub fn compare_dirs<P: AsRef<Path>>(
     Ok(cmp.to_text())
 }
 
-const RUN_HEADER: [&str; 7] = [
-    "method",
-    "seed",
-    "test acc (%)",
-    "test loss",
-    "lambda_max",
-    "rounds",
-    "wall (s)",
-];
-const METHOD_HEADER: [&str; 6] = [
-    "method",
-    "runs",
-    "test acc (%)",
-    "test loss",
-    "lambda_max",
-    "wall (s)",
-];
+/// A column shown only when some run has it.
+#[derive(Clone, Copy, PartialEq)]
+enum Extra {
+    Val,
+    Link,
+    Speed,
+}
 
 impl Comparison {
+    /// The optional columns some run has, in order.
+    fn extras(&self) -> Vec<Extra> {
+        let mut out = Vec::new();
+        if self.rows.iter().any(|r| r.val_accuracy.is_some()) {
+            out.push(Extra::Val);
+        }
+        if self.rows.iter().any(|r| r.link_seconds.is_some()) {
+            out.push(Extra::Link);
+        }
+        if self.rows.iter().any(|r| !r.worker_speed.is_empty()) {
+            out.push(Extra::Speed);
+        }
+        out
+    }
+
+    fn run_header(&self) -> Vec<&'static str> {
+        let mut h = vec!["method", "seed", "test acc (%)"];
+        let extras = self.extras();
+        if extras.contains(&Extra::Val) {
+            h.push("val acc (%)");
+        }
+        h.extend(["test loss", "lambda_max", "rounds", "wall (s)"]);
+        if extras.contains(&Extra::Link) {
+            h.push("link (s)");
+        }
+        if extras.contains(&Extra::Speed) {
+            h.push("worker speeds");
+        }
+        h
+    }
+
+    fn method_header(&self) -> Vec<&'static str> {
+        let mut h = vec!["method", "runs", "test acc (%)"];
+        let extras = self.extras();
+        if extras.contains(&Extra::Val) {
+            h.push("val acc (%)");
+        }
+        h.extend(["test loss", "lambda_max", "wall (s)"]);
+        if extras.contains(&Extra::Link) {
+            h.push("link (s)");
+        }
+        h
+    }
+
     fn run_cells(&self) -> Vec<Vec<String>> {
+        let extras = self.extras();
+        let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or_else(|| "-".to_string(), f);
         self.rows
             .iter()
             .map(|r| {
-                vec![
+                let mut row = vec![
                     r.method.clone(),
                     r.seed.to_string(),
                     format!("{:.2}", 100.0 * r.test_accuracy),
+                ];
+                if extras.contains(&Extra::Val) {
+                    row.push(opt(r.val_accuracy, &|v| format!("{:.2}", 100.0 * v)));
+                }
+                row.extend([
                     format!("{:.4}", r.test_loss),
-                    r.lambda_max
-                        .map_or_else(|| "-".to_string(), |l| format!("{l:.3}")),
+                    opt(r.lambda_max, &|l| format!("{l:.3}")),
                     r.rounds.to_string(),
                     format!("{:.1}", r.wall_seconds),
-                ]
+                ]);
+                if extras.contains(&Extra::Link) {
+                    row.push(opt(r.link_seconds, &|l| format!("{l:.1}")));
+                }
+                if extras.contains(&Extra::Speed) {
+                    row.push(if r.worker_speed.is_empty() {
+                        "-".to_string()
+                    } else {
+                        r.worker_speed.clone()
+                    });
+                }
+                row
             })
             .collect()
     }
 
     fn method_cells(&self) -> Vec<Vec<String>> {
+        let extras = self.extras();
+        let opt = |m: Option<MeanStd>, scale: f64, d: usize| {
+            m.map_or_else(|| "-".to_string(), |m| m.format(scale, d))
+        };
         self.methods
             .iter()
             .map(|m| {
-                vec![
+                let mut row = vec![
                     m.method.clone(),
                     m.runs.to_string(),
                     m.test_accuracy.format(100.0, 2),
+                ];
+                if extras.contains(&Extra::Val) {
+                    row.push(opt(m.val_accuracy, 100.0, 2));
+                }
+                row.extend([
                     m.test_loss.format(1.0, 4),
-                    m.lambda_max
-                        .map_or_else(|| "-".to_string(), |l| l.format(1.0, 3)),
+                    opt(m.lambda_max, 1.0, 3),
                     m.wall_seconds.format(1.0, 1),
-                ]
+                ]);
+                if extras.contains(&Extra::Link) {
+                    row.push(opt(m.link_seconds, 1.0, 1));
+                }
+                row
             })
             .collect()
     }
 
+    /// Per-class test accuracy (%) per run, when some run has it: `(header, rows)`.
+    fn per_class(&self) -> Option<(Vec<String>, Vec<Vec<String>>)> {
+        let classes = self
+            .rows
+            .iter()
+            .filter_map(|r| r.per_class.as_ref().map(Vec::len))
+            .max()?;
+        let names = self.rows.iter().find_map(|r| r.classes.clone());
+        let mut header = vec!["method".to_string(), "seed".to_string()];
+        header.extend((0..classes).map(|c| {
+            names
+                .as_ref()
+                .and_then(|n| n.get(c).cloned())
+                .unwrap_or_else(|| format!("class {c}"))
+        }));
+        let rows = self
+            .rows
+            .iter()
+            .filter_map(|r| {
+                let pc = r.per_class.as_ref()?;
+                let mut row = vec![r.method.clone(), r.seed.to_string()];
+                row.extend((0..classes).map(|c| {
+                    pc.get(c)
+                        .map_or("-".to_string(), |a| format!("{:.2}", 100.0 * a))
+                }));
+                Some(row)
+            })
+            .collect();
+        Some((header, rows))
+    }
+
     /// Both tables as aligned text (method left-aligned, numbers right-aligned), the per-run
-    /// table first, then the per-method summary under a title line.
+    /// table first, then the per-method summary under a title line; then per-class accuracy and
+    /// the verdict of GRAWA against the others, when there are any.
     pub fn to_text(&self) -> String {
-        let mut out = text_table(&RUN_HEADER, &self.run_cells());
+        let mut out = text_table(&self.run_header(), &self.run_cells());
         out.push_str("\nmean ± std over seeds (sample std, n - 1)\n");
-        out.push_str(&text_table(&METHOD_HEADER, &self.method_cells()));
+        out.push_str(&text_table(&self.method_header(), &self.method_cells()));
+        if let Some((h, rows)) = self.per_class() {
+            out.push_str("\nper-class test accuracy (%)\n");
+            let h: Vec<&str> = h.iter().map(String::as_str).collect();
+            out.push_str(&text_table(&h, &rows));
+        }
+        out.push_str(&verdict_text(self));
         out
     }
 
-    /// Both tables as Markdown, each under a heading.
+    /// Both tables as Markdown, each under a heading (and per-class accuracy and the verdict,
+    /// when there are any).
     pub fn to_markdown(&self) -> String {
         let mut out = String::from("### Runs\n\n");
-        out.push_str(&markdown_table(&RUN_HEADER, &self.run_cells()));
+        out.push_str(&markdown_table(&self.run_header(), &self.run_cells()));
         out.push_str("\n### Mean ± std over seeds\n\n");
-        out.push_str(&markdown_table(&METHOD_HEADER, &self.method_cells()));
+        out.push_str(&markdown_table(&self.method_header(), &self.method_cells()));
+        if let Some((h, rows)) = self.per_class() {
+            out.push_str("\n### Per-class test accuracy (%)\n\n");
+            let h: Vec<&str> = h.iter().map(String::as_str).collect();
+            out.push_str(&markdown_table(&h, &rows));
+        }
+        out.push_str(&verdict_markdown(self));
         out
     }
 
     /// The per-run table as CSV with full-precision numbers: `method, algo, schedule, seed, status,
     /// test_accuracy (fraction), test_loss, lambda_max (empty when unknown), rounds, wall_seconds,
-    /// run` (the folder).
+    /// run` (the folder), `val_accuracy, link_seconds` (empty when the run has none),
+    /// `worker_speed` (`;`-separated, empty at full speed).
     pub fn to_csv(&self) -> Result<String, ReportError> {
         let mut w = csv::Writer::from_writer(Vec::new());
         let err = |e: csv::Error| ReportError::Other(format!("compare CSV: {e}"));
@@ -239,6 +378,9 @@ impl Comparison {
             "rounds",
             "wall_seconds",
             "run",
+            "val_accuracy",
+            "link_seconds",
+            "worker_speed",
         ])
         .map_err(err)?;
         for r in &self.rows {
@@ -254,6 +396,9 @@ impl Comparison {
                 r.rounds.to_string(),
                 r.wall_seconds.to_string(),
                 r.dir.display().to_string(),
+                r.val_accuracy.map(|v| v.to_string()).unwrap_or_default(),
+                r.link_seconds.map(|v| v.to_string()).unwrap_or_default(),
+                r.worker_speed.replace(',', ";"),
             ])
             .map_err(err)?;
         }
@@ -272,75 +417,4 @@ impl Comparison {
     pub fn write_markdown(&self, path: &Path) -> Result<(), ReportError> {
         write_atomic(path, self.to_markdown().as_bytes())
     }
-}
-
-fn widths(header: &[&str], rows: &[Vec<String>]) -> Vec<usize> {
-    header
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([h.chars().count()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect()
-}
-
-/// Pads `s` to `w` characters: left-aligned in the first column, right-aligned elsewhere.
-fn pad(s: &str, w: usize, col: usize) -> String {
-    let fill = " ".repeat(w.saturating_sub(s.chars().count()));
-    if col == 0 {
-        format!("{s}{fill}")
-    } else {
-        format!("{fill}{s}")
-    }
-}
-
-fn text_table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let w = widths(header, rows);
-    let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| pad(c, w[i], i))
-            .collect();
-        padded.join("  ").trim_end().to_string() + "\n"
-    };
-    let mut out = line(header.to_vec());
-    for r in rows {
-        out.push_str(&line(r.iter().map(String::as_str).collect()));
-    }
-    out
-}
-
-fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let w = widths(header, rows);
-    let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| pad(&c.replace('|', "\\|"), w[i], i))
-            .collect();
-        format!("| {} |\n", padded.join(" | "))
-    };
-    let mut out = line(header.to_vec());
-    let rule: Vec<String> = w
-        .iter()
-        .enumerate()
-        .map(|(i, &n)| {
-            let dashes = "-".repeat(n.max(3) - 1);
-            if i == 0 {
-                format!(":{dashes}")
-            } else {
-                format!("{dashes}:")
-            }
-        })
-        .collect();
-    out.push_str(&format!("| {} |\n", rule.join(" | ")));
-    for r in rows {
-        out.push_str(&line(r.iter().map(String::as_str).collect()));
-    }
-    out
 }

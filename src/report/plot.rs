@@ -8,39 +8,23 @@
 //!   round (for per-layer weights, the worker's mean over layers), with the uniform weight 1/n
 //!   dashed for reference.
 //!
-//! The chart pieces ([`Chart`], [`Series`], [`render`]) are shared with the reproduction report
-//! (`report::repro`), which adds seed bands (a shaded mean ± std) and log-scaled x axes.
+//! - `test_accuracy_and_link_vs_time`: when runs model a link (`--link`), test accuracy against
+//!   time over a second panel of each run's cumulative modelled link seconds (from the `link_ms`
+//!   of its round and steps events), so the link's share of the time is visible.
 //!
-//! Text in the PNGs is drawn with DejaVu Sans compiled into the binary (crate `dejavu`, drawn by
-//! ab_glyph), so no system font, fontconfig or FreeType is needed. The SVGs name the `sans-serif`
-//! family and leave the font to the viewer.
+//! The chart pieces live in `report::chart`, shared with the reproduction report.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
-use plotters::coord::Shift;
-use plotters::prelude::*;
-use plotters::style::{register_font, FontStyle};
+use plotters::style::RGBColor;
 
+pub use super::chart::CHART_SIZE;
+pub(crate) use super::chart::{
+    register_fonts, render, render_panels, render_png, Chart, Legend, Series, XScale, PALETTE,
+};
 use super::error::ReportError;
+use super::reach::{has_link_time, link_curve};
 use super::runs::{load_runs, EvalRecord, RunData};
-
-/// Chart size in pixels (PNG) and user units (SVG).
-pub const CHART_SIZE: (u32, u32) = (960, 600);
-
-/// Tableau 10: distinct, colour-blind-friendlier than plotters' default palette.
-pub(crate) const PALETTE: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
 
 /// Draws every chart of `runs` into `out_dir` (created if missing) and returns the files written,
 /// SVG and PNG of each chart in turn.
@@ -100,6 +84,7 @@ pub fn plot(runs: &[RunData], out_dir: &Path) -> Result<Vec<PathBuf>, ReportErro
             integer_x: false,
             x_scale: XScale::Linear,
             y_from_zero: false,
+            x_range: None,
             legend,
             series: series_over(&|i, k| order[i].evals[k].seconds / time.seconds),
         };
@@ -112,14 +97,35 @@ pub fn plot(runs: &[RunData], out_dir: &Path) -> Result<Vec<PathBuf>, ReportErro
             integer_x: true,
             x_scale: XScale::Linear,
             y_from_zero: false,
+            x_range: None,
             legend,
             series: series_over(&|i, k| rounds[i][k] as f64),
         };
         written.extend(render(&vs_rounds, out_dir, &format!("{stem}_vs_rounds"))?);
     }
+    if order.iter().any(|r| has_link_time(r)) {
+        let (top, bottom) = link_panels(&order, &labels, &time);
+        written.extend(render_panels(
+            &top,
+            &bottom,
+            out_dir,
+            "test_accuracy_and_link_vs_time",
+        )?);
+    }
 
+    written.extend(weights_charts(&order, &labels, out_dir)?);
+    Ok(written)
+}
+
+/// The GRAWA weights chart of every run that has weights, file names made unique.
+fn weights_charts(
+    order: &[&RunData],
+    labels: &[String],
+    out_dir: &Path,
+) -> Result<Vec<PathBuf>, ReportError> {
+    let mut written = Vec::new();
     let mut stems: Vec<String> = Vec::new();
-    for (run, label) in order.iter().zip(&labels) {
+    for (run, label) in order.iter().zip(labels) {
         let Some(chart) = weights_chart(run, label) else {
             continue;
         };
@@ -134,6 +140,86 @@ pub fn plot(runs: &[RunData], out_dir: &Path) -> Result<Vec<PathBuf>, ReportErro
         written.extend(render(&chart, out_dir, &stem)?);
     }
     Ok(written)
+}
+
+/// Test accuracy against time over cumulative modelled link seconds against time, one colour per
+/// run in both panels, on one shared time axis.
+fn link_panels(order: &[&RunData], labels: &[String], time: &TimeUnit) -> (Chart, Chart) {
+    let color = |i: usize| PALETTE[i % PALETTE.len()];
+    let accuracy: Vec<Series> = order
+        .iter()
+        .zip(labels)
+        .enumerate()
+        .map(|(i, (run, label))| Series {
+            label: label.clone(),
+            color: color(i),
+            dashed: false,
+            markers: true,
+            band: Vec::new(),
+            points: run
+                .evals
+                .iter()
+                .map(|e| (e.seconds / time.seconds, 100.0 * e.test_accuracy))
+                .collect(),
+        })
+        .collect();
+    let link: Vec<Series> = order
+        .iter()
+        .zip(labels)
+        .enumerate()
+        .map(|(i, (run, label))| Series {
+            label: label.clone(),
+            color: color(i),
+            dashed: false,
+            markers: false,
+            band: Vec::new(),
+            // From (0, 0), a step up at each event's time.
+            points: std::iter::once((0.0, 0.0))
+                .chain(
+                    link_curve(run)
+                        .into_iter()
+                        .scan(0.0, |prev, (t, total)| {
+                            let step = [(t / time.seconds, *prev), (t / time.seconds, total)];
+                            *prev = total;
+                            Some(step)
+                        })
+                        .flatten(),
+                )
+                .collect(),
+        })
+        .collect();
+    let xs = accuracy
+        .iter()
+        .chain(&link)
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .filter(|x| x.is_finite());
+    let hi = xs.fold(0.0, f64::max);
+    let x_range = Some((0.0, if hi > 0.0 { hi * 1.02 } else { 1.0 }));
+    let x_label = format!("training time ({})", time.name);
+    (
+        Chart {
+            title: "test accuracy against training time".to_string(),
+            x_label: x_label.clone(),
+            y_label: "test accuracy (%)".to_string(),
+            integer_x: false,
+            x_scale: XScale::Linear,
+            y_from_zero: false,
+            x_range,
+            legend: Legend::LowerRight,
+            series: accuracy,
+        },
+        Chart {
+            title: "modelled link time, cumulative (--link)".to_string(),
+            x_label,
+            y_label: "link seconds".to_string(),
+            integer_x: false,
+            x_scale: XScale::Linear,
+            y_from_zero: true,
+            x_range,
+            legend: Legend::UpperLeft,
+            series: link,
+        },
+    )
 }
 
 /// The chart of each worker's weight per round for a GRAWA run (`None` for other runs).
@@ -183,6 +269,7 @@ pub(crate) fn weights_chart(run: &RunData, label: &str) -> Option<Chart> {
         integer_x: true,
         x_scale: XScale::Linear,
         y_from_zero: true,
+        x_range: None,
         legend: Legend::UpperRight,
         series,
     })
@@ -219,68 +306,6 @@ const METRICS: [Metric; 2] = [
     },
 ];
 
-/// Where the legend sits (the corner the curves usually leave free).
-#[derive(Clone, Copy)]
-pub(crate) enum Legend {
-    UpperRight,
-    LowerRight,
-}
-
-/// How x values are placed along the axis. Points are given in data units either way; a log
-/// axis takes only positive x and labels its ticks in data units.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum XScale {
-    Linear,
-    /// Base 2: with `integer_x`, ticks at powers of two (4, 8, 16 workers; tau 8, 32, 128).
-    Log2,
-    /// Base 10 (counts over several decades: rounds against all-reduce steps).
-    Log10,
-}
-
-impl XScale {
-    /// Data units to axis position.
-    fn axis(self, x: f64) -> f64 {
-        match self {
-            XScale::Linear => x,
-            XScale::Log2 => x.log2(),
-            XScale::Log10 => x.log10(),
-        }
-    }
-
-    /// Axis position back to data units (tick labels).
-    fn data(self, v: f64) -> f64 {
-        match self {
-            XScale::Linear => v,
-            XScale::Log2 => v.exp2(),
-            XScale::Log10 => 10f64.powf(v),
-        }
-    }
-}
-
-pub(crate) struct Series {
-    pub label: String,
-    pub color: RGBColor,
-    pub dashed: bool,
-    /// Dots at the points (when there are at most 60 of them).
-    pub markers: bool,
-    /// A shaded band under the line, as `(x, low, high)`; empty for none.
-    pub band: Vec<(f64, f64, f64)>,
-    pub points: Vec<(f64, f64)>,
-}
-
-pub(crate) struct Chart {
-    pub title: String,
-    pub x_label: String,
-    pub y_label: String,
-    /// Ticks at whole numbers only (rounds), on the axis scale.
-    pub integer_x: bool,
-    pub x_scale: XScale,
-    /// The y axis starts at 0 (weights).
-    pub y_from_zero: bool,
-    pub legend: Legend,
-    pub series: Vec<Series>,
-}
-
 /// Seconds, minutes or hours, whichever keeps the time axis readable.
 struct TimeUnit {
     name: &'static str,
@@ -306,228 +331,6 @@ impl TimeUnit {
             }
         }
     }
-}
-
-/// DejaVu Sans registered once for the process as plotters' `sans-serif` family.
-fn register_fonts() -> Result<(), ReportError> {
-    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
-    DONE.get_or_init(|| {
-        register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
-            .and_then(|_| register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold()))
-            .map_err(|_| "plot: the embedded DejaVu Sans font does not load".to_string())
-    })
-    .clone()
-    .map_err(ReportError::Other)
-}
-
-/// Writes `chart` as `stem.svg` and `stem.png` in `out_dir`.
-fn render(chart: &Chart, out_dir: &Path, stem: &str) -> Result<[PathBuf; 2], ReportError> {
-    let svg = out_dir.join(format!("{stem}.svg"));
-    let fail = |path: &Path, e: String| ReportError::Other(format!("{}: {e}", path.display()));
-    {
-        let root = SVGBackend::new(&svg, CHART_SIZE).into_drawing_area();
-        draw(&root, chart).map_err(|e| fail(&svg, e))?;
-        root.present().map_err(|e| fail(&svg, e.to_string()))?;
-    }
-    Ok([svg, render_png(chart, out_dir, stem)?])
-}
-
-/// Writes `chart` as `stem.png` in `out_dir` (created if missing), with the embedded font.
-pub(crate) fn render_png(
-    chart: &Chart,
-    out_dir: &Path,
-    stem: &str,
-) -> Result<PathBuf, ReportError> {
-    register_fonts()?;
-    std::fs::create_dir_all(out_dir).map_err(|e| ReportError::io(out_dir, e))?;
-    let png = out_dir.join(format!("{stem}.png"));
-    {
-        let fail = |e: String| ReportError::Other(format!("{}: {e}", png.display()));
-        let root = BitMapBackend::new(&png, CHART_SIZE).into_drawing_area();
-        draw(&root, chart).map_err(fail)?;
-        root.present().map_err(|e| fail(e.to_string()))?;
-    }
-    Ok(png)
-}
-
-/// The axis range covering `values`, padded by 5% (a unit wide when all are equal or none).
-fn axis_range(values: impl Iterator<Item = f64>, from_zero: bool) -> (f64, f64) {
-    let (mut lo, mut hi) = values
-        .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(v), b.max(v))
-        });
-    if !lo.is_finite() {
-        return (0.0, 1.0);
-    }
-    if from_zero {
-        lo = lo.min(0.0);
-    }
-    if hi - lo < 1e-12 {
-        hi += 0.5;
-        lo -= if from_zero && lo >= 0.0 { 0.0 } else { 0.5 };
-    }
-    let pad = 0.05 * (hi - lo);
-    let lo = if from_zero && lo >= 0.0 { lo } else { lo - pad };
-    (lo, hi + pad)
-}
-
-/// Tick labels with as many decimals as the axis span needs.
-fn tick_formatter(span: f64) -> impl Fn(&f64) -> String {
-    let step = span / 10.0;
-    let decimals = if step > 0.0 && step.is_finite() {
-        (-step.log10()).ceil().clamp(0.0, 6.0) as usize
-    } else {
-        0
-    };
-    move |v: &f64| format!("{v:.decimals$}")
-}
-
-fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Result<(), String> {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-    root.fill(&WHITE).map_err(err)?;
-
-    let scale = chart.x_scale;
-    let to_x = |x: f64| scale.axis(x);
-    let points = || chart.series.iter().flat_map(|s| s.points.iter());
-    let band_ys = || {
-        chart
-            .series
-            .iter()
-            .flat_map(|s| s.band.iter().flat_map(|b| [b.1, b.2]))
-    };
-    let (x0, x1) = if scale != XScale::Linear {
-        axis_range(points().map(|p| to_x(p.0)), false)
-    } else if chart.integer_x {
-        let (lo, hi) = axis_range(points().map(|p| p.0), true);
-        (lo.min(0.0), hi)
-    } else {
-        axis_range(points().map(|p| p.0).chain([0.0]), true)
-    };
-    let (y0, y1) = axis_range(points().map(|p| p.1).chain(band_ys()), chart.y_from_zero);
-    // Room for the legend in its corner, so it never hides a curve: a legend entry is about 20
-    // pixels of a plotting area about 480 high.
-    let f = ((20.0 * chart.series.len() as f64 + 20.0) / 480.0).min(0.6);
-    let grown = (y1 - y0) / (1.0 - f);
-    let (y0, y1) = match chart.legend {
-        Legend::UpperRight => (y0, y0 + grown),
-        Legend::LowerRight => (y1 - grown, y1),
-    };
-
-    let mut ctx = ChartBuilder::on(root)
-        .caption(&chart.title, ("sans-serif", 24).into_font())
-        .margin(16)
-        .x_label_area_size(48)
-        .y_label_area_size(72)
-        .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(err)?;
-
-    let x_fmt = tick_formatter(x1 - x0);
-    let int_fmt = |v: &f64| format!("{v:.0}");
-    let log_fmt = |v: &f64| significant(scale.data(*v));
-    let y_fmt = tick_formatter(y1 - y0);
-    let x_ticks = if chart.integer_x {
-        ((x1 - x0).floor() as usize + 1).clamp(2, 11)
-    } else {
-        10
-    };
-    let mut mesh = ctx.configure_mesh();
-    mesh.x_desc(chart.x_label.as_str())
-        .y_desc(chart.y_label.as_str())
-        .x_labels(x_ticks)
-        .y_labels(8)
-        .y_label_formatter(&y_fmt)
-        .label_style(("sans-serif", 15))
-        .axis_desc_style(("sans-serif", 18))
-        .light_line_style(RGBColor(235, 235, 235));
-    if scale != XScale::Linear {
-        mesh.x_label_formatter(&log_fmt);
-    } else if chart.integer_x {
-        mesh.x_label_formatter(&int_fmt);
-    } else {
-        mesh.x_label_formatter(&x_fmt);
-    }
-    mesh.draw().map_err(err)?;
-
-    // Bands first, so every line stays visible over them.
-    for s in &chart.series {
-        let band: Vec<(f64, f64, f64)> = s
-            .band
-            .iter()
-            .map(|&(x, lo, hi)| (to_x(x), lo, hi))
-            .filter(|(x, lo, hi)| x.is_finite() && lo.is_finite() && hi.is_finite())
-            .collect();
-        if band.len() >= 2 {
-            let outline: Vec<(f64, f64)> = band
-                .iter()
-                .map(|b| (b.0, b.2))
-                .chain(band.iter().rev().map(|b| (b.0, b.1)))
-                .collect();
-            ctx.draw_series([Polygon::new(outline, s.color.mix(0.18).filled())])
-                .map_err(err)?;
-        }
-    }
-    for s in &chart.series {
-        let pts: Vec<(f64, f64)> = s
-            .points
-            .iter()
-            .map(|&(x, y)| (to_x(x), y))
-            .filter(|(x, y)| x.is_finite() && y.is_finite())
-            .collect();
-        let color = s.color;
-        let style = color.stroke_width(2);
-        let drawn = if s.dashed {
-            ctx.draw_series(DashedLineSeries::new(pts.clone(), 8, 6, style))
-                .map_err(err)?
-        } else {
-            ctx.draw_series(LineSeries::new(pts.clone(), style))
-                .map_err(err)?
-        };
-        drawn.label(s.label.as_str()).legend(move |(x, y)| {
-            PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(2))
-        });
-        // Markers show where the measurements are when there are few of them.
-        if s.markers && pts.len() <= 60 {
-            ctx.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
-                .map_err(err)?;
-        }
-    }
-
-    ctx.configure_series_labels()
-        .position(match chart.legend {
-            Legend::UpperRight => SeriesLabelPosition::UpperRight,
-            Legend::LowerRight => SeriesLabelPosition::LowerRight,
-        })
-        .label_font(("sans-serif", 15))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(160, 160, 160))
-        .draw()
-        .map_err(err)?;
-    Ok(())
-}
-
-/// A tick label in data units with two significant digits at most (3, 32, 320, 3.2k, 3.2M).
-fn significant(v: f64) -> String {
-    if !v.is_finite() {
-        return String::new();
-    }
-    let (scaled, suffix) = match v.abs() {
-        a if a >= 1e6 => (v / 1e6, "M"),
-        a if a >= 1e3 => (v / 1e3, "k"),
-        _ => (v, ""),
-    };
-    let decimals = if scaled.abs() >= 10.0 || scaled == scaled.round() {
-        0
-    } else {
-        1
-    };
-    let rounded = if scaled.abs() >= 10.0 {
-        let p = 10f64.powf(scaled.abs().log10().floor() - 1.0);
-        (scaled / p).round() * p
-    } else {
-        scaled
-    };
-    format!("{rounded:.decimals$}{suffix}")
 }
 
 /// Labels for legends and file names: each run's label, with its folder name added where two runs

@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
 use super::error::ReportError;
+pub use super::run_config::{AlgoConfig, BudgetConfig, LinkConfig, Provenance, RunConfig};
 
 /// The headline numbers of a run (`summary.json`).
 #[derive(Clone, Debug, Deserialize)]
@@ -53,34 +54,23 @@ pub struct RunSummary {
     pub test_accuracy: f64,
     #[serde(default)]
     pub out: Option<PathBuf>,
-}
-
-/// The parts of the resolved configuration (`config.json`) the reports use. Everything is optional:
-/// the summary holds what the reports need, the config only adds detail.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct RunConfig {
-    pub dataset: Option<String>,
-    pub model: Option<String>,
-    pub workers: Option<usize>,
-    pub seed: Option<u64>,
-    pub algo: Option<AlgoConfig>,
-}
-
-/// The `algo` object of `config.json`.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct AlgoConfig {
-    pub kind: Option<String>,
-    pub schedule: Option<String>,
-    /// Local steps between rounds.
-    pub tau: Option<u64>,
-    /// Pull strength toward the center or leader.
-    pub pull: Option<f64>,
-    /// GRAWA's norm source (`probe` or `accumulated`).
+    /// Modelled seconds on the link (`--link`), all collectives together; absent without a link.
     #[serde(default)]
-    pub norm_source: Option<String>,
-    /// GRAWA's weight power.
+    pub link_seconds: Option<f64>,
+    /// Bytes the collectives moved; absent from older runs.
     #[serde(default)]
-    pub weight_power: Option<f64>,
+    pub bytes: Option<f64>,
+    /// Loss and accuracy on the held-out validation split (`--val-split`), when there is one.
+    #[serde(default)]
+    pub val_loss: Option<f64>,
+    #[serde(default)]
+    pub val_accuracy: Option<f64>,
+    /// Trainable parameters of the model.
+    #[serde(default)]
+    pub parameters: Option<usize>,
+    /// Test accuracy per class (folder data sets with `--per-class`), in class order.
+    #[serde(default, deserialize_with = "opt_vec_nan_if_null")]
+    pub per_class_accuracy: Option<Vec<f64>>,
 }
 
 /// Sharpness measures of the final model (`flatness.json`, written by `grawa-train flatness`).
@@ -125,6 +115,9 @@ pub struct StepRecord {
     pub train_loss: f64,
     #[serde(default = "nan", deserialize_with = "nan_if_null")]
     pub images_per_second: f64,
+    /// Modelled link milliseconds in these steps (DDP's all-reduces), absent without a link.
+    #[serde(default)]
+    pub link_ms: Option<f64>,
 }
 
 /// A `round` event: one averaging round.
@@ -155,6 +148,9 @@ pub struct RoundRecord {
     pub scatter_ms: f64,
     #[serde(default)]
     pub bytes: u64,
+    /// Modelled link milliseconds of the round's collectives, absent without a link.
+    #[serde(default)]
+    pub link_ms: Option<f64>,
 }
 
 /// A `pull` event (async schedule): a worker applied a pull.
@@ -186,6 +182,14 @@ pub struct EvalRecord {
     pub center_accuracy: Option<f64>,
     #[serde(default, deserialize_with = "opt_vec_nan_if_null")]
     pub worker_accuracy: Option<Vec<f64>>,
+    /// On the validation split (`--val-split`), when there is one.
+    #[serde(default)]
+    pub val_loss: Option<f64>,
+    #[serde(default)]
+    pub val_accuracy: Option<f64>,
+    /// Test accuracy per class, when asked for.
+    #[serde(default, deserialize_with = "opt_vec_nan_if_null")]
+    pub per_class: Option<Vec<f64>>,
 }
 
 /// One line of `metrics.jsonl`, by its `event` tag. Unknown tags are kept as `Other` and skipped.
@@ -300,6 +304,22 @@ impl RunData {
     /// The largest Hessian eigenvalue from `flatness.json`, if any.
     pub fn lambda_max(&self) -> Option<f64> {
         self.flatness.as_ref().and_then(|f| f.lambda_max)
+    }
+
+    /// The run's time budget in seconds: `--minutes` when it had one, else the training time it
+    /// took (a step or epoch budget ends when the run ends), else its last evaluation's time.
+    pub fn budget_seconds(&self) -> f64 {
+        if let Some(m) = self.config.budget.as_ref().and_then(|b| b.minutes) {
+            return 60.0 * m;
+        }
+        if self.summary.train_seconds.is_finite() {
+            return self.summary.train_seconds;
+        }
+        self.evals
+            .iter()
+            .map(|e| e.seconds)
+            .filter(|s| s.is_finite())
+            .fold(0.0, f64::max)
     }
 
     /// For each evaluation, the rounds completed by then: the last round whose step count is at

@@ -142,3 +142,123 @@ pub fn three_runs(root: &Path) -> Vec<PathBuf> {
     );
     vec![l1, m0, l0]
 }
+
+/// A run of the reproduction layout: what `write_repro_run` puts in its folder.
+pub struct ReproRun {
+    pub algo: &'static str,
+    pub schedule: &'static str,
+    pub seed: u64,
+    pub workers: usize,
+    pub tau: u64,
+    pub lr: f64,
+    /// Final test accuracy; the evaluations reach it along [`CURVE`].
+    pub accuracy: f64,
+    pub val_accuracy: Option<f64>,
+    /// A modelled link (its preset name), with `link_ms` on every round.
+    pub link: Option<&'static str>,
+    pub worker_speed: Option<Vec<f64>>,
+    pub lambda_max: Option<f64>,
+}
+
+/// Evaluations at (seconds, fraction of the final accuracy); the budget is one minute.
+pub const CURVE: [(f64, f64); 6] = [
+    (10.0, 0.5),
+    (20.0, 0.9),
+    (30.0, 0.97),
+    (40.0, 0.99),
+    (50.0, 1.0),
+    (60.0, 1.0),
+];
+
+/// Writes a run folder `root/name` in the form the trainer writes, with the fields of the
+/// reproduction regime (link, worker speeds, validation, provenance) when `r` has them.
+pub fn write_repro_run(root: &Path, name: &str, r: &ReproRun) -> PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut config = serde_json::json!({
+        "dataset": "synthetic",
+        "model": "mlp",
+        "algo": {"kind": r.algo, "schedule": r.schedule, "tau": r.tau, "norm_source": "probe", "weight_power": 1.0},
+        "workers": r.workers,
+        "seed": r.seed,
+        "budget": {"epochs": null, "steps": null, "minutes": 1.0},
+        "batch_size": 32,
+        "schedule": {"base": r.lr, "decay": {"kind": "step", "milestones": [40.0], "unit": "seconds", "gamma": 0.1}, "warmup_steps": 0},
+        "eval_every": 128,
+        "provenance": {"commit": "abc1234", "cpu": "test cpu", "cores": 2, "load_average": [0.5, 0.4, 0.3], "gpus": []},
+    });
+    if let Some(l) = r.link {
+        config["link"] =
+            serde_json::json!({"bandwidth_bytes_per_s": 1.25e9, "latency_s": 25e-6, "preset": l});
+    }
+    if let Some(s) = &r.worker_speed {
+        config["worker_speed"] = serde_json::json!(s);
+    }
+    let per_step = matches!(r.algo, "ddp" | "ddp-sam");
+    let mut metrics = String::new();
+    let mut link_total = 0.0;
+    for (k, (t, frac)) in CURVE.iter().enumerate() {
+        let round = k as u64 + 1;
+        let steps = 64 * round * r.workers as u64;
+        let link_ms = r.link.map(|_| 250.0);
+        link_total += link_ms.unwrap_or(0.0) / 1000.0;
+        let mut ev = serde_json::json!({"event": "round", "round": round, "seconds": t - 0.5, "total_steps": steps});
+        if let Some(l) = link_ms {
+            ev["link_ms"] = serde_json::json!(l);
+        }
+        metrics.push_str(&format!("{ev}\n"));
+        let mut e = serde_json::json!({"event": "eval", "seconds": t, "total_steps": steps, "test_loss": 0.3, "test_accuracy": r.accuracy * frac});
+        if let Some(v) = r.val_accuracy {
+            e["val_accuracy"] = serde_json::json!(v * frac);
+        }
+        metrics.push_str(&format!("{e}\n"));
+    }
+    let mut summary = serde_json::json!({
+        "status": "done",
+        "dataset": "synthetic",
+        "model": "mlp",
+        "algo": r.algo,
+        "schedule": r.schedule,
+        "workers": r.workers,
+        "seed": r.seed,
+        "steps": 64 * CURVE.len() as u64,
+        "rounds": if per_step { 0 } else { CURVE.len() as u64 },
+        "wall_seconds": 61.5,
+        "train_seconds": 60.0,
+        "test_loss": 0.3,
+        "test_accuracy": r.accuracy,
+        "parameters": 1000,
+    });
+    if let Some(v) = r.val_accuracy {
+        summary["val_accuracy"] = serde_json::json!(v);
+    }
+    if r.link.is_some() {
+        summary["link_seconds"] = serde_json::json!(link_total);
+        summary["bytes"] = serde_json::json!(48000);
+    }
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    std::fs::write(dir.join("summary.json"), summary.to_string()).unwrap();
+    std::fs::write(dir.join("metrics.jsonl"), metrics).unwrap();
+    if let Some(l) = r.lambda_max {
+        let flat = serde_json::json!({"lambda_max": l, "ritz_sum": 10.0 * l, "hutchinson_trace": 20.0 * l, "iterations": 10, "starts": 1, "hutchinson": 4, "samples": 64});
+        std::fs::write(dir.join("flatness.json"), flat.to_string()).unwrap();
+    }
+    dir
+}
+
+/// A plain run of `write_repro_run`: sync, 4 workers, tau 32, lr 0.05, no link.
+pub fn repro_run(algo: &'static str, seed: u64, accuracy: f64) -> ReproRun {
+    ReproRun {
+        algo,
+        schedule: "sync",
+        seed,
+        workers: 4,
+        tau: 32,
+        lr: 0.05,
+        accuracy,
+        val_accuracy: Some(accuracy - 0.01),
+        link: Some("10gbe"),
+        worker_speed: None,
+        lambda_max: Some(10.0 * accuracy),
+    }
+}

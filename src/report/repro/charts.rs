@@ -86,6 +86,7 @@ fn draw(axes: Axes, series: Vec<Series>, dir: &Path, stem: &str) -> Result<PathB
         integer_x: axes.integer_x,
         x_scale: axes.x_scale,
         y_from_zero: false,
+        x_range: None,
         legend: Legend::LowerRight,
         series,
     };

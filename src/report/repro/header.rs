@@ -1,9 +1,10 @@
-//! The report's opening: how the runs were made (command, machine, wall time per part), the
-//! settings as the runs' `config.json` record them, and runs that did not finish.
+//! The report's opening: how the runs were made (command, machine, wall time per part, runs that
+//! did not finish: the script's record, read from its folder), and the settings (from the run
+//! records).
 
 use super::layout::Layout;
 use super::markdown::table as markdown_table;
-use crate::report::runs::read_json;
+use super::setting::Setting;
 
 /// `1 h 02 min 03 s`, `4 min 05 s` or `7.5 s`.
 pub fn duration(seconds: f64) -> String {
@@ -112,50 +113,47 @@ fn timings(layout: &Layout) -> String {
     out
 }
 
-/// One row per accuracy setting from its first run's `config.json`: the flags every run shared.
-pub fn settings(layout: &Layout) -> String {
-    let mut rows = Vec::new();
-    for g in &layout.settings {
-        let Some(run) = g.runs.first() else { continue };
-        let Ok(c) = read_json::<serde_json::Value>(&run.dir.join("config.json")) else {
-            continue;
-        };
-        let budget = &c["budget"];
-        let budget = if let Some(m) = budget["minutes"].as_f64() {
-            format!("{m} min")
-        } else if let Some(s) = budget["steps"].as_u64() {
-            format!("{s} steps")
-        } else if let Some(e) = budget["epochs"].as_f64() {
-            format!("{e} epochs")
-        } else {
-            "-".to_string()
-        };
-        let mut seeds: Vec<u64> = g.runs.iter().map(|r| r.summary.seed).collect();
-        seeds.sort();
-        seeds.dedup();
-        let decay = decay(&c["schedule"]["decay"]);
-        rows.push(vec![
-            g.name.clone(),
-            c["dataset"].as_str().unwrap_or("-").to_string(),
-            c["model"].as_str().unwrap_or("-").to_string(),
-            c["workers"].to_string(),
-            budget,
-            c["batch_size"].to_string(),
-            format!("{}, {decay}", c["schedule"]["base"]),
-            c["eval_every"].to_string(),
-            c["threads"].to_string(),
-            seeds
-                .iter()
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join(" "),
-            g.runs.len().to_string(),
-        ]);
-    }
+/// One row per accuracy setting from its first run: the flags every run of it shared.
+pub fn settings(settings: &[Setting]) -> String {
+    let rows: Vec<Vec<String>> = settings
+        .iter()
+        .filter_map(|g| {
+            let r = g.first()?;
+            let mut seeds: Vec<u64> = g.runs().map(|r| r.seed).collect();
+            seeds.sort();
+            seeds.dedup();
+            let or_dash = |s: &str| {
+                if s.is_empty() {
+                    "-".to_string()
+                } else {
+                    s.to_string()
+                }
+            };
+            Some(vec![
+                g.name.clone(),
+                r.dataset.clone(),
+                r.model.clone(),
+                r.workers.to_string(),
+                or_dash(&r.link),
+                or_dash(&r.worker_speed.replace(';', ",")),
+                duration(r.budget_seconds),
+                r.batch_size.map_or("-".to_string(), |b| b.to_string()),
+                or_dash(&r.decay),
+                or_dash(&r.eval_every),
+                seeds
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                g.runs().count().to_string(),
+            ])
+        })
+        .collect();
     let mut out = String::from(
-        "Settings of the accuracy runs (from each setting's first `config.json`; every algorithm \
-         of a setting ran with the same flags and the same budget, and every other part changes \
-         one flag of the base setting):\n\n",
+        "## Settings\n\n\
+         The accuracy runs, from each setting's first run (every algorithm of a setting ran with \
+         the same flags and the same budget, its learning rate aside; the other parts change one \
+         flag of the base setting). Every run's figures are in the run table (`runs.csv`).\n\n",
     );
     out.push_str(&markdown_table(
         &[
@@ -163,11 +161,12 @@ pub fn settings(layout: &Layout) -> String {
             "data set",
             "model",
             "workers",
-            "budget",
+            "link",
+            "worker speeds",
+            "time budget",
             "batch",
-            "lr, decay",
-            "eval every (steps)",
-            "threads",
+            "lr decay",
+            "eval every",
             "seeds",
             "runs",
         ],
@@ -175,29 +174,6 @@ pub fn settings(layout: &Layout) -> String {
     ));
     out.push('\n');
     out
-}
-
-/// The learning-rate decay of a `config.json` in words: `cosine`, `constant`, or `step x0.1 at
-/// 120s` (milestones in seconds or epochs).
-fn decay(d: &serde_json::Value) -> String {
-    let kind = d["kind"].as_str().unwrap_or("-");
-    if kind != "step" {
-        return kind.to_string();
-    }
-    let unit = if d["unit"].as_str() == Some("seconds") {
-        "s"
-    } else {
-        " epochs"
-    };
-    let at: Vec<String> = d["milestones"]
-        .as_array()
-        .map(|m| {
-            m.iter()
-                .filter_map(|v| Some(format!("{}{unit}", v.as_f64()?)))
-                .collect()
-        })
-        .unwrap_or_default();
-    format!("step x{} at {}", d["gamma"], at.join(", "))
 }
 
 /// The run folders without `summary.json`, if any.

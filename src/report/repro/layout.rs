@@ -5,26 +5,32 @@
 //!                                    parts vary), target_fraction
 //! OUT/machine.txt                    key: value lines about the machine
 //! OUT/timings.tsv                    part<TAB>seconds<TAB>status<TAB>finished at<TAB>load average
+//! OUT/grid/<setting>/<run>/          the learning-rate grid, scored on the validation split
 //! OUT/accuracy/<setting>/<run>/      every algorithm x seed, one folder per setting
-//! OUT/crowding/<run>/                more workers (the base setting's runs are the first count)
+//! OUT/crowding/<run>/                more workers, uneven speeds (the base setting's runs are
+//!                                    the first count)
 //! OUT/communication/<run>/           other tau (the base setting's runs are the default tau)
 //! OUT/ablation/<variant>/<run>/      GRAWA with one knob changed from the base setting
 //! ```
 //!
 //! A run folder is a folder with a `config.json`; one without `summary.json` is unfinished (still
-//! running, interrupted, failed or diverged) and is listed, not used.
+//! running, interrupted, failed or diverged) and is listed, not used. Every finished run becomes
+//! a record (`report::record`) tagged with its part and group: the folder within the part, or for
+//! `crowding` and `communication` (whose runs sit directly in the part) the base setting they
+//! vary, so the record says which setting it belongs to.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::report::error::ReportError;
+use crate::report::record::{records_of, RunRecord};
 use crate::report::runs::RunData;
 
-/// One group of runs under a folder (a setting, an ablation variant, a part).
-pub struct Group {
-    /// The folder's name (`mnist-mlp`, `accumulated`, `crowding`).
-    pub name: String,
-    pub runs: Vec<RunData>,
+/// A finished run and where it sits.
+pub struct Placed {
+    pub part: String,
+    pub group: String,
+    pub run: RunData,
 }
 
 /// One line of `timings.tsv`: a part of the script, timed once per invocation.
@@ -44,15 +50,16 @@ pub struct Layout {
     /// `(key, value)` in file order.
     pub machine: Vec<(String, String)>,
     pub timings: Vec<Timing>,
-    /// `accuracy/<setting>`, sorted by name.
-    pub settings: Vec<Group>,
-    pub crowding: Vec<RunData>,
-    pub communication: Vec<RunData>,
-    /// `ablation/<variant>`, sorted by name.
-    pub ablations: Vec<Group>,
+    /// Every finished run, part by part, each part's groups sorted by name.
+    pub runs: Vec<Placed>,
     /// Run folders without `summary.json`.
     pub unfinished: Vec<PathBuf>,
 }
+
+/// Parts whose runs sit in a folder per group.
+const GROUPED: [&str; 3] = ["grid", "accuracy", "ablation"];
+/// Parts whose runs sit directly in them (they vary the base setting).
+const FLAT: [&str; 2] = ["crowding", "communication"];
 
 impl Layout {
     /// Reads the folder `root` written by `scripts/reproduce.sh`.
@@ -60,44 +67,66 @@ impl Layout {
         if !root.is_dir() {
             return Err(ReportError::invalid(root, None, "not a folder"));
         }
+        let manifest: BTreeMap<String, String> = read_pairs(&root.join("manifest.txt"), '\t')?
+            .into_iter()
+            .collect();
+        let base = manifest.get("base").cloned().unwrap_or_default();
         let mut unfinished = Vec::new();
-        let mut groups = |part: &str| -> Result<Vec<Group>, ReportError> {
-            subfolders(&root.join(part))?
+        let mut runs = Vec::new();
+        for part in GROUPED {
+            for d in subfolders(&root.join(part))?
                 .into_iter()
                 .filter(|d| !is_run(d))
-                .map(|d| {
-                    Ok(Group {
-                        name: file_name(&d),
-                        runs: load_runs_in(&d, &mut unfinished)?,
-                    })
-                })
-                .filter(|g| g.as_ref().map_or(true, |g| !g.runs.is_empty()))
-                .collect()
-        };
-        let settings = groups("accuracy")?;
-        let ablations = groups("ablation")?;
-        let crowding = load_runs_in(&root.join("crowding"), &mut unfinished)?;
-        let communication = load_runs_in(&root.join("communication"), &mut unfinished)?;
+            {
+                let group = file_name(&d);
+                for run in load_runs_in(&d, &mut unfinished)? {
+                    runs.push(Placed {
+                        part: part.to_string(),
+                        group: group.clone(),
+                        run,
+                    });
+                }
+            }
+        }
+        for part in FLAT {
+            for run in load_runs_in(&root.join(part), &mut unfinished)? {
+                runs.push(Placed {
+                    part: part.to_string(),
+                    group: base.clone(),
+                    run,
+                });
+            }
+        }
         Ok(Layout {
             root: root.to_path_buf(),
-            manifest: read_pairs(&root.join("manifest.txt"), '\t')?
-                .into_iter()
-                .collect(),
+            manifest,
             machine: read_pairs(&root.join("machine.txt"), ':')?,
             timings: read_timings(&root.join("timings.tsv"))?,
-            settings,
-            crowding,
-            communication,
-            ablations,
+            runs,
             unfinished,
         })
     }
 
-    /// The setting the MLP parts (crowding, communication, ablations) vary: `base` in the
-    /// manifest.
-    pub fn base(&self) -> Option<&Group> {
-        let name = self.manifest.get("base")?;
-        self.settings.iter().find(|g| &g.name == name)
+    /// The record of every finished run (`report::record`), in the order of [`Layout::runs`].
+    pub fn records(&self) -> Vec<RunRecord> {
+        let placed: Vec<(&str, &str, &RunData)> = self
+            .runs
+            .iter()
+            .map(|p| (p.part.as_str(), p.group.as_str(), &p.run))
+            .collect();
+        records_of(&placed)
+    }
+
+    /// The run of the record `r` (by part, group and folder name).
+    pub fn run_of(&self, r: &RunRecord) -> Option<&RunData> {
+        self.runs
+            .iter()
+            .find(|p| {
+                p.part == r.part
+                    && p.group == r.group
+                    && p.run.dir.file_name() == Some(std::ffi::OsStr::new(&r.run))
+            })
+            .map(|p| &p.run)
     }
 }
 

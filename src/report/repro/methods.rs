@@ -1,18 +1,20 @@
 //! The methods of the reproduction, their order and colours, runs grouped by method, and how each
 //! measure is printed.
+//!
+//! A method is an algorithm with its schedule (`mgrawa`, `mgrawa (async)`); the GRAWA methods
+//! are those of MGRAWA and LGRAWA under any schedule, every other method is a rival.
 
 use std::collections::BTreeMap;
 
 use plotters::style::RGBColor;
 
 use crate::report::plot::PALETTE;
-use crate::report::runs::RunData;
+use crate::report::record::RunRecord;
 use crate::report::verdict::Stat;
 
-/// The GRAWA variants the claims are about.
-pub const GRAWA: [&str; 2] = ["mgrawa", "lgrawa"];
+pub use crate::report::verdict::{algo_of, is_grawa};
 
-/// Every method in the order tables and legends list them.
+/// Every algorithm in the order tables and legends list them.
 pub const ORDER: [&str; 7] = [
     "mgrawa",
     "lgrawa",
@@ -23,24 +25,33 @@ pub const ORDER: [&str; 7] = [
     "local-sgd",
 ];
 
-/// Position of `method` in [`ORDER`] (unknown methods after, by name).
-fn rank(method: &str) -> usize {
-    ORDER
+/// Position of `method` in [`ORDER`] (unknown algorithms after, by name); within an algorithm,
+/// `sync` first, then `permits`, then `async`.
+fn rank(method: &str) -> (usize, usize) {
+    let algo = algo_of(method);
+    let a = ORDER.iter().position(|m| *m == algo).unwrap_or(ORDER.len());
+    let s = ["", " (permits)", " (async)"]
         .iter()
-        .position(|m| *m == method)
-        .unwrap_or(ORDER.len())
+        .position(|s| method.strip_prefix(algo) == Some(*s))
+        .unwrap_or(3);
+    (a, s)
 }
 
 /// One colour per method, the same in every chart.
 pub fn color(method: &str) -> RGBColor {
-    PALETTE[rank(method) % PALETTE.len()]
+    let (a, s) = rank(method);
+    PALETTE[(a + ORDER.len() * s.min(1)) % PALETTE.len()]
 }
 
-/// Runs grouped by method, in [`ORDER`].
-pub fn by_method<'a>(
-    runs: impl IntoIterator<Item = &'a RunData>,
-) -> Vec<(String, Vec<&'a RunData>)> {
-    let mut groups: BTreeMap<(usize, String), Vec<&RunData>> = BTreeMap::new();
+/// Runs by method: each method's name and its runs.
+pub type ByMethod<'a> = Vec<(String, Vec<&'a RunRecord>)>;
+
+/// A figure per method.
+pub type PerMethod = Vec<(String, Stat)>;
+
+/// Records grouped by method, in [`ORDER`], each method's runs by seed.
+pub fn by_method<'a>(runs: impl IntoIterator<Item = &'a RunRecord>) -> ByMethod<'a> {
+    let mut groups: BTreeMap<((usize, usize), String), Vec<&RunRecord>> = BTreeMap::new();
     for r in runs {
         let m = r.method();
         groups.entry((rank(&m), m)).or_default().push(r);
@@ -48,15 +59,15 @@ pub fn by_method<'a>(
     groups
         .into_iter()
         .map(|((_, m), mut rs)| {
-            rs.sort_by_key(|r| r.summary.seed);
+            rs.sort_by(|a, b| (a.seed, &a.run).cmp(&(b.seed, &b.run)));
             (m, rs)
         })
         .collect()
 }
 
-/// The stat of `f` over `runs`.
-pub fn stat_of(runs: &[&RunData], f: impl Fn(&RunData) -> f64) -> Stat {
-    Stat::of(&runs.iter().map(|r| f(r)).collect::<Vec<_>>())
+/// Method names sorted in [`ORDER`].
+pub fn sort_methods(methods: &mut [String]) {
+    methods.sort_by(|a, b| (rank(a), a.as_str()).cmp(&(rank(b), b.as_str())));
 }
 
 /// How a measure is printed.
@@ -84,7 +95,7 @@ pub fn fmt_value(v: f64, unit: Unit) -> String {
         Unit::Seconds => format!("{v:.1}"),
         Unit::Count => format!("{v:.0}"),
         Unit::Bytes => {
-            if v >= 1e9 {
+            if v.abs() >= 1e9 {
                 format!("{:.2} GB", v / 1e9)
             } else {
                 format!("{:.1} MB", v / 1e6)
@@ -94,24 +105,38 @@ pub fn fmt_value(v: f64, unit: Unit) -> String {
     }
 }
 
-/// `s` as `mean ± std` in `unit` (the mean alone for one run), or `not reached (k/n)`.
+/// A signed difference in `unit` (`+1.23`, `-4.5`).
+pub fn fmt_diff(v: f64, unit: Unit) -> String {
+    let s = fmt_value(v, unit);
+    if v.is_finite() && v >= 0.0 {
+        format!("+{s}")
+    } else {
+        s
+    }
+}
+
+/// `s` as `mean ± std` in `unit` (the mean alone for one run), with the censored runs counted
+/// (`143.2 ± 20.1 (2/5 censored)`).
 pub fn fmt_stat(s: &Stat, unit: Unit) -> String {
-    if s.reached < s.n {
-        return format!("not reached ({}/{})", s.reached, s.n);
-    }
-    if s.n < 2 {
-        return fmt_value(s.mean, unit);
-    }
-    match unit {
-        Unit::Bytes => {
-            let (scale, name) = if s.mean >= 1e9 {
-                (1e9, "GB")
-            } else {
-                (1e6, "MB")
-            };
-            format!("{:.1} ± {:.1} {name}", s.mean / scale, s.std / scale)
+    let body = if s.n < 2 {
+        fmt_value(s.mean, unit)
+    } else {
+        match unit {
+            Unit::Bytes => {
+                let (scale, name) = if s.mean.abs() >= 1e9 {
+                    (1e9, "GB")
+                } else {
+                    (1e6, "MB")
+                };
+                format!("{:.1} ± {:.1} {name}", s.mean / scale, s.std / scale)
+            }
+            _ => format!("{} ± {}", fmt_value(s.mean, unit), fmt_value(s.std, unit)),
         }
-        _ => format!("{} ± {}", fmt_value(s.mean, unit), fmt_value(s.std, unit)),
+    };
+    if s.censored > 0 {
+        format!("{body} ({}/{} censored)", s.censored, s.n)
+    } else {
+        body
     }
 }
 
@@ -127,7 +152,7 @@ fn significant(v: f64) -> String {
 /// One chart line per method of `methods`: its stat at every x (a worker count, a tau) where it
 /// ran, in the order of `points`; methods that ran nowhere are left out.
 pub fn method_lines<'a>(
-    methods: &[&str],
+    methods: &[String],
     points: impl Iterator<Item = (f64, &'a [(String, Stat)])> + Clone,
 ) -> Vec<(String, Vec<(f64, Stat)>)> {
     methods

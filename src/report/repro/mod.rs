@@ -1,13 +1,15 @@
-//! `reproduction-report`: docs/reproduction.md from the folder `scripts/reproduce.sh` fills, every
-//! number read from its run folders.
+//! `reproduction-report`: docs/reproduction.md from the folder `scripts/reproduce.sh` fills, or
+//! from the run table it writes beside its charts (`--from-csv`): every verdict and table is
+//! computed from the run records (`report::record`), so both give the same figures.
 //!
 //! - [`layout`]: the folder read back (runs per part, manifest, machine, timings).
-//! - [`setting`]: per accuracy setting, the runs by method, the target and when runs reach it.
-//! - [`contest`]: a GRAWA variant against its competitors on one measure, and a claim.
-//! - [`charts`]: seed-shaded charts; [`methods`]: method order, colours and number formats;
-//!   [`markdown`]: compact tables.
-//! - One module per section: [`header`], [`accuracy`] (claims 1, 2a), [`flatness`] (claim 2b),
-//!   [`crowding`] (claim 3), [`communication`] (claim 4), [`ablation`].
+//! - [`setting`]: per accuracy setting, the runs by method and the targets.
+//! - [`contest`]: comparisons of GRAWA methods against rivals, and a claim's family and verdict;
+//!   [`measures`]: what is compared.
+//! - [`charts`]: seed-shaded charts (only from folders); [`methods`]: method order, colours and
+//!   number formats; [`markdown`]: compact tables.
+//! - One module per section: [`header`], [`rule`], [`grid`], [`accuracy`] (claims 1, 2a),
+//!   [`flatness`] (claim 2b), [`crowding`] (claim 3), [`communication`] (claim 4), [`ablation`].
 
 mod ablation;
 mod accuracy;
@@ -16,34 +18,45 @@ mod communication;
 mod contest;
 mod crowding;
 mod flatness;
+mod grid;
 mod header;
 mod layout;
 mod markdown;
+mod measures;
 mod methods;
+mod rule;
 mod setting;
 
 use std::path::{Path, PathBuf};
 
-use contest::Claim;
+use contest::Family;
 use layout::Layout;
-use setting::Facts;
+use setting::Setting;
 
 use super::error::ReportError;
 use super::plot::{render_png, weights_chart};
+use super::record::RunRecord;
+use super::run_table;
+use super::runs::RunData;
 use super::write_atomic;
 use markdown::table as markdown_table;
 
-/// Where charts go and how the document links them.
-pub struct Ctx {
+/// The run table's file name, beside the charts.
+pub const RUN_TABLE: &str = "runs.csv";
+
+/// Where charts go, how the document links them, and the runs they are drawn from. Only a report
+/// made from run folders has charts: the run table holds no curves.
+pub struct Charts<'a> {
+    layout: &'a Layout,
     /// The folder the PNGs are written to.
-    pub plots: PathBuf,
+    plots: PathBuf,
     /// Prefix of image links in the document (the plots folder relative to the document).
-    pub link: String,
+    link: String,
     /// Every file written.
-    pub files: Vec<PathBuf>,
+    files: Vec<PathBuf>,
 }
 
-impl Ctx {
+impl Charts<'_> {
     /// A Markdown image of `png` (already written), remembered in `files`.
     pub fn image(&mut self, png: PathBuf, alt: &str) -> String {
         let name = png
@@ -54,9 +67,17 @@ impl Ctx {
         format!("![{alt}]({}{name})\n\n", self.link)
     }
 
+    /// The run folders behind `records`, in their order (records without a folder left out).
+    pub fn runs<'r>(&self, records: impl IntoIterator<Item = &'r RunRecord>) -> Vec<&RunData> {
+        records
+            .into_iter()
+            .filter_map(|r| self.layout.run_of(r))
+            .collect()
+    }
+
     /// The GRAWA weights chart (from `grawa-train plot`) of the setting's first LGRAWA run, if any.
-    pub fn weights(&mut self, f: &Facts) -> Result<Option<String>, ReportError> {
-        let Some(run) = f
+    pub fn weights(&mut self, s: &Setting) -> Result<Option<String>, ReportError> {
+        let Some(rec) = s
             .methods
             .iter()
             .find(|(m, _)| m == "lgrawa")
@@ -64,96 +85,143 @@ impl Ctx {
         else {
             return Ok(None);
         };
+        let Some(run) = self.layout.run_of(rec) else {
+            return Ok(None);
+        };
         let Some(chart) = weights_chart(run, &run.label()) else {
             return Ok(None);
         };
-        let png = render_png(&chart, &self.plots, &format!("weights_{}", f.name))?;
+        let png = render_png(&chart, &self.plots, &format!("weights_{}", s.name))?;
         Ok(Some(self.image(
             png,
-            &format!("{}: LGRAWA weights per worker", f.name),
+            &format!("{}: LGRAWA weights per worker", s.name),
         )))
     }
 }
 
-const RULE: &str = "Verdict rule (coded in `src/report/verdict.rs`): for each measure, a GRAWA \
-variant (MGRAWA, LGRAWA) is compared with each competitor by the mean over seeds and the sample \
-standard deviation (n - 1). It **wins** when its mean is better than the competitor's by more than \
-the larger of the two standard deviations, **loses** when the competitor's mean is better by more \
-than that, and **ties** otherwise. A contest (one variant, one measure, one setting, against all \
-competitors) **holds** when every outcome is a win, **does not hold** when any is a loss, and is \
-**not distinguishable within seed spread** otherwise. A claim holds when all its contests hold, \
-does not hold when any of them does not, and is not distinguishable otherwise. A method some of \
-whose runs never reach a target counts as not reaching it (it loses against a method whose runs \
-all do). Competitors are every other algorithm run in the setting unless a claim names them.\n\n";
-
-/// Writes the report on `runs_dir` to `out` and its charts (PNG) to `plots`; returns the files
-/// written, the document last.
+/// Writes the report on `runs_dir` to `out`, its charts (PNG) and the run table
+/// ([`RUN_TABLE`]) to `plots`; returns the files written, the document last.
 pub fn reproduction_report(
     runs_dir: &Path,
     out: &Path,
     plots: &Path,
 ) -> Result<Vec<PathBuf>, ReportError> {
     let layout = Layout::load(runs_dir)?;
-    if layout.settings.is_empty() {
+    let records = layout.records();
+    if !records.iter().any(|r| r.part == "accuracy") {
         return Err(ReportError::invalid(
             &runs_dir.join("accuracy"),
             None,
             "no finished runs: run scripts/reproduce.sh first",
         ));
     }
-    let mut ctx = Ctx {
+    let table = plots.join(RUN_TABLE);
+    run_table::write(&table, &records)?;
+    let mut charts = Charts {
+        layout: &layout,
         plots: plots.to_path_buf(),
         link: link_prefix(out, plots),
         files: Vec::new(),
     };
-    let facts: Vec<Facts> = layout.settings.iter().map(Facts::of).collect();
-    let (acc_text, c1, c2a) = accuracy::section(&facts, &mut ctx)?;
-    let (flat_text, c2b) = flatness::section(&facts);
-    let (crowd_text, c3) = crowding::section(&layout, &mut ctx)?;
-    let (comm_text, c4) = communication::section(&layout, &facts, &mut ctx)?;
-    let claims = [c1, c2a, c2b, c3, c4];
+    let mut origin = header::how_it_ran(&layout);
+    origin.insert_str(
+        "## How it was run\n\n".len(),
+        &format!(
+            "Generated by `grawa-train reproduction-report {}` from the run folders that \
+             `scripts/reproduce.sh` wrote; every run it used is a row of [`{RUN_TABLE}`]({}{RUN_TABLE}), \
+             from which `grawa-train reproduction-report --from-csv` recomputes every verdict and \
+             table below (not the charts, nor this section: the table holds no curves and no \
+             record of the script).\n\n",
+            runs_dir.display(),
+            charts.link
+        ),
+    );
+    origin.push_str(&header::unfinished(&layout));
+    let doc = document(&records, &origin, &mut Some(&mut charts))?;
+    write_atomic(out, doc.as_bytes())?;
+    let mut files = charts.files;
+    files.push(table);
+    files.push(out.to_path_buf());
+    Ok(files)
+}
+
+/// Writes the report recomputed from the run table `csv` alone to `out`; returns the files
+/// written (the document).
+pub fn reproduction_report_from_csv(csv: &Path, out: &Path) -> Result<Vec<PathBuf>, ReportError> {
+    let records = run_table::read(csv)?;
+    if !records.iter().any(|r| r.part == "accuracy") {
+        return Err(ReportError::invalid(
+            csv,
+            None,
+            "no run of the accuracy part: nothing to judge",
+        ));
+    }
+    let origin = format!(
+        "## How it was run\n\n\
+         Recomputed by `grawa-train reproduction-report --from-csv {}` from the run table alone: \
+         every verdict and table is as in the report made from the run folders; the charts, the \
+         script's command, the machine and the wall time per part are not in the table and are \
+         left out.\n\n",
+        csv.display()
+    );
+    let doc = document(&records, &origin, &mut None)?;
+    write_atomic(out, doc.as_bytes())?;
+    Ok(vec![out.to_path_buf()])
+}
+
+/// The whole document from `records`; `origin` is the "How it was run" section.
+fn document(
+    records: &[RunRecord],
+    origin: &str,
+    charts: &mut Option<&mut Charts>,
+) -> Result<String, ReportError> {
+    let settings = Setting::all(records);
+    let (acc_text, mut families) = accuracy::section(&settings, charts)?;
+    let (flat_text, flat) = flatness::section(&settings);
+    let (crowd_text, crowd) = crowding::section(records, charts)?;
+    let (comm_text, comm) = communication::section(records, &settings, charts)?;
+    families.extend(flat);
+    families.push(crowd);
+    families.extend(comm);
+    families.sort_by_key(|f| f.claim);
 
     let mut doc = String::from("# Reproducing the GRAWA paper's claims at CPU scale\n\n");
-    doc.push_str(&format!(
-        "Generated by `grawa-train reproduction-report {}` from the run folders that \
-         `scripts/reproduce.sh` wrote: every number and chart below is read from them. The \
-         claims (Dimlioglu and Choromanska): under a time constraint MGRAWA and LGRAWA (1) \
+    doc.push_str(
+        "The claims (Dimlioglu and Choromanska): under a time constraint MGRAWA and LGRAWA (1) \
          converge faster than the competitors, (2) reach better and flatter optima, (3) keep \
          these advantages as workers get more crowded, and (4) need less frequent communication \
-         and fewer distributed updates.\n\n",
-        runs_dir.display()
-    ));
-    doc.push_str(&verdicts(&claims));
-    doc.push_str(RULE);
-    doc.push_str(&header::how_it_ran(&layout));
-    doc.push_str(&header::settings(&layout));
-    doc.push_str(&header::unfinished(&layout));
+         and fewer distributed updates. Every number below is computed from the run records.\n\n",
+    );
+    doc.push_str(&verdicts(&families));
+    doc.push_str(&rule::text());
+    doc.push_str(origin);
+    doc.push_str(&header::settings(&settings));
+    doc.push_str(&grid::section(records));
     doc.push_str(&acc_text);
     doc.push_str(&flat_text);
     doc.push_str(&crowd_text);
     doc.push_str(&comm_text);
-    doc.push_str(&ablation::section(&layout));
-    write_atomic(out, doc.as_bytes())?;
-    ctx.files.push(out.to_path_buf());
-    Ok(ctx.files)
+    doc.push_str(&ablation::section(records));
+    Ok(doc)
 }
 
-/// The verdict per claim, with the evidence in one line each.
-fn verdicts(claims: &[Claim]) -> String {
-    let rows: Vec<Vec<String>> = claims
+/// The verdict per claim and place, with the evidence in one line each.
+fn verdicts(families: &[Family]) -> String {
+    let rows: Vec<Vec<String>> = families
         .iter()
-        .map(|c| {
+        .map(|f| {
             vec![
-                c.name.to_string(),
-                format!("**{}**", c.verdict_words()),
-                c.what.to_string(),
-                c.evidence(),
+                f.claim.to_string(),
+                f.place.clone(),
+                format!("**{}**", f.verdict_words()),
+                f.what.to_string(),
+                f.evidence(),
             ]
         })
         .collect();
     let mut out = String::from("## Verdicts\n\n");
     out.push_str(&markdown_table(
-        &["claim", "verdict", "measured by", "evidence"],
+        &["claim", "where", "verdict", "measured by", "evidence"],
         &rows,
     ));
     out.push('\n');

@@ -1,106 +1,77 @@
-//! What the report works out once per accuracy setting: the runs by method, the final accuracies,
-//! the target accuracy, and when each run first reached it.
+//! An accuracy setting (`accuracy/<name>`): its runs by method and its targets, from the run
+//! records alone.
 
-use super::layout::Group;
-use super::methods::{by_method, stat_of};
-use crate::report::comm::{parameter_count, Pattern};
-use crate::report::reach::{eval_points, first_reach, target_accuracy, EvalPoint};
-use crate::report::runs::RunData;
-use crate::report::verdict::Stat;
+use std::collections::BTreeMap;
 
-/// The target is this fraction of the best method's mean final accuracy.
-pub const TARGET_FRACTION: f64 = 0.99;
-
-/// A run's first evaluation at or above the target, with the bytes moved by then.
-#[derive(Clone, Copy, Debug)]
-pub struct Reach {
-    pub at: EvalPoint,
-    pub bytes: f64,
-}
+use super::methods::by_method;
+use crate::report::record::{family, targets_of, RunRecord, MAIN_TARGET};
 
 /// One setting, worked out.
-pub struct Facts<'a> {
+pub struct Setting<'a> {
     pub name: String,
     /// Runs by method, in the report's method order.
-    pub methods: Vec<(String, Vec<&'a RunData>)>,
-    /// Final test accuracy per method.
-    pub accuracy: Vec<(String, Stat)>,
-    /// [`TARGET_FRACTION`] of the best mean final accuracy, rounded down to 0.1 point.
-    pub target: Option<f64>,
-    /// Trainable parameters of the setting's model (`None` if it cannot be built).
-    pub params: Option<usize>,
-    /// Per method, each run's first reach of the target (`None`: never reached).
-    pub reach: Vec<(String, Vec<Option<Reach>>)>,
+    pub methods: Vec<(String, Vec<&'a RunRecord>)>,
+    /// Each target of `record::TARGETS` (`None` without a finite accuracy).
+    pub targets: [Option<f64>; 3],
 }
 
-impl<'a> Facts<'a> {
-    pub fn of(group: &'a Group) -> Self {
-        let methods = by_method(&group.runs);
-        let accuracy: Vec<(String, Stat)> = methods
-            .iter()
-            .map(|(m, rs)| (m.clone(), stat_of(rs, |r| r.summary.test_accuracy)))
-            .collect();
-        let best = accuracy
-            .iter()
-            .map(|(_, s)| s.mean)
-            .filter(|m| m.is_finite())
-            .fold(f64::NEG_INFINITY, f64::max);
-        let target = target_accuracy(best, TARGET_FRACTION);
-        let params = group
-            .runs
-            .first()
-            .and_then(|r| parameter_count(&r.summary.dataset, &r.summary.model).ok());
-        let reach = methods
-            .iter()
-            .map(|(m, rs)| {
-                let per_run = rs
-                    .iter()
-                    .map(|r| reach_of(r, target?, params))
-                    .collect::<Vec<_>>();
-                (m.clone(), per_run)
-            })
-            .collect();
-        Facts {
-            name: group.name.clone(),
-            methods,
-            accuracy,
-            target,
-            params,
-            reach,
+impl<'a> Setting<'a> {
+    /// The settings of `part` (`accuracy`), by group name; `targets` from [`targets_of`] over
+    /// every record.
+    pub fn of_part(
+        records: &'a [RunRecord],
+        part: &str,
+        targets: &BTreeMap<String, [Option<f64>; 3]>,
+    ) -> Vec<Setting<'a>> {
+        let mut groups: BTreeMap<&str, Vec<&RunRecord>> = BTreeMap::new();
+        for r in records.iter().filter(|r| r.part == part) {
+            groups.entry(r.group.as_str()).or_default().push(r);
         }
-    }
-
-    /// The stat of `f` over each method's reaches (not reached: see [`Stat::of_reached`]).
-    pub fn reach_stats(&self, f: impl Fn(&Reach) -> f64) -> Vec<(String, Stat)> {
-        self.reach
-            .iter()
-            .map(|(m, rs)| {
-                let xs: Vec<Option<f64>> = rs.iter().map(|r| r.as_ref().map(&f)).collect();
-                (m.clone(), Stat::of_reached(&xs))
+        groups
+            .into_iter()
+            .map(|(name, runs)| Setting {
+                name: name.to_string(),
+                targets: targets.get(&family(runs[0])).copied().unwrap_or([None; 3]),
+                methods: by_method(runs),
             })
             .collect()
     }
 
-    /// A description of the setting from its first run: data set, model, workers.
-    pub fn describe(&self) -> String {
-        match self.methods.first().and_then(|(_, rs)| rs.first()) {
-            Some(r) => format!(
-                "{}, {}, {} workers",
-                r.summary.dataset, r.summary.model, r.summary.workers
-            ),
-            None => String::new(),
-        }
+    /// The settings of the `accuracy` part.
+    pub fn all(records: &'a [RunRecord]) -> Vec<Setting<'a>> {
+        Setting::of_part(records, "accuracy", &targets_of(records))
     }
-}
 
-fn reach_of(run: &RunData, target: f64, params: Option<usize>) -> Option<Reach> {
-    let at = first_reach(&eval_points(run), target)?;
-    let per_update = match (Pattern::of(&run.summary.algo), params) {
-        (Some(p), Some(n)) => p.bytes_per_update(run.summary.workers, n),
-        _ => f64::NAN,
-    };
-    Some(Reach {
-        at,
-        bytes: at.updates as f64 * per_update,
-    })
+    /// The target the claims are judged on.
+    pub fn main_target(&self) -> Option<f64> {
+        self.targets[MAIN_TARGET]
+    }
+
+    /// The first run of the setting.
+    pub fn first(&self) -> Option<&'a RunRecord> {
+        self.methods.first().and_then(|(_, rs)| rs.first()).copied()
+    }
+
+    /// Every run of the setting.
+    pub fn runs(&self) -> impl Iterator<Item = &'a RunRecord> + '_ {
+        self.methods.iter().flat_map(|(_, rs)| rs.iter().copied())
+    }
+
+    /// A description from its first run: data set, model, workers, link, speeds.
+    pub fn describe(&self) -> String {
+        let Some(r) = self.first() else {
+            return String::new();
+        };
+        let mut s = format!("{}, {}, {} workers", r.dataset, r.model, r.workers);
+        if !r.link.is_empty() {
+            s.push_str(&format!(", link {}", r.link));
+        }
+        if !r.worker_speed.is_empty() {
+            s.push_str(&format!(
+                ", worker speeds {}",
+                r.worker_speed.replace(';', ",")
+            ));
+        }
+        s
+    }
 }
