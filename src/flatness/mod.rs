@@ -3,7 +3,7 @@
 //!
 //! * `lambda_max`: Lanczos with full re-orthogonalisation ([`lanczos`](mod@lanczos)), 100
 //!   iterations from each of 3 random starts by default; the maximum over the starts is reported.
-//! * `ritz_sum`: the sum of the Ritz values of each start (the authors' "trace"), averaged over the
+//! * `ritz_sum`: the sum of the Ritz values of each start (the paper's "trace"), averaged over the
 //!   starts. With 100 iterations on a model of 10^5+ parameters this is the trace of the Hessian on a
 //!   100-dimensional Krylov space, which leans to the top of the spectrum: comparable with the
 //!   paper's numbers, but not the trace.
@@ -16,11 +16,13 @@
 //! model with a kink check ([`hvp`]).
 //!
 //! Module layout: `tridiag` (eigenvalues of the Lanczos matrix), `lanczos`, `hutchinson` (pure math
-//! over an abstract `v -> H v`), `hvp` (the model plumbing), and [`measure`] that ties them.
+//! over an abstract `v -> H v`), `hvp` (the model plumbing), [`measure`] that ties them, and `run`
+//! ([`measure_run`]: a checkpointed run's evaluated model, measured into its `flatness.json`).
 
 pub mod hutchinson;
 pub mod hvp;
 pub mod lanczos;
+pub mod run;
 pub mod tridiag;
 
 use std::time::Instant;
@@ -37,6 +39,7 @@ pub use hvp::{
     REL_STEP,
 };
 pub use lanczos::{lanczos, lanczos_starts, try_lanczos, try_lanczos_starts, LanczosRun, Spectrum};
+pub use run::measure_run;
 pub use tridiag::{count_below, tridiagonal_eigenvalues, TridiagError};
 
 // Seed tags: the image subset, the Lanczos starts and the Hutchinson probes are independent streams
@@ -45,7 +48,7 @@ const TAG_IMAGES: u64 = 1;
 const TAG_LANCZOS: u64 = 2;
 const TAG_HUTCHINSON: u64 = 3;
 
-/// What to measure, and how hard. Defaults are the GRAWA authors' protocol.
+/// What to measure, and how hard. Defaults are the paper's protocol (docs/design.md section 2).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FlatnessOptions {
     /// Lanczos iterations per start (100). Each costs one Hessian-vector product.
@@ -93,7 +96,7 @@ pub struct FlatnessReport {
     /// Largest Hessian eigenvalue: the maximum over the starts of the largest Ritz value.
     #[serde(deserialize_with = "null_as_nan")]
     pub lambda_max: f64,
-    /// Mean over the starts of the sum of Ritz values (the authors' "trace" figure).
+    /// Mean over the starts of the sum of Ritz values (the paper's "trace" figure).
     #[serde(deserialize_with = "null_as_nan")]
     pub ritz_sum: f64,
     /// Hutchinson's estimate of the Hessian's trace.

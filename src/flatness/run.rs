@@ -1,54 +1,21 @@
-//! `grawa-train flatness --checkpoint RUN` and `--flatness` at the end of a run: the flatness of
-//! the evaluated model of a checkpointed run (the workers' uniform average, or EASGD's center,
-//! with BatchNorm recalibrated as for evaluation), written to `RUN/flatness.json`.
+//! The flatness of a checkpointed run: its evaluated model (the workers' uniform average, or
+//! EASGD's center, with BatchNorm recalibrated as for evaluation) measured by [`measure`], written
+//! to `RUN/flatness.json`. Both `grawa-train flatness --checkpoint RUN` and `--flatness` at the end
+//! of a run come here.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
-use std::sync::Arc;
 
 use candle_core::Device;
-use clap::Parser;
 
+use super::{measure, FlatnessOptions, FlatnessReport};
 use crate::checkpoint::{self, Checkpoint, Layout};
-use crate::data::{self, DatasetKind, ImageShape, Normalization, SyntheticSpec};
-use crate::flatness::{measure, FlatnessOptions, FlatnessReport};
+use crate::data::{self, Dataset, DatasetKind, Normalization, SyntheticSpec};
 use crate::metrics::write_json_atomic;
+use crate::model::evaluate::{recalibrate_batchnorm, Recalibration};
 use crate::model::{Model, ModelKind};
-use crate::train::eval::{EvalSetup, Evaluator};
 use crate::{Error, Result};
 
-/// Largest Hessian eigenvalue (Lanczos), the sum of Ritz values and a Hutchinson trace estimate
-/// of the training loss at a run's evaluated model.
-#[derive(Parser, Debug)]
-#[command(name = "grawa-train flatness", max_term_width = 100)]
-pub struct FlatnessArgs {
-    /// Run folder (its newest checkpoint is measured; every run checkpoints at the end).
-    #[arg(long)]
-    pub checkpoint: PathBuf,
-    /// Folder holding the data sets (default: the run's).
-    #[arg(long, env = "GRAWA_DATA")]
-    pub data_dir: Option<PathBuf>,
-    /// Lanczos iterations per start, 1 to 1000 (each is one Hessian-vector product; more than the
-    /// model has parameters are not taken).
-    #[arg(long, default_value_t = 100)]
-    pub iterations: usize,
-    /// Random Lanczos starts, 1 to 100.
-    #[arg(long, default_value_t = 3)]
-    pub starts: usize,
-    /// Fixed training images the loss is taken over: 1 to the training set's size [default: 320,
-    /// or the whole training set when it is smaller].
-    #[arg(long)]
-    pub samples: Option<usize>,
-    /// Hutchinson probe vectors, 0 to 10000 (0 skips the trace estimate).
-    #[arg(long, default_value_t = 30)]
-    pub hutchinson: usize,
-    /// Print the report as one JSON line.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// What the command needs of a run's config.json.
+/// What the measurement needs of a run's config.json.
 struct RunInfo {
     dataset: DatasetKind,
     model: ModelKind,
@@ -99,26 +66,6 @@ pub fn evaluated_point(ckpt: &Checkpoint) -> Result<Vec<f32>> {
         .into_vec()
 }
 
-/// Refuses counts that are zero or far past any sensible measurement (they would fail deep inside,
-/// or run for days), naming the flag.
-fn check_counts(opts: &FlatnessOptions) -> Result<()> {
-    let bound = |flag: &str, v: usize, lo: usize, hi: usize| {
-        if (lo..=hi).contains(&v) {
-            Ok(())
-        } else {
-            Err(Error::usage(format!("--{flag} {v}: expected {lo} to {hi}")))
-        }
-    };
-    bound("iterations", opts.iterations, 1, 1000)?;
-    bound("starts", opts.starts, 1, 100)?;
-    if opts.samples == 0 {
-        return Err(Error::usage(
-            "--samples 0: expected at least 1 image (at most the training set)",
-        ));
-    }
-    bound("hutchinson", opts.hutchinson, 0, 10_000)
-}
-
 /// Measures the newest checkpoint of the run in `dir` and writes `dir/flatness.json`. More
 /// `opts.samples` than the training set holds is refused, or with `clamp_samples` cut to the
 /// training set.
@@ -151,16 +98,36 @@ pub fn measure_run(
         }
         opts.samples = images;
     }
-    let opts = &opts;
-    let shape: ImageShape = split.train.shape;
-    let classes = split.train.num_classes;
-    let device = Device::Cpu;
-    let probe = Model::new(info.model, shape, classes, info.seed, &device)?;
-    let (ps, bs) = (probe.params.shapes(), probe.buffers.shapes());
+    let norm = Normalization::for_kind(info.dataset);
+    let model = evaluated_model(dir, &info, &split.train, &norm)?;
+    let report = measure(&model, &split.train, &norm, &opts)?;
+    write_json_atomic(&dir.join("flatness.json"), &report)?;
+    Ok(report)
+}
+
+/// The model the run in `dir` evaluates, from its newest checkpoint: the evaluated point written
+/// into a model of the run's kind, BatchNorm recalibrated on `train` as the trainer's evaluator
+/// does.
+fn evaluated_model(
+    dir: &Path,
+    info: &RunInfo,
+    train: &Dataset,
+    norm: &Normalization,
+) -> Result<Model> {
+    // BatchNorm momentum 1.0, which `recalibrate_batchnorm` needs.
+    let model = Model::with_bn_momentum(
+        info.model,
+        train.shape,
+        train.num_classes,
+        info.seed,
+        1.0,
+        &Device::Cpu,
+    )?;
+    let (ps, bs) = (model.params.shapes(), model.buffers.shapes());
     let layout = Layout {
-        params: probe.params.table(),
+        params: model.params.table(),
         param_shapes: &ps,
-        buffers: probe.buffers.table(),
+        buffers: model.buffers.table(),
         buffer_shapes: &bs,
     };
     let Some(newest) = checkpoint::list(dir)?.pop() else {
@@ -170,74 +137,12 @@ pub fn measure_run(
         )));
     };
     let ckpt = checkpoint::read(&newest, &layout)?;
-    let norm = Normalization::for_kind(info.dataset);
-    let train = Arc::new(split.train);
-    let setup = EvalSetup {
-        kind: info.model,
-        shape,
-        num_classes: classes,
-        eval_batch_size: 1000,
-        recal_batches: info.bn_recal_batches,
-        recal_batch_size: info.batch_size,
+    model.params.write_flat(&evaluated_point(&ckpt)?)?;
+    let recal = Recalibration {
+        batches: info.bn_recal_batches,
+        batch_size: info.batch_size,
         seed: info.seed,
     };
-    let evaluator = Evaluator::new(
-        &setup,
-        train.clone(),
-        Arc::new(split.test),
-        norm.clone(),
-        &device,
-    )?;
-    let model = evaluator.prepare(&evaluated_point(&ckpt)?)?;
-    let report = measure(model, &train, &norm, opts)?;
-    write_json_atomic(&dir.join("flatness.json"), &report)?;
-    Ok(report)
-}
-
-/// The `flatness` subcommand (`args` starts with the command name).
-pub fn run(args: &[OsString]) -> ExitCode {
-    let a = match crate::subcommands::parse::<FlatnessArgs>(args) {
-        Ok(a) => a,
-        Err(code) => return code,
-    };
-    let defaults = FlatnessOptions::default();
-    let opts = FlatnessOptions {
-        iterations: a.iterations,
-        starts: a.starts,
-        samples: a.samples.unwrap_or(defaults.samples),
-        hutchinson: a.hutchinson,
-        seed: 0,
-    };
-    let checked = check_counts(&opts).and_then(|()| {
-        measure_run(
-            &a.checkpoint,
-            a.data_dir.as_deref(),
-            &opts,
-            a.samples.is_none(),
-        )
-    });
-    match checked {
-        Ok(r) => {
-            if a.json {
-                println!("{}", serde_json::to_string(&r).unwrap_or_default());
-            } else {
-                println!(
-                    "lambda_max {:.4}  ritz_sum {:.4}  hutchinson_trace {:.4} ± {:.4}  ({} iterations x {} starts, {} images) -> {}",
-                    r.lambda_max,
-                    r.ritz_sum,
-                    r.hutchinson_trace,
-                    r.hutchinson_stderr,
-                    r.iterations,
-                    r.starts,
-                    r.samples,
-                    a.checkpoint.join("flatness.json").display()
-                );
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("grawa-train: {e}");
-            ExitCode::from(e.exit_code())
-        }
-    }
+    recalibrate_batchnorm(&model, train, norm, recal)?;
+    Ok(model)
 }

@@ -1,9 +1,13 @@
-//! Batches as tensors, and one evaluation pass: tensors in, numbers out.
+//! A model run on data outside the optimizer: a batch as tensors, the evaluation pass (mean loss
+//! and accuracy), and BatchNorm's running statistics recalibrated on training batches. The
+//! trainer's evaluator and the flatness measurement both build on these.
 
 use candle_core::{DType, Device, Result, Tensor, D};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 
-use crate::data::{eval_batches, Batch, Dataset, Normalization};
-use crate::model::Model;
+use super::Model;
+use crate::data::{eval_batches, sample_batch, Batch, Dataset, Normalization};
 
 /// A batch as tensors on `device`: images (N, C, H, W) and u32 labels (N).
 pub fn batch_tensors(batch: &Batch, device: &Device) -> Result<(Tensor, Tensor)> {
@@ -41,4 +45,48 @@ pub fn evaluate(
         candle_core::bail!("evaluation set is empty");
     }
     Ok((loss_sum / seen as f64, correct as f64 / seen as f64))
+}
+
+/// Which training batches BatchNorm's statistics are recalibrated on: `batches` batches of
+/// `batch_size` images drawn from `seed`, the same batches every time, so evaluations are
+/// comparable and runs reproducible.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recalibration {
+    pub batches: usize,
+    pub batch_size: usize,
+    pub seed: u64,
+}
+
+/// Sets `model`'s BatchNorm running statistics to their mean over the training batches of
+/// `recal` (the evaluated point's own statistics: the workers' belong to other points). `model`
+/// must be built with BatchNorm momentum 1.0 (`Model::with_bn_momentum`): a forward pass in
+/// training mode then leaves exactly that batch's statistics, so their plain mean over the batches
+/// is PyTorch's cumulative average.
+pub fn recalibrate_batchnorm(
+    model: &Model,
+    train: &Dataset,
+    norm: &Normalization,
+    recal: Recalibration,
+) -> Result<()> {
+    let buffers = &model.buffers;
+    if buffers.is_empty() {
+        return Ok(());
+    }
+    let mut rng = StdRng::seed_from_u64(recal.seed ^ 0x6263_616c); // "bcal"
+    let mut sum = vec![0f64; buffers.len()];
+    let mut stats = vec![0f32; buffers.len()];
+    for _ in 0..recal.batches {
+        let batch = sample_batch(train, norm, recal.batch_size, &mut rng);
+        let (x, _) = batch_tensors(&batch, &model.device)?;
+        model.forward_t(&x, true)?;
+        buffers.read_flat(&mut stats)?;
+        for (s, &v) in sum.iter_mut().zip(&stats) {
+            *s += v as f64;
+        }
+    }
+    let mean: Vec<f32> = sum
+        .iter()
+        .map(|&s| (s / recal.batches as f64) as f32)
+        .collect();
+    buffers.write_flat(&mean)
 }
