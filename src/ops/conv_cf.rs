@@ -17,8 +17,8 @@
 //! tap classes (`TapClass`), those that read the same rows and columns of taps inside the image
 //! (corners, edges, interior), and a tile takes its pixels from one class, across the images of a
 //! chunk. On a 4x4 image with a 3x3 kernel and padding 1, 31 % of the products are with padding;
-//! on 8x8, 16 % (oneDNN skips them too). The products skipped are exact zeros, so each sum is
-//! unchanged (but for the sign of an exact zero).
+//! on 8x8, 16 % (docs/cpu-bench.md, "Padding skipped"). The products skipped are exact zeros, so
+//! each sum is unchanged (but for the sign of an exact zero).
 //!
 //! The weights are packed per block of 16*NCOV channels, tap-major. Within a chunk of images a
 //! class's rows of taps are cut into blocks of `ROWS_PER_BLOCK`, whose weights (up to 24 KiB)
