@@ -3,22 +3,17 @@
 
 use std::path::Path;
 
-use clap::CommandFactory;
-
-use super::TrainArgs;
-
-/// Reads a TOML config file into `--flag=value` arguments, refusing keys that are not flags.
-pub(super) fn config_file_args(path: &Path) -> Result<Vec<String>, String> {
+/// Reads a TOML config file into `--flag=value` arguments, refusing keys that are not among
+/// `flags` (the command's long flag names, without the dashes).
+pub(super) fn config_file_args(path: &Path, flags: &[&str]) -> Result<Vec<String>, String> {
     let where_ = path.display();
     let text = std::fs::read_to_string(path).map_err(|e| format!("--config {where_}: {e}"))?;
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         format!("--config {where_}: not valid TOML: {}", e.message())
     })?;
-    let cmd = TrainArgs::command();
-    let known: Vec<&str> = cmd.get_arguments().filter_map(|a| a.get_long()).collect();
     let mut out = Vec::new();
     for (key, value) in table {
-        if !known.contains(&key.as_str()) || key == "config" {
+        if !flags.contains(&key.as_str()) || key == "config" {
             return Err(format!("--config {where_}: unknown key '{key}' (keys are flag names, like lr or batch-size)"));
         }
         let text = match value {

@@ -288,7 +288,9 @@ fn parse_merged(args: Vec<OsString>) -> Result<TrainArgs, clap::Error> {
     let Some(path) = first.config.clone() else {
         return Ok(first);
     };
-    let from_file = config_file_args(&path)
+    let cmd = TrainArgs::command();
+    let flags: Vec<&str> = cmd.get_arguments().filter_map(|a| a.get_long()).collect();
+    let from_file = config_file_args(&path, &flags)
         .map_err(|msg| TrainArgs::command().error(clap::error::ErrorKind::InvalidValue, msg))?;
     // The file's values go right after the program name, so any flag on the command line, being
     // later, overrides them.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 
-use super::{measure, FlatnessOptions, FlatnessReport};
+use super::figures::{measure, FlatnessOptions, FlatnessReport};
 use crate::checkpoint::{self, Checkpoint, Layout};
 use crate::data::{self, Dataset, DatasetKind, Normalization, SyntheticSpec};
 use crate::metrics::write_json_atomic;
