@@ -16,6 +16,8 @@ use grawa_train::model::{Model, ModelKind};
 use grawa_train::train::eval::{EvalSetup, Evaluator};
 
 const SEED: u64 = 3;
+/// `--bn-recal-batches` of the run.
+const RECAL_BATCHES: usize = 3;
 
 fn options() -> FlatnessOptions {
     FlatnessOptions {
@@ -60,8 +62,14 @@ fn measured_by_the_evaluator(dir: &std::path::Path, bn_recal_batches: usize) -> 
         seed: SEED,
     };
     let train = Arc::new(train);
-    let evaluator =
-        Evaluator::new(&setup, train.clone(), Arc::new(test), norm.clone(), &Device::Cpu).unwrap();
+    let evaluator = Evaluator::new(
+        &setup,
+        train.clone(),
+        Arc::new(test),
+        norm.clone(),
+        &Device::Cpu,
+    )
+    .unwrap();
     let model = evaluator.prepare(&evaluated_point(&ckpt).unwrap()).unwrap();
     measure(model, &train, &norm, &options()).unwrap()
 }
@@ -75,7 +83,6 @@ fn without_time(mut r: FlatnessReport) -> FlatnessReport {
 fn a_run_is_measured_at_the_model_its_evaluator_scores() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let recal = 3;
     let flags = [
         "--dataset=synthetic",
         "--model=cnn",
@@ -86,7 +93,7 @@ fn a_run_is_measured_at_the_model_its_evaluator_scores() {
         "--tau=2",
         "--steps=4",
         "--batch-size=16",
-        "--bn-recal-batches=3",
+        "--bn-recal-batches=3", // RECAL_BATCHES
         "--seed=3",
         "--threads=2",
         "--quiet",
@@ -94,12 +101,11 @@ fn a_run_is_measured_at_the_model_its_evaluator_scores() {
     run_support::run(run_support::run_config(&flags, &out), 300);
     let report = measure_run(&out, None, &options(), false).unwrap();
     let written: FlatnessReport =
-        serde_json::from_str(&std::fs::read_to_string(out.join("flatness.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.join("flatness.json")).unwrap()).unwrap();
     assert_eq!(without_time(written), without_time(report.clone()));
     assert!(report.lambda_max.is_finite() && report.loss.is_finite());
     assert_eq!(
         without_time(report),
-        without_time(measured_by_the_evaluator(&out, recal))
+        without_time(measured_by_the_evaluator(&out, RECAL_BATCHES))
     );
 }
