@@ -62,7 +62,7 @@ fn median_ms(mut f: impl FnMut(), places: &[Arc<CudaPlace>]) -> f64 {
 }
 
 fn main() -> ExitCode {
-    let gpus = match grawa_train::selftest::gpu_count() {
+    let gpus = match grawa_train::gpus::gpu_count() {
         Ok(0) => {
             eprintln!("bench_gpu_round: the CUDA driver sees no GPU");
             return ExitCode::from(1);

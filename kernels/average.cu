@@ -17,10 +17,10 @@
 // bit-identical, and the self-test can hold them to a tolerance far below what a wrong index or a
 // wrong weight would produce. The kernels are memory-bound; FMA would buy nothing here.
 //
-// Work on layered buffers is cut into *pieces* (src/cuda/pieces.rs): runs of at most a few thousand
-// elements that never cross a layer boundary, listed once per layer table. One block handles one
-// piece at a time, so a block knows its layer (and so its weights) without searching, and small
-// layers cost no more than their size.
+// Work on layered buffers is cut into *pieces* (src/cuda/block_pieces.rs): runs of at most a few
+// thousand elements that never cross a layer boundary, listed once per layer table. One block
+// handles one piece at a time, so a block knows its layer (and so its weights) without searching,
+// and small layers cost no more than their size.
 
 // Workers' buffers are passed by value in a kernel parameter (512 bytes of the 4 KiB allowed), so a
 // launch needs no host-to-device copy of a pointer table. Must match MAX_WORKERS in src/cuda/kernels.rs.

@@ -1,11 +1,11 @@
 """PyTorch's CPU convolutions (oneDNN) alone, per layer shape, on the shapes of
-examples/bench_conv_dw.rs: forward, input gradient and weight gradient, each timed alone.
+examples/bench_conv_lanes.rs: forward, input gradient and weight gradient, each timed alone.
 
 This measures the oneDNN route of issue 14 without building it: PyTorch's CPU convolution is
 oneDNN's, so these are the times our layers would take behind oneDNN primitives (less PyTorch's
 dispatch, which at these sizes is noise). Compare with
 
-    cargo run --release --example bench_conv_dw -- --model vgg16
+    cargo run --release --example bench_conv_lanes -- --model vgg16
 
 Run with the benchmark venv and the tuned allocator (scripts/bench-vs-pytorch.sh sets both up):
 
@@ -18,7 +18,7 @@ import time
 
 import torch
 
-# (Cin, Cout, H = W, stride, how many a forward has): the tables of examples/bench_conv_dw.rs.
+# (Cin, Cout, H = W, stride, how many a forward has): the tables of examples/bench_conv_lanes.rs.
 SHAPES = {
     "resnet20": [
         (3, 16, 32, 1, 1),

@@ -15,7 +15,7 @@ pub mod data;
 pub mod error;
 pub mod events;
 pub mod flatness;
-pub mod flatness_cmd;
+pub mod gpus;
 pub mod metrics;
 pub mod model;
 pub mod ops;
@@ -26,8 +26,6 @@ pub mod report;
 pub mod round;
 pub mod schedule;
 pub mod selftest;
-pub mod selftest_report;
-pub mod subcommands;
 pub mod threads;
 pub mod train;
 

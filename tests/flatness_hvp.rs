@@ -18,9 +18,9 @@ use grawa_train::data::{DatasetKind, ImageShape, Normalization, SyntheticSpec};
 use grawa_train::flatness::{
     finite_difference, fixed_subset, Difference, ModelHessian, Product, REL_STEP,
 };
+use grawa_train::model::evaluate::batch_tensors;
 use grawa_train::model::{Model, ModelKind};
 use grawa_train::optim::flat_grads;
-use grawa_train::train::step::batch_tensors;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;

@@ -10,9 +10,9 @@
 use candle_core::Device;
 use grawa_train::data::{Dataset, DatasetKind, ImageShape, Normalization, SyntheticSpec};
 use grawa_train::flatness::{measure, measure_with_progress, FlatnessOptions, FlatnessReport};
+use grawa_train::model::evaluate::batch_tensors;
 use grawa_train::model::{Model, ModelKind};
 use grawa_train::optim::{Sgd, SgdConfig};
-use grawa_train::train::step::batch_tensors;
 
 fn data() -> (Dataset, Normalization) {
     let spec = SyntheticSpec {

@@ -111,7 +111,7 @@ fn a_cpu_build_refuses_gpus_naming_the_feature() {
 #[cfg(feature = "cuda")]
 #[test]
 fn a_cuda_build_checks_the_gpus_against_the_driver() {
-    match grawa_train::selftest::gpu_count() {
+    match grawa_train::gpus::gpu_count() {
         Err(reason) => {
             let e = from_args(&["--gpus", "1"]).unwrap_err();
             assert_eq!(e.exit_code(), 2);

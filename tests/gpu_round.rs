@@ -23,7 +23,7 @@ use run_support::{round_mixes, table_of};
 
 /// GPUs the driver sees, or `None` (and why) when there are none.
 fn gpus() -> Option<usize> {
-    match grawa_train::selftest::gpu_count() {
+    match grawa_train::gpus::gpu_count() {
         Ok(0) => eprintln!("skipped: the CUDA driver sees no GPU"),
         Err(reason) => eprintln!("skipped: {reason}"),
         Ok(n) => return Some(n),

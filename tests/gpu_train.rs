@@ -23,7 +23,7 @@ use grawa_train::optim::{flat_grads, sgd_update, Sgd, SgdConfig};
 
 /// The first GPU, or why there is none (the test then passes without checking anything).
 fn gpu() -> Option<Device> {
-    match grawa_train::selftest::gpu_count() {
+    match grawa_train::gpus::gpu_count() {
         Ok(0) => eprintln!("skipped: the CUDA driver sees no GPU"),
         Err(reason) => eprintln!("skipped: {reason}"),
         Ok(_) => return Some(Device::new_cuda_with_stream(0).expect("GPU 0 opens")),

@@ -3,10 +3,10 @@
 
 use candle_core::{Device, Tensor};
 use grawa_train::data::{eval_batches, DatasetKind, ImageShape, Normalization, SyntheticSpec};
+use grawa_train::model::evaluate::batch_tensors;
 use grawa_train::model::resnet::option_a_shortcut;
 use grawa_train::model::{Model, ModelKind};
 use grawa_train::optim::{Sgd, SgdConfig};
-use grawa_train::train::step::batch_tensors;
 
 const MNIST: ImageShape = ImageShape {
     channels: 1,

@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 
 use candle_core::{Device, Module, Tensor, Var};
-use grawa_train::ops::conv::{set_channel_dw, set_channel_fwd, set_direct_kernels, Conv2d};
+use grawa_train::ops::conv::{set_channel_fwd, set_channel_wgrad, set_direct_kernels, Conv2d};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -268,7 +268,7 @@ fn gemm_path_matches_candle() {
 /// (direct pixel lanes or GEMM).
 #[test]
 fn pixel_lane_weight_grad_matches_candle() {
-    without_path(set_channel_dw, || {
+    without_path(set_channel_wgrad, || {
         for (i, c) in CASES.iter().enumerate() {
             check(c, 300 + i as u64, false);
         }

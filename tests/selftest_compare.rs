@@ -265,7 +265,7 @@ fn a_cpu_build_says_why_there_is_nothing_to_test() {
     assert!(out.contains("--features cuda"), "{out}");
     assert_eq!(out.lines().count(), 1);
 
-    let err = grawa_train::selftest::gpu_count().unwrap_err();
+    let err = grawa_train::gpus::gpu_count().unwrap_err();
     assert!(err.contains("without the `cuda` feature"), "{err}");
     assert!(!err.contains('\n'));
 }

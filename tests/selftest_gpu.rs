@@ -5,14 +5,15 @@
 //! machine to run it there.
 #![cfg(feature = "cuda")]
 
-use grawa_train::selftest::{check_all, Outcome};
+use grawa_train::gpus::check_all;
+use grawa_train::selftest::Outcome;
 
 #[test]
 fn every_kernel_matches_its_cpu_twin_on_every_visible_gpu() {
     match check_all() {
         Outcome::NoDevice(reason) => {
             eprintln!("no GPU, nothing checked: {reason}");
-            let count = grawa_train::selftest::gpu_count();
+            let count = grawa_train::gpus::gpu_count();
             assert!(matches!(count, Ok(0) | Err(_)), "{count:?}");
         }
         Outcome::NotBuilt => panic!("a build with the `cuda` feature reported it has none"),
@@ -23,7 +24,7 @@ fn every_kernel_matches_its_cpu_twin_on_every_visible_gpu() {
                 .map(|c| format!("GPU {} {} ({})", c.device, c.kernel, c.case))
                 .collect();
             assert!(report.passed(), "failed: {failed:?}");
-            assert_eq!(grawa_train::selftest::gpu_count(), Ok(report.devices.len()));
+            assert_eq!(grawa_train::gpus::gpu_count(), Ok(report.devices.len()));
         }
     }
 }

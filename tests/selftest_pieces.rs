@@ -1,8 +1,8 @@
-//! The layer-aligned pieces the layered CUDA kernels walk (`src/cuda/pieces.rs`). That module is
-//! compiled only with the `cuda` feature, whose test binaries need libcuda to start, so its pure
-//! code is included here by path and tested on the CPU of any build.
+//! The layer-aligned pieces the layered CUDA kernels walk (`src/cuda/block_pieces.rs`). That
+//! module is compiled only with the `cuda` feature, whose test binaries need libcuda to start, so
+//! its pure code is included here by path and tested on the CPU of any build.
 
-#[path = "../src/cuda/pieces.rs"]
+#[path = "../src/cuda/block_pieces.rs"]
 #[allow(dead_code)]
 mod pieces;
 

@@ -9,12 +9,12 @@
 //! - `grawa`: norms to GRAWA weights (MGRAWA, LGRAWA, the power variant, edge cases).
 //! - `smooth`: the bias-corrected EMAs of norms (across rounds, and over local steps).
 //! - `lsgd`: LSGD's loss window and leader.
-//! - `pieces` (private): how buffers are cut into cache-sized, layer-aligned work items.
+//! - `cache_pieces` (private): how buffers are cut into cache-sized, layer-aligned work items.
 
+mod cache_pieces;
 pub mod grawa;
 pub mod lsgd;
 pub mod naive;
-mod pieces;
 pub mod reduce;
 pub mod smooth;
 pub mod weights;

@@ -10,7 +10,7 @@ use crate::model::LayerEntry;
 
 /// Per-layer sum of squares, one f64 accumulator per layer.
 pub fn naive_layer_sumsq(x: &[f32], table: &[LayerEntry]) -> Vec<f64> {
-    super::pieces::check_table(table, x.len());
+    super::cache_pieces::check_table(table, x.len());
     let mut out = vec![0.0f64; table.len()];
     for (l, e) in table.iter().enumerate() {
         for j in e.offset..e.offset + e.len {
@@ -27,7 +27,7 @@ pub fn naive_weighted_center(
     table: &[LayerEntry],
     out: &mut [f32],
 ) {
-    super::pieces::check_table(table, out.len());
+    super::cache_pieces::check_table(table, out.len());
     for (l, e) in table.iter().enumerate() {
         for j in e.offset..e.offset + e.len {
             let mut acc = weights.weight(0, l) * xs[0][j];

@@ -1,5 +1,5 @@
 //! The round's reductions over flat f32 buffers, parallel over cache-sized pieces (see
-//! `pieces.rs`). Each has a sequential twin in `naive.rs` that tests compare against.
+//! `cache_pieces.rs`). Each has a sequential twin in `naive.rs` that tests compare against.
 //!
 //! Element-wise results are bit-identical to the twins: every output element is computed by the
 //! same f32 operations in the same order (worker 0 first), only the loop nesting differs, and Rust
@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use super::pieces::{
+use super::cache_pieces::{
     flat_pieces, layer_pieces, run, split_mut, split_workers, window_pieces, Piece, PARALLEL_MIN,
 };
 use super::weights::Weights;

@@ -1,14 +1,31 @@
 //! The command line: clap derive structs that only parse and validate, `--config FILE.toml`
-//! merged underneath the flags, and `run`, which turns everything into an exit code.
+//! merged underneath the flags (`config_file`), and `run`, which turns everything into an exit
+//! code (`exit`). Training's flags are [`TrainArgs`] here, resolved into a `RunConfig` by
+//! `resolve` and launched by `launch`; each command beside training (`plot`, `compare`,
+//! `reproduction_report`, `selftest`, `flatness`, `bench`) has its flags and its `run` in a file
+//! of its own, over the library that does the work.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 
+mod bench;
+mod compare;
+mod config_file;
+mod exit;
+mod flatness;
+mod launch;
+mod plot;
+mod reproduction_report;
 mod resolve;
 mod resume;
+mod selftest;
+
+use config_file::config_file_args;
+use exit::{exit_code, usage_exit};
+use launch::launch;
 
 use crate::algo::{AlgoFlag, AlgoKind, NormSource, ScheduleKind};
 use crate::config::{RoundTransport, RunConfig};
@@ -271,7 +288,9 @@ fn parse_merged(args: Vec<OsString>) -> Result<TrainArgs, clap::Error> {
     let Some(path) = first.config.clone() else {
         return Ok(first);
     };
-    let from_file = config_file_args(&path)
+    let cmd = TrainArgs::command();
+    let flags: Vec<&str> = cmd.get_arguments().filter_map(|a| a.get_long()).collect();
+    let from_file = config_file_args(&path, &flags)
         .map_err(|msg| TrainArgs::command().error(clap::error::ErrorKind::InvalidValue, msg))?;
     // The file's values go right after the program name, so any flag on the command line, being
     // later, overrides them.
@@ -282,149 +301,41 @@ fn parse_merged(args: Vec<OsString>) -> Result<TrainArgs, clap::Error> {
     parse_one(&merged)
 }
 
-/// Reads a TOML config file into `--flag=value` arguments, refusing keys that are not flags.
-fn config_file_args(path: &Path) -> Result<Vec<String>, String> {
-    let where_ = path.display();
-    let text = std::fs::read_to_string(path).map_err(|e| format!("--config {where_}: {e}"))?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        format!("--config {where_}: not valid TOML: {}", e.message())
-    })?;
-    let cmd = TrainArgs::command();
-    let known: Vec<&str> = cmd.get_arguments().filter_map(|a| a.get_long()).collect();
-    let mut out = Vec::new();
-    for (key, value) in table {
-        if !known.contains(&key.as_str()) || key == "config" {
-            return Err(format!("--config {where_}: unknown key '{key}' (keys are flag names, like lr or batch-size)"));
-        }
-        let text = match value {
-            toml::Value::Boolean(true) => {
-                out.push(format!("--{key}"));
-                continue;
-            }
-            toml::Value::Boolean(false) => continue,
-            toml::Value::String(s) => s,
-            toml::Value::Integer(i) => i.to_string(),
-            toml::Value::Float(f) => f.to_string(),
-            toml::Value::Array(items) => items
-                .iter()
-                .map(|v| match v {
-                    toml::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-                .collect::<Vec<_>>()
-                .join(","),
-            other => {
-                return Err(format!(
-                    "--config {where_}: key '{key}' has an unsupported value {other}"
-                ))
-            }
-        };
-        out.push(format!("--{key}={text}"));
-    }
-    Ok(out)
-}
+/// A command's `run`: its arguments (its name first) in, the exit code out.
+type Command = fn(&[OsString]) -> ExitCode;
 
-/// The whole program: parse, train, report; returns the exit code.
+/// The commands beside training, each parsing its own flags: `grawa-train NAME --help`.
+const COMMANDS: [(&str, Command); 6] = [
+    ("plot", plot::run),
+    ("compare", compare::run),
+    ("reproduction-report", reproduction_report::run),
+    ("selftest", selftest::run),
+    ("flatness", flatness::run),
+    ("bench", bench::run),
+];
+
+/// The whole program: a command beside training when the first argument names one, else parse,
+/// train, report; returns the exit code.
 pub fn run<I, T>(args: I) -> ExitCode
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-    if let Some(name) = args.get(1).and_then(|a| a.to_str()) {
-        if crate::subcommands::NAMES.contains(&name) {
-            let rest: Vec<OsString> =
-                std::iter::once(OsString::from(format!("grawa-train {name}")))
-                    .chain(args[2..].iter().cloned())
-                    .collect();
-            return crate::subcommands::run(name, &rest);
-        }
+    let first = args.get(1).and_then(|a| a.to_str());
+    if let Some((name, command)) = COMMANDS.iter().find(|(name, _)| Some(*name) == first) {
+        let rest: Vec<OsString> = std::iter::once(OsString::from(format!("grawa-train {name}")))
+            .chain(args[2..].iter().cloned())
+            .collect();
+        return command(&rest);
     }
     let args = match parse_from(args) {
         Ok(a) => a,
-        Err(e) if !e.use_stderr() => {
-            // --help and --version: clap prints them to stdout.
-            let _ = e.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("grawa-train: {} (see --help)", one_line(&e));
-            return ExitCode::from(2);
-        }
+        Err(e) => return usage_exit(&e),
     };
-    match RunConfig::from_args(&args)
-        .inspect(|cfg| crate::threads::configure(cfg.threads, cfg.workers))
-        .and_then(launch)
-    {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("grawa-train: {e}");
-            ExitCode::from(e.exit_code())
-        }
-    }
-}
-
-/// Trains in this process, or, started by an MPI launcher (`mpirun -np R`, `srun`), as one of R
-/// ranks of one run (feature `mpi`).
-fn launch(cfg: RunConfig) -> Result<crate::metrics::Summary> {
-    match crate::ranks::launched_size().filter(|&n| n > 1) {
-        None => crate::train::run(cfg),
-        Some(size) => launch_rank(cfg, size),
-    }
-}
-
-/// This process as one rank of `size`: MPI started, the run's layout recorded, what is not
-/// supported across processes refused, and MPI finalised once this rank's run is over.
-#[cfg(feature = "mpi")]
-fn launch_rank(mut cfg: RunConfig, _size: usize) -> Result<crate::metrics::Summary> {
-    let (world, peers) = crate::ranks::mpi::start(cfg.workers)?;
-    cfg.ranks = crate::ranks::Peers::layout(&peers).ranks;
-    crate::ranks::check_supported(&cfg)?;
-    let peers = gpu_rank(&mut cfg, Box::new(peers))?;
-    let result = crate::train::run_with(cfg, Some(peers));
-    drop(world);
-    result
-}
-
-/// A GPU rank trains on its machine-local share of the GPUs; with `nccl` its buffers (the
-/// round's and DDP's all-reduces) go over NCCL, its small agreements stay on MPI.
-#[cfg(feature = "mpi")]
-fn gpu_rank(
-    cfg: &mut RunConfig,
-    peers: Box<dyn crate::ranks::Peers>,
-) -> Result<Box<dyn crate::ranks::Peers>> {
-    if cfg.gpus.is_empty() {
-        return Ok(peers);
-    }
-    let visible = crate::selftest::gpu_count()
-        .map_err(|reason| crate::Error::usage(format!("--gpus: {reason}")))?;
-    let local = crate::ranks::local_rank().unwrap_or(0);
-    cfg.gpus =
-        crate::ranks::gpus_for_rank(&cfg.gpus, local, visible).map_err(crate::Error::usage)?;
-    #[cfg(feature = "nccl")]
-    let peers: Box<dyn crate::ranks::Peers> =
-        Box::new(crate::ranks::nccl_peers::NcclPeers::new(peers, cfg.gpus[0]));
-    Ok(peers)
-}
-
-/// Without the `mpi` feature a launcher's R processes would be R separate runs into one folder.
-#[cfg(not(feature = "mpi"))]
-fn launch_rank(_cfg: RunConfig, size: usize) -> Result<crate::metrics::Summary> {
-    Err(crate::Error::usage(format!(
-        "started by an MPI launcher as one of {size} processes, but this grawa-train was built without the `mpi` feature: build it with `cargo build --release --features mpi`"
-    )))
-}
-
-/// clap's error without its "error: " prefix and the usage lines after it: scripts and people get
-/// one line that names the flag and the expected values.
-pub fn one_line(e: &clap::Error) -> String {
-    let text = e.render().to_string();
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let first = lines.next().unwrap_or("invalid arguments");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    // "the following required arguments were not provided:" names them on the next line.
-    match (first.ends_with(':'), lines.next()) {
-        (true, Some(next)) => format!("{first} {next}"),
-        _ => first.to_string(),
-    }
+    exit_code(
+        RunConfig::from_args(&args)
+            .inspect(|cfg| crate::threads::configure(cfg.threads, cfg.workers))
+            .and_then(launch),
+    )
 }

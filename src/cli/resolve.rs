@@ -399,7 +399,7 @@ pub fn resolve_gpus(a: &TrainArgs) -> Result<Vec<usize>> {
         format!("--gpu-ids {}", list.join(","))
     };
     let wanted = ids.iter().max().map_or(0, |m| m + 1);
-    match crate::selftest::gpu_count() {
+    match crate::gpus::gpu_count() {
         Err(reason) => Err(Error::usage(format!("{flag}: {reason}"))),
         Ok(n) if n < wanted => Err(Error::usage(format!(
             "{flag}: needs {wanted} GPUs (ordinals 0..{}), the CUDA driver sees {n}{}",

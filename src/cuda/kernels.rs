@@ -17,12 +17,12 @@
 
 use std::sync::Arc;
 
+use super::block_pieces::{Pieces, PIECE};
 use super::cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DevicePtrMut,
     DeviceRepr, DeviceSlice, LaunchConfig, PushKernelArg, SyncOnDrop,
 };
 use super::cudarc::nvrtc::Ptx;
-use super::pieces::{Pieces, PIECE};
 use super::{ptx, Context, CudaError, Result};
 use crate::average::Weights;
 use crate::model::LayerEntry;
@@ -454,8 +454,8 @@ impl Kernels {
     }
 }
 
-/// A layer table on one GPU: the pieces the layered kernels walk (see `pieces.rs`), plus the
-/// scratch `layer_sumsq` needs. Built once per model and reused every round.
+/// A layer table on one GPU: the pieces the layered kernels walk (see `block_pieces.rs`), plus
+/// the scratch `layer_sumsq` needs. Built once per model and reused every round.
 pub struct DeviceLayout {
     len: usize,
     layers: usize,

@@ -3,23 +3,25 @@
 //! candle tensor's buffer (`Storage::Cuda(cs)` -> `cs.as_cuda_slice::<f32>()`) is a valid argument.
 //!
 //! - `ptx`: the PTX that build.rs compiled from `kernels/*.cu`, embedded in the binary.
-//! - `pieces`: how a layered flat buffer is cut into layer-aligned pieces for the kernels (pure).
+//! - `block_pieces`: how a layered flat buffer is cut into layer-aligned pieces, one GPU block
+//!   each, for the kernels (pure).
 //! - `kernels`: [`Kernels`] (the functions loaded on one GPU) and their launchers, each taking the
 //!   stream explicitly; [`DeviceLayout`] and [`DeviceWeights`], a layer table and weights on a GPU.
 //! - `device`: enumeration, peer access, device-to-device and peer copies.
 //! - `nccl_round` (feature `nccl`): `--round nccl`, the round's all-reduces over NCCL between
 //!   the run's GPUs in one process.
 //! - `selftest`: the GPU side of `grawa-train selftest` (each kernel against its CPU twin, copy
-//!   bandwidths); the report it fills lives in `crate::selftest_report`, printed by `crate::selftest`.
+//!   bandwidths); the report it fills lives in `crate::selftest::report`, printed by
+//!   `crate::selftest`.
 //!
 //! Every kernel has a CPU twin in `crate::average::naive` or `crate::optim`, the reference it is
 //! checked against.
 
+pub mod block_pieces;
 pub mod device;
 pub mod kernels;
 #[cfg(feature = "nccl")]
 pub mod nccl_round;
-pub mod pieces;
 pub mod ptx;
 pub mod selftest;
 

@@ -9,7 +9,7 @@
 //!    moves the same bytes.
 //!
 //! The seed is printed; `GRAWA_SELFTEST_SEED=N` repeats a run's inputs. Results go into a
-//! [`Report`] (`crate::selftest_report`, the only part of the self-test this module uses);
+//! [`Report`] (`crate::selftest::report`, the only part of the self-test this module uses);
 //! printing and the exit status are `crate::selftest`'s.
 
 use std::sync::Arc;
@@ -26,7 +26,7 @@ use crate::average::naive;
 use crate::average::Weights;
 use crate::model::LayerEntry;
 use crate::optim::{sgd_update, SgdConfig};
-use crate::selftest_report::{
+use crate::selftest::report::{
     compare, Bandwidth, Check, Comparison, DeviceInfo, Outcome, PeerCopy, Report, F32_TOLERANCE,
 };
 

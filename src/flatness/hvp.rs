@@ -1,55 +1,6 @@
-//! Hessian-vector products of a model's training loss by finite differences of gradients:
-//!
-//! ```text
-//! H v  ~  (g(x + eps v) - g(x - eps v)) / (2 eps)
-//! ```
-//!
-//! candle has no double backward, so this is how we get `H v`, at the cost of two gradients. The
-//! loss is the mean cross-entropy over a FIXED set of un-augmented training images (the GRAWA
-//! authors used 320), with BatchNorm in eval mode: the running statistics are held fixed, so the
-//! loss is one deterministic function of the trainable parameters. (In train mode each image's
-//! loss would depend on the other images of its batch through the batch statistics, and every
-//! forward pass would move the running statistics.)
-//!
-//! ## Why in f64, on a copy of the model
-//! The differences are taken on an f64 twin of the network (same architecture, the model's
-//! parameters and BatchNorm statistics converted exactly), never on the model itself, which is
-//! therefore left untouched, bit for bit. f64 is what makes the numbers right for ReLU networks:
-//! their loss has kinks (a ReLU input or a max-pool winner changing sign or place), and a step that
-//! moves any of the tens of thousands of ReLU inputs of the fixed set across zero adds that unit's
-//! finite gradient jump, divided by `2 eps`, to the product. In f32 the step cannot be made short
-//! enough to avoid that without drowning in rounding error. Measured on the MLP of the tests (64
-//! images, unit directions u and v), with f32 parameters and `eps = 1e-3 * max(1, ||x||) / ||v||`:
-//! `||Hu||` came out 1.27 against a true 0.097, `||H(u + v) - Hu - Hv||` was 1.7, and the top of a
-//! 20-step Lanczos run 3.0 against 1.56; at 1e-4, `||H(u + v) - Hu - Hv||` was 8e-3 but one crossing
-//! produced a spurious Ritz value of 12.
-//!
-//! ## The step
-//! `eps = REL_STEP * max(1, ||x||) / ||v||` with `REL_STEP = 1e-10`: the parameters move by a
-//! distance of `1e-10 * max(1, ||x||)`, whatever the scale of `v`, so the f64 rounding of the
-//! shifted parameters is about `u / REL_STEP = 1e-6` of the step in every coordinate
-//! (u = 1.1e-16) for any model size or weight scale, and truncation (third derivatives times
-//! `eps^2`) is negligible. Measured on the same MLP in f64 over relative steps 1e-3 .. 1e-11:
-//! `||H(u + v) - Hu - Hv||` is about `1e-16 / rel` (rounding) from 1e-5 down, i.e. 1e-6 at 1e-10
-//! against `||Hu|| = 0.097`; the top five Ritz values agree to 1e-6 between 1e-5 and 1e-10; kinks
-//! were crossed in 0 of 23 products at 1e-5, 20 of 23 at 1e-4, all at 1e-3. The chance of a
-//! crossing grows with the step and with the number of ReLU inputs: on ResNet-20 with 320
-//! CIFAR-sized images (about 6e7 ReLU inputs, BatchNorm calibrated on data) 3 of 4 products crossed
-//! one at 1e-9, each costing two extra gradients. At 1e-10 crossings are ten times rarer, and the
-//! accuracy is still far beyond what the flatness figures need (the test `flatness_hvp` checks
-//! 1e-5 against a closed-form Hessian block of the MLP over a sweep of steps).
-//!
-//! ## Kinks
-//! The gradient at the center, `g0`, is computed once, and each product forms the two one-sided
-//! differences `d+ = g(x + eps v) - g0` and `d- = g0 - g(x - eps v)`. Where the loss is smooth they
-//! agree to `O(eps)`; when the step crossed a kink on one side, that side carries a jump that is
-//! orders of magnitude larger. If they disagree by more than [`KINK_TOLERANCE`] of their size
-//! (plus a floor of `1e-12 ||g0||`, far above f64 rounding, so that a direction of zero curvature
-//! does not look kinked), the product is taken again with a step 16 times shorter, up to two
-//! times; if the sides still disagree, the smaller one-sided difference (the side without the jump)
-//! is used. That is the convention of autograd, which
-//! differentiates through ReLU with the activation pattern of the center held fixed, i.e. the
-//! Hessian PyHessian computes. [`ModelHessian::kinks`] counts such products.
+//! Hessian-vector products of a model's training loss, `H v ~ (g(x + eps v) - g(x - eps v)) /
+//! (2 eps)`, on an f64 copy of the model, with a kink check: why so, and the measurements behind
+//! the step and the tolerances, in docs/flatness.md.
 
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::{ModuleT, VarMap};
@@ -59,12 +10,12 @@ use rand::SeedableRng;
 use super::lanczos::norm_of;
 use crate::data::seed::derive_seed;
 use crate::data::{sample_batch, Batch, Dataset, ImageShape, Normalization};
+use crate::model::evaluate::batch_tensors;
 use crate::model::init::SeededVarMap;
 use crate::model::layers::BN_MOMENTUM;
 use crate::model::{Model, ModelKind, ParamSet};
-use crate::train::step::batch_tensors;
 
-/// The step of the finite differences, relative to `max(1, ||x||)` (see the module docs).
+/// The step of the finite differences, relative to `max(1, ||x||)` (docs/flatness.md, "The step").
 pub const REL_STEP: f64 = 1e-10;
 
 /// One-sided differences that disagree by more than this fraction of their size mean a kink was
@@ -112,14 +63,14 @@ pub struct Product {
 }
 
 /// The step `eps` for direction norm `v_norm` at a point of norm `x_norm`: `rel * max(1, x_norm) /
-/// v_norm`, so the parameters move by `rel * max(1, x_norm)` (module docs say why).
+/// v_norm`, so the parameters move by `rel * max(1, x_norm)` (docs/flatness.md says why).
 pub fn step_size(x_norm: f64, v_norm: f64, rel: f64) -> f64 {
     rel * x_norm.max(1.0) / v_norm
 }
 
 /// `H v` at `x0` by finite differences of `grad` (which returns the gradient at a point), given the
 /// gradient `g0` at `x0`, with the step of [`step_size`] for relative step `rel` and the kink
-/// handling of the module docs. A zero `v` gives a zero product without calling `grad`.
+/// handling of docs/flatness.md. A zero `v` gives a zero product without calling `grad`.
 ///
 /// # Panics
 /// If `x0`, `g0` and `v` differ in length, or `grad` returns a vector of another length.
@@ -215,7 +166,7 @@ pub fn fixed_subset(train: &Dataset, norm: &Normalization, samples: usize, seed:
 }
 
 /// The Hessian of a model's mean cross-entropy on a fixed image set, at the model's parameters when
-/// the operator is built, as the operator `v -> H v` (module docs for how).
+/// the operator is built, as the operator `v -> H v` (docs/flatness.md for how).
 ///
 /// It works on an f64 twin of the model: the model itself is only read, once, at construction.
 pub struct ModelHessian {
@@ -324,7 +275,7 @@ impl ModelHessian {
         self.products
     }
 
-    /// Products whose first step crossed a kink (see the module docs).
+    /// Products whose first step crossed a kink (docs/flatness.md, "Kinks").
     pub fn kinks(&self) -> usize {
         self.kinks
     }
@@ -353,7 +304,7 @@ impl ModelHessian {
         self.loss.gradient(x)
     }
 
-    /// `H v` at the center by finite differences (module docs).
+    /// `H v` at the center by finite differences (docs/flatness.md).
     ///
     /// # Panics
     /// If `v.len() != self.dim()`.

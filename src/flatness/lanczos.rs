@@ -11,8 +11,8 @@
 //! against the whole stored basis; a second pass when the first one removed most of the vector,
 //! "twice is enough") keeps `Q_k` orthonormal to working precision, at the price of storing `k`
 //! vectors of length `n` in f64 (`8 k n` bytes: 160 MB for ResNet-20's 0.27 M parameters and
-//! k = 100) and O(k^2 n) flops. That is what the GRAWA authors ran (PyHessian-style), so the Ritz
-//! sum we report is comparable to theirs.
+//! k = 100) and O(k^2 n) flops. It is the method of the paper's flatness figures (docs/design.md
+//! section 2, "Flatness"), so the Ritz sum we report is comparable to its numbers.
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -59,10 +59,10 @@ impl LanczosRun {
         self.ritz.last().copied().unwrap_or(f64::NAN)
     }
 
-    /// The sum of the Ritz values (= trace of `T` = sum of `alpha`): the "trace" figure the GRAWA
-    /// authors report. It is the trace of `H` restricted to the Krylov space, so it equals `tr H`
-    /// only when `k = n`; for `k << n` it is dominated by the top of the spectrum and is not an
-    /// unbiased trace estimate (see Hutchinson for that).
+    /// The sum of the Ritz values (= trace of `T` = sum of `alpha`): the paper's "trace" figure
+    /// (docs/design.md section 2, "Flatness"). It is the trace of `H` restricted to the Krylov
+    /// space, so it equals `tr H` only when `k = n`; for `k << n` it is dominated by the top of the
+    /// spectrum and is not an unbiased trace estimate (see Hutchinson for that).
     pub fn ritz_sum(&self) -> f64 {
         self.ritz.iter().sum()
     }
@@ -74,7 +74,7 @@ pub struct Spectrum {
     /// The largest `lambda_max` over the starts: each start can only underestimate the top
     /// eigenvalue (a Ritz value never exceeds it), so the maximum is the best estimate.
     pub lambda_max: f64,
-    /// The mean over the starts of each run's Ritz sum (as PyHessian averages its trace figures).
+    /// The mean over the starts of each run's Ritz sum (docs/design.md section 2, "Flatness").
     pub ritz_sum: f64,
     /// Every run, in start order.
     pub runs: Vec<LanczosRun>,

@@ -1,7 +1,9 @@
 //! Image classifiers: an MLP, a small CNN, ResNet-20 (option A) and VGG-16-BN, built with seeded
-//! PyTorch-style initialisation, plus the flat view of their parameters that averaging works on.
+//! PyTorch-style initialisation, plus the flat view of their parameters that averaging works on
+//! and their evaluation on a data set (`evaluate`).
 
 pub mod cnn;
+pub mod evaluate;
 pub mod init;
 pub mod layers;
 pub mod mlp;

@@ -126,10 +126,10 @@ pub fn set_skip_padding(enabled: bool) {
 }
 
 /// Testing and benchmarking aid: with `false`, weight gradients do not take the channel-lane
-/// kernel (`conv_dw`) but the path they took before it (direct pixel-lane or GEMM).
+/// kernel (`conv_wgrad`) but the path they took before it (direct pixel-lane or GEMM).
 #[doc(hidden)]
-pub fn set_channel_dw(enabled: bool) {
-    super::conv_cpu::set_channel_dw(enabled);
+pub fn set_channel_wgrad(enabled: bool) {
+    super::conv_cpu::set_channel_wgrad(enabled);
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -4,7 +4,7 @@
 //!
 //! y[co][q] = bias[co] + sum over taps k of w[co][k] * X_k[q], where X_k[q] is tap k's input under
 //! output pixel q: `xp[offs[k] + oy*wq + ox]` in `Direct`'s image buffer with its horizontal
-//! padding in place (`Direct::unmasked`), as in the channel-lane weight gradient (`conv_dw`).
+//! padding in place (`Direct::unmasked`), as in the channel-lane weight gradient (`conv_wgrad`).
 //!
 //! `conv_direct`'s forward puts 16 pixels of one channel in the lanes; a 4x4 or 8x8 image is then
 //! one to four vectors, and each tap's weight is a broadcast per output channel. Here a register
@@ -17,8 +17,8 @@
 //! tap classes (`TapClass`), those that read the same rows and columns of taps inside the image
 //! (corners, edges, interior), and a tile takes its pixels from one class, across the images of a
 //! chunk. On a 4x4 image with a 3x3 kernel and padding 1, 31 % of the products are with padding;
-//! on 8x8, 16 % (oneDNN skips them too). The products skipped are exact zeros, so each sum is
-//! unchanged (but for the sign of an exact zero).
+//! on 8x8, 16 % (docs/cpu-bench.md, "Padding skipped"). The products skipped are exact zeros, so
+//! each sum is unchanged (but for the sign of an exact zero).
 //!
 //! The weights are packed per block of 16*NCOV channels, tap-major. Within a chunk of images a
 //! class's rows of taps are cut into blocks of `ROWS_PER_BLOCK`, whose weights (up to 24 KiB)
@@ -34,8 +34,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
-use super::conv_cpu::{image_chunks, with_scratch, with_weights};
+use super::conv_chunks::image_chunks;
 use super::conv_direct::Direct;
+use super::conv_scratch::{with_scratch, with_weights};
 use super::im2col::Geom;
 
 /// Rows of three taps per block of the tap loop: 32 rows of 64 channels are 24 KiB of weights.
@@ -139,12 +140,9 @@ impl ChannelFwd {
     }
 
     /// Whether this form beats the pixel-lane one (`conv_direct`): small images of many channels,
-    /// where a 16-pixel vector is most of an image. Measured at batch 128 on 2 threads
-    /// (examples/bench_conv_dw.rs, pixel-lane / channel-lane time, forward and input gradient,
-    /// alternated): VGG-16's 512->512 at 4x4 1.18 and 1.23, 256->512 at 4x4 1.08 and 0.95,
-    /// 256->256 at 8x8 1.03 and 1.07, 128->256 at 8x8 1.07 and 1.11; against it 128->128 at
-    /// 16x16 0.91 and 0.93, 64->64 at 32x32 0.94 and 0.86, and ResNet-20's 64->64 at 8x8 0.58 and
-    /// 0.57 (with 64 channels the packing and the transposes cost more than the tiles save).
+    /// where a 16-pixel vector is most of an image. With fewer than 128 input channels the packing
+    /// and the transposes cost more than the tiles save (docs/cpu-bench.md, "The convolution
+    /// paths' thresholds").
     pub fn pays(&self) -> bool {
         // cout >= 64: at least one full block of NC channels.
         let g = &self.d.g;

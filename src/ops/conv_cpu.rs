@@ -5,12 +5,12 @@
 //! - channel-lane forward and input gradient (`conv_cf`, AVX-512): stride 1, kernels 3 wide,
 //!   small images of many channels (`ChannelFwd::pays`); it skips the taps on the padding, so on
 //!   VGG-16's 2x2 layers it multiplies only real inputs, like the dense path, and beats its
-//!   GEMMs (whose operand packing runs on one thread): 13-24 against 18-25 ms per call;
+//!   GEMMs, whose operand packing runs on one thread;
 //! - dense (`conv_dense`): images no larger than the kernel's reach (VGG-16's 2x2 layers), one
 //!   GEMM per (output pixel, input pixel) pair on the tensors as they are, for the weight
 //!   gradient and where the channel-lane kernel does not apply;
-//! - channel-lane weight gradient (`conv_dw`, AVX-512): stride 1, kernels 3 wide, at least
-//!   `CHANNEL_DW_MIN_TAPS` taps; output channels in the lanes, no lane sums;
+//! - channel-lane weight gradient (`conv_wgrad`, AVX-512): stride 1, kernels 3 wide, at least
+//!   `CHANNEL_WGRAD_MIN_TAPS` taps; output channels in the lanes, no lane sums;
 //! - direct (`conv_direct`, AVX-512): the forward and the weight gradient for any stride, and the
 //!   input gradient for stride 1 (as the forward of the flipped, transposed kernel, padding
 //!   k-1-pad). No patch matrix: each chunk of images is copied once into a padded buffer that the
@@ -34,21 +34,25 @@
 //! each kernel or GEMM single-threaded. A batch smaller than the pool takes the GEMM path with the
 //! GEMM itself parallel. Weight gradients keep partial sums per group of images and add them at the end.
 //! Padded images, patch matrices and packed weights live in per-thread scratch buffers that only
-//! grow, so a steady state allocates only the outputs (and `gemm`'s small packing buffers).
+//! grow (`conv_scratch`), so a steady state allocates only the outputs (and `gemm`'s small packing
+//! buffers).
+//!
+//! The thresholds that pick a path, and the measurements behind them: docs/cpu-bench.md, "The
+//! convolution paths' thresholds".
 
 use std::borrow::Cow;
-use std::cell::RefCell;
-use std::mem::MaybeUninit;
 
 use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::conv_cf::ChannelFwd;
+use super::conv_chunks::{grouped_partials, image_chunks};
 use super::conv_dense;
 use super::conv_direct::{self, Direct};
-use super::conv_dw::ChannelDw;
+use super::conv_scratch::{with_scratch, with_weights};
+use super::conv_wgrad::ChannelWgrad;
 use super::cpu::{sgemm, Mat};
-use super::im2col::{col2im_add, im2col, Geom};
+use super::im2col::{col2im_add, im2col, transpose_planes, Geom};
 use super::input_map::BnReluInput;
 
 /// Rows of the GEMM (output pixels of a chunk) that a chunk of images aims for on the GEMM path;
@@ -57,44 +61,7 @@ const TARGET_M: usize = 2048;
 
 /// Bytes of image buffers per chunk of the direct weight gradient (the lane sums at the end of
 /// each kernel call are paid once per chunk; chunks should stay in L2).
-const DIRECT_DW_BYTES: usize = 256 << 10;
-
-thread_local! {
-    /// Per-task buffers (patch matrices, padded images).
-    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-    /// Packed weights, held by the calling thread while the tasks run.
-    static WEIGHTS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Runs `f` on `len` floats of this thread's scratch buffer (contents unspecified). A re-entrant
-/// call on the same thread (possible only if a rayon task of another convolution is stolen while
-/// this one waits) gets a fresh buffer instead.
-pub(super) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    with_buffer(&SCRATCH, len, f)
-}
-
-/// Runs `f` on `len` floats of this thread's buffer for packed weights (contents unspecified),
-/// which the calling thread holds while the tasks of one convolution read it.
-pub(super) fn with_weights<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    with_buffer(&WEIGHTS, len, f)
-}
-
-fn with_buffer<R>(
-    key: &'static std::thread::LocalKey<RefCell<Vec<f32>>>,
-    len: usize,
-    f: impl FnOnce(&mut [f32]) -> R,
-) -> R {
-    key.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut v) => {
-            if v.len() < len {
-                v.clear();
-                v.resize(len, 0.0);
-            }
-            f(&mut v[..len])
-        }
-        Err(_) => f(&mut vec![0.0; len]),
-    })
-}
+const DIRECT_WGRAD_BYTES: usize = 256 << 10;
 
 /// How a batch is cut: `cb` images per chunk, and whether chunks run in parallel (else the GEMMs
 /// are parallel).
@@ -323,39 +290,6 @@ fn gemm_bwd_input(g: &Geom, dy: &[f32], w: &[f32]) -> Vec<f32> {
     dx
 }
 
-/// Transposes the (Cout x P) planes of `nb` images of `dy` into `dst` (nb*P rows of `ld` >= Cout
-/// floats): row `b*P + q` holds the Cout values of pixel q of image b, then zeros up to `ld`.
-pub(super) fn transpose_planes(
-    dy: &[f32],
-    nb: usize,
-    cout: usize,
-    p: usize,
-    ld: usize,
-    dst: &mut [f32],
-) {
-    const TILE: usize = 64;
-    assert!(ld >= cout);
-    let dst = &mut dst[..nb * p * ld];
-    if ld > cout {
-        for row in dst.chunks_exact_mut(ld) {
-            row[cout..].fill(0.0);
-        }
-    }
-    for b in 0..nb {
-        let src = &dy[b * cout * p..(b + 1) * cout * p];
-        let out = &mut dst[b * p * ld..(b + 1) * p * ld];
-        for q0 in (0..p).step_by(TILE) {
-            let q1 = (q0 + TILE).min(p);
-            for co in 0..cout {
-                let row = &src[co * p + q0..co * p + q1];
-                for (j, v) in row.iter().enumerate() {
-                    out[(q0 + j) * ld + co] = *v;
-                }
-            }
-        }
-    }
-}
-
 /// Weight gradient: dw (Cout, Cin, kh, kw) = sum over images of dy . patches(x)^T.
 ///
 /// The GEMM is dW (Cout x K) = dY (Cout x pixels) . col^T (pixels x K) with Cout as M: `gemm`
@@ -521,11 +455,11 @@ pub fn conv_bwd_weight(g: &Geom, x: &[f32], dy: &[f32], map: Option<&BnReluInput
     if dense(g) {
         return conv_dense::backward_weight(g, &mapped(g, x, map), dy);
     }
-    if let Some(c) = channel_dw(g) {
+    if let Some(c) = channel_wgrad(g) {
         // The channel-lane form is stride 1.
         return c.weight_grad(g.n, x, dy, map);
     }
-    match direct_geom(g, false).filter(|_| g.cin * g.cout <= DIRECT_DW_MAX_PAIRS) {
+    match direct_geom(g, false).filter(|_| g.cin * g.cout <= DIRECT_WGRAD_MAX_PAIRS) {
         Some(d) if g.stride == 1 => direct_bwd_weight(&d, g.n, x, dy, map),
         Some(d) => direct_bwd_weight(&d, g.n, &mapped(g, x, map), dy, None),
         None => gemm_bwd_weight(g, &mapped(g, x, map), dy),
@@ -534,10 +468,8 @@ pub fn conv_bwd_weight(g: &Geom, x: &[f32], dy: &[f32], map: Option<&BnReluInput
 
 /// Most (input, output) channel pairs for the direct weight gradient. It streams each pair's
 /// share of a call's images through the cache once, without blocking over channels, so with many
-/// pairs it loses to the GEMM's blocking: measured at batch 128 on 2 threads (direct / GEMM time,
-/// median of 7, examples/bench_conv.rs shapes plus VGG-16's): 64x64 channels 0.80-0.88 (ResNet-20's
-/// largest), 128x128 1.10, 128x256 1.12, 256x256 1.08, 256x512 1.47, 512x512 at 4x4 1.68.
-const DIRECT_DW_MAX_PAIRS: usize = 64 * 64;
+/// pairs it loses to the GEMM's blocking (docs/cpu-bench.md, "The convolution paths' thresholds").
+const DIRECT_WGRAD_MAX_PAIRS: usize = 64 * 64;
 
 /// The direct kernels are used when at least this share of their lanes are output pixels.
 const MIN_DIRECT_EFFICIENCY: f64 = 0.6;
@@ -558,11 +490,11 @@ fn dense(g: &Geom) -> bool {
 }
 
 /// Whether the channel-lane weight gradient may be used (benchmarks turn it off to compare).
-static CHANNEL_DW: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+static CHANNEL_WGRAD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
-/// Allows or forbids the channel-lane weight gradient (`conv_dw`).
-pub fn set_channel_dw(enabled: bool) {
-    CHANNEL_DW.store(enabled, std::sync::atomic::Ordering::Relaxed);
+/// Allows or forbids the channel-lane weight gradient (`conv_wgrad`).
+pub fn set_channel_wgrad(enabled: bool) {
+    CHANNEL_WGRAD.store(enabled, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Whether the channel-lane forward may be used (benchmarks turn it off to compare).
@@ -587,22 +519,19 @@ fn channel_fwd(g: &Geom, make: fn(&Geom) -> Option<ChannelFwd>) -> Option<Channe
 }
 
 /// Fewest taps (Cin*kh*kw) for the channel-lane weight gradient. With fewer, transposing dY
-/// costs about as much as the products: measured at batch 128 on 2 threads
-/// (examples/bench_conv_dw.rs, earlier path / channel-lane time), 3->16 and 3->64 channels at
-/// 32x32 0.5-0.8, 16->16 at 32x32 0.8-0.9, 32->32 at 16x16 1.04-1.06, 64->64 at 8x8 1.3-1.8,
-/// VGG-16's larger layers 1.0-1.75.
-const CHANNEL_DW_MIN_TAPS: usize = 32 * 9;
+/// costs about as much as the products (docs/cpu-bench.md, "The convolution paths' thresholds").
+const CHANNEL_WGRAD_MIN_TAPS: usize = 32 * 9;
 
 /// The channel-lane weight gradient of this convolution, where it applies and the direct
 /// kernels are allowed, for at least as many images as threads.
-fn channel_dw(g: &Geom) -> Option<ChannelDw> {
+fn channel_wgrad(g: &Geom) -> Option<ChannelWgrad> {
     let threads = rayon::current_num_threads().max(1);
-    let enabled = CHANNEL_DW.load(std::sync::atomic::Ordering::Relaxed)
+    let enabled = CHANNEL_WGRAD.load(std::sync::atomic::Ordering::Relaxed)
         && DIRECT.load(std::sync::atomic::Ordering::Relaxed);
-    if !enabled || g.n < threads || g.n == 0 || g.k() < CHANNEL_DW_MIN_TAPS {
+    if !enabled || g.n < threads || g.n == 0 || g.k() < CHANNEL_WGRAD_MIN_TAPS {
         return None;
     }
-    ChannelDw::new(g)
+    ChannelWgrad::new(g)
 }
 
 /// The direct (AVX-512) form of this convolution, or of the convolution computing its input
@@ -660,62 +589,6 @@ fn direct_fwd(
     })
 }
 
-/// A fresh output of `n` images of `img_out` values, filled in parallel by
-/// `body(input images, images, output chunk)` over chunks of `cb` images of `x` (`img_in` values
-/// each). `body` must write every element of its chunk: the output is not zeroed first.
-pub(super) fn image_chunks(
-    x: &[f32],
-    n: usize,
-    cb: usize,
-    img_in: usize,
-    img_out: usize,
-    body: impl Fn(&[f32], usize, &mut [MaybeUninit<f32>]) + Sync + Send,
-) -> Vec<f32> {
-    let len = n * img_out;
-    let mut y: Vec<f32> = Vec::with_capacity(len);
-    if len > 0 {
-        y.spare_capacity_mut()[..len]
-            .par_chunks_mut(cb * img_out)
-            .enumerate()
-            .for_each(|(c, yc)| {
-                let nb = yc.len() / img_out;
-                body(&x[c * cb * img_in..(c * cb + nb) * img_in], nb, yc);
-            });
-    }
-    // SAFETY: `body` wrote all `len` elements (a panic above leaves the length at 0).
-    unsafe { y.set_len(len) };
-    y
-}
-
-/// Partial sums of a weight gradient over `n` images cut into `groups` contiguous groups run in
-/// parallel, each of `part_len` floats (zeroed) fed `body(first image, images, partial)` once per
-/// chunk of at most `cb` images of its group. The partials, side by side, are returned unsummed.
-pub(super) fn grouped_partials(
-    n: usize,
-    groups: usize,
-    cb: usize,
-    part_len: usize,
-    body: impl Fn(usize, usize, &mut [f32]) + Sync,
-) -> Vec<f32> {
-    let mut parts = vec![0f32; groups * part_len];
-    if part_len == 0 {
-        return parts;
-    }
-    parts
-        .par_chunks_mut(part_len)
-        .enumerate()
-        .for_each(|(gi, part)| {
-            let (b_start, b_end) = (gi * n / groups, (gi + 1) * n / groups);
-            let mut b0 = b_start;
-            while b0 < b_end {
-                let nb = cb.max(1).min(b_end - b0);
-                body(b0, nb, part);
-                b0 += nb;
-            }
-        });
-    parts
-}
-
 /// The direct weight gradient of `n` images: groups of images in parallel, each summed over
 /// chunks of images, one kernel call per chunk and tile.
 fn direct_bwd_weight(
@@ -732,7 +605,7 @@ fn direct_bwd_weight(
     assert_eq!(dy.len(), n * img_out, "conv output-gradient size");
     // Images per kernel call: as many as fit the byte budget, but at least enough for 64 output
     // vectors (the lane sums at the end of a call cost about as much as 10 vectors).
-    let by_bytes = DIRECT_DW_BYTES / (4 * d.img_xp()).max(1);
+    let by_bytes = DIRECT_WGRAD_BYTES / (4 * d.img_xp()).max(1);
     let by_vectors = 64usize.div_ceil(d.vecs.len().max(1));
     let target = by_bytes.max(by_vectors).max(1);
     // Groups of images in parallel, one partial sum each: up to 4 per thread (a thread slowed

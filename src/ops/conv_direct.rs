@@ -56,7 +56,8 @@ pub struct Tile {
     pub nc: usize,
 }
 
-/// The forward tiles there are kernels for, best first (measured on Zen 4).
+/// The forward tiles there are kernels for, best first (docs/cpu-bench.md, "The convolution
+/// paths' thresholds").
 pub const TILES: &[Tile] = &[
     Tile { nv: 3, nc: 8 },
     Tile { nv: 1, nc: 16 },
@@ -214,12 +215,12 @@ impl Direct {
 
     /// The direct form in a buffer with its horizontal padding in place (`Rows` or
     /// `PaddedWidth`, never `Masked`): every tap of output pixel (oy, ox) then reads
-    /// `offs[k] + oy*wq + ox`, which the channel-lane weight gradient (`conv_dw`) relies on.
+    /// `offs[k] + oy*wq + ox`, which the channel-lane weight gradient (`conv_wgrad`) relies on.
     pub fn unmasked(g: &Geom) -> Option<Self> {
         Self::with_masking(g, None, false)
     }
 
-    /// The unmasked form for the channel-lane kernels (`conv_dw`, `conv_cf`), which read tap
+    /// The unmasked form for the channel-lane kernels (`conv_wgrad`, `conv_cf`), which read tap
     /// (row, j) at the row's first tap plus j: an AVX-512 CPU, stride 1 and a kernel three taps
     /// wide.
     pub fn channel_lane(g: &Geom) -> Option<Self> {
@@ -324,8 +325,8 @@ impl Direct {
         let nvec = vecs.len() * chunk_images;
         // Padded work, times how much a tile waits on loads: per tap it loads nv vectors and
         // broadcasts nc weights for nv*nc FMAs, and with more loads than half its FMAs the load
-        // ports, not the FMA units, set its pace (1x16 measured at 127 GFLOP/s on 16x16 images
-        // of 128 channels, where 3x8 reached 200-230).
+        // ports, not the FMA units, set its pace (docs/cpu-bench.md, "The convolution paths'
+        // thresholds").
         let cost = |t: &Tile| {
             let work = (nvec.div_ceil(t.nv) * t.nv * cout.div_ceil(t.nc) * t.nc) as f64;
             work * (2.0 * (t.nv + t.nc) as f64 / (t.nv * t.nc) as f64).max(1.0)

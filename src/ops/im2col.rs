@@ -1,9 +1,11 @@
-//! Convolution geometry and the two memory passes around the GEMMs of `conv_cpu`: `im2col` (the
-//! input patches of one image as a (Cin*kh*kw) x (Ho*Wo) matrix) and `col2im` (its adjoint, which
-//! scatter-adds such a matrix back onto an image).
+//! Convolution geometry and the memory passes around the GEMMs of `conv_cpu`: `im2col` (the
+//! input patches of one image as a (Cin*kh*kw) x (Ho*Wo) matrix), `col2im` (its adjoint, which
+//! scatter-adds such a matrix back onto an image) and `transpose_planes` (an output gradient
+//! pixel-major, as the weight gradient's GEMM and the channel-lane kernel read it).
 //!
-//! Both work on one image at a time and write/read the matrix with a row stride `ld`, so several
-//! images can sit side by side in one wider matrix (column `b*Ho*Wo + p` for image `b`).
+//! `im2col` and `col2im` work on one image at a time and write/read the matrix with a row stride
+//! `ld`, so several images can sit side by side in one wider matrix (column `b*Ho*Wo + p` for
+//! image `b`).
 
 use std::ops::Range;
 
@@ -196,6 +198,39 @@ pub fn col2im_add(g: &Geom, col: &[f32], ld: usize, dx: &mut [f32]) {
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Transposes the (Cout x P) planes of `nb` images of `dy` into `dst` (nb*P rows of `ld` >= Cout
+/// floats): row `b*P + q` holds the Cout values of pixel q of image b, then zeros up to `ld`.
+pub(super) fn transpose_planes(
+    dy: &[f32],
+    nb: usize,
+    cout: usize,
+    p: usize,
+    ld: usize,
+    dst: &mut [f32],
+) {
+    const TILE: usize = 64;
+    assert!(ld >= cout);
+    let dst = &mut dst[..nb * p * ld];
+    if ld > cout {
+        for row in dst.chunks_exact_mut(ld) {
+            row[cout..].fill(0.0);
+        }
+    }
+    for b in 0..nb {
+        let src = &dy[b * cout * p..(b + 1) * cout * p];
+        let out = &mut dst[b * p * ld..(b + 1) * p * ld];
+        for q0 in (0..p).step_by(TILE) {
+            let q1 = (q0 + TILE).min(p);
+            for co in 0..cout {
+                let row = &src[co * p + q0..co * p + q1];
+                for (j, v) in row.iter().enumerate() {
+                    out[(q0 + j) * ld + co] = *v;
                 }
             }
         }

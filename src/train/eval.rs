@@ -6,14 +6,12 @@
 use std::sync::Arc;
 
 use candle_core::{Device, Result};
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 
 #[cfg(feature = "cuda")]
 use super::device_params::write_model;
-use super::step::{batch_tensors, evaluate};
 use crate::buffer::Flat;
-use crate::data::{sample_batch, Dataset, ImageShape, Normalization};
+use crate::data::{Dataset, ImageShape, Normalization};
+use crate::model::evaluate::{evaluate, recalibrate_batchnorm, Recalibration};
 use crate::model::{Model, ModelKind};
 
 /// A test score.
@@ -114,26 +112,11 @@ impl Evaluator {
     /// Sets BatchNorm running statistics to their mean over a fixed set of training batches (the
     /// same batches every time, so evaluations are comparable and runs reproducible).
     fn recalibrate(&self) -> Result<()> {
-        let buffers = &self.model.buffers;
-        if buffers.is_empty() {
-            return Ok(());
-        }
-        let mut rng = StdRng::seed_from_u64(self.seed ^ 0x6263_616c); // "bcal"
-        let mut sum = vec![0f64; buffers.len()];
-        let mut stats = vec![0f32; buffers.len()];
-        for _ in 0..self.recal_batches {
-            let batch = sample_batch(&self.train, &self.norm, self.recal_batch_size, &mut rng);
-            let (x, _) = batch_tensors(&batch, &self.model.device)?;
-            self.model.forward_t(&x, true)?;
-            buffers.read_flat(&mut stats)?;
-            for (s, &v) in sum.iter_mut().zip(&stats) {
-                *s += v as f64;
-            }
-        }
-        let mean: Vec<f32> = sum
-            .iter()
-            .map(|&s| (s / self.recal_batches as f64) as f32)
-            .collect();
-        buffers.write_flat(&mean)
+        let recal = Recalibration {
+            batches: self.recal_batches,
+            batch_size: self.recal_batch_size,
+            seed: self.seed,
+        };
+        recalibrate_batchnorm(&self.model, &self.train, &self.norm, recal)
     }
 }

@@ -192,7 +192,7 @@ fn summarize(
     if cfg.flatness {
         let mut opts = crate::flatness::FlatnessOptions::default();
         opts.samples = opts.samples.min(train_images);
-        let r = crate::flatness_cmd::measure_run(&cfg.out, Some(&cfg.data_dir), &opts, true)?;
+        let r = crate::flatness::measure_run(&cfg.out, Some(&cfg.data_dir), &opts, true)?;
         if !cfg.quiet {
             eprintln!(
                 "flatness: lambda_max {:.4}, ritz_sum {:.4}, hutchinson_trace {:.4} -> {}",

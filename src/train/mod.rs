@@ -24,7 +24,6 @@ mod place;
 mod round_clock;
 mod setup;
 mod spawn;
-pub mod step;
 mod watchdog;
 pub mod worker;
 

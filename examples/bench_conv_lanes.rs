@@ -1,11 +1,11 @@
 //! Our convolution's three passes on a model's shapes at batch 128 (forward, input gradient,
 //! weight gradient; scripts/bench_pytorch_convs.py times PyTorch's on the same shapes), each
 //! beside the path it took before its channel-lane kernel (`conv_cf` for the forward and input
-//! gradient, `conv_dw` for the weight gradient; before: direct pixel lanes or im2col + GEMM),
+//! gradient, `conv_wgrad` for the weight gradient; before: direct pixel lanes or im2col + GEMM),
 //! alternated call by call so that both see the same machine.
 //! Runs inside a rayon pool like a worker. GFLOP/s count 2*Cout*Cin*k*k*Ho*Wo*N.
 //!
-//! cargo run --release --example bench_conv_dw [-- --model resnet20|vgg16|cnn --threads T --batch N --reps R
+//! cargo run --release --example bench_conv_lanes [-- --model resnet20|vgg16|cnn --threads T --batch N --reps R
 //!     --only LABEL --before path|padding]
 //! LABEL: the shapes whose label contains it, e.g. "512->512 4x4". `--before padding` compares
 //! the forward and input gradient with the channel-lane kernel computing the taps on the padding
@@ -19,7 +19,7 @@ use candle_core::{Device, Tensor};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use grawa_train::ops::conv::{
-    conv2d, set_channel_dw, set_channel_fwd, set_skip_padding, Conv2dBwdInput, Conv2dBwdWeight,
+    conv2d, set_channel_fwd, set_channel_wgrad, set_skip_padding, Conv2dBwdInput, Conv2dBwdWeight,
 };
 
 /// (Cin, Cout, H = W, stride, how many a forward has); padding 1 except for the CNN (0).
@@ -167,11 +167,11 @@ fn run(
                 tfb.push(fb);
                 txb.push(xgb);
             }
-            set_channel_dw(true);
+            set_channel_wgrad(true);
             let a = timed(&dw);
-            set_channel_dw(false);
+            set_channel_wgrad(false);
             let b = timed(&dw);
-            set_channel_dw(true);
+            set_channel_wgrad(true);
             // The first round warms the scratch buffers.
             if rep > 0 {
                 tf.push(f);

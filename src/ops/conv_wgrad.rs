@@ -30,9 +30,10 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use super::conv_cpu::{grouped_partials, transpose_planes, with_scratch};
+use super::conv_chunks::grouped_partials;
 use super::conv_direct::Direct;
-use super::im2col::Geom;
+use super::conv_scratch::with_scratch;
+use super::im2col::{transpose_planes, Geom};
 use super::input_map::BnReluInput;
 
 /// Floats of one register tile's sums: 24 vectors (NCOV * NR * 3 = 24 for every tile).
@@ -47,7 +48,7 @@ const MAX_EXTRA_PARTIAL_BYTES: usize = 16 << 20;
 
 /// The channel-lane weight gradient of one convolution.
 #[derive(Clone, Debug)]
-pub struct ChannelDw {
+pub struct ChannelWgrad {
     d: Direct,
     /// Output channels rounded up to 16: the row stride of the transposed gradient and partials.
     coutp: usize,
@@ -65,7 +66,7 @@ fn row_order(g: &Geom) -> Vec<usize> {
         .collect()
 }
 
-impl ChannelDw {
+impl ChannelWgrad {
     /// The channel-lane form of this convolution's weight gradient, when it applies: an AVX-512
     /// CPU, stride 1 and a kernel three taps wide.
     pub fn new(g: &Geom) -> Option<Self> {

@@ -1,24 +1,25 @@
-//! `grawa-train selftest`: every CUDA kernel on every visible GPU against its CPU twin, plus copy
-//! bandwidths. This module is compiled in every build; the GPU work is in `crate::cuda::selftest`
-//! (feature `cuda`). What lives here needs no device, so it is unit-tested on the CPU
+//! The self-test behind `grawa-train selftest` (`cli/selftest.rs`): every CUDA kernel on every
+//! visible GPU against its CPU twin, plus copy bandwidths. This module is compiled in every build;
+//! the GPU work is in `crate::cuda::selftest` (feature `cuda`), started by
+//! `crate::gpus::check_all`. What lives here needs no device, so it is unit-tested on the CPU
 //! (`tests/selftest_*.rs`): the comparison of a result with its reference, the report, its table
 //! and JSON, and the exit status.
 //!
-//! Exit status of [`run`]:
+//! Exit status ([`Outcome::exit_status`]):
 //! - 0: every check passed, or the binary was built without `cuda` (nothing to test; the message
 //!   says so and how to build with it);
 //! - 1: some kernel or copy disagreed with its reference, or a CUDA call failed during a check;
 //! - 2: the CUDA driver found no GPU or could not start (one-line reason).
 //!
-//! The report's types and the comparison ([`compare`], [`F32_TOLERANCE`]) live in
-//! `crate::selftest_report`, shared with the GPU side, and are re-exported here; this module adds
-//! the printing ([`Report::table`], [`Outcome::render`]) and the exit status
-//! ([`Outcome::exit_status`]).
+//! The report's types and the comparison ([`compare`], [`F32_TOLERANCE`]) live in `report`, the
+//! only part the GPU side uses, and are re-exported here; this module adds the printing
+//! ([`Report::table`], [`Outcome::render`]) and the exit status ([`Outcome::exit_status`]).
+
+pub mod report;
 
 use std::fmt::Write as _;
-use std::process::ExitCode;
 
-pub use crate::selftest_report::{
+pub use report::{
     compare, element_error, Bandwidth, Check, Comparison, DeviceInfo, Outcome, PeerCopy, Report,
     F32_TOLERANCE,
 };
@@ -179,41 +180,4 @@ fn not_built_reason() -> String {
         "this grawa-train was built without the `cuda` feature, so it has no GPU kernels; \
          {HOW_TO_BUILD_CUDA}"
     )
-}
-
-/// Runs the self-test on every visible GPU and prints the table (or JSON with `json`) on stdout.
-/// Exit status: 0 passed or nothing to test (CPU build), 1 a mismatch, 2 no GPU or driver.
-pub fn run(json: bool) -> ExitCode {
-    let outcome = check_all();
-    print!("{}", outcome.render(json));
-    ExitCode::from(outcome.exit_status())
-}
-
-/// Runs every check on every visible GPU and returns the outcome without printing anything
-/// ([`Outcome::NotBuilt`] in a build without `cuda`).
-pub fn check_all() -> Outcome {
-    #[cfg(feature = "cuda")]
-    {
-        crate::cuda::selftest::run_checks()
-    }
-    #[cfg(not(feature = "cuda"))]
-    {
-        Outcome::NotBuilt
-    }
-}
-
-/// How many GPUs this binary can use, for validating `--gpus N`: `Ok(n)` with the `cuda` feature
-/// (0 when the driver sees none); `Err` with a one-line reason when the build has no CUDA support
-/// or the driver cannot start.
-pub fn gpu_count() -> Result<usize, String> {
-    #[cfg(feature = "cuda")]
-    {
-        crate::cuda::device_count().map_err(|e| format!("the CUDA driver cannot start: {e}"))
-    }
-    #[cfg(not(feature = "cuda"))]
-    {
-        Err(format!(
-            "this grawa-train was built without the `cuda` feature; {HOW_TO_BUILD_CUDA}"
-        ))
-    }
 }
