@@ -169,6 +169,8 @@ pub fn layers(kind: ModelKind, shape: ImageShape, classes: usize) -> Vec<Layer> 
             });
             out
         }
+        ModelKind::Wrn16_8 => super::flops_large::wrn_layers(c, h, w, classes),
+        ModelKind::Densenet121 => super::flops_large::densenet_layers(c, h, w, classes),
     }
 }
 
