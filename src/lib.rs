@@ -28,6 +28,7 @@ pub mod schedule;
 pub mod selftest;
 pub mod selftest_report;
 pub mod subcommands;
+pub mod tensorboard;
 pub mod threads;
 pub mod train;
 
