@@ -11,7 +11,7 @@ use candle_core::Device;
 use clap::Parser;
 
 use crate::checkpoint::{self, Checkpoint, Layout};
-use crate::data::{self, DatasetKind, ImageShape, Normalization, SyntheticSpec};
+use crate::data::{self, DatasetKind, FolderSpec, ImageShape, SyntheticSpec};
 use crate::flatness::{measure, FlatnessOptions, FlatnessReport};
 use crate::metrics::write_json_atomic;
 use crate::model::{Model, ModelKind};
@@ -58,6 +58,8 @@ struct RunInfo {
     synthetic_train: usize,
     synthetic_test: usize,
     bn_recal_batches: usize,
+    /// A folder data set's image side.
+    image_size: Option<usize>,
 }
 
 fn read_run(dir: &Path) -> Result<RunInfo> {
@@ -82,6 +84,7 @@ fn read_run(dir: &Path) -> Result<RunInfo> {
         synthetic_train: u("synthetic_train")? as usize,
         synthetic_test: u("synthetic_test")? as usize,
         bn_recal_batches: u("bn_recal_batches")? as usize,
+        image_size: v["image_size"].as_u64().map(|s| s as usize),
     })
 }
 
@@ -133,13 +136,17 @@ pub fn measure_run(
         .map(Path::to_path_buf)
         .unwrap_or(info.data_dir.clone());
     let synthetic = SyntheticSpec {
-        shape: info.model.synthetic_shape(),
+        shape: info.model.input_shape(info.image_size),
         num_classes: 10,
         train: info.synthetic_train,
         test: info.synthetic_test,
         seed: info.seed,
     };
-    let split = data::load(info.dataset, &data_dir, &synthetic)?;
+    let folder = FolderSpec {
+        shape: info.model.input_shape(info.image_size),
+        progress: false,
+    };
+    let split = data::load(info.dataset, &data_dir, &synthetic, &folder)?;
     let images = split.train.len();
     let mut opts = opts.clone();
     if opts.samples > images {
@@ -170,7 +177,7 @@ pub fn measure_run(
         )));
     };
     let ckpt = checkpoint::read(&newest, &layout)?;
-    let norm = Normalization::for_kind(info.dataset);
+    let norm = split.norm.clone();
     let train = Arc::new(split.train);
     let setup = EvalSetup {
         kind: info.model,
@@ -180,6 +187,7 @@ pub fn measure_run(
         recal_batches: info.bn_recal_batches,
         recal_batch_size: info.batch_size,
         seed: info.seed,
+        per_class: false,
     };
     let evaluator = Evaluator::new(
         &setup,
