@@ -63,9 +63,9 @@ fn image(c: usize, i: usize, side: u32) -> RgbImage {
         (220, 60, 220),
     ][c % 5];
     RgbImage::from_fn(w, h, |x, y| {
-        let stripe = if (c / 5) % 2 == 0 { x } else { y };
-        let on = (stripe / 3 + c as u32) % 2 == 0;
-        let noise = ((x * 31 + y * 17 + i as u32 * 7) % 23) as u32;
+        let stripe = if (c / 5).is_multiple_of(2) { x } else { y };
+        let on = (stripe / 3 + c as u32).is_multiple_of(2);
+        let noise = (x * 31 + y * 17 + i as u32 * 7) % 23;
         let v = |base: u32| (if on { base } else { base / 2 } + noise).min(255) as u8;
         Rgb([v(hue.0), v(hue.1), v(hue.2)])
     })

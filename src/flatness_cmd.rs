@@ -146,7 +146,7 @@ pub fn measure_run(
         shape: info.model.input_shape(info.image_size),
         progress: false,
     };
-    let split = data::load(info.dataset, &data_dir, &synthetic, &folder)?;
+    let split = data::load_with(info.dataset, &data_dir, &synthetic, &folder)?;
     let images = split.train.len();
     let mut opts = opts.clone();
     if opts.samples > images {

@@ -275,11 +275,14 @@ fn statistics_of_the_training_images() {
     assert_eq!(n.std, [0.5, 1.0]);
 }
 
+/// A bad folder: its name, how to build it, the culprit (relative to it) and the reason given.
+type Refusal<'a> = (&'a str, &'a dyn Fn(&Path), &'a str, &'a str);
+
 /// Each refusal names its culprit, exits 2, and writes nothing: no run folder, no cache.
 #[test]
 fn bad_folders_are_refused_by_name_and_nothing_is_written() {
     let tmp = tempfile::tempdir().unwrap();
-    let cases: [(&str, &dyn Fn(&Path), &str, &str); 5] = [
+    let cases: [Refusal; 5] = [
         (
             "no-train",
             &|r| make_folder(r, &[("test", "x", 1)], 8),

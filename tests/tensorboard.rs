@@ -28,8 +28,7 @@ fn crc32c(data: &[u8]) -> u32 {
 }
 
 fn masked(data: &[u8]) -> u32 {
-    let c = crc32c(data);
-    ((c >> 15) | (c << 17)).wrapping_add(0xa282_ead8)
+    crc32c(data).rotate_right(15).wrapping_add(0xa282_ead8)
 }
 
 /// The records of an event file, each checked against both its CRCs.

@@ -41,10 +41,20 @@ pub use loader::{eval_batches, sample_batch, Batch, ShardLoader};
 pub use normalize::{NormTable, Normalization};
 pub use synthetic::SyntheticSpec;
 
-/// Loads the splits of `kind` from `data_dir` (see the module docs for the layout); `synthetic`
-/// is only used for [`DatasetKind::Synthetic`], which reads no files, `folder` only for
-/// [`DatasetKind::Folder`].
+/// Loads both splits of `kind` from `data_dir` (see the module docs for the layout); `synthetic`
+/// is only used for [`DatasetKind::Synthetic`], which reads no files. A folder data set is read
+/// at the default [`FolderSpec`] (3x32x32, quietly): [`load_with`] chooses its shape.
 pub fn load(
+    kind: DatasetKind,
+    data_dir: &Path,
+    synthetic: &SyntheticSpec,
+) -> Result<Split, DataError> {
+    load_with(kind, data_dir, synthetic, &FolderSpec::default())
+}
+
+/// [`load`], with the shape a folder data set is decoded to and whether its decoding reports
+/// progress (`folder`, used for [`DatasetKind::Folder`] only).
+pub fn load_with(
     kind: DatasetKind,
     data_dir: &Path,
     synthetic: &SyntheticSpec,

@@ -166,7 +166,7 @@ impl Scalars {
             .collect();
         // One weight per worker, or worker-major per layer (LGRAWA): each worker's mean.
         let m = self.workers as usize;
-        if !weights.is_empty() && weights.len() % m == 0 {
+        if !weights.is_empty() && weights.len().is_multiple_of(m) {
             let per = weights.len() / m;
             for (i, w) in weights.chunks(per).enumerate() {
                 let mean = w.iter().sum::<f64>() / per as f64;

@@ -73,7 +73,7 @@ pub fn prepare(cfg: &mut RunConfig, layout: RankLayout) -> Result<Setup> {
         shape: cfg.model.input_shape(cfg.image_size),
         progress: !cfg.quiet && layout.is_root(),
     };
-    let split = data::load(cfg.dataset, &cfg.data_dir, &synthetic, &folder)?;
+    let split = data::load_with(cfg.dataset, &cfg.data_dir, &synthetic, &folder)?;
     cfg.model.check_input(split.train.shape).map_err(|why| {
         Error::usage(format!(
             "--model {} with --dataset {}: {why}",

@@ -40,6 +40,16 @@ pub struct FolderSpec {
     pub progress: bool,
 }
 
+impl Default for FolderSpec {
+    /// CIFAR's shape, 3x32x32, without progress.
+    fn default() -> Self {
+        FolderSpec {
+            shape: ImageShape::new(3, 32, 32),
+            progress: false,
+        }
+    }
+}
+
 /// A folder data set's splits and class names (label i is `classes[i]`).
 #[derive(Clone, Debug)]
 pub struct FolderData {
