@@ -67,82 +67,76 @@ fn bad(path: PathBuf, why: impl Into<String>) -> DataError {
     }
 }
 
-/// Reads the folder data set in `dir` (from its cache when that is current).
-pub fn load(dir: &Path, spec: &FolderSpec) -> Result<FolderData, DataError> {
+/// The listings of a folder's splits and its classes.
+struct Listed {
+    classes: Vec<String>,
+    /// (split name, listing): train, test, and val when there is one.
+    splits: Vec<(&'static str, Listing)>,
+}
+
+/// Lists `dir`'s splits as ImageFolder would, refusing what cannot be used.
+fn list_all(dir: &Path) -> Result<Listed, DataError> {
     let layout = "a folder data set holds train/<class>/<images> and test/<class>/<images> (and optionally val/<class>/<images>)";
-    let train_root = dir.join("train");
-    if !train_root.is_dir() {
-        return Err(bad(train_root, format!("no such folder: {layout}")));
+    for required in ["train", "test"] {
+        let root = dir.join(required);
+        if !root.is_dir() {
+            return Err(bad(root, format!("no such folder: {layout}")));
+        }
     }
+    let train_root = dir.join("train");
     let classes = find_classes(&train_root)?;
     if classes.len() > MAX_CLASSES {
-        return Err(bad(
-            train_root,
-            format!(
-                "{} class folders: at most {MAX_CLASSES} classes",
-                classes.len()
-            ),
-        ));
+        let why = format!(
+            "{} class folders: at most {MAX_CLASSES} classes",
+            classes.len()
+        );
+        return Err(bad(train_root, why));
     }
-    let train = list_split(&train_root, &classes, &classes)?;
-    let split = |name: &str| -> Result<Listing, DataError> {
+    let mut splits = vec![("train", list_split(&train_root, &classes, &classes)?)];
+    for name in ["test", "val"] {
         let root = dir.join(name);
-        list_split(&root, &find_classes(&root)?, &classes)
-    };
-    let test_root = dir.join("test");
-    if !test_root.is_dir() {
-        return Err(bad(test_root, format!("no such folder: {layout}")));
+        if name == "test" || root.is_dir() {
+            splits.push((name, list_split(&root, &find_classes(&root)?, &classes)?));
+        }
     }
-    let test = split("test")?;
-    let val = dir.join("val").is_dir().then(|| split("val")).transpose()?;
-    let mut listings = vec![("train", &train), ("test", &test)];
-    if let Some(v) = &val {
-        listings.push(("val", v));
-    }
+    Ok(Listed { classes, splits })
+}
+
+/// Reads the folder data set in `dir` (from its cache when that is current).
+pub fn load(dir: &Path, spec: &FolderSpec) -> Result<FolderData, DataError> {
+    let started = Instant::now();
+    let Listed { classes, splits } = list_all(dir)?;
+    let listings: Vec<(&str, &Listing)> = splits.iter().map(|(n, l)| (*n, l)).collect();
     let key = cache::key(dir, spec.shape, &classes, &listings);
     let cache_path = cache::path(dir, spec.shape);
-    let started = Instant::now();
-    let cached = match cache::read(&cache_path, &key, spec.shape, &classes) {
-        Ok(found) => found,
-        Err(why) => {
-            note(
-                spec,
-                &format!("{}: {why}; decoding the images again", cache_path.display()),
-            );
-            None
-        }
-    };
-    let mut splits = match cached {
-        Some(splits) => {
-            let n: usize = splits.iter().map(|(_, d)| d.len()).sum();
+    let where_ = cache_path.display();
+    let listed = started.elapsed().as_secs_f64();
+    let cached = cache::read(&cache_path, &key, spec.shape, &classes).unwrap_or_else(|why| {
+        note(spec, &format!("{where_}: {why}; decoding the images again"));
+        None
+    });
+    let mut data = match cached {
+        Some(data) => {
+            let n: usize = data.iter().map(|(_, d)| d.len()).sum();
             let secs = started.elapsed().as_secs_f64();
-            note(
-                spec,
-                &format!(
-                    "{n} images read from {} in {secs:.2} s",
-                    cache_path.display()
-                ),
-            );
-            splits
+            note(spec, &format!("{n} images read from {where_} in {secs:.2} s ({listed:.2} s of it listing the files)"));
+            data
         }
         None => {
-            let splits = decode_splits(dir, &listings, spec, classes.len())?;
-            let refs: Vec<(&str, &Dataset)> = splits.iter().map(|(n, d)| (n.as_str(), d)).collect();
+            let data = decode_splits(dir, &listings, spec, classes.len())?;
+            let refs: Vec<(&str, &Dataset)> = data.iter().map(|(n, d)| (n.as_str(), d)).collect();
             if let Err(e) = cache::write(&cache_path, &key, spec.shape, &classes, &refs) {
                 note(
                     spec,
-                    &format!(
-                        "{}: cannot write the cache ({e}); the next run decodes again",
-                        cache_path.display()
-                    ),
+                    &format!("{where_}: cannot write the cache ({e}); the next run decodes again"),
                 );
             }
-            splits
+            data
         }
     };
     let mut take = |name: &str| {
-        let i = splits.iter().position(|(n, _)| n == name)?;
-        Some(splits.swap_remove(i).1)
+        let i = data.iter().position(|(n, _)| n == name)?;
+        Some(data.swap_remove(i).1)
     };
     let (train, test, val) = (take("train"), take("test"), take("val"));
     match (train, test) {
