@@ -422,4 +422,39 @@ fn a_small_folder_trains_well_above_chance() {
     assert_eq!(summary["parameters"], config["parameters"]);
     assert_eq!(config["classes"], serde_json::json!(classes));
     assert_eq!(config["image_size"], 16);
+
+    // compare shows them in a column of its own (percentages by label), and the CSV as fractions.
+    let csv = tmp.path().join("t.csv");
+    let o = run_bin(
+        &[
+            "compare",
+            out.to_str().unwrap(),
+            "--csv",
+            csv.to_str().unwrap(),
+        ]
+        .map(String::from),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let per_class: Vec<f64> = summary["per_class_accuracy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let cell: Vec<String> = per_class
+        .iter()
+        .map(|a| format!("{:.1}", 100.0 * a))
+        .collect();
+    assert!(
+        text.contains("per-class acc (%)") && text.contains(&cell.join("/")),
+        "{text}"
+    );
+    let csv = std::fs::read_to_string(csv).unwrap();
+    let fractions: Vec<String> = per_class.iter().map(|a| a.to_string()).collect();
+    assert!(
+        csv.lines().next().unwrap().ends_with(",per_class_accuracy"),
+        "{csv}"
+    );
+    assert!(csv.contains(&fractions.join(";")), "{csv}");
 }

@@ -32,6 +32,8 @@ pub struct CompareRow {
     pub wall_seconds: f64,
     /// The run folder.
     pub dir: PathBuf,
+    /// Each class's test accuracy (`--per-class` runs), by label.
+    pub per_class: Option<Vec<Option<f64>>>,
 }
 
 /// Mean and sample standard deviation (divisor n - 1) of some numbers.
@@ -108,6 +110,7 @@ pub fn compare(runs: &[RunData]) -> Comparison {
             rounds: r.summary.rounds,
             wall_seconds: r.summary.wall_seconds,
             dir: r.dir.clone(),
+            per_class: r.summary.per_class_accuracy.clone(),
         })
         .collect();
     rows.sort_by(|a, b| (&a.method, a.seed, &a.dir).cmp(&(&b.method, b.seed, &b.dir)));
@@ -167,12 +170,42 @@ const METHOD_HEADER: [&str; 6] = [
     "wall (s)",
 ];
 
+/// The per-run table's extra column when some run has per-class accuracies.
+const PER_CLASS_HEADER: &str = "per-class acc (%)";
+
+/// Per-class accuracies as percentages by label, `a/b/c` ("-" for a class without test image,
+/// or for a run without them).
+fn per_class_cell(per_class: Option<&Vec<Option<f64>>>) -> String {
+    let Some(p) = per_class else {
+        return "-".into();
+    };
+    let cells: Vec<String> = p
+        .iter()
+        .map(|a| a.map_or_else(|| "-".into(), |a| format!("{:.1}", 100.0 * a)))
+        .collect();
+    cells.join("/")
+}
+
 impl Comparison {
+    /// Whether the per-run tables carry the per-class column.
+    fn has_per_class(&self) -> bool {
+        self.rows.iter().any(|r| r.per_class.is_some())
+    }
+
+    fn run_header(&self) -> Vec<&'static str> {
+        let mut h = RUN_HEADER.to_vec();
+        if self.has_per_class() {
+            h.push(PER_CLASS_HEADER);
+        }
+        h
+    }
+
     fn run_cells(&self) -> Vec<Vec<String>> {
+        let per_class = self.has_per_class();
         self.rows
             .iter()
             .map(|r| {
-                vec![
+                let mut cells = vec![
                     r.method.clone(),
                     r.seed.to_string(),
                     format!("{:.2}", 100.0 * r.test_accuracy),
@@ -181,7 +214,11 @@ impl Comparison {
                         .map_or_else(|| "-".to_string(), |l| format!("{l:.3}")),
                     r.rounds.to_string(),
                     format!("{:.1}", r.wall_seconds),
-                ]
+                ];
+                if per_class {
+                    cells.push(per_class_cell(r.per_class.as_ref()));
+                }
+                cells
             })
             .collect()
     }
@@ -206,7 +243,7 @@ impl Comparison {
     /// Both tables as aligned text (method left-aligned, numbers right-aligned), the per-run
     /// table first, then the per-method summary under a title line.
     pub fn to_text(&self) -> String {
-        let mut out = text_table(&RUN_HEADER, &self.run_cells());
+        let mut out = text_table(&self.run_header(), &self.run_cells());
         out.push_str("\nmean ± std over seeds (sample std, n - 1)\n");
         out.push_str(&text_table(&METHOD_HEADER, &self.method_cells()));
         out
@@ -215,7 +252,7 @@ impl Comparison {
     /// Both tables as Markdown, each under a heading.
     pub fn to_markdown(&self) -> String {
         let mut out = String::from("### Runs\n\n");
-        out.push_str(&markdown_table(&RUN_HEADER, &self.run_cells()));
+        out.push_str(&markdown_table(&self.run_header(), &self.run_cells()));
         out.push_str("\n### Mean ± std over seeds\n\n");
         out.push_str(&markdown_table(&METHOD_HEADER, &self.method_cells()));
         out
@@ -223,11 +260,13 @@ impl Comparison {
 
     /// The per-run table as CSV with full-precision numbers: `method, algo, schedule, seed, status,
     /// test_accuracy (fraction), test_loss, lambda_max (empty when unknown), rounds, wall_seconds,
-    /// run` (the folder).
+    /// run` (the folder), and `per_class_accuracy` (fractions by label, `;`-joined) when some run
+    /// has them.
     pub fn to_csv(&self) -> Result<String, ReportError> {
         let mut w = csv::Writer::from_writer(Vec::new());
         let err = |e: csv::Error| ReportError::Other(format!("compare CSV: {e}"));
-        w.write_record([
+        let per_class = self.has_per_class();
+        let mut header = vec![
             "method",
             "algo",
             "schedule",
@@ -239,10 +278,13 @@ impl Comparison {
             "rounds",
             "wall_seconds",
             "run",
-        ])
-        .map_err(err)?;
+        ];
+        if per_class {
+            header.push("per_class_accuracy");
+        }
+        w.write_record(header).map_err(err)?;
         for r in &self.rows {
-            w.write_record([
+            let mut record = vec![
                 r.method.clone(),
                 r.algo.clone(),
                 r.schedule.clone(),
@@ -254,8 +296,15 @@ impl Comparison {
                 r.rounds.to_string(),
                 r.wall_seconds.to_string(),
                 r.dir.display().to_string(),
-            ])
-            .map_err(err)?;
+            ];
+            if per_class {
+                let fractions = r.per_class.iter().flatten();
+                let text: Vec<String> = fractions
+                    .map(|a| a.map(|a| a.to_string()).unwrap_or_default())
+                    .collect();
+                record.push(text.join(";"));
+            }
+            w.write_record(record).map_err(err)?;
         }
         let bytes = w
             .into_inner()

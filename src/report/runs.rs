@@ -53,6 +53,9 @@ pub struct RunSummary {
     pub test_accuracy: f64,
     #[serde(default)]
     pub out: Option<PathBuf>,
+    /// With --per-class: each class's test accuracy, by label (null: a class without test image).
+    #[serde(default)]
+    pub per_class_accuracy: Option<Vec<Option<f64>>>,
 }
 
 /// The parts of the resolved configuration (`config.json`) the reports use. Everything is optional:
