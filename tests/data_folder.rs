@@ -423,7 +423,13 @@ fn a_small_folder_trains_well_above_chance() {
     assert_eq!(config["classes"], serde_json::json!(classes));
     assert_eq!(config["image_size"], 16);
 
-    // compare shows them in a column of its own (percentages by label), and the CSV as fractions.
+    compare_shows_per_class(&out, &summary);
+}
+
+/// compare shows a run's per-class accuracies in a column of its own (percentages by label), and
+/// its CSV as fractions.
+fn compare_shows_per_class(out: &Path, summary: &serde_json::Value) {
+    let tmp = tempfile::tempdir().unwrap();
     let csv = tmp.path().join("t.csv");
     let o = run_bin(
         &[

@@ -324,3 +324,28 @@ fn hessian_vector_products_go_through_the_new_layers() {
         eprintln!("{kind}: u.Hv {a:.6e}, v.Hu {b:.6e}, {secs:.1} s");
     }
 }
+
+/// 2x2 average pooling (DenseNet's transitions) of a 3x3 map: the mean of the top-left window
+/// (0 + 1 + 3 + 4) / 4 = 2; an odd last row and column are dropped, so the gradient of the sum is
+/// 1/4 on that window and 0 on them, as `nn.AvgPool2d(2)` gives.
+#[test]
+fn average_pooling_drops_an_odd_edge_in_value_and_gradient() {
+    let x = candle_core::Var::from_tensor(
+        &Tensor::arange(0f32, 9.0, &Device::Cpu)
+            .unwrap()
+            .reshape((1, 1, 3, 3))
+            .unwrap(),
+    )
+    .unwrap();
+    let y = grawa_train::model::pool::avg_pool2x2(x.as_tensor()).unwrap();
+    assert_eq!(y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), [2.0]);
+    let grads = y.sum_all().unwrap().backward().unwrap();
+    let g: Vec<f32> = grads
+        .get(&x)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    assert_eq!(g, [0.25, 0.25, 0.0, 0.25, 0.25, 0.0, 0.0, 0.0, 0.0]);
+}

@@ -183,6 +183,66 @@ fn put(want: &mut BTreeMap<(String, u64), f32>, tag: impl Into<String>, step: u6
     }
 }
 
+/// What the event file of the run in `out` should hold, from its metrics.jsonl (two workers).
+fn expected(out: &Path) -> BTreeMap<(String, u64), f32> {
+    let mut want = BTreeMap::new();
+    // Training windows at steps 20, 40, 60: the workers' mean loss and lr, summed images/s.
+    let steps = events(&out, "steps");
+    for s in [20u64, 40, 60] {
+        let at: Vec<&Value> = steps.iter().filter(|v| v["step"] == s).collect();
+        assert_eq!(at.len(), 2);
+        let mean = |k: &str| (at.iter().map(|v| v[k].as_f64().unwrap()).sum::<f64>() / 2.0) as f32;
+        let sum = at
+            .iter()
+            .map(|v| v["images_per_second"].as_f64().unwrap())
+            .sum::<f64>() as f32;
+        want.insert(("train/loss".to_string(), s), mean("train_loss"));
+        want.insert(("train/lr".to_string(), s), mean("lr"));
+        want.insert(("train/images_per_second".to_string(), s), sum);
+    }
+    // Evaluations and rounds at total_steps / 2 workers.
+    for e in events(&out, "eval") {
+        let s = e["total_steps"].as_u64().unwrap() / 2;
+        put(&mut want, "test/accuracy", s, &e["test_accuracy"]);
+        put(&mut want, "test/loss", s, &e["test_loss"]);
+        put(&mut want, "train/loss_since_eval", s, &e["train_loss"]);
+        put(&mut want, "test/center_accuracy", s, &e["center_accuracy"]);
+        for (i, a) in e["worker_accuracy"].as_array().unwrap().iter().enumerate() {
+            put(&mut want, format!("test/worker_accuracy/worker{i}"), s, a);
+        }
+        for (i, a) in e["per_class"].as_array().unwrap().iter().enumerate() {
+            put(&mut want, format!("test/class_accuracy/class{i}"), s, a);
+        }
+    }
+    let rounds = events(&out, "round");
+    assert_eq!(rounds.len(), 6);
+    for r in rounds {
+        let s = r["total_steps"].as_u64().unwrap() / 2;
+        // LGRAWA: worker-major per layer; each worker's mean over its layers.
+        let w: Vec<f64> = r["weights"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let per = w.len() / 2;
+        for i in 0..2 {
+            let mean = w[i * per..(i + 1) * per].iter().sum::<f64>() / per as f64;
+            want.insert((format!("round/weight/worker{i}"), s), mean as f32);
+        }
+        for k in [
+            "lambda",
+            "gather_ms",
+            "compute_ms",
+            "scatter_ms",
+            "staleness",
+        ] {
+            put(&mut want, format!("round/{k}"), s, &r[k]);
+        }
+    }
+    want
+}
+
 /// Two LGRAWA workers: every scalar of the event file is a figure of metrics.jsonl, and every
 /// figure the file should hold is there.
 #[test]
@@ -239,61 +299,7 @@ fn the_event_file_holds_the_metrics() {
         );
     }
     let got = scalars(&decoded);
-    let mut want = BTreeMap::new();
-    // Training windows at steps 20, 40, 60: the workers' mean loss and lr, summed images/s.
-    let steps = events(&out, "steps");
-    for s in [20u64, 40, 60] {
-        let at: Vec<&Value> = steps.iter().filter(|v| v["step"] == s).collect();
-        assert_eq!(at.len(), 2);
-        let mean = |k: &str| (at.iter().map(|v| v[k].as_f64().unwrap()).sum::<f64>() / 2.0) as f32;
-        let sum = at
-            .iter()
-            .map(|v| v["images_per_second"].as_f64().unwrap())
-            .sum::<f64>() as f32;
-        want.insert(("train/loss".to_string(), s), mean("train_loss"));
-        want.insert(("train/lr".to_string(), s), mean("lr"));
-        want.insert(("train/images_per_second".to_string(), s), sum);
-    }
-    // Evaluations and rounds at total_steps / 2 workers.
-    for e in events(&out, "eval") {
-        let s = e["total_steps"].as_u64().unwrap() / 2;
-        put(&mut want, "test/accuracy", s, &e["test_accuracy"]);
-        put(&mut want, "test/loss", s, &e["test_loss"]);
-        put(&mut want, "train/loss_since_eval", s, &e["train_loss"]);
-        put(&mut want, "test/center_accuracy", s, &e["center_accuracy"]);
-        for (i, a) in e["worker_accuracy"].as_array().unwrap().iter().enumerate() {
-            put(&mut want, format!("test/worker_accuracy/worker{i}"), s, a);
-        }
-        for (i, a) in e["per_class"].as_array().unwrap().iter().enumerate() {
-            put(&mut want, format!("test/class_accuracy/class{i}"), s, a);
-        }
-    }
-    let rounds = events(&out, "round");
-    assert_eq!(rounds.len(), 6);
-    for r in rounds {
-        let s = r["total_steps"].as_u64().unwrap() / 2;
-        // LGRAWA: worker-major per layer; each worker's mean over its layers.
-        let w: Vec<f64> = r["weights"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
-        let per = w.len() / 2;
-        for i in 0..2 {
-            let mean = w[i * per..(i + 1) * per].iter().sum::<f64>() / per as f64;
-            want.insert((format!("round/weight/worker{i}"), s), mean as f32);
-        }
-        for k in [
-            "lambda",
-            "gather_ms",
-            "compute_ms",
-            "scatter_ms",
-            "staleness",
-        ] {
-            put(&mut want, format!("round/{k}"), s, &r[k]);
-        }
-    }
+    let want = expected(&out);
     assert_eq!(got, want);
     python_reader_agrees(&out, &got);
 }

@@ -7,7 +7,6 @@
 //! and the timed step), `windows` (throughput per window), `report` (what is printed).
 
 pub mod flops;
-mod flops_large;
 pub mod report;
 pub mod rss;
 pub mod runner;
