@@ -187,7 +187,7 @@ fn put(want: &mut BTreeMap<(String, u64), f32>, tag: impl Into<String>, step: u6
 fn expected(out: &Path) -> BTreeMap<(String, u64), f32> {
     let mut want = BTreeMap::new();
     // Training windows at steps 20, 40, 60: the workers' mean loss and lr, summed images/s.
-    let steps = events(&out, "steps");
+    let steps = events(out, "steps");
     for s in [20u64, 40, 60] {
         let at: Vec<&Value> = steps.iter().filter(|v| v["step"] == s).collect();
         assert_eq!(at.len(), 2);
@@ -201,7 +201,7 @@ fn expected(out: &Path) -> BTreeMap<(String, u64), f32> {
         want.insert(("train/images_per_second".to_string(), s), sum);
     }
     // Evaluations and rounds at total_steps / 2 workers.
-    for e in events(&out, "eval") {
+    for e in events(out, "eval") {
         let s = e["total_steps"].as_u64().unwrap() / 2;
         put(&mut want, "test/accuracy", s, &e["test_accuracy"]);
         put(&mut want, "test/loss", s, &e["test_loss"]);
@@ -214,7 +214,7 @@ fn expected(out: &Path) -> BTreeMap<(String, u64), f32> {
             put(&mut want, format!("test/class_accuracy/class{i}"), s, a);
         }
     }
-    let rounds = events(&out, "round");
+    let rounds = events(out, "round");
     assert_eq!(rounds.len(), 6);
     for r in rounds {
         let s = r["total_steps"].as_u64().unwrap() / 2;

@@ -105,10 +105,12 @@ pub fn from_checkpoint(cfg: &RunConfig, setup: Setup, wall: Instant) -> Result<S
         &st.metrics.windows,
     )?;
     if cfg.tensorboard {
-        let resumed_at = st.total_steps / cfg.workers.max(1) as u64 + 1;
+        // The checkpoint holds every rank's workers: the run's global step divides by them all.
+        let global = st.workers.len().max(1);
+        let resumed_at = st.total_steps / global as u64 + 1;
         let tb = crate::tensorboard::Scalars::create(
             &cfg.out,
-            cfg.workers,
+            global,
             cfg.workers,
             cfg.classes.clone(),
             Some(resumed_at),
