@@ -99,13 +99,13 @@ mod tests {
     }
 
     /// By hand: field 1 fixed64 (09) 1.5 = 00 00 00 00 00 00 f8 3f; field 2 varint (10) 300 =
-    /// ac 02; field 5 (2a) of 9 bytes: value (0a) of 7 bytes: tag (0a 01 'a'), simple_value (15)
-    /// 2.0 = 00 00 00 40.
+    /// ac 02; field 5 (2a) of 10 bytes: value (0a) of 8 bytes: tag (0a 01 'a', 3 bytes),
+    /// simple_value (15) 2.0 = 00 00 00 40 (5 bytes).
     #[test]
     fn a_scalar_event_by_hand() {
         let e = encode_event(1.5, 300, &Body::Scalars(&[("a".into(), 2.0)]));
         let want = [
-            0x09, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f, 0x10, 0xac, 0x02, 0x2a, 9, 0x0a, 7, 0x0a, 1, b'a',
+            0x09, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f, 0x10, 0xac, 0x02, 0x2a, 10, 0x0a, 8, 0x0a, 1, b'a',
             0x15, 0, 0, 0, 0x40,
         ];
         assert_eq!(e, want);
