@@ -62,7 +62,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 for m in $MODELS; do
-  case "$m" in mlp|cnn|resnet20|vgg16) ;; *) echo "bench-vs-pytorch.sh: --models: unknown model '$m' (mlp, cnn, resnet20, vgg16)" >&2; exit 2 ;; esac
+  case "$m" in mlp|cnn|resnet20|vgg16|wrn16-8|densenet121) ;; *) echo "bench-vs-pytorch.sh: --models: unknown model '$m' (mlp, cnn, resnet20, vgg16, wrn16-8, densenet121)" >&2; exit 2 ;; esac
 done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "bench-vs-pytorch.sh: --rounds: expected a whole number of 1 or more, got '$ROUNDS'" >&2; exit 2; }
 

@@ -50,7 +50,14 @@ CLASSES = 10
 LR = 0.01
 MOMENTUM = 0.9
 WEIGHT_DECAY = 5e-4
-SHAPES = {"mlp": (1, 28, 28), "cnn": (1, 28, 28), "resnet20": (3, 32, 32), "vgg16": (3, 32, 32)}
+SHAPES = {
+    "mlp": (1, 28, 28),
+    "cnn": (1, 28, 28),
+    "resnet20": (3, 32, 32),
+    "vgg16": (3, 32, 32),
+    "wrn16-8": (3, 32, 32),
+    "densenet121": (3, 32, 32),
+}
 
 
 class Mlp(nn.Module):
@@ -152,6 +159,98 @@ class Vgg16(nn.Module):
         return self.classifier(self.features(x).flatten(1))
 
 
+class WideBlock(nn.Module):
+    """src/model/wrn.rs: BN-ReLU-conv3x3-BN-ReLU-conv3x3 plus the identity, or a 1x1 projection
+    of the pre-activated input when channels or stride change (the Wide ResNet authors' code)."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(cin)
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        projects = cin != cout or stride != 1
+        self.shortcut = nn.Conv2d(cin, cout, 1, stride, 0, bias=False) if projects else None
+
+    def forward(self, x):
+        act = F.relu(self.bn1(x))
+        out = self.conv2(F.relu(self.bn2(self.conv1(act))))
+        return out + (x if self.shortcut is None else self.shortcut(act))
+
+
+class WideResNet(nn.Module):
+    """WRN-16-8 (Zagoruyko and Komodakis): 16 -> 128/256/512 channels, 2 blocks per group, dropout
+    0, global average pooling; 10,961,370 parameters for 10 classes."""
+
+    def __init__(self, channels, classes, depth=16, widen=8):
+        super().__init__()
+        n = (depth - 4) // 6
+        self.conv1 = nn.Conv2d(channels, 16, 3, 1, 1, bias=False)
+        blocks, cin = [], 16
+        for g, width in enumerate([16 * widen, 32 * widen, 64 * widen]):
+            for b in range(n):
+                blocks.append(WideBlock(cin, width, 2 if g > 0 and b == 0 else 1))
+                cin = width
+        self.blocks = nn.Sequential(*blocks)
+        self.bn = nn.BatchNorm2d(cin)
+        self.fc = nn.Linear(cin, classes)
+        init_like_ours(self)
+
+    def forward(self, x):
+        out = F.relu(self.bn(self.blocks(self.conv1(x))))
+        return self.fc(out.mean((2, 3)))
+
+
+class DenseLayer(nn.Module):
+    def __init__(self, cin, growth):
+        super().__init__()
+        self.norm1 = nn.BatchNorm2d(cin)
+        self.conv1 = nn.Conv2d(cin, 4 * growth, 1, bias=False)
+        self.norm2 = nn.BatchNorm2d(4 * growth)
+        self.conv2 = nn.Conv2d(4 * growth, growth, 3, 1, 1, bias=False)
+
+    def forward(self, x):
+        new = self.conv2(F.relu(self.norm2(self.conv1(F.relu(self.norm1(x))))))
+        return torch.cat([x, new], 1)
+
+
+class DenseNet121(nn.Module):
+    """src/model/densenet.rs, the CIFAR DenseNet-121: growth 32, blocks 6-12-24-16, bottleneck
+    4*growth, compression 0.5, a 3x3 stem of 64 channels, no max-pool, global average pooling;
+    6,956,298 parameters for 10 classes."""
+
+    def __init__(self, channels, classes, growth=32, blocks=(6, 12, 24, 16)):
+        super().__init__()
+        layers, c = [nn.Conv2d(channels, 2 * growth, 3, 1, 1, bias=False)], 2 * growth
+        for b, n in enumerate(blocks):
+            for _ in range(n):
+                layers.append(DenseLayer(c, growth))
+                c += growth
+            if b + 1 < len(blocks):
+                layers += [nn.BatchNorm2d(c), nn.ReLU(), nn.Conv2d(c, c // 2, 1, bias=False), nn.AvgPool2d(2)]
+                c //= 2
+        layers += [nn.BatchNorm2d(c), nn.ReLU()]
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(c, classes)
+        init_like_ours(self)
+
+    def forward(self, x):
+        return self.classifier(self.features(x).mean((2, 3)))
+
+
+def init_like_ours(net):
+    """src/model/layers.rs: convolutions kaiming_normal_(fan_out), BatchNorm 1 and 0, Linear's
+    bias 0 (its weight keeps PyTorch's default)."""
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.zeros_(m.bias)
+
+
 def build(model):
     c, h, w = SHAPES[model]
     if model == "mlp":
@@ -160,6 +259,10 @@ def build(model):
         return Cnn(c, h, CLASSES)
     if model == "resnet20":
         return ResNet20(c, CLASSES)
+    if model == "wrn16-8":
+        return WideResNet(c, CLASSES)
+    if model == "densenet121":
+        return DenseNet121(c, CLASSES)
     return Vgg16(c, h, CLASSES)
 
 

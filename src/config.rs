@@ -57,6 +57,26 @@ pub struct RunConfig {
     /// How rounds and DDP's all-reduce move the workers' buffers (`--round`).
     #[serde(skip_serializing_if = "RoundTransport::is_hub")]
     pub round: RoundTransport,
+    /// `--image-size`: the side a folder data set's images are resized and cropped to (the
+    /// model's usual side by default), or the synthetic images' side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<usize>,
+    /// Training batches augmented as the data set's recipe says (`--no-augment`: off; written
+    /// only then).
+    #[serde(skip_serializing_if = "is_true")]
+    pub augment: bool,
+    /// `--per-class`: per-class test accuracy at each evaluation and in the summary.
+    #[serde(skip_serializing_if = "is_false")]
+    pub per_class: bool,
+    /// A TensorBoard event file in the run folder (`--no-tensorboard`: none; written only then).
+    #[serde(skip_serializing_if = "is_true")]
+    pub tensorboard: bool,
+    /// The model's trainable parameters: filled in when the model is built.
+    pub parameters: usize,
+    /// The class names (label i is `classes[i]`) of a data set that has them (`folder`): filled
+    /// in when it is read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<String>>,
     /// Resuming the run in `out` from its newest checkpoint.
     #[serde(skip)]
     pub resume: bool,
@@ -70,6 +90,14 @@ pub struct RunConfig {
     /// Tests only: slow one worker down by this much per step, to exercise asynchrony.
     #[serde(skip)]
     pub slow_worker: Option<(usize, std::time::Duration)>,
+}
+
+fn is_true(v: &bool) -> bool {
+    *v
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 /// `--checkpoint-every`: a number of rounds, or a wall-clock interval.

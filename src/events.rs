@@ -72,6 +72,10 @@ pub struct EvalEvent {
     /// With --eval-workers: the center's accuracy and each worker's.
     pub center_accuracy: Option<f64>,
     pub worker_accuracy: Option<Vec<f64>>,
+    /// With --per-class: each class's test accuracy, by label (null for a class with no test
+    /// image).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_class: Option<Vec<f64>>,
 }
 
 /// Everything that flows to the main thread.

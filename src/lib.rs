@@ -26,6 +26,7 @@ pub mod report;
 pub mod round;
 pub mod schedule;
 pub mod selftest;
+pub mod tensorboard;
 pub mod threads;
 pub mod train;
 

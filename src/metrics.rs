@@ -36,6 +36,14 @@ pub struct Summary {
     pub test_loss: f64,
     pub test_accuracy: f64,
     pub out: PathBuf,
+    /// The model's trainable parameters.
+    pub parameters: usize,
+    /// A folder data set's class names (label i is `classes[i]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<String>>,
+    /// With --per-class: the final evaluation's accuracy of each class, by label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_class_accuracy: Option<Vec<f64>>,
 }
 
 /// An open step window as a checkpoint keeps it: loss sum, steps, images.
@@ -62,6 +70,8 @@ pub struct MetricsWriter {
     last_flush: Instant,
     log_every: u64,
     windows: Vec<Window>,
+    /// TensorBoard scalars, fed every line written (`--no-tensorboard`: none).
+    tensorboard: Option<crate::tensorboard::Scalars>,
 }
 
 impl MetricsWriter {
@@ -113,7 +123,13 @@ impl MetricsWriter {
             last_flush: Instant::now(),
             log_every: log_every.max(1),
             windows: (0..workers).map(|_| Window::default()).collect(),
+            tensorboard: None,
         }
+    }
+
+    /// Feeds every line written from now on to `tb` as well.
+    pub fn attach_tensorboard(&mut self, tb: crate::tensorboard::Scalars) {
+        self.tensorboard = Some(tb);
     }
 
     /// Bytes written so far, and the open step windows (for a checkpoint); flushes first.
@@ -174,6 +190,9 @@ impl MetricsWriter {
         let line = v.to_string();
         writeln!(self.file, "{line}").map_err(|e| Error::write(&self.path, e))?;
         self.bytes += line.len() as u64 + 1;
+        if let Some(tb) = &mut self.tensorboard {
+            tb.record(v)?;
+        }
         if self.last_flush.elapsed() >= FLUSH_INTERVAL {
             self.flush()?;
         }
@@ -183,7 +202,19 @@ impl MetricsWriter {
     /// Flushes buffered lines to disk.
     pub fn flush(&mut self) -> Result<()> {
         self.last_flush = Instant::now();
+        if let Some(tb) = &mut self.tensorboard {
+            tb.flush()?;
+        }
         self.file.flush().map_err(|e| Error::write(&self.path, e))
+    }
+
+    /// The end of the run's lines: what TensorBoard still holds back is written, then all is
+    /// flushed.
+    pub fn finish(&mut self) -> Result<()> {
+        if let Some(tb) = &mut self.tensorboard {
+            tb.finish()?;
+        }
+        self.flush()
     }
 }
 

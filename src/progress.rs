@@ -2,10 +2,16 @@
 //! worker, or per rank when the run spans processes), plain periodic lines otherwise, nothing with
 //! `--quiet`. Everything goes to stderr so stdout stays clean for `--json`.
 //!
+//! The total line shows the time elapsed and the time left, `[00:01:10<00:04:50]` as tqdm does:
+//! the left time is the budget's (a step budget, epochs included, at the steps-per-second rate of
+//! this session so far; a minutes budget, what remains of it; with both, whichever ends first).
+//!
 //! Across processes rank 0 shows the run: its own workers report every step, the other ranks'
 //! workers arrive at each exchange as their step losses (`RemoteLosses`), one per step taken.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -32,6 +38,54 @@ impl Rate {
         }
     }
 }
+
+/// A run's budget, as far as the time left goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BudgetLeft {
+    /// Local steps per worker (from `--steps` or `--epochs`).
+    pub steps_per_worker: Option<u64>,
+    /// Seconds of training (`--minutes`).
+    pub seconds: Option<f64>,
+}
+
+impl BudgetLeft {
+    /// Seconds left: `steps_done` of `workers * steps_per_worker` steps taken, `session_steps`
+    /// of them in `session_secs` (this process's rate), `run_secs` into the run's clock. `None`
+    /// when there is no budget to go by, or no step yet to measure the rate.
+    pub fn seconds_left(
+        &self,
+        workers: usize,
+        steps_done: u64,
+        session_steps: u64,
+        session_secs: f64,
+        run_secs: f64,
+    ) -> Option<f64> {
+        let by_steps = self.steps_per_worker.and_then(|per| {
+            let left = (per * workers as u64).saturating_sub(steps_done);
+            (session_steps > 0 && session_secs > 0.0)
+                .then(|| left as f64 * session_secs / session_steps as f64)
+        });
+        let by_time = self.seconds.map(|s| (s - run_secs).max(0.0));
+        match (by_steps, by_time) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// `HH:MM:SS`, as indicatif's `elapsed_precise`; `--:--:--` when unknown.
+pub fn clock(seconds: Option<f64>) -> String {
+    match seconds {
+        Some(s) if s.is_finite() => {
+            let s = s.round() as u64;
+            format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+        }
+        _ => "--:--:--".into(),
+    }
+}
+
+/// Seconds left shared with the total bar's `{left}` key (`u64::MAX`: unknown).
+type LeftCell = Arc<AtomicU64>;
 
 enum View {
     Quiet,
@@ -63,6 +117,11 @@ pub struct ProgressView {
     steps: Vec<u64>,
     losses: Vec<f32>,
     weights: Vec<Option<f32>>,
+    budget: BudgetLeft,
+    /// Steps taken before this session (a resumed run's), and the latest run clock seen.
+    start_steps: u64,
+    run_secs: f64,
+    left: LeftCell,
 }
 
 /// Shortens large rates: 12345 -> "12.3k".
@@ -75,9 +134,12 @@ fn human(v: f64) -> String {
 }
 
 impl ProgressView {
-    /// A view for `ranks` processes of `local` workers each; `steps_per_worker` sizes the bars
-    /// when the budget is in steps. One process shows a line per worker, several a line per rank.
-    pub fn new(quiet: bool, ranks: usize, local: usize, steps_per_worker: Option<u64>) -> Self {
+    /// A view for `ranks` processes of `local` workers each; `budget.steps_per_worker` sizes the
+    /// bars when the budget is in steps. One process shows a line per worker, several a line per
+    /// rank.
+    pub fn new(quiet: bool, ranks: usize, local: usize, budget: BudgetLeft) -> Self {
+        let steps_per_worker = budget.steps_per_worker;
+        let left: LeftCell = Arc::new(AtomicU64::new(u64::MAX));
         let workers = ranks * local;
         let lines: Vec<Line> = match ranks {
             1 => (0..workers).map(|w| w..w + 1).collect(),
@@ -107,6 +169,7 @@ impl ProgressView {
                 bar
             };
             let total = mk("total".into(), workers as u64);
+            total.set_style(total_style(&left));
             let bars = lines
                 .iter()
                 .enumerate()
@@ -134,6 +197,10 @@ impl ProgressView {
             steps: vec![0; workers],
             losses: vec![f32::NAN; workers],
             weights: vec![None; workers],
+            budget,
+            start_steps: 0,
+            run_secs: 0.0,
+            left,
         }
     }
 
@@ -145,6 +212,7 @@ impl ProgressView {
                 self.step_images = s.images;
                 self.steps[s.worker] = s.step;
                 self.losses[s.worker] = s.loss;
+                self.run_secs = self.run_secs.max(s.seconds);
                 let msg = self.total_message(s.epoch, s.loss, s.lr);
                 self.show(s.worker, Some(msg));
             }
@@ -194,6 +262,17 @@ impl ProgressView {
         for (slot, &s) in self.steps.iter_mut().zip(steps) {
             *slot = s;
         }
+        self.start_steps = self.steps.iter().sum();
+    }
+
+    /// Seconds left of the budget, from what has been seen so far.
+    fn seconds_left(&self) -> Option<f64> {
+        let done: u64 = self.steps.iter().sum();
+        let session = done.saturating_sub(self.start_steps);
+        let secs = self.rate.start.elapsed().as_secs_f64();
+        let workers = self.steps.len();
+        self.budget
+            .seconds_left(workers, done, session, secs, self.run_secs)
     }
 
     fn total_message(&self, epoch: f64, loss: f32, lr: f64) -> String {
@@ -220,6 +299,9 @@ impl ProgressView {
     /// Redraws the line of `worker` and the total (with `msg` as the total's message, if new).
     fn show(&mut self, worker: usize, msg: Option<String>) {
         let total_steps: u64 = self.steps.iter().sum();
+        let left = self.seconds_left();
+        let bits = left.map_or(u64::MAX, |s| s.to_bits());
+        self.left.store(bits, Ordering::Relaxed);
         match &mut self.view {
             View::Quiet => {}
             View::Plain { last } => {
@@ -229,7 +311,12 @@ impl ProgressView {
                         true => format!(" ({})", self.rank_steps()),
                         false => String::new(),
                     };
-                    eprintln!("steps {total_steps}{ranks} {msg}");
+                    let times = format!(
+                        "[{}<{}]",
+                        clock(Some(self.rate.start.elapsed().as_secs_f64())),
+                        clock(left)
+                    );
+                    eprintln!("steps {total_steps}{ranks} {times} {msg}");
                 }
             }
             View::Bars { total, bars, .. } => {
@@ -263,6 +350,21 @@ impl ProgressView {
     }
 }
 
+/// The total line: elapsed and left, then the bar.
+fn total_style(left: &LeftCell) -> ProgressStyle {
+    let left = left.clone();
+    let key = move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+        let bits = left.load(Ordering::Relaxed);
+        let secs = (bits != u64::MAX).then(|| f64::from_bits(bits));
+        let _ = w.write_str(&clock(secs));
+    };
+    ProgressStyle::with_template(
+        "{prefix:>7} [{elapsed_precise}<{left}] {bar:30.cyan/blue} {pos}/{len} {msg}",
+    )
+    .map(|s| s.with_key("left", key))
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,7 +386,11 @@ mod tests {
     /// of a resumed run's steps, and count in the images.
     #[test]
     fn a_line_per_rank_counts_remote_steps() {
-        let mut v = ProgressView::new(true, 2, 2, Some(10));
+        let budget = BudgetLeft {
+            steps_per_worker: Some(10),
+            seconds: None,
+        };
+        let mut v = ProgressView::new(true, 2, 2, budget);
         assert_eq!(v.lines, vec![0..2, 2..4]);
         v.restore_steps(&[4, 4, 4, 4]);
         v.update(&step(0, 5));
@@ -301,7 +407,32 @@ mod tests {
 
     #[test]
     fn one_process_has_a_line_per_worker() {
-        let v = ProgressView::new(true, 1, 3, None);
+        let v = ProgressView::new(true, 1, 3, BudgetLeft::default());
         assert_eq!(v.lines, vec![0..1, 1..2, 2..3]);
+    }
+
+    /// 4 workers x 100 steps; 100 taken, 60 of them in this session's 30 s (2 steps/s): 300 left
+    /// take 150 s. A 10-minute budget 500 s into the run has 100 s left, which ends first.
+    #[test]
+    fn time_left_is_the_budget_that_ends_first() {
+        let steps = BudgetLeft {
+            steps_per_worker: Some(100),
+            seconds: None,
+        };
+        assert_eq!(steps.seconds_left(4, 100, 60, 30.0, 0.0), Some(150.0));
+        assert_eq!(steps.seconds_left(4, 40, 0, 0.0, 0.0), None, "no rate yet");
+        let both = BudgetLeft {
+            seconds: Some(600.0),
+            ..steps
+        };
+        assert_eq!(both.seconds_left(4, 100, 60, 30.0, 500.0), Some(100.0));
+        let time = BudgetLeft {
+            steps_per_worker: None,
+            seconds: Some(600.0),
+        };
+        assert_eq!(time.seconds_left(4, 0, 0, 0.0, 650.0), Some(0.0));
+        assert_eq!(BudgetLeft::default().seconds_left(4, 1, 1, 1.0, 1.0), None);
+        assert_eq!(clock(Some(3723.4)), "01:02:03");
+        assert_eq!(clock(None), "--:--:--");
     }
 }

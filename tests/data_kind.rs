@@ -4,7 +4,14 @@ use grawa_train::data::{DatasetKind, ImageShape};
 
 #[test]
 fn names_round_trip_through_fromstr_display_and_serde() {
-    let names = ["mnist", "fashion-mnist", "cifar10", "cifar100", "synthetic"];
+    let names = [
+        "mnist",
+        "fashion-mnist",
+        "cifar10",
+        "cifar100",
+        "synthetic",
+        "folder",
+    ];
     assert_eq!(DatasetKind::all().len(), names.len());
     for (&k, name) in DatasetKind::all().iter().zip(names) {
         assert_eq!(k.to_string(), name);
@@ -20,7 +27,7 @@ fn unknown_name_lists_the_allowed_ones() {
     let e = "cifar-10".parse::<DatasetKind>().unwrap_err().to_string();
     assert!(e.contains("'cifar-10'"), "{e}");
     assert!(
-        e.contains("mnist, fashion-mnist, cifar10, cifar100, synthetic"),
+        e.contains("mnist, fashion-mnist, cifar10, cifar100, synthetic, folder"),
         "{e}"
     );
     assert!("MNIST".parse::<DatasetKind>().is_err());
@@ -37,16 +44,19 @@ fn shapes_classes_and_hints() {
     assert_eq!(Cifar10.image_shape(), Some(cifar));
     assert_eq!(Cifar100.image_shape(), Some(cifar));
     assert_eq!(Synthetic.image_shape(), None);
+    assert_eq!(Folder.image_shape(), None);
     assert_eq!((mnist.len(), cifar.len(), cifar.plane()), (784, 3072, 1024));
     assert_eq!(cifar.to_string(), "3x32x32");
     let classes: Vec<usize> = DatasetKind::all().iter().map(|k| k.num_classes()).collect();
-    assert_eq!(classes, vec![10, 10, 10, 100, 10]);
+    // A folder's class count is its class folders' (read `Dataset::num_classes`); 10 is a default.
+    assert_eq!(classes, vec![10, 10, 10, 100, 10, 10]);
     assert!(Mnist.fetch_hint().contains("scripts/fetch-data.sh mnist"));
     assert!(FashionMnist
         .fetch_hint()
         .contains("scripts/fetch-data.sh fashion-mnist"));
     assert!(Cifar10.fetch_hint().contains("cifar-10-batches-bin"));
     assert!(Cifar100.fetch_hint().contains("cifar-100-binary"));
+    assert!(Folder.fetch_hint().contains("train/<class>"));
 }
 
 #[test]

@@ -60,6 +60,7 @@ fn measured_by_the_evaluator(dir: &std::path::Path, bn_recal_batches: usize) -> 
         recal_batches: bn_recal_batches,
         recal_batch_size: 16,
         seed: SEED,
+        per_class: false,
     };
     let train = Arc::new(train);
     let evaluator = Evaluator::new(

@@ -5,7 +5,7 @@
 //! input and of the weight), the usual convention.
 
 use crate::data::ImageShape;
-use crate::model::{cnn, ModelKind};
+use crate::model::{cnn, densenet, wrn, ModelKind};
 
 /// A layer that does a matrix product, with the sizes its cost depends on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,7 +169,67 @@ pub fn layers(kind: ModelKind, shape: ImageShape, classes: usize) -> Vec<Layer> 
             });
             out
         }
+        ModelKind::Wrn16_8 => wrn_layers(c, (h, w), classes),
+        ModelKind::Densenet121 => densenet_layers(c, (h, w), classes),
     }
+}
+
+/// A bias-free convolution (padding kernel / 2) producing an `h x w` map.
+fn conv_nb(cin: usize, cout: usize, kernel: usize, (h, w): (usize, usize)) -> Layer {
+    Layer::Conv {
+        cin,
+        cout,
+        kernel,
+        out_h: h,
+        out_w: w,
+        bias: false,
+    }
+}
+
+/// WRN-16-8's layers, as src/model/wrn.rs builds them.
+fn wrn_layers(c: usize, mut hw: (usize, usize), classes: usize) -> Vec<Layer> {
+    let mut out = vec![conv_nb(c, 16, 3, hw)];
+    let mut cin = 16;
+    for (g, &width) in wrn::WideResNet::WIDTHS.iter().enumerate() {
+        for b in 0..wrn::BLOCKS_PER_GROUP {
+            let stride = if g > 0 && b == 0 { 2 } else { 1 };
+            let down = (conv_out(hw.0, 3, stride, 1), conv_out(hw.1, 3, stride, 1));
+            out.push(conv_nb(cin, width, 3, down));
+            out.push(conv_nb(width, width, 3, down));
+            if cin != width || stride != 1 {
+                out.push(conv_nb(cin, width, 1, down));
+            }
+            (hw, cin) = (down, width);
+        }
+    }
+    out.push(Layer::Linear {
+        inputs: cin,
+        outputs: classes,
+    });
+    out
+}
+
+/// DenseNet-121's (CIFAR form) layers, as src/model/densenet.rs builds them.
+fn densenet_layers(c: usize, mut hw: (usize, usize), classes: usize) -> Vec<Layer> {
+    let mut out = vec![conv_nb(c, densenet::STEM, 3, hw)];
+    let mut c = densenet::STEM;
+    for (b, &layers) in densenet::BLOCKS.iter().enumerate() {
+        for _ in 0..layers {
+            out.push(conv_nb(c, densenet::BOTTLENECK, 1, hw));
+            out.push(conv_nb(densenet::BOTTLENECK, densenet::GROWTH, 3, hw));
+            c += densenet::GROWTH;
+        }
+        if b + 1 < densenet::BLOCKS.len() {
+            out.push(conv_nb(c, c / 2, 1, hw));
+            c /= 2;
+            hw = (hw.0 / 2, hw.1 / 2);
+        }
+    }
+    out.push(Layer::Linear {
+        inputs: c,
+        outputs: classes,
+    });
+    out
 }
 
 /// Forward FLOPs per image: 2 x the multiply-accumulates of every conv and linear layer.

@@ -15,7 +15,7 @@ use crate::{Error, Result};
 ///
 /// Each step is forward + cross-entropy, backward, and SGD (momentum 0.9, Nesterov, weight decay
 /// 5e-4, lr 0.01) as the trainer takes it, on one fixed random batch per worker (N(0,1) images:
-/// 1x28x28 for mlp and cnn, 3x32x32 for resnet20 and vgg16; 10 classes). After --warmup steps the
+/// 1x28x28 for mlp and cnn, 3x32x32 for the others; 10 classes). After --warmup steps the
 /// run is cut into --windows windows; images/s is given as median, min and max over them (all
 /// workers together). With --workers M, M threads each own a model and a pool of threads/M
 /// threads, as in training.
@@ -26,7 +26,7 @@ use crate::{Error, Result};
 #[derive(Parser, Debug, Clone)]
 #[command(name = "grawa-train bench", max_term_width = 100)]
 pub struct BenchArgs {
-    /// Model: mlp, cnn, resnet20 or vgg16.
+    /// Model: mlp, cnn, resnet20, vgg16, wrn16-8 or densenet121.
     #[arg(long, default_value = "resnet20")]
     pub model: ModelKind,
     /// Images per step (per worker).

@@ -47,15 +47,38 @@ use crate::Result;
 // Later occurrences win (so flags override --config values) and "-1" is a value, not a flag.
 #[command(args_override_self = true, allow_negative_numbers = true)]
 pub struct TrainArgs {
-    /// Data set: mnist, fashion-mnist, cifar10, cifar100 or synthetic (needs no files).
+    /// Data set: mnist, fashion-mnist, cifar10, cifar100, synthetic (needs no files) or folder
+    /// (your own images: --data-dir holds train/<class>/*.png|jpg, test/<class>/..., optionally
+    /// val/<class>/...).
     #[arg(long, default_value = "mnist")]
     pub dataset: DatasetKind,
 
-    /// Folder holding the data sets (mnist/, fashion-mnist/, cifar-10-batches-bin/, cifar-100-binary/).
+    /// Folder holding the data sets (mnist/, fashion-mnist/, cifar-10-batches-bin/, cifar-100-binary/),
+    /// or with --dataset folder the image folder itself.
     #[arg(long, env = "GRAWA_DATA", default_value = "data")]
     pub data_dir: PathBuf,
 
-    /// Model: mlp, cnn (28x28 images), resnet20 or vgg16 (32x32 images).
+    /// --dataset folder: resize each image's shorter side to this, then center-crop a square
+    /// (torchvision's Resize + CenterCrop); --dataset synthetic: the images' side [default: the
+    /// model's side, 28 for mlp and cnn, 32 for the others].
+    #[arg(long)]
+    pub image_size: Option<usize>,
+
+    /// No training augmentation (CIFAR and folder data sets: random crop with padding 4 and a
+    /// horizontal flip otherwise).
+    #[arg(long)]
+    pub no_augment: bool,
+
+    /// Per-class test accuracy at each evaluation (metrics.jsonl) and in the summary.
+    #[arg(long)]
+    pub per_class: bool,
+
+    /// No TensorBoard event file in the run folder (written by default:
+    /// events.out.tfevents.*, for `tensorboard --logdir runs/`).
+    #[arg(long)]
+    pub no_tensorboard: bool,
+
+    /// Model: mlp, cnn (28x28 images), resnet20, vgg16, wrn16-8 or densenet121 (32x32 images).
     #[arg(long, default_value = "mlp")]
     pub model: ModelKind,
 
@@ -127,7 +150,8 @@ pub struct TrainArgs {
 
     /// Continue the run in this folder from its newest checkpoint, with the flags it was started
     /// with (saved in its config.json). A flag given with it that would change the run is refused;
-    /// --quiet, --json, --watchdog, --checkpoint-every, --keep, --data-dir and --threads may change.
+    /// --quiet, --json, --no-tensorboard, --watchdog, --checkpoint-every, --keep, --data-dir and
+    /// --threads may change.
     #[arg(long)]
     pub resume: Option<PathBuf>,
 

@@ -182,6 +182,12 @@ impl RunConfig {
                 .map(|w| positive_f64("watchdog", w).map(std::time::Duration::from_secs_f64))
                 .transpose()?,
             round: resolve_round(a, &gpu_ids)?,
+            image_size: resolve_image_size(a)?,
+            augment: !a.no_augment,
+            per_class: a.per_class,
+            tensorboard: !a.no_tensorboard,
+            parameters: 0,
+            classes: None,
             resume: a.resume.is_some(),
             quiet: a.quiet,
             json: a.json,
@@ -347,6 +353,24 @@ fn algo_config(a: &TrainArgs) -> Result<AlgoConfig> {
         probe_samples,
         max_staleness,
     })
+}
+
+/// `--image-size`: folder and synthetic data sets only, at least 1; a folder set records the
+/// model's side when none is given.
+fn resolve_image_size(a: &TrainArgs) -> Result<Option<usize>> {
+    use crate::data::DatasetKind;
+    let size = a
+        .image_size
+        .map(|s| positive("image-size", s))
+        .transpose()?;
+    match (a.dataset, size) {
+        (DatasetKind::Folder, size) => Ok(Some(a.model.input_shape(size).height)),
+        (DatasetKind::Synthetic, size) => Ok(size),
+        (_, None) => Ok(None),
+        (other, Some(s)) => Err(Error::usage(format!(
+            "--image-size {s} applies to --dataset folder and synthetic only (--dataset {other} has a fixed image size)"
+        ))),
+    }
 }
 
 /// `--round`: NCCL moves GPU buffers, so it needs GPUs and a build with NCCL.

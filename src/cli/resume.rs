@@ -13,8 +13,9 @@ use super::TrainArgs;
 use crate::config::RunConfig;
 
 /// Flags a resumed run may change: how it reports and what it may use, not what it computes.
-pub const MAY_CHANGE: [&str; 10] = [
+pub const MAY_CHANGE: [&str; 11] = [
     "quiet",
+    "no-tensorboard",
     "json",
     "watchdog",
     "checkpoint-every",
@@ -27,8 +28,9 @@ pub const MAY_CHANGE: [&str; 10] = [
 ];
 
 /// `config.json` keys that follow from the flags in [`MAY_CHANGE`] (or are the flags themselves).
-const REPORTING_KEYS: [&str; 7] = [
+const REPORTING_KEYS: [&str; 8] = [
     "out",
+    "tensorboard",
     "threads",
     "watchdog",
     "checkpoint_every",

@@ -38,11 +38,12 @@ impl Augment {
         }
     }
 
-    /// The usual recipe per data set: CIFAR gets padding 4 + flip; the others nothing (flipping
-    /// digits or clothes changes what they are, or is not customary).
+    /// The usual recipe per data set: CIFAR, and a folder of one's own images, get padding 4 +
+    /// flip; the others nothing (flipping digits or clothes changes what they are, or is not
+    /// customary).
     pub fn for_kind(kind: DatasetKind) -> Augment {
         match kind {
-            DatasetKind::Cifar10 | DatasetKind::Cifar100 => Augment {
+            DatasetKind::Cifar10 | DatasetKind::Cifar100 | DatasetKind::Folder => Augment {
                 crop_padding: 4,
                 hflip: true,
             },

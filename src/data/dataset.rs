@@ -1,6 +1,6 @@
 //! One split of a data set held in memory as bytes, and the train/test pair.
 
-use super::{DataError, DatasetKind, ImageShape};
+use super::{DataError, DatasetKind, ImageShape, Normalization};
 
 /// One split: `n` images of `shape` stored as `u8`, CHW per image, images one after another.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,6 +97,15 @@ pub struct Split {
     pub train: Dataset,
     /// Test split (evaluation only).
     pub test: Dataset,
+    /// A validation split the data set brings itself: a folder set's `val/` (same classes and
+    /// shape as `train`); `None` for every other set.
+    pub val: Option<Dataset>,
+    /// The class names, label i being `classes[i]`: a folder set's class folders; `None` for
+    /// the built-in sets.
+    pub classes: Option<Vec<String>>,
+    /// The per-channel statistics batches are normalised with: the usual figures of a built-in
+    /// set, the training images' own for a folder set.
+    pub norm: Normalization,
     /// Which data set this is.
     pub kind: DatasetKind,
 }

@@ -86,6 +86,11 @@ pub enum DataError {
         source: std::io::Error,
     },
 
+    /// A folder data set (`--dataset folder`) that cannot be read as one: a missing `train/`, an
+    /// empty class, a test class the training split lacks, a file that cannot be decoded.
+    #[error("{}: {why}", .path.display())]
+    Folder { path: PathBuf, why: String },
+
     /// A data set name that is not one of [`crate::data::DatasetKind::all`].
     #[error("unknown data set '{name}' (allowed: {allowed})")]
     UnknownDataset { name: String, allowed: String },

@@ -53,7 +53,7 @@ impl fmt::Display for ImageShape {
 }
 
 /// The data sets this crate can train on. Names (CLI, config files, JSON) are
-/// `mnist`, `fashion-mnist`, `cifar10`, `cifar100` and `synthetic`.
+/// `mnist`, `fashion-mnist`, `cifar10`, `cifar100`, `synthetic` and `folder`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DatasetKind {
@@ -69,6 +69,9 @@ pub enum DatasetKind {
     Cifar100,
     /// Seeded, generated in memory; shape and size come from a [`crate::data::SyntheticSpec`].
     Synthetic,
+    /// A researcher's own images in class folders (`train/`, `test/`, optional `val/`), resized
+    /// to the shape a [`crate::data::FolderSpec`] asks for; classes from the folder names.
+    Folder,
 }
 
 impl DatasetKind {
@@ -80,6 +83,7 @@ impl DatasetKind {
             DatasetKind::Cifar10,
             DatasetKind::Cifar100,
             DatasetKind::Synthetic,
+            DatasetKind::Folder,
         ]
     }
 
@@ -91,20 +95,23 @@ impl DatasetKind {
             DatasetKind::Cifar10 => "cifar10",
             DatasetKind::Cifar100 => "cifar100",
             DatasetKind::Synthetic => "synthetic",
+            DatasetKind::Folder => "folder",
         }
     }
 
-    /// The fixed image shape of a file-backed set; `None` for `synthetic`, whose shape is chosen.
+    /// The fixed image shape of a file-backed set; `None` for `synthetic` and `folder`, whose
+    /// shape is chosen.
     pub fn image_shape(self) -> Option<ImageShape> {
         match self {
             DatasetKind::Mnist | DatasetKind::FashionMnist => Some(ImageShape::new(1, 28, 28)),
             DatasetKind::Cifar10 | DatasetKind::Cifar100 => Some(ImageShape::new(3, 32, 32)),
-            DatasetKind::Synthetic => None,
+            DatasetKind::Synthetic | DatasetKind::Folder => None,
         }
     }
 
     /// Number of classes. For `synthetic` this is the default of [`crate::data::SyntheticSpec`];
-    /// the spec in use may choose another (read [`crate::data::Dataset::num_classes`] then).
+    /// the spec in use may choose another, and a folder has as many as class folders (read
+    /// [`crate::data::Dataset::num_classes`] then).
     pub fn num_classes(self) -> usize {
         match self {
             DatasetKind::Cifar100 => 100,
@@ -132,6 +139,9 @@ impl DatasetKind {
                  set GRAWA_DATA"
             }
             DatasetKind::Synthetic => "the synthetic data set needs no files",
+            DatasetKind::Folder => {
+                "pass --data-dir DIR holding train/<class>/<images> and test/<class>/<images>"
+            }
         }
     }
 

@@ -14,13 +14,15 @@
 //! ```
 //!
 //! `scripts/fetch-data.sh mnist|fashion-mnist|all` fetches the first two; CIFAR must be downloaded
-//! by hand (see [`DatasetKind::fetch_hint`]).
+//! by hand (see [`DatasetKind::fetch_hint`]). `--dataset folder` reads class folders from the data
+//! folder itself ([`folder`]).
 
 pub mod augment;
 pub mod cifar;
 mod dataset;
 mod error;
 pub mod files;
+pub mod folder;
 pub mod idx;
 mod kind;
 pub mod loader;
@@ -33,17 +35,30 @@ use std::path::Path;
 pub use augment::{Augment, AugmentParams};
 pub use dataset::{Dataset, Split};
 pub use error::DataError;
+pub use folder::FolderSpec;
 pub use kind::{DatasetKind, ImageShape};
 pub use loader::{eval_batches, sample_batch, Batch, ShardLoader};
 pub use normalize::{NormTable, Normalization};
 pub use synthetic::SyntheticSpec;
 
 /// Loads both splits of `kind` from `data_dir` (see the module docs for the layout); `synthetic`
-/// is only used for [`DatasetKind::Synthetic`], which reads no files.
+/// is only used for [`DatasetKind::Synthetic`], which reads no files. A folder data set is read
+/// at the default [`FolderSpec`] (3x32x32, quietly): [`load_with`] chooses its shape.
 pub fn load(
     kind: DatasetKind,
     data_dir: &Path,
     synthetic: &SyntheticSpec,
+) -> Result<Split, DataError> {
+    load_with(kind, data_dir, synthetic, &FolderSpec::default())
+}
+
+/// [`load`], with the shape a folder data set is decoded to and whether its decoding reports
+/// progress (`folder`, used for [`DatasetKind::Folder`] only).
+pub fn load_with(
+    kind: DatasetKind,
+    data_dir: &Path,
+    synthetic: &SyntheticSpec,
+    folder: &FolderSpec,
 ) -> Result<Split, DataError> {
     let (train, test) = match kind {
         DatasetKind::Mnist | DatasetKind::FashionMnist => {
@@ -60,6 +75,27 @@ pub fn load(
         DatasetKind::Cifar10 => cifar::load_cifar10(data_dir)?,
         DatasetKind::Cifar100 => cifar::load_cifar100(data_dir)?,
         DatasetKind::Synthetic => synthetic.generate()?,
+        DatasetKind::Folder => return load_folder(data_dir, folder),
     };
-    Ok(Split { train, test, kind })
+    Ok(Split {
+        train,
+        test,
+        val: None,
+        classes: None,
+        norm: Normalization::for_kind(kind),
+        kind,
+    })
+}
+
+/// A folder data set's splits, normalised with its training images' statistics.
+fn load_folder(data_dir: &Path, spec: &FolderSpec) -> Result<Split, DataError> {
+    let f = folder::load(data_dir, spec)?;
+    Ok(Split {
+        norm: folder::stats::channel_stats(&f.train),
+        train: f.train,
+        test: f.test,
+        val: f.val,
+        classes: Some(f.classes),
+        kind: DatasetKind::Folder,
+    })
 }

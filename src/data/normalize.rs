@@ -23,6 +23,9 @@ impl Normalization {
             DatasetKind::Cifar100 => (&[0.5071, 0.4865, 0.4409], &[0.2673, 0.2564, 0.2762]),
             // The synthetic generator centres pixels on 0.5 with noise of about 0.2.
             DatasetKind::Synthetic => (&[0.5], &[0.25]),
+            // A folder's statistics are its training images' (`Split::norm`, from
+            // `folder::stats::channel_stats`); nothing is known before they are read.
+            DatasetKind::Folder => (&[0.0], &[1.0]),
         };
         Normalization {
             mean: mean.to_vec(),

@@ -9,7 +9,7 @@ use candle_core::Device;
 
 use super::figures::{measure, FlatnessOptions, FlatnessReport};
 use crate::checkpoint::{self, Checkpoint, Layout};
-use crate::data::{self, Dataset, DatasetKind, Normalization, SyntheticSpec};
+use crate::data::{self, Dataset, DatasetKind, FolderSpec, Normalization, SyntheticSpec};
 use crate::metrics::write_json_atomic;
 use crate::model::evaluate::{recalibrate_batchnorm, Recalibration};
 use crate::model::{Model, ModelKind};
@@ -25,6 +25,8 @@ struct RunInfo {
     synthetic_train: usize,
     synthetic_test: usize,
     bn_recal_batches: usize,
+    /// A folder data set's image side.
+    image_size: Option<usize>,
 }
 
 fn read_run(dir: &Path) -> Result<RunInfo> {
@@ -49,6 +51,7 @@ fn read_run(dir: &Path) -> Result<RunInfo> {
         synthetic_train: u("synthetic_train")? as usize,
         synthetic_test: u("synthetic_test")? as usize,
         bn_recal_batches: u("bn_recal_batches")? as usize,
+        image_size: v["image_size"].as_u64().map(|s| s as usize),
     })
 }
 
@@ -80,13 +83,17 @@ pub fn measure_run(
         .map(Path::to_path_buf)
         .unwrap_or(info.data_dir.clone());
     let synthetic = SyntheticSpec {
-        shape: info.model.synthetic_shape(),
+        shape: info.model.input_shape(info.image_size),
         num_classes: 10,
         train: info.synthetic_train,
         test: info.synthetic_test,
         seed: info.seed,
     };
-    let split = data::load(info.dataset, &data_dir, &synthetic)?;
+    let folder = FolderSpec {
+        shape: info.model.input_shape(info.image_size),
+        progress: false,
+    };
+    let split = data::load_with(info.dataset, &data_dir, &synthetic, &folder)?;
     let images = split.train.len();
     let mut opts = opts.clone();
     if opts.samples > images {
@@ -98,7 +105,7 @@ pub fn measure_run(
         }
         opts.samples = images;
     }
-    let norm = Normalization::for_kind(info.dataset);
+    let norm = split.norm.clone();
     let model = evaluated_model(dir, &info, &split.train, &norm)?;
     let report = measure(&model, &split.train, &norm, &opts)?;
     write_json_atomic(&dir.join("flatness.json"), &report)?;

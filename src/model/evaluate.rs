@@ -2,7 +2,7 @@
 //! and accuracy), and BatchNorm's running statistics recalibrated on training batches. The
 //! trainer's evaluator and the flatness measurement both build on these.
 
-use candle_core::{DType, Device, Result, Tensor, D};
+use candle_core::{Device, Result, Tensor, D};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -18,14 +18,17 @@ pub fn batch_tensors(batch: &Batch, device: &Device) -> Result<(Tensor, Tensor)>
     Ok((x, y))
 }
 
-/// Mean loss and accuracy (fraction correct) of `model` on `data`, BatchNorm in eval mode.
+/// Mean loss, accuracy (fraction correct) and each class's accuracy (NaN for a class with no
+/// image in `data`) of `model` on `data`, BatchNorm in eval mode.
 pub fn evaluate(
     model: &Model,
     data: &Dataset,
     norm: &Normalization,
     batch_size: usize,
-) -> Result<(f64, f64)> {
-    let (mut loss_sum, mut correct, mut seen) = (0f64, 0u64, 0usize);
+) -> Result<(f64, f64, Vec<f64>)> {
+    let (mut loss_sum, mut seen) = (0f64, 0usize);
+    let mut hits = vec![0u64; data.num_classes];
+    let mut counts = vec![0u64; data.num_classes];
     for batch in eval_batches(data, norm, batch_size) {
         let (x, y) = batch_tensors(&batch, &model.device)?;
         let logits = model.forward_t(&x, false)?;
@@ -33,18 +36,33 @@ pub fn evaluate(
         // cross_entropy is a mean; weight it back to a sum so short last batches count right.
         loss_sum +=
             candle_nn::loss::cross_entropy(&logits, &y)?.to_scalar::<f32>()? as f64 * n as f64;
-        let hits = logits
-            .argmax(D::Minus1)?
-            .eq(&y)?
-            .to_dtype(DType::U32)?
-            .sum_all()?;
-        correct += hits.to_scalar::<u32>()? as u64;
+        let hit = logits.argmax(D::Minus1)?.eq(&y)?.to_vec1::<u8>()?;
+        for (&label, &h) in batch.labels.iter().zip(&hit) {
+            counts[label as usize] += 1;
+            hits[label as usize] += u64::from(h);
+        }
         seen += n;
     }
     if seen == 0 {
         candle_core::bail!("evaluation set is empty");
     }
-    Ok((loss_sum / seen as f64, correct as f64 / seen as f64))
+    let correct: u64 = hits.iter().sum();
+    let per_class = hits
+        .iter()
+        .zip(&counts)
+        .map(|(&h, &n)| {
+            if n == 0 {
+                f64::NAN
+            } else {
+                h as f64 / n as f64
+            }
+        })
+        .collect();
+    Ok((
+        loss_sum / seen as f64,
+        correct as f64 / seen as f64,
+        per_class,
+    ))
 }
 
 /// Which training batches BatchNorm's statistics are recalibrated on: `batches` batches of

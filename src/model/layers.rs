@@ -3,7 +3,9 @@
 //!
 //! PyTorch's `nn.Linear` / `nn.Conv2d` default is kaiming_uniform(a = sqrt(5)) for the weight,
 //! which works out to U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the same bound for the bias.
-//! `kaiming_normal_` (ResNet-20's reference init) is N(0, sqrt(2 / fan_in)).
+//! `kaiming_normal_` (ResNet-20's reference init) is N(0, sqrt(2 / fan_in)); with
+//! `mode='fan_out'` (torchvision's ResNets, the Wide ResNet authors' code) N(0, sqrt(2 / fan_out)),
+//! fan_out = out_channels * k * k.
 
 use candle_core::Result;
 use candle_nn::{BatchNormConfig, Init, VarBuilder};
@@ -19,9 +21,11 @@ pub enum WeightInit {
     TorchDefault,
     /// `torch.nn.init.kaiming_normal_` with fan_in and ReLU gain.
     KaimingNormal,
+    /// `torch.nn.init.kaiming_normal_(mode='fan_out', nonlinearity='relu')`.
+    KaimingNormalFanOut,
 }
 
-fn weight_hint(init: WeightInit, fan_in: usize) -> Init {
+fn weight_hint(init: WeightInit, fan_in: usize, fan_out: usize) -> Init {
     let fan_in = fan_in as f64;
     match init {
         WeightInit::TorchDefault => {
@@ -31,6 +35,10 @@ fn weight_hint(init: WeightInit, fan_in: usize) -> Init {
         WeightInit::KaimingNormal => Init::Randn {
             mean: 0.0,
             stdev: (2.0 / fan_in).sqrt(),
+        },
+        WeightInit::KaimingNormalFanOut => Init::Randn {
+            mean: 0.0,
+            stdev: (2.0 / fan_out as f64).sqrt(),
         },
     }
 }
@@ -42,8 +50,21 @@ fn bias_hint(fan_in: usize) -> Init {
 
 /// A fully connected layer with bias.
 pub fn linear(in_dim: usize, out_dim: usize, init: WeightInit, vb: VarBuilder) -> Result<Linear> {
-    let w = vb.get_with_hints((out_dim, in_dim), "weight", weight_hint(init, in_dim))?;
+    let w = vb.get_with_hints(
+        (out_dim, in_dim),
+        "weight",
+        weight_hint(init, in_dim, out_dim),
+    )?;
     let b = vb.get_with_hints(out_dim, "bias", bias_hint(in_dim))?;
+    Ok(Linear::new(w, b))
+}
+
+/// A fully connected layer with PyTorch's default weight and a zero bias, as torchvision's
+/// DenseNet and the Wide ResNet authors initialise their classifier.
+pub fn linear_zero_bias(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
+    let hint = weight_hint(WeightInit::TorchDefault, in_dim, out_dim);
+    let w = vb.get_with_hints((out_dim, in_dim), "weight", hint)?;
+    let b = vb.get_with_hints(out_dim, "bias", Init::Const(0.0))?;
     Ok(Linear::new(w, b))
 }
 
@@ -61,6 +82,7 @@ pub struct ConvSpec {
 /// A 2-D convolution.
 pub fn conv2d(spec: ConvSpec, init: WeightInit, vb: VarBuilder) -> Result<Conv2d> {
     let fan_in = spec.in_channels * spec.kernel * spec.kernel;
+    let fan_out = spec.out_channels * spec.kernel * spec.kernel;
     let w = vb.get_with_hints(
         (
             spec.out_channels,
@@ -69,7 +91,7 @@ pub fn conv2d(spec: ConvSpec, init: WeightInit, vb: VarBuilder) -> Result<Conv2d
             spec.kernel,
         ),
         "weight",
-        weight_hint(init, fan_in),
+        weight_hint(init, fan_in, fan_out),
     )?;
     let b = if spec.bias {
         Some(vb.get_with_hints(spec.out_channels, "bias", bias_hint(fan_in))?)

@@ -1,8 +1,9 @@
-//! Image classifiers: an MLP, a small CNN, ResNet-20 (option A) and VGG-16-BN, built with seeded
-//! PyTorch-style initialisation, plus the flat view of their parameters that averaging works on
-//! and their evaluation on a data set (`evaluate`).
+//! Image classifiers: an MLP, a small CNN, ResNet-20 (option A), VGG-16-BN, Wide ResNet 16-8 and
+//! DenseNet-121 (CIFAR form), built with seeded PyTorch-style initialisation, plus the flat view of
+//! their parameters that averaging works on and their evaluation on a data set (`evaluate`).
 
 pub mod cnn;
+pub mod densenet;
 pub mod evaluate;
 pub mod init;
 pub mod layers;
@@ -11,6 +12,7 @@ pub mod params;
 pub mod pool;
 pub mod resnet;
 pub mod vgg;
+pub mod wrn;
 
 use std::fmt;
 use std::str::FromStr;
@@ -30,6 +32,10 @@ pub enum ModelKind {
     Cnn,
     Resnet20,
     Vgg16,
+    /// Wide ResNet 16-8.
+    #[serde(rename = "wrn16-8")]
+    Wrn16_8,
+    Densenet121,
 }
 
 impl ModelKind {
@@ -40,6 +46,8 @@ impl ModelKind {
             ModelKind::Cnn,
             ModelKind::Resnet20,
             ModelKind::Vgg16,
+            ModelKind::Wrn16_8,
+            ModelKind::Densenet121,
         ]
     }
 
@@ -50,6 +58,8 @@ impl ModelKind {
             ModelKind::Cnn => "cnn",
             ModelKind::Resnet20 => "resnet20",
             ModelKind::Vgg16 => "vgg16",
+            ModelKind::Wrn16_8 => "wrn16-8",
+            ModelKind::Densenet121 => "densenet121",
         }
     }
 
@@ -62,12 +72,24 @@ impl ModelKind {
                 height: 28,
                 width: 28,
             },
-            ModelKind::Resnet20 | ModelKind::Vgg16 => ImageShape {
+            ModelKind::Resnet20
+            | ModelKind::Vgg16
+            | ModelKind::Wrn16_8
+            | ModelKind::Densenet121 => ImageShape {
                 channels: 3,
                 height: 32,
                 width: 32,
             },
         }
+    }
+
+    /// The image shape this model is fed from a folder data set, or the synthetic one: its
+    /// channels (1 for the MNIST-sized models, 3 for the others; [`ModelKind::synthetic_shape`])
+    /// and `side` x `side` (`--image-size`), by default its usual side.
+    pub fn input_shape(self, side: Option<usize>) -> ImageShape {
+        let usual = self.synthetic_shape();
+        let side = side.unwrap_or(usual.height);
+        ImageShape::new(usual.channels, side, side)
     }
 
     /// Whether this model can take images of `shape`; the error says why not.
@@ -84,6 +106,12 @@ impl ModelKind {
             ModelKind::Vgg16 if h % vgg::REDUCTION == 0 && w % vgg::REDUCTION == 0 && h > 0 && w > 0 => Ok(()),
             ModelKind::Vgg16 => Err(format!(
                 "vgg16 needs image sides that are multiples of 32 (CIFAR), this data set has {h}x{w}"
+            )),
+            ModelKind::Wrn16_8 => Ok(()),
+            ModelKind::Densenet121 if h >= densenet::MIN_SIDE && w >= densenet::MIN_SIDE => Ok(()),
+            ModelKind::Densenet121 => Err(format!(
+                "densenet121 needs images of at least {0}x{0}, this data set has {h}x{w}",
+                densenet::MIN_SIDE
             )),
         }
     }
@@ -133,6 +161,18 @@ impl ModelKind {
                 shape.channels,
                 shape.height,
                 shape.width,
+                classes,
+                bn_momentum,
+                vb,
+            )?),
+            ModelKind::Wrn16_8 => Box::new(wrn::WideResNet::new(
+                shape.channels,
+                classes,
+                bn_momentum,
+                vb,
+            )?),
+            ModelKind::Densenet121 => Box::new(densenet::DenseNet::new(
+                shape.channels,
                 classes,
                 bn_momentum,
                 vb,

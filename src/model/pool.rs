@@ -1,4 +1,4 @@
-//! 2x2 max-pooling with a correct gradient.
+//! 2x2 max- and average pooling with correct gradients.
 //!
 //! candle 0.11.1's `max_pool2d` backward is wrong: it multiplies the incoming gradient by the
 //! *fraction* of window elements that are maximal instead of dividing by their count, so a window
@@ -33,4 +33,20 @@ pub fn max_pool2x2_reshaped(xs: &Tensor) -> Result<Tensor> {
         xs.clone()
     };
     xs.reshape((n, c, h2, 2, w2, 2))?.max(5)?.max(3)
+}
+
+/// Mean over non-overlapping 2x2 windows of an (N, C, H, W) tensor; an odd last row or column is
+/// dropped, as `nn.AvgPool2d(2)` does. A narrow, a reshape and two sums: the backward spreads a
+/// quarter of each gradient over its window (and nothing over a dropped row), on every device.
+/// (candle's `avg_pool2d` backward upsamples the gradient to the full input, so a dropped row
+/// would receive one.)
+pub fn avg_pool2x2(xs: &Tensor) -> Result<Tensor> {
+    let (n, c, h, w) = xs.dims4()?;
+    let (h2, w2) = (h / 2, w / 2);
+    let xs = if h % 2 == 1 || w % 2 == 1 {
+        xs.narrow(2, 0, 2 * h2)?.narrow(3, 0, 2 * w2)?
+    } else {
+        xs.clone()
+    };
+    xs.reshape((n, c, h2, 2, w2, 2))?.sum(5)?.sum(3)? * 0.25
 }

@@ -362,11 +362,13 @@ impl Comparison {
     /// The per-run table as CSV with full-precision numbers: `method, algo, schedule, seed, status,
     /// test_accuracy (fraction), test_loss, lambda_max (empty when unknown), rounds, wall_seconds,
     /// run` (the folder), `val_accuracy, link_seconds` (empty when the run has none),
-    /// `worker_speed` (`;`-separated, empty at full speed).
+    /// `worker_speed` (`;`-separated, empty at full speed), and `per_class_accuracy` (fractions by
+    /// label, `;`-joined) when some run has them.
     pub fn to_csv(&self) -> Result<String, ReportError> {
         let mut w = csv::Writer::from_writer(Vec::new());
         let err = |e: csv::Error| ReportError::Other(format!("compare CSV: {e}"));
-        w.write_record([
+        let per_class = self.rows.iter().any(|r| r.per_class.is_some());
+        let mut header = vec![
             "method",
             "algo",
             "schedule",
@@ -381,10 +383,13 @@ impl Comparison {
             "val_accuracy",
             "link_seconds",
             "worker_speed",
-        ])
-        .map_err(err)?;
+        ];
+        if per_class {
+            header.push("per_class_accuracy");
+        }
+        w.write_record(header).map_err(err)?;
         for r in &self.rows {
-            w.write_record([
+            let mut record = vec![
                 r.method.clone(),
                 r.algo.clone(),
                 r.schedule.clone(),
@@ -399,8 +404,13 @@ impl Comparison {
                 r.val_accuracy.map(|v| v.to_string()).unwrap_or_default(),
                 r.link_seconds.map(|v| v.to_string()).unwrap_or_default(),
                 r.worker_speed.replace(',', ";"),
-            ])
-            .map_err(err)?;
+            ];
+            if per_class {
+                // Fractions by label, `;`-joined (empty for a run without them).
+                let fractions = r.per_class.iter().flatten().map(|a| a.to_string());
+                record.push(fractions.collect::<Vec<_>>().join(";"));
+            }
+            w.write_record(record).map_err(err)?;
         }
         let bytes = w
             .into_inner()

@@ -11,7 +11,8 @@ use crate::checkpoint::{self, Checkpoint, Layout};
 use crate::config::RunConfig;
 use crate::events::Event;
 use crate::metrics::MetricsWriter;
-use crate::progress::ProgressView;
+use crate::progress::{BudgetLeft, ProgressView};
+use crate::tensorboard::Scalars;
 use crate::Result;
 
 /// Step summaries in metrics.jsonl: one per this many steps per worker.
@@ -35,7 +36,20 @@ pub fn drain(cfg: &RunConfig, run: &Running) -> Result<f64> {
         )?),
         (None, true) => Some(MetricsWriter::create(&cfg.out, m, LOG_EVERY)?),
     };
-    let mut view = ProgressView::new(cfg.quiet || !root, run.layout.ranks, m, run.max_steps);
+    if let (Some(metrics), true) = (&mut metrics, cfg.tensorboard) {
+        let global = run.layout.global_workers();
+        let resumed_at = run
+            .resumed
+            .as_ref()
+            .map(|r| r.state.total_steps / global as u64 + 1);
+        let classes = cfg.classes.clone();
+        metrics.attach_tensorboard(Scalars::create(&cfg.out, global, m, classes, resumed_at)?);
+    }
+    let budget = BudgetLeft {
+        steps_per_worker: run.max_steps,
+        seconds: cfg.budget.minutes.map(|m| m * 60.0),
+    };
+    let mut view = ProgressView::new(cfg.quiet || !root, run.layout.ranks, m, budget);
     // Rank 0's meter covers every worker: the other ranks' losses come as `RemoteLosses`.
     let mut meter = TrainLossMeter::new(
         run.layout.global_workers(),
@@ -81,7 +95,7 @@ pub fn drain(cfg: &RunConfig, run: &Running) -> Result<f64> {
         return Err(e);
     }
     if let Some(metrics) = &mut metrics {
-        metrics.flush()?;
+        metrics.finish()?;
     }
     Ok(train_loss)
 }

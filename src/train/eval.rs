@@ -15,10 +15,12 @@ use crate::model::evaluate::{evaluate, recalibrate_batchnorm, Recalibration};
 use crate::model::{Model, ModelKind};
 
 /// A test score.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Score {
     pub loss: f64,
     pub accuracy: f64,
+    /// Each class's accuracy (`--per-class`; NaN for a class with no test image).
+    pub per_class: Option<Vec<f64>>,
 }
 
 /// Scores parameter vectors.
@@ -33,6 +35,7 @@ pub struct Evaluator {
     recal_batches: usize,
     recal_batch_size: usize,
     seed: u64,
+    per_class: bool,
 }
 
 /// Settings of an evaluator.
@@ -44,6 +47,8 @@ pub struct EvalSetup {
     pub recal_batches: usize,
     pub recal_batch_size: usize,
     pub seed: u64,
+    /// Also report each class's accuracy.
+    pub per_class: bool,
 }
 
 impl Evaluator {
@@ -72,6 +77,7 @@ impl Evaluator {
             recal_batches: setup.recal_batches,
             recal_batch_size: setup.recal_batch_size,
             seed: setup.seed,
+            per_class: setup.per_class,
         })
     }
 
@@ -86,8 +92,17 @@ impl Evaluator {
     /// Test loss and accuracy of the model with parameters `params` (flat, layer-table order).
     pub fn score(&self, params: &[f32]) -> Result<Score> {
         let model = self.prepare(params)?;
-        let (loss, accuracy) = evaluate(model, &self.test, &self.norm, self.eval_batch_size)?;
-        Ok(Score { loss, accuracy })
+        self.test_score(model)
+    }
+
+    fn test_score(&self, model: &Model) -> Result<Score> {
+        let (loss, accuracy, per_class) =
+            evaluate(model, &self.test, &self.norm, self.eval_batch_size)?;
+        Ok(Score {
+            loss,
+            accuracy,
+            per_class: self.per_class.then_some(per_class),
+        })
     }
 
     /// [`Evaluator::score`] of parameters wherever they live: a point on a GPU is written into
@@ -100,9 +115,7 @@ impl Evaluator {
             Flat::Device(_) if self.model.device.is_cuda() => {
                 write_model(params, &self.model.params)?;
                 self.recalibrate()?;
-                let (loss, accuracy) =
-                    evaluate(&self.model, &self.test, &self.norm, self.eval_batch_size)?;
-                Ok(Score { loss, accuracy })
+                Ok(self.test_score(&self.model)?)
             }
             #[cfg(feature = "cuda")]
             Flat::Device(_) => Ok(self.score(&params.to_vec()?)?),

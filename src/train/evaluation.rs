@@ -99,6 +99,7 @@ impl Evaluation {
             train_loss: f64::NAN,
             center_accuracy,
             worker_accuracy,
+            per_class: score.per_class,
         })
     }
 }

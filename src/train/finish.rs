@@ -104,8 +104,21 @@ pub fn from_checkpoint(cfg: &RunConfig, setup: Setup, wall: Instant) -> Result<S
         st.metrics.bytes,
         &st.metrics.windows,
     )?;
+    if cfg.tensorboard {
+        // The checkpoint holds every rank's workers: the run's global step divides by them all.
+        let global = st.workers.len().max(1);
+        let resumed_at = st.total_steps / global as u64 + 1;
+        let tb = crate::tensorboard::Scalars::create(
+            &cfg.out,
+            global,
+            cfg.workers,
+            cfg.classes.clone(),
+            Some(resumed_at),
+        )?;
+        metrics.attach_tensorboard(tb);
+    }
     metrics.record(&Event::Eval(final_eval.clone()))?;
-    metrics.flush()?;
+    metrics.finish()?;
     let train_loss = final_eval.train_loss;
     let outcome = Outcome {
         final_eval: Some(final_eval),
@@ -156,6 +169,7 @@ fn summarize(
         train_loss: f64::NAN,
         center_accuracy: None,
         worker_accuracy: None,
+        per_class: None,
     };
     // Ranks other than 0 score nothing and write nothing: rank 0 reports the run.
     let root = outcome.final_eval.is_some();
@@ -181,6 +195,9 @@ fn summarize(
         test_loss: eval.test_loss,
         test_accuracy: eval.test_accuracy,
         out: cfg.out.clone(),
+        parameters: cfg.parameters,
+        classes: cfg.classes.clone(),
+        per_class_accuracy: eval.per_class.clone(),
     };
     if !root {
         return Ok(summary);
@@ -193,6 +210,8 @@ fn summarize(
         let mut opts = crate::flatness::FlatnessOptions::default();
         opts.samples = opts.samples.min(train_images);
         let r = crate::flatness::measure_run(&cfg.out, Some(&cfg.data_dir), &opts, true)?;
+        let step = outcome.total_steps / m.max(1) as u64;
+        crate::tensorboard::record_flatness(&cfg.out, step, &r)?;
         if !cfg.quiet {
             eprintln!(
                 "flatness: lambda_max {:.4}, ritz_sum {:.4}, hutchinson_trace {:.4} -> {}",
@@ -231,6 +250,9 @@ pub fn after_write_failure(cfg: &RunConfig, e: Error) -> Error {
     }
     for name in ["metrics.jsonl", "metrics.csv", "config.json"] {
         let _ = std::fs::remove_file(dir.join(name));
+    }
+    for events in crate::tensorboard::event_files(dir) {
+        let _ = std::fs::remove_file(events);
     }
     let ckpts = dir.join(checkpoint::CHECKPOINTS);
     if let Ok(entries) = std::fs::read_dir(&ckpts) {

@@ -44,13 +44,13 @@ pub fn run(cfg: RunConfig) -> Result<Summary> {
 /// [`run`] as one rank of a run across processes: `peers` are the others (`None`: one process).
 /// Rank 0 writes the outputs and shows progress; the others train, take part in every round and
 /// write nothing.
-pub fn run_with(cfg: RunConfig, peers: Option<Box<dyn Peers>>) -> Result<Summary> {
+pub fn run_with(mut cfg: RunConfig, peers: Option<Box<dyn Peers>>) -> Result<Summary> {
     let wall = Instant::now();
     let layout = peers
         .as_ref()
         .map_or(RankLayout::single(cfg.workers), |p| p.layout());
     // Everything that can fail on user input happens before the output folder is created.
-    let ready = setup::prepare(&cfg, layout)?;
+    let ready = setup::prepare(&mut cfg, layout)?;
     if ready.resumed.as_ref().is_some_and(|c| c.state.finished) {
         // Training ended, but the run stopped before its summary: only that is left to do, and
         // only rank 0 writes it.

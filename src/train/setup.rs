@@ -11,7 +11,7 @@ use super::eval::{EvalSetup, Evaluator};
 use crate::algo::{self, WorkerPlan};
 use crate::checkpoint::{self, Checkpoint, Identity, Layout};
 use crate::config::RunConfig;
-use crate::data::{self, Augment, Dataset, Normalization, ShardLoader, SyntheticSpec};
+use crate::data::{self, Augment, Dataset, FolderSpec, Normalization, ShardLoader, SyntheticSpec};
 use crate::metrics::write_json_atomic;
 use crate::model::{LayerEntry, Model};
 use crate::ranks::RankLayout;
@@ -56,19 +56,24 @@ impl Shapes {
     }
 }
 
-/// Loads and builds everything `cfg` asks for, then prepares the output folder (writing
-/// `config.json` for a new run; rank 0 alone across processes). This process holds the workers
-/// of `layout`: their shards are those of the run's global workers.
-pub fn prepare(cfg: &RunConfig, layout: RankLayout) -> Result<Setup> {
+/// Loads and builds everything `cfg` asks for, fills in what follows from the data and the model
+/// (`parameters`, `classes`), then prepares the output folder (writing `config.json` for a new
+/// run; rank 0 alone across processes). This process holds the workers of `layout`: their shards
+/// are those of the run's global workers.
+pub fn prepare(cfg: &mut RunConfig, layout: RankLayout) -> Result<Setup> {
     let m = layout.global_workers();
     let synthetic = SyntheticSpec {
-        shape: cfg.model.synthetic_shape(),
+        shape: cfg.model.input_shape(cfg.image_size),
         num_classes: 10,
         train: cfg.synthetic_train,
         test: cfg.synthetic_test,
         seed: cfg.seed,
     };
-    let split = data::load(cfg.dataset, &cfg.data_dir, &synthetic)?;
+    let folder = FolderSpec {
+        shape: cfg.model.input_shape(cfg.image_size),
+        progress: !cfg.quiet && layout.is_root(),
+    };
+    let split = data::load_with(cfg.dataset, &cfg.data_dir, &synthetic, &folder)?;
     cfg.model.check_input(split.train.shape).map_err(|why| {
         Error::usage(format!(
             "--model {} with --dataset {}: {why}",
@@ -84,14 +89,18 @@ pub fn prepare(cfg: &RunConfig, layout: RankLayout) -> Result<Setup> {
         )));
     }
     let (shape, classes) = (split.train.shape, split.train.num_classes);
-    let norm = Normalization::for_kind(cfg.dataset);
+    let norm = split.norm.clone();
+    let augment = match cfg.augment {
+        true => Augment::for_kind(cfg.dataset),
+        false => Augment::none(),
+    };
     let train = Arc::new(split.train);
     let loaders = (layout.first_worker()..layout.first_worker() + layout.local_workers)
         .map(|i| {
             ShardLoader::try_new(
                 train.clone(),
                 norm.clone(),
-                Augment::for_kind(cfg.dataset),
+                augment,
                 cfg.batch_size,
                 i,
                 m,
@@ -112,6 +121,8 @@ pub fn prepare(cfg: &RunConfig, layout: RankLayout) -> Result<Setup> {
         .map(|d| Model::new(cfg.model, shape, classes, cfg.seed, d))
         .collect::<Result<Vec<_>>>()?;
     let x0 = models[0].params.to_flat()?;
+    cfg.parameters = models[0].params.len();
+    cfg.classes = split.classes.clone();
     let eval_setup = EvalSetup {
         kind: cfg.model,
         shape,
@@ -120,6 +131,7 @@ pub fn prepare(cfg: &RunConfig, layout: RankLayout) -> Result<Setup> {
         recal_batches: cfg.bn_recal_batches,
         recal_batch_size: cfg.batch_size,
         seed: cfg.seed,
+        per_class: cfg.per_class,
     };
     let evaluator = Evaluator::new(
         &eval_setup,
