@@ -13,10 +13,11 @@ use std::time::Instant;
 use grawa_train::algo::Snapshot;
 use grawa_train::average::lgrawa_weights;
 use grawa_train::buffer::FlatPlace;
+use grawa_train::comm::ranks::{RankCollective, ALL_REDUCE_WINDOW as WINDOW};
+use grawa_train::comm::{Collective, Gathered};
 use grawa_train::model::LayerEntry;
 use grawa_train::ranks::mpi::start;
-use grawa_train::ranks::{Peers, RankCollective, ALL_REDUCE_WINDOW as WINDOW};
-use grawa_train::round::{Collective, Gathered};
+use grawa_train::ranks::Peers;
 
 const SIZES: [usize; 3] = [270_000, 11_000_000, 100_000_000];
 const LOCAL_WORKERS: usize = 2;

@@ -1,5 +1,5 @@
 //! The cost of the round's seam: a round carried out through `round::RoundData` over the
-//! in-process collective (`round::Gathered`), against the direct call into `average::reduce` it
+//! in-process collective (`comm::Gathered`), against the direct call into `average::reduce` it
 //! replaced, side by side in one run. Medians of 15 repetitions after 2 warm-ups, 4 workers.
 //!
 //!     cargo run --release --example bench_seam
@@ -14,8 +14,9 @@ use std::time::Instant;
 use grawa_train::algo::{Mix, Plan, Snapshot};
 use grawa_train::average::{lgrawa_weights, uniform_average, weighted_center};
 use grawa_train::buffer::FlatPlace;
+use grawa_train::comm::Gathered;
 use grawa_train::model::LayerEntry;
-use grawa_train::round::{Gathered, RoundData};
+use grawa_train::round::RoundData;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

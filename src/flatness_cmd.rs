@@ -15,7 +15,7 @@ use crate::data::{self, DatasetKind, ImageShape, Normalization, SyntheticSpec};
 use crate::flatness::{measure, FlatnessOptions, FlatnessReport};
 use crate::metrics::write_json_atomic;
 use crate::model::{Model, ModelKind};
-use crate::train::eval::{EvalSetup, Evaluator};
+use crate::train::evaluator::{EvalSetup, Evaluator};
 use crate::{Error, Result};
 
 /// Largest Hessian eigenvalue (Lanczos), the sum of Ritz values and a Hutchinson trace estimate

@@ -16,10 +16,11 @@ use grawa_train::algo::{
 use grawa_train::average::{pull, Weights, DEFAULT_NORM_MOMENTUM};
 use grawa_train::buffer::{Flat, FlatPlace};
 use grawa_train::cli::parse_from;
+use grawa_train::comm::Gathered;
 use grawa_train::config::RunConfig;
 use grawa_train::data::ImageShape;
 use grawa_train::model::{LayerEntry, Model, ModelKind};
-use grawa_train::round::{Gathered, RoundData};
+use grawa_train::round::RoundData;
 
 /// A 2-entry layer table over a flat vector of 3: layer "a" = x[0..2], layer "b" = x[2..3].
 fn table() -> Vec<LayerEntry> {

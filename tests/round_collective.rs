@@ -1,5 +1,5 @@
 //! The collective's contract: any transport that implements the three primitives and adds the
-//! terms of a sum in participant order gives the rounds of `round::Gathered` bit for bit. Checked
+//! terms of a sum in participant order gives the rounds of `comm::Gathered` bit for bit. Checked
 //! with a deliberately plain transport written here (scalar loops, the trait's default
 //! `all_reduce_mean`), for every kind of plan, on random buffers.
 
@@ -8,8 +8,9 @@ mod run_support;
 use grawa_train::algo::{Mix, Plan, Snapshot, Target, WorkerStats};
 use grawa_train::average::{lgrawa_weights, mgrawa_weights, Weights};
 use grawa_train::buffer::{Flat, FlatPlace};
+use grawa_train::comm::{Collective, Gathered};
 use grawa_train::model::LayerEntry;
-use grawa_train::round::{Collective, Gathered, RoundData};
+use grawa_train::round::RoundData;
 use grawa_train::Result;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

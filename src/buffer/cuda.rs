@@ -12,13 +12,13 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::staging::{plan, Source};
 use super::{FlatBuffer, RoundBuffer};
 use crate::average::Weights;
 use crate::cuda::cudarc::driver::{CudaContext, CudaSlice, CudaStream};
 use crate::cuda::{fence_read, CudaError, DeviceLayout, DeviceWeights, Kernels};
 use crate::model::LayerEntry;
 use crate::optim::SgdConfig;
-use crate::round::staging::{plan, Source};
 use crate::{Error, Result};
 
 /// Copies of a buffer between host and GPU memory (uploads and downloads of whole buffers), in

@@ -18,6 +18,7 @@ mod cuda;
 mod flat;
 mod host;
 mod round;
+pub mod staging;
 
 #[cfg(feature = "cuda")]
 pub use cuda::{host_transfers, CudaBuffer, CudaPlace};

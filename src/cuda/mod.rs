@@ -17,8 +17,6 @@
 
 pub mod device;
 pub mod kernels;
-#[cfg(feature = "nccl")]
-pub mod nccl_round;
 pub mod pieces;
 pub mod ptx;
 pub mod selftest;

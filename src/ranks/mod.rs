@@ -15,10 +15,7 @@
 //!   stops, the run's total steps, every worker's statistics), so every rank calls the same
 //!   collectives in the same order.
 
-mod checkpoint;
-mod collective;
 mod gpus;
-mod header;
 #[cfg(feature = "mpi")]
 pub mod mpi;
 #[cfg(feature = "nccl")]
@@ -27,10 +24,7 @@ pub mod nccl;
 pub mod nccl_peers;
 pub mod unique_id;
 
-pub use checkpoint::gather_saves;
-pub use collective::{RankCollective, WINDOW as ALL_REDUCE_WINDOW};
 pub use gpus::gpus_for_rank;
-pub use header::{agree, others_losses, push_losses, Agreed, Header, Kind};
 
 /// The number of processes an MPI launcher (OpenMPI's mpirun, MPICH's hydra, Slurm's srun with
 /// PMI) says this run has, from its environment; `None` when no launcher started this process.

@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
-use super::Collective;
 use crate::algo::{Mix, Plan, Target};
 use crate::buffer::{Flat, FlatBuffer, FlatPlace, RoundBuffer};
+use crate::comm::Collective;
 use crate::{Error, Result};
 
 /// Checkpoint name of EASGD's center (kept from the first checkpoint format).

@@ -15,14 +15,6 @@
 //!
 //! docs/design.md section 4 describes the seam and what an MPI or NCCL implementation must do.
 
-mod collective;
 mod data;
-mod gathered;
-pub mod groups;
-mod reduced;
-pub mod staging;
 
-pub use collective::Collective;
 pub use data::RoundData;
-pub use gathered::Gathered;
-pub use reduced::{Reduced, Reducer};

@@ -5,8 +5,7 @@
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use super::coordinator::Outcome;
-use super::evaluation::Evaluation;
+use super::hub::{Evaluation, Outcome};
 use super::loss_meter::TrainLossMeter;
 use super::setup::Setup;
 use super::spawn::Running;

@@ -10,22 +10,17 @@
 //! `watchdog`; the worker's loop is `worker`, its messages `hub`.
 
 pub mod budget;
-mod checkpoints;
-pub mod coordinator;
 mod device_params;
 mod drain;
-pub mod eval;
-mod evaluation;
+pub mod evaluator;
 mod finish;
 pub mod hub;
 pub mod interrupt;
 mod loss_meter;
-mod place;
-mod round_clock;
+pub mod messages;
 mod setup;
 mod spawn;
 pub mod step;
-mod watchdog;
 pub mod worker;
 
 pub use crate::events;

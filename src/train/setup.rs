@@ -7,7 +7,7 @@ use std::sync::Arc;
 use candle_core::Device;
 
 use super::budget::StepBudget;
-use super::eval::{EvalSetup, Evaluator};
+use super::evaluator::{EvalSetup, Evaluator};
 use crate::algo::{self, WorkerPlan};
 use crate::checkpoint::{self, Checkpoint, Identity, Layout};
 use crate::config::RunConfig;

@@ -9,19 +9,15 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::{unbounded, Receiver, Sender};
 
-use super::checkpoints::CheckpointAssembly;
-use super::coordinator::{Coordinator, Outcome};
-use super::evaluation::Evaluation;
-use super::hub::{Reply, Shared, ToHub, WorkerLink};
+use super::hub::{CheckpointAssembly, Coordinator, Evaluation, Outcome, RoundClock, Watchdog};
 use super::interrupt;
-use super::place::round_place;
-use super::round_clock::RoundClock;
+use super::messages::{Reply, Shared, ToHub, WorkerLink};
 use super::setup::{Setup, Shapes};
-use super::watchdog::Watchdog;
 use super::worker::{Worker, WorkerContext};
 use crate::algo::{self, AlgoKind, ScheduleKind};
 use crate::buffer::{Flat, RoundBuffer};
 use crate::checkpoint::{Checkpoint, WorkerSave};
+use crate::comm::place::round_place;
 use crate::config::{RoundTransport, RunConfig};
 use crate::data::seed::derive_seed;
 use crate::error::panic_message;

@@ -13,7 +13,7 @@ use rand::SeedableRng;
 
 use super::budget::StepBudget;
 use super::device_params::{write_model, DeviceParams};
-use super::hub::{Reply, Shared, ToHub, WorkerLink};
+use super::messages::{Reply, Shared, ToHub, WorkerLink};
 use super::step::batch_tensors;
 use crate::algo::{NormSource, ScheduleKind, Snapshot, StepKind, Target, WorkerPlan};
 use crate::average::{layer_norms, AccumulatedNorms, LossWindow, DEFAULT_ACCUMULATED_BETA};

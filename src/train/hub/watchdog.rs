@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Receiver, RecvTimeoutError};
 
-use super::hub::{Shared, ToHub};
+use crate::train::messages::{Shared, ToHub};
 use crate::{Error, Result};
 
 /// When each worker was last heard from, and how long silence may last.

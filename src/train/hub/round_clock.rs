@@ -1,8 +1,8 @@
 //! When rounds end the run, and how many permits the next `permits` round hands out: the
 //! budget as the pulling thread sees it.
 
-use super::hub::Shared;
 use crate::algo::{ScheduleKind, Snapshot};
+use crate::train::messages::Shared;
 
 /// The run's budget and schedule, from the pulling thread's side.
 pub struct RoundClock {

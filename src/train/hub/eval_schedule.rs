@@ -3,11 +3,11 @@
 //! `RoundData::evaluated_flat` after the round's target, and with `--eval-workers` the center and
 //! each worker too.
 
-use super::eval::Evaluator;
 use crate::algo::{Snapshot, Target};
 use crate::buffer::{Flat, FlatPlace, RoundBuffer};
 use crate::events::EvalEvent;
 use crate::round::RoundData;
+use crate::train::evaluator::Evaluator;
 use crate::Result;
 
 /// When and what to evaluate.

@@ -12,21 +12,31 @@ use std::time::Instant;
 
 use crossbeam::channel::{Receiver, Sender};
 
-use super::checkpoints::{AlgoParts, CheckpointAssembly, Position};
-use super::evaluation::Evaluation;
-use super::hub::{Reply, Shared, ToHub};
-use super::round_clock::RoundClock;
-use super::watchdog::Watchdog;
+mod checkpoints;
+mod eval_schedule;
+mod round_clock;
+mod watchdog;
+
+pub use checkpoints::CheckpointAssembly;
+pub use eval_schedule::Evaluation;
+pub use round_clock::RoundClock;
+pub use watchdog::Watchdog;
+
+use super::messages::{Reply, Shared, ToHub};
 use crate::algo::{Plan, Policy, ScheduleKind, Snapshot, Target, WorkerStats};
 use crate::buffer::{Flat, FlatBuffer, FlatPlace};
 use crate::checkpoint::Checkpoint;
+use crate::comm::nccl::{Reduced, Reducer};
+use crate::comm::ranks::{
+    agree, gather_saves, others_losses, push_losses, Header, Kind, RankCollective,
+};
+use crate::comm::{Collective, Gathered};
 use crate::events::{flat_weights, EvalEvent, Event, RoundEvent};
 use crate::model::LayerEntry;
-use crate::ranks::{
-    agree, gather_saves, others_losses, push_losses, Header, Kind, Peers, RankCollective,
-};
-use crate::round::{Collective, Gathered, Reduced, Reducer, RoundData};
+use crate::ranks::Peers;
+use crate::round::RoundData;
 use crate::{Error, Result};
+use checkpoints::{AlgoParts, Position};
 
 /// What the pulling thread needs.
 pub struct Coordinator {
@@ -778,7 +788,7 @@ impl Coordinator {
 /// `--round nccl`'s communicators over the GPUs `gpus` (one per worker).
 #[cfg(feature = "nccl")]
 fn nccl_reducer(gpus: &[usize], table: &[LayerEntry]) -> Result<Box<dyn Reducer>> {
-    Ok(Box::new(crate::cuda::nccl_round::NcclReducer::new(
+    Ok(Box::new(crate::comm::nccl::reducer::NcclReducer::new(
         gpus, table,
     )?))
 }

@@ -17,12 +17,12 @@
 
 use std::sync::Arc;
 
-use super::cudarc::nccl::{group_end, group_start, Comm, ReduceOp};
+use super::groups::DeviceGroups;
+use super::Reducer;
 use crate::average::Weights;
 use crate::buffer::{CudaBuffer, CudaPlace, Flat, FlatBuffer, RoundBuffer};
+use crate::cuda::cudarc::nccl::{group_end, group_start, Comm, ReduceOp};
 use crate::model::LayerEntry;
-use crate::round::groups::DeviceGroups;
-use crate::round::Reducer;
 use crate::{Error, Result};
 
 fn nccl(what: &str, e: impl std::fmt::Debug) -> Error {

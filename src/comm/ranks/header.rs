@@ -4,8 +4,8 @@
 //! failure or clock), what the exchange is (a round, a gradient all-reduce), the run's total local
 //! steps, and every worker's statistics for the round's decision.
 
-use super::{Peers, RankLayout};
 use crate::algo::{Snapshot, WorkerStats};
+use crate::ranks::{Peers, RankLayout};
 
 /// What this rank's workers sent to this exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,11 +4,11 @@
 //! with a one-process run to f32 rounding, not bit for bit. Buffers are host memory here: a GPU
 //! rank's snapshots are staged to the host before the round (see `train::coordinator`).
 
-use super::{Peers, RankLayout};
 use crate::algo::WorkerStats;
 use crate::average::Weights;
 use crate::buffer::Flat;
-use crate::round::{Collective, Gathered};
+use crate::comm::{Collective, Gathered};
+use crate::ranks::{Peers, RankLayout};
 use crate::Result;
 
 /// Elements per cross-rank all-reduce call: 256 Ki f32 (1 MiB) fits in L2 with this rank's

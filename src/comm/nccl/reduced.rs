@@ -3,11 +3,11 @@
 //! thread combining the gathered buffers itself (`--round hub`, [`super::Gathered`]). Broadcasts
 //! stay copies: NCCL would move the same bytes.
 
-use super::gathered::broadcast_copy;
-use super::Collective;
 use crate::algo::WorkerStats;
 use crate::average::Weights;
 use crate::buffer::{Flat, FlatPlace};
+use crate::comm::gathered::broadcast_copy;
+use crate::comm::Collective;
 use crate::Result;
 
 /// Sums of participants' buffers by a collective library.
