@@ -11,12 +11,13 @@
 
 use std::time::Instant;
 
-use grawa_train::algo::{Mix, Plan, Snapshot};
+use grawa_train::algo::{Mix, Plan};
 use grawa_train::average::{lgrawa_weights, uniform_average, weighted_center};
 use grawa_train::buffer::FlatPlace;
 use grawa_train::comm::Gathered;
 use grawa_train::model::LayerEntry;
 use grawa_train::round::RoundData;
+use grawa_train::train::messages::{participants, Snapshot};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -98,7 +99,7 @@ fn main() {
                 norms: None,
             };
             let seam = median_ms(|| {
-                let mut net = Gathered::snapshots(&refs, &table, FlatPlace::Host);
+                let mut net = Gathered::from_parts(participants(&refs), &table, FlatPlace::Host);
                 let t = data.lockstep(&plan, &mut net).expect("round");
                 std::hint::black_box(&t);
             });

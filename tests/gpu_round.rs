@@ -13,11 +13,11 @@ mod run_support;
 
 use std::sync::Arc;
 
-use grawa_train::algo::{Plan, Target};
+use grawa_train::algo::Plan;
 use grawa_train::buffer::{host_transfers, CudaBuffer, CudaPlace, Flat, FlatPlace};
 use grawa_train::comm::{Collective, Gathered};
 use grawa_train::model::LayerEntry;
-use grawa_train::round::RoundData;
+use grawa_train::round::{RoundData, Target};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use run_support::{round_mixes, table_of};

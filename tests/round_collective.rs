@@ -5,12 +5,13 @@
 
 mod run_support;
 
-use grawa_train::algo::{Mix, Plan, Snapshot, Target, WorkerStats};
+use grawa_train::algo::{Mix, Plan, WorkerStats};
 use grawa_train::average::{lgrawa_weights, mgrawa_weights, Weights};
 use grawa_train::buffer::{Flat, FlatPlace};
 use grawa_train::comm::{Collective, Gathered};
 use grawa_train::model::LayerEntry;
-use grawa_train::round::RoundData;
+use grawa_train::round::{RoundData, Target};
+use grawa_train::train::messages::{participants, Snapshot};
 use grawa_train::Result;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -100,7 +101,7 @@ fn any_ordered_transport_gives_the_gathered_rounds_bit_for_bit() {
         let elastic = matches!(mix, Mix::Elastic { .. });
         let (mut a, mut b) = (RoundData::new(elastic, &x0), RoundData::new(elastic, &x0));
         for round in 0..2 {
-            let mut gathered = Gathered::snapshots(&refs, &table, FlatPlace::Host);
+            let mut gathered = Gathered::from_parts(participants(&refs), &table, FlatPlace::Host);
             let mut plain = Plain {
                 workers: vec![0, 2, 4],
                 xs: snaps.iter().map(|s| s.params.as_host().unwrap()).collect(),

@@ -17,8 +17,6 @@ mod local_sgd;
 mod lsgd;
 mod none;
 
-use std::sync::Arc;
-
 pub use easgd::Easgd;
 pub use grawa::Grawa;
 pub use kind::{AlgoConfig, AlgoFlag, AlgoKind, NormSource, ScheduleKind};
@@ -27,37 +25,6 @@ pub use lsgd::Lsgd;
 pub use none::NoAveraging;
 
 use crate::average::Weights;
-use crate::buffer::{Flat, FlatBuffer, RoundBuffer};
-
-/// What a worker hands to the pulling thread at a round: its statistics and its parameters.
-#[derive(Debug)]
-pub struct Snapshot {
-    pub worker: usize,
-    /// Local steps the worker had taken when the snapshot was made.
-    pub step: u64,
-    /// Trainable parameters, flat, in the layer table's order, where the worker keeps them (a GPU
-    /// worker's snapshot stays on its GPU).
-    pub params: Flat,
-    /// Per-layer gradient norms (GRAWA).
-    pub layer_norms: Option<Vec<f64>>,
-    /// Mean training loss of the last few mini-batches (LSGD).
-    pub recent_loss: Option<f64>,
-    /// The training loss of every local step since the worker's previous snapshot: across
-    /// processes, rank 0's metrics take the other ranks' losses from these.
-    pub losses: Vec<f32>,
-}
-
-impl Snapshot {
-    /// The part a policy decides from (no parameters).
-    pub fn stats(&self) -> WorkerStats {
-        WorkerStats {
-            worker: self.worker,
-            step: self.step,
-            layer_norms: self.layer_norms.clone(),
-            recent_loss: self.recent_loss,
-        }
-    }
-}
 
 /// A participant's small statistics at a round: everything a [`Policy`] decides from. A few
 /// numbers per worker, so an all-gather of them is cheap on any transport.
@@ -135,76 +102,6 @@ pub trait Policy: Send {
     /// Restores what `state` returned.
     fn restore(&mut self, _state: &serde_json::Value) -> Result<(), String> {
         Ok(())
-    }
-}
-
-/// A point to pull toward, or (async EASGD) an exchange with the center. `B` is the buffer the
-/// round works in: [`Flat`] in the trainer (host or GPU), any [`RoundBuffer`] in tests.
-#[derive(Debug)]
-pub enum Target<B = Flat> {
-    /// `x <- (1 - lambda) x + lambda point`, for every worker that takes the round.
-    Pull { point: Arc<B>, lambda: f32 },
-    /// `x <- x - diff` for `worker` alone: its share of an elastic exchange whose other half,
-    /// `c <- c + diff`, the center has taken already (asynchronous EASGD).
-    Exchange { worker: usize, diff: Arc<B> },
-}
-
-impl<B> Clone for Target<B> {
-    fn clone(&self) -> Self {
-        match self {
-            Target::Pull { point, lambda } => Target::Pull {
-                point: point.clone(),
-                lambda: *lambda,
-            },
-            Target::Exchange { worker, diff } => Target::Exchange {
-                worker: *worker,
-                diff: diff.clone(),
-            },
-        }
-    }
-}
-
-impl<B: RoundBuffer> Target<B> {
-    /// The point later proximal steps go toward (the pulled-to center or leader).
-    pub fn anchor(&self) -> Option<&Arc<B>> {
-        match self {
-            Target::Pull { point, .. } => Some(point),
-            Target::Exchange { .. } => None,
-        }
-    }
-
-    /// Whether worker `w` applies this target.
-    pub fn applies_to(&self, w: usize) -> bool {
-        match self {
-            Target::Pull { .. } => true,
-            Target::Exchange { worker, .. } => *worker == w,
-        }
-    }
-
-    /// Applies the target to the parameters `x` of `worker` (`None`: a point that is no
-    /// worker's, like the workers' mean, which only a pull moves), where they live.
-    pub fn apply(&self, worker: Option<usize>, x: &mut B) -> crate::Result<()> {
-        match self {
-            Target::Pull { point, lambda } => x.pull(point, *lambda),
-            Target::Exchange { worker: w, diff } if worker == Some(*w) => {
-                x.scale_add(1.0, diff, -1.0)
-            }
-            Target::Exchange { .. } => Ok(()),
-        }
-    }
-}
-
-impl Target<Flat> {
-    /// [`Target::apply`] to host parameters (evaluation's copies, checkpoints); a target on a GPU
-    /// is copied to the host first.
-    pub fn apply_host(&self, worker: Option<usize>, x: &mut [f32]) -> crate::Result<()> {
-        match self {
-            Target::Pull { point, lambda } => x.pull(&point.host()?, *lambda),
-            Target::Exchange { worker: w, diff } if worker == Some(*w) => {
-                x.scale_add(1.0, &diff.host()?, -1.0)
-            }
-            Target::Exchange { .. } => Ok(()),
-        }
     }
 }
 

@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use crate::algo::{Mix, Plan, Target};
+use super::Target;
+use crate::algo::{Mix, Plan};
 use crate::buffer::{Flat, FlatBuffer, FlatPlace, RoundBuffer};
 use crate::comm::Collective;
 use crate::{Error, Result};

@@ -16,5 +16,7 @@
 //! docs/design.md section 4 describes the seam and what an MPI or NCCL implementation must do.
 
 mod data;
+mod target;
 
 pub use data::RoundData;
+pub use target::Target;

@@ -19,6 +19,7 @@ pub mod interrupt;
 mod loss_meter;
 pub mod messages;
 mod setup;
+pub mod shared;
 mod spawn;
 pub mod step;
 pub mod worker;

@@ -1,5 +1,5 @@
-//! The spawn phase of a run: the shared state, one thread per worker (each on its own rayon pool,
-//! restored from the checkpoint when resuming), and the pulling thread.
+//! The spawn phase of a run: the transport chosen, the shared state, one thread per worker (each
+//! on its own rayon pool, restored from the checkpoint when resuming), and the hub.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
@@ -9,27 +9,27 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::{unbounded, Receiver, Sender};
 
-use super::hub::{CheckpointAssembly, Coordinator, Evaluation, Outcome, RoundClock, Watchdog};
+use super::hub::{CheckpointAssembly, EvalSchedule, Hub, Outcome, RoundClock, Watchdog};
 use super::interrupt;
-use super::messages::{Reply, Shared, ToHub, WorkerLink};
+use super::messages::{Reply, ToHub, WorkerLink};
 use super::setup::{Setup, Shapes};
+use super::shared::Shared;
 use super::worker::{Worker, WorkerContext};
 use crate::algo::{self, AlgoKind, ScheduleKind};
 use crate::buffer::{Flat, RoundBuffer};
 use crate::checkpoint::{Checkpoint, WorkerSave};
-use crate::comm::place::round_place;
-use crate::config::{RoundTransport, RunConfig};
+use crate::comm::Wiring;
+use crate::config::RunConfig;
 use crate::data::seed::derive_seed;
 use crate::error::panic_message;
 use crate::events::Event;
-use crate::optim::Sgd;
 use crate::ranks::{Peers, RankLayout};
 use crate::round::RoundData;
 use crate::{Error, Result};
 
 /// A run in progress: its threads and the events they send.
 pub struct Running {
-    /// The pulling thread; it returns how the run ended.
+    /// The hub; it returns how the run ended.
     pub hub: JoinHandle<Result<Outcome>>,
     pub workers: Vec<JoinHandle<()>>,
     pub events: Receiver<Event>,
@@ -84,27 +84,8 @@ fn shared_state(cfg: &RunConfig, s: &Setup, layout: RankLayout) -> Arc<Shared> {
     Arc::new(shared)
 }
 
-/// Checks that every rank starts from the same initial point (the same seed builds the same model
-/// everywhere; a different library or CPU could still differ): a hash of its bits, all-gathered.
-fn same_start_everywhere(peers: &mut dyn Peers, x0: &[f32]) -> Result<()> {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    x0.iter().for_each(|v| v.to_bits().hash(&mut h));
-    let bits = h.finish();
-    // Two f64 halves of the 64-bit hash: exact.
-    let mine = [(bits >> 32) as f64, (bits & 0xffff_ffff) as f64];
-    let all = peers.all_gather(&mine);
-    if let Some(r) = all.iter().position(|v| v[..] != mine[..]) {
-        return Err(Error::Internal(format!(
-            "rank {r} builds a different initial model than rank {} (same seed, other numbers): ranks must run the same binary on the same kind of CPU",
-            peers.layout().rank
-        )));
-    }
-    Ok(())
-}
-
-/// Starts worker `worker`'s thread. A failure of any kind reaches the pulling thread, which stops
-/// the others: no hang.
+/// Starts worker `worker`'s thread. A failure of any kind reaches the hub, which stops the
+/// others: no hang.
 fn spawn_worker(worker: Worker, threads: usize, report: Sender<ToHub>) -> Result<JoinHandle<()>> {
     let id = worker.id;
     let pool = pool(threads, "worker")?;
@@ -123,14 +104,14 @@ fn spawn_worker(worker: Worker, threads: usize, report: Sender<ToHub>) -> Result
         .map_err(|e| Error::Internal(format!("cannot start worker thread: {e}")))
 }
 
-/// Starts every worker of this process and the pulling thread; `peers` are the other ranks of a
-/// run across processes (the pulling thread takes them over).
-pub fn start(cfg: &RunConfig, s: Setup, mut peers: Option<Box<dyn Peers>>) -> Result<Running> {
+/// Starts every worker of this process and the hub; `peers` are the other ranks of a run across
+/// processes (the hub's transport takes them over).
+pub fn start(cfg: &RunConfig, s: Setup, peers: Option<Box<dyn Peers>>) -> Result<Running> {
     let m = cfg.workers;
-    let layout = peers.as_ref().map_or(RankLayout::single(m), |p| p.layout());
-    if let Some(p) = &mut peers {
-        same_start_everywhere(p.as_mut(), &s.x0)?;
-    }
+    let table = s.shapes.table.clone();
+    let mut wiring = Wiring::choose(cfg.round, &cfg.gpus, peers, &table)?;
+    let layout = wiring.layout(m);
+    wiring.check_same_start(&s.x0)?;
     let shared = shared_state(cfg, &s, layout);
     let train_images = s.train.len();
     let (to_hub, inbox) = unbounded();
@@ -154,7 +135,6 @@ pub fn start(cfg: &RunConfig, s: Setup, mut peers: Option<Box<dyn Peers>>) -> Re
     for (id, (model, loader)) in s.models.into_iter().zip(s.loaders).enumerate() {
         let (reply_tx, reply_rx) = unbounded();
         replies.push(reply_tx);
-        let opt = Sgd::new(cfg.sgd, &model.params);
         // Seeded by the global id: the same probes as worker `global` of a one-process run.
         let global = layout.first_worker() + id;
         let probe_seed = derive_seed(&[cfg.seed, 0x7072_6f62, global as u64]); // "prob"
@@ -162,6 +142,7 @@ pub fn start(cfg: &RunConfig, s: Setup, mut peers: Option<Box<dyn Peers>>) -> Re
             to_hub: to_hub.clone(),
             replies: reply_rx,
         };
+        let opt = crate::optim::Sgd::new(cfg.sgd, &model.params);
         let mut worker = Worker::new(id, model, opt, loader, probe_seed, link, ctx.clone())?;
         if let Some(r) = &s.resumed {
             let save = WorkerSave {
@@ -181,7 +162,6 @@ pub fn start(cfg: &RunConfig, s: Setup, mut peers: Option<Box<dyn Peers>>) -> Re
     drop(to_hub);
     drop(ctx);
 
-    let table = s.shapes.table.clone();
     let mut policy = algo::build(&cfg.algo, layout.global_workers(), table.len());
     let mut data = RoundData::new(cfg.algo.kind == AlgoKind::Easgd, &s.x0);
     if let Some(r) = &s.resumed {
@@ -190,57 +170,64 @@ pub fn start(cfg: &RunConfig, s: Setup, mut peers: Option<Box<dyn Peers>>) -> Re
         data.restore(&r.algo_tensors).map_err(bad)?;
     }
     // The round's data and anchor start where rounds run (uploaded once on a GPU run).
-    let place = round_place(&cfg.gpus, &table, layout.ranks)?;
+    let place = wiring.place();
     data.move_to(&place)?;
     let anchor = Flat::Host(match &s.resumed {
         Some(r) => r.anchor.clone(),
         None => s.x0,
     })
     .copy_to(&place)?;
-    let coordinator = Coordinator {
-        clock: RoundClock {
-            schedule: cfg.algo.schedule,
-            workers: m,
-            ranks: layout.ranks as u64,
-            tau: s.plan.tau,
-            max_steps: s.budget.max_steps,
-            max_seconds: s.budget.max_seconds,
-        },
-        policy,
-        data,
-        table,
-        inbox,
-        replies,
-        events: events_tx,
-        evaluation: Evaluation {
-            evaluator: s.evaluator,
-            every: s.eval_every,
-            workers: layout.global_workers(),
-            batches_per_epoch: s.batches_per_epoch,
-            eval_workers: cfg.eval_workers,
-            next: s.resumed.as_ref().map_or(0, |r| r.state.next_eval),
-        },
-        checkpoints: CheckpointAssembly::new(cfg.checkpoint_every, s.identity, m),
-        watchdog: Watchdog::new(cfg.watchdog, m),
-        shared: shared.clone(),
-        rounds: s.resumed.as_ref().map_or(0, |r| r.state.rounds),
-        anchor: Arc::new(anchor),
-        place,
-        peers,
-        nccl_gpus: (cfg.round == RoundTransport::Nccl).then(|| cfg.gpus.clone()),
+    let clock = RoundClock {
+        schedule: cfg.algo.schedule,
+        workers: m,
+        ranks: layout.ranks as u64,
+        tau: s.plan.tau,
+        max_steps: s.budget.max_steps,
+        max_seconds: s.budget.max_seconds,
     };
-    let hub_pool = pool(cfg.threads, "pulling")?;
+    let evaluation = EvalSchedule {
+        evaluator: s.evaluator,
+        every: s.eval_every,
+        workers: layout.global_workers(),
+        batches_per_epoch: s.batches_per_epoch,
+        eval_workers: cfg.eval_workers,
+        next: s.resumed.as_ref().map_or(0, |r| r.state.next_eval),
+    };
+    let checkpoints = CheckpointAssembly::new(cfg.checkpoint_every, s.identity, m);
+    let (watchdog, shared_hub) = (Watchdog::new(cfg.watchdog, m), shared.clone());
+    let rounds = s.resumed.as_ref().map_or(0, |r| r.state.rounds);
+    let hub_pool = pool(cfg.threads, "hub")?;
     let hub = std::thread::Builder::new()
-        .name("pulling".into())
+        .name("hub".into())
         .spawn(move || {
-            let events = coordinator.events.clone();
-            let result = hub_pool.install(|| coordinator.run());
+            let failed = events_tx.clone();
+            let result = hub_pool.install(|| {
+                // The transport is opened here: NCCL's communicators belong to the thread that
+                // makes them.
+                let comm = wiring.open(table, m)?;
+                let hub = Hub {
+                    clock,
+                    policy,
+                    data,
+                    comm,
+                    inbox,
+                    replies,
+                    events: events_tx,
+                    evaluation,
+                    checkpoints,
+                    watchdog,
+                    shared: shared_hub,
+                    rounds,
+                    anchor: Arc::new(anchor),
+                };
+                hub.run()
+            });
             if result.is_err() {
-                let _ = events.send(Event::Fatal);
+                let _ = failed.send(Event::Fatal);
             }
             result
         })
-        .map_err(|e| Error::Internal(format!("cannot start the pulling thread: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot start the hub: {e}")))?;
     Ok(Running {
         hub,
         workers,

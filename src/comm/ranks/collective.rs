@@ -1,8 +1,8 @@
 //! The round's collective across ranks, hierarchical: a rank first combines its own workers with
-//! the in-process reductions (`round::Gathered`), then one all-reduce across ranks adds the ranks'
+//! the in-process reductions ([`Gathered`]), then one all-reduce across ranks adds the ranks'
 //! partial sums. The sum's order differs from one process's (worker by worker), so results agree
 //! with a one-process run to f32 rounding, not bit for bit. Buffers are host memory here: a GPU
-//! rank's snapshots are staged to the host before the round (see `train::coordinator`).
+//! rank's buffers are staged to the host first (`super::Ranks::collective`).
 
 use crate::algo::WorkerStats;
 use crate::average::Weights;

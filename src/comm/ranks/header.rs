@@ -1,49 +1,12 @@
-//! The agreement the pulling threads of all ranks reach before each lockstep exchange: one small
-//! fixed-length vector per rank, all-gathered. From it every rank knows the same things, so it
-//! takes the same branch and calls the same collectives: whether to stop now (any rank's signal,
-//! failure or clock), what the exchange is (a round, a gradient all-reduce), the run's total local
-//! steps, and every worker's statistics for the round's decision.
+//! The agreements of the hubs of all ranks: one small vector per rank, all-gathered. Before each
+//! lockstep exchange every rank learns the same things, so it takes the same branch and calls the
+//! same collectives: whether to stop now (any rank's signal, failure or clock), what the exchange
+//! is (a round, a gradient all-reduce), the run's total local steps, and every worker's
+//! statistics for the round's decision. At the end they agree how the run ended.
 
-use crate::algo::{Snapshot, WorkerStats};
+use crate::algo::WorkerStats;
+use crate::comm::{Agreed, Ended, Ending, Kind, Proposal};
 use crate::ranks::{Peers, RankLayout};
-
-/// What this rank's workers sent to this exchange.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// Every running worker sent a round snapshot.
-    Round,
-    /// Every running worker sent a gradient.
-    Grads,
-    /// Workers out of step (some saw a stop first), or none left.
-    Other,
-}
-
-/// This rank's contribution.
-pub struct Header<'a> {
-    pub kind: Kind,
-    /// This rank wants the run to stop (a signal, a failed worker, its clock).
-    pub stop: bool,
-    /// Local steps taken by this rank's workers.
-    pub local_steps: u64,
-    /// This rank's round snapshots (empty unless `kind` is `Round`), by local worker.
-    pub snapshots: &'a [&'a Snapshot],
-}
-
-/// What every rank agreed on.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Agreed {
-    /// Every rank sent the same kind (`Other` if they differ).
-    pub kind: Kind,
-    /// Some rank wants to stop.
-    pub stop: bool,
-    /// Local steps of the whole run.
-    pub total_steps: u64,
-    /// Every worker's statistics with global ids (rounds only), in global order.
-    pub stats: Vec<WorkerStats>,
-    /// The step losses the other ranks' round snapshots carried, by global worker (whatever the
-    /// rounds' fate: a round that stops the run still reports them).
-    pub losses: Vec<(usize, Vec<f32>)>,
-}
 
 fn kind_code(k: Kind) -> f64 {
     match k {
@@ -55,13 +18,13 @@ fn kind_code(k: Kind) -> f64 {
 
 /// Per-rank vector: kind, stop, steps, then per local worker: step, loss (NaN: none), norms
 /// present, `layers` norms; then the snapshots' step losses (see [`push_losses`]).
-fn encode(h: &Header, layout: RankLayout, layers: usize) -> Vec<f64> {
+fn encode(p: &Proposal, layout: RankLayout, layers: usize) -> Vec<f64> {
     let per_worker = 3 + layers;
     let mut v = vec![0.0; 3 + layout.local_workers * per_worker];
-    v[0] = kind_code(h.kind);
-    v[1] = if h.stop { 1.0 } else { 0.0 };
-    v[2] = h.local_steps as f64;
-    for (i, s) in h.snapshots.iter().enumerate().take(layout.local_workers) {
+    v[0] = kind_code(p.kind);
+    v[1] = if p.stop { 1.0 } else { 0.0 };
+    v[2] = p.local_steps as f64;
+    for (i, s) in p.stats.iter().enumerate().take(layout.local_workers) {
         let at = 3 + i * per_worker;
         v[at] = s.step as f64;
         v[at + 1] = s.recent_loss.unwrap_or(f64::NAN);
@@ -72,24 +35,28 @@ fn encode(h: &Header, layout: RankLayout, layers: usize) -> Vec<f64> {
             }
         }
     }
-    push_losses(&mut v, h.snapshots);
+    push_losses(&mut v, &p.losses);
     v
 }
 
-/// Appends each snapshot's step losses to `v`: its worker (local id), a count, the values. A
-/// rank's vector ends with these, after a fixed-length part.
-pub fn push_losses(v: &mut Vec<f64>, snaps: &[&Snapshot]) {
-    for s in snaps {
-        v.push(s.worker as f64);
-        v.push(s.losses.len() as f64);
-        v.extend(s.losses.iter().map(|&l| f64::from(l)));
+/// Appends each worker's step losses to `v`: the worker (local id), a count, the values. A rank's
+/// vector ends with these, after a fixed-length part.
+fn push_losses(v: &mut Vec<f64>, losses: &[(usize, &[f32])]) {
+    for (worker, values) in losses {
+        v.push(*worker as f64);
+        v.push(values.len() as f64);
+        v.extend(values.iter().map(|&l| f64::from(l)));
     }
 }
 
 /// The step losses the other ranks appended (with [`push_losses`]) after the first `fixed`
-/// values of their vectors in `all`, by global worker.
-pub fn others_losses(all: &[Vec<f64>], fixed: usize, layout: RankLayout) -> Vec<(usize, Vec<f32>)> {
+/// values of their vectors in `all`, by global worker; nothing unless this is the root, the one
+/// rank that reports the run's losses.
+fn others_losses(all: &[Vec<f64>], fixed: usize, layout: RankLayout) -> Vec<(usize, Vec<f32>)> {
     let mut out = Vec::new();
+    if !layout.is_root() {
+        return out;
+    }
     for (r, v) in all.iter().enumerate().filter(|(r, _)| *r != layout.rank) {
         let mut at = fixed;
         while at + 1 < v.len() {
@@ -102,11 +69,11 @@ pub fn others_losses(all: &[Vec<f64>], fixed: usize, layout: RankLayout) -> Vec<
     out
 }
 
-/// All-gathers `h` over `peers` and decodes what every rank agreed on. Steps travel as f64:
+/// All-gathers `mine` over `peers` and decodes what every rank agreed on. Steps travel as f64:
 /// exact up to 2^53.
-pub fn agree(peers: &mut dyn Peers, h: &Header, layers: usize) -> Agreed {
+pub fn agree(peers: &mut dyn Peers, mine: &Proposal, layers: usize) -> Agreed {
     let layout = peers.layout();
-    let all = peers.all_gather_var(&encode(h, layout, layers));
+    let all = peers.all_gather_var(&encode(mine, layout, layers));
     let kinds: Vec<f64> = all.iter().map(|v| v[0]).collect();
     let kind = if kinds.iter().all(|&k| k == kinds[0]) {
         match kinds[0] as u8 {
@@ -141,5 +108,31 @@ pub fn agree(peers: &mut dyn Peers, h: &Header, layers: usize) -> Agreed {
         total_steps,
         stats,
         losses,
+    }
+}
+
+/// How every rank's workers ended: whether one failed or was interrupted (then all end the same
+/// way, and nobody waits in a collective for a rank that has left), the run's total steps, every
+/// worker's steps, and (the root) the other ranks' last step losses.
+pub fn agree_end(peers: &mut dyn Peers, mine: &Ending) -> Ended {
+    let mut v = vec![
+        f64::from(u8::from(mine.failed)),
+        f64::from(u8::from(mine.interrupted)),
+        mine.total_steps as f64,
+    ];
+    v.extend(mine.worker_steps.iter().map(|&s| s as f64));
+    let fixed = v.len();
+    push_losses(&mut v, &mine.losses);
+    let layout = peers.layout();
+    let all = peers.all_gather_var(&v);
+    Ended {
+        failed_rank: all.iter().position(|v| v[0] != 0.0),
+        interrupted: all.iter().any(|v| v[1] != 0.0),
+        total_steps: all.iter().map(|v| v[2] as u64).sum(),
+        worker_steps: all
+            .iter()
+            .flat_map(|v| v[3..fixed].iter().map(|&s| s as u64))
+            .collect(),
+        remote_losses: others_losses(&all, fixed, layout),
     }
 }

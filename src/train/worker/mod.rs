@@ -13,9 +13,10 @@ use rand::SeedableRng;
 
 use super::budget::StepBudget;
 use super::device_params::{write_model, DeviceParams};
-use super::messages::{Reply, Shared, ToHub, WorkerLink};
+use super::messages::{Reply, Snapshot, ToHub, WorkerLink};
+use super::shared::Shared;
 use super::step::batch_tensors;
-use crate::algo::{NormSource, ScheduleKind, Snapshot, StepKind, Target, WorkerPlan};
+use crate::algo::{NormSource, ScheduleKind, StepKind, WorkerPlan};
 use crate::average::{layer_norms, AccumulatedNorms, LossWindow, DEFAULT_ACCUMULATED_BETA};
 use crate::buffer::{Flat, FlatBuffer, RoundBuffer};
 use crate::checkpoint::{WorkerSave, WorkerState, WorkerTensors};
@@ -24,6 +25,7 @@ use crate::data::{sample_batch, Batch, Dataset, Normalization, ShardLoader};
 use crate::events::{Event, PullEvent, StepEvent};
 use crate::model::Model;
 use crate::optim::{flat_grads, Sgd};
+use crate::round::Target;
 use crate::schedule::{LrSchedule, Progress};
 use crate::{Error, Result};
 
