@@ -142,7 +142,7 @@ impl CudaBuffer {
     }
 
     /// The values on GPU `ordinal`: this buffer or one of its mirrors, if any is there.
-    fn on_gpu(&self, ordinal: usize) -> Option<&CudaBuffer> {
+    pub(super) fn on_gpu(&self, ordinal: usize) -> Option<&CudaBuffer> {
         std::iter::once(self)
             .chain(&self.mirrors)
             .find(|b| b.place.ordinal() == ordinal)

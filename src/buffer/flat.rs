@@ -78,6 +78,18 @@ impl Flat {
     pub fn to_vec(&self) -> Result<Vec<f32>> {
         Ok(self.host()?.into_owned())
     }
+
+    /// Whether the values live at `place` (host memory, or that very GPU stream), so operations
+    /// of that place can use them without a copy.
+    pub fn is_at(&self, place: &FlatPlace) -> bool {
+        match (self, place) {
+            (Flat::Host(_), FlatPlace::Host) => true,
+            #[cfg(feature = "cuda")]
+            (Flat::Device(b), FlatPlace::Device(p)) => Arc::ptr_eq(b.place(), p),
+            #[cfg(feature = "cuda")]
+            _ => false,
+        }
+    }
 }
 
 fn mixed(what: &str) -> Error {

@@ -19,6 +19,7 @@ mod flat;
 mod host;
 mod round;
 pub mod staging;
+mod tensors;
 
 #[cfg(feature = "cuda")]
 pub use cuda::{host_transfers, CudaBuffer, CudaPlace};

@@ -9,8 +9,6 @@ use candle_core::{Device, Result};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-#[cfg(feature = "cuda")]
-use super::device_params::write_model;
 use super::step::{batch_tensors, evaluate};
 use crate::buffer::Flat;
 use crate::data::{sample_batch, Dataset, ImageShape, Normalization};
@@ -92,23 +90,13 @@ impl Evaluator {
         Ok(Score { loss, accuracy })
     }
 
-    /// [`Evaluator::score`] of parameters wherever they live: a point on a GPU is written into
-    /// the evaluator's model on the GPU device to device (no host copy); elsewhere through the
-    /// host.
+    /// [`Evaluator::score`] of parameters wherever they live: a point on the evaluator's GPU is
+    /// written into its model device to device (no host copy); elsewhere through the host.
     pub fn score_flat(&self, params: &Flat) -> crate::Result<Score> {
-        match params {
-            Flat::Host(p) => Ok(self.score(p)?),
-            #[cfg(feature = "cuda")]
-            Flat::Device(_) if self.model.device.is_cuda() => {
-                write_model(params, &self.model.params)?;
-                self.recalibrate()?;
-                let (loss, accuracy) =
-                    evaluate(&self.model, &self.test, &self.norm, self.eval_batch_size)?;
-                Ok(Score { loss, accuracy })
-            }
-            #[cfg(feature = "cuda")]
-            Flat::Device(_) => Ok(self.score(&params.to_vec()?)?),
-        }
+        params.write_to(&self.model.params)?;
+        self.recalibrate()?;
+        let (loss, accuracy) = evaluate(&self.model, &self.test, &self.norm, self.eval_batch_size)?;
+        Ok(Score { loss, accuracy })
     }
 
     /// Sets BatchNorm running statistics to their mean over a fixed set of training batches (the

@@ -10,7 +10,6 @@
 //! `watchdog`; the worker's loop is `worker`, its messages `hub`.
 
 pub mod budget;
-mod device_params;
 mod drain;
 pub mod evaluator;
 mod finish;

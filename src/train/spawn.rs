@@ -142,8 +142,7 @@ pub fn start(cfg: &RunConfig, s: Setup, peers: Option<Box<dyn Peers>>) -> Result
             to_hub: to_hub.clone(),
             replies: reply_rx,
         };
-        let opt = crate::optim::Sgd::new(cfg.sgd, &model.params);
-        let mut worker = Worker::new(id, model, opt, loader, probe_seed, link, ctx.clone())?;
+        let mut worker = Worker::new(id, model, cfg.sgd, loader, probe_seed, link, ctx.clone())?;
         if let Some(r) = &s.resumed {
             let save = WorkerSave {
                 state: r.state.workers[global].clone(),
