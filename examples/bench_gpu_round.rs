@@ -15,8 +15,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
+use grawa_train::algo::lgrawa_weights;
 use grawa_train::algo::{Mix, Plan};
-use grawa_train::average::lgrawa_weights;
 use grawa_train::buffer::{CudaBuffer, CudaPlace, Flat, FlatPlace, RoundBuffer};
 use grawa_train::comm::{Collective, Gathered};
 use grawa_train::model::LayerEntry;

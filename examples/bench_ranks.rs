@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use grawa_train::average::lgrawa_weights;
+use grawa_train::algo::lgrawa_weights;
 use grawa_train::buffer::FlatPlace;
 use grawa_train::comm::ranks::{RankCollective, ALL_REDUCE_WINDOW as WINDOW};
 use grawa_train::comm::{Collective, Gathered};

@@ -11,8 +11,9 @@
 
 use std::time::Instant;
 
+use grawa_train::algo::lgrawa_weights;
 use grawa_train::algo::{Mix, Plan};
-use grawa_train::average::{lgrawa_weights, uniform_average, weighted_center};
+use grawa_train::average::{uniform_average, weighted_center};
 use grawa_train::buffer::FlatPlace;
 use grawa_train::comm::Gathered;
 use grawa_train::model::LayerEntry;

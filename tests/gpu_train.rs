@@ -103,7 +103,9 @@ fn the_store_steps_on_the_gpu_exactly_as_the_host_twin() {
         let h: Vec<f32> = (0..params.len())
             .map(|i| ((i % 17) as f32 - 8.0) * 1e-3)
             .collect();
-        store.step(Gradient::Given(&Flat::Host(h.clone())), 0.1).unwrap();
+        store
+            .step(Gradient::Given(&Flat::Host(h.clone())), 0.1)
+            .unwrap();
         store.sync().unwrap();
         sgd_update(&mut x, &h, &mut buf, 0.1, &CFG);
         assert_eq!(params.to_flat().unwrap(), x, "a host gradient, step {step}");

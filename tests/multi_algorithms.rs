@@ -9,11 +9,12 @@
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
+use grawa_train::algo::DEFAULT_NORM_MOMENTUM;
 use grawa_train::algo::{
     build, worker_plan, AlgoConfig, AlgoKind, Easgd, Grawa, Mix, NoAveraging, NormSource, Plan,
     Policy, ScheduleKind, StepKind, WorkerStats,
 };
-use grawa_train::average::{pull, Weights, DEFAULT_NORM_MOMENTUM};
+use grawa_train::average::{pull, Weights};
 use grawa_train::buffer::{Flat, FlatPlace};
 use grawa_train::cli::parse_from;
 use grawa_train::comm::Gathered;

@@ -5,8 +5,9 @@
 
 mod run_support;
 
+use grawa_train::algo::{lgrawa_weights, mgrawa_weights};
 use grawa_train::algo::{Mix, Plan, WorkerStats};
-use grawa_train::average::{lgrawa_weights, mgrawa_weights, Weights};
+use grawa_train::average::Weights;
 use grawa_train::buffer::{Flat, FlatPlace};
 use grawa_train::comm::{Collective, Gathered};
 use grawa_train::model::LayerEntry;

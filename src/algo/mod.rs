@@ -14,15 +14,21 @@ mod easgd;
 mod grawa;
 mod kind;
 mod local_sgd;
+pub mod loss_window;
 mod lsgd;
 mod none;
+pub mod smooth;
+pub mod weighting;
 
 pub use easgd::Easgd;
 pub use grawa::Grawa;
 pub use kind::{AlgoConfig, AlgoFlag, AlgoKind, NormSource, ScheduleKind};
 pub use local_sgd::LocalSgd;
+pub use loss_window::{leader, LossWindow, LOSS_WINDOW};
 pub use lsgd::Lsgd;
 pub use none::NoAveraging;
+pub use smooth::{AccumulatedNorms, NormSmoother, DEFAULT_ACCUMULATED_BETA, DEFAULT_NORM_MOMENTUM};
+pub use weighting::{inverse_weights, layer_norms, lgrawa_weights, mgrawa_weights, model_norm};
 
 use crate::average::Weights;
 

@@ -19,8 +19,9 @@ use crossbeam::channel::Sender;
 use super::budget::StepBudget;
 use super::messages::{Reply, ToHub, WorkerLink};
 use super::shared::Shared;
-use crate::algo::{NormSource, ScheduleKind, WorkerPlan};
-use crate::average::{AccumulatedNorms, LossWindow, DEFAULT_ACCUMULATED_BETA};
+use crate::algo::{
+    AccumulatedNorms, LossWindow, NormSource, ScheduleKind, WorkerPlan, DEFAULT_ACCUMULATED_BETA,
+};
 use crate::buffer::{Flat, FlatBuffer, RoundBuffer};
 use crate::checkpoint::{WorkerSave, WorkerState, WorkerTensors};
 use crate::data::{Dataset, Normalization, ShardLoader};

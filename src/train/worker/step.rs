@@ -11,8 +11,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use super::{Gradient, Worker};
-use crate::algo::StepKind;
-use crate::average::layer_norms;
+use crate::algo::{layer_norms, StepKind};
 use crate::buffer::{Flat, FlatBuffer, RoundBuffer};
 use crate::data::seed::derive_seed;
 use crate::data::{sample_batch, Batch};

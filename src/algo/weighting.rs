@@ -3,7 +3,7 @@
 //! Norms come from `layer_sumsq` (probe gradient) or `AccumulatedNorms`, are smoothed by a
 //! `NormSmoother`, and turned into weights here.
 
-use super::weights::Weights;
+use crate::average::Weights;
 
 /// Per-layer L2 norms from per-layer sums of squares.
 pub fn layer_norms(sumsq: &[f64]) -> Vec<f64> {
