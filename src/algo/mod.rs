@@ -9,6 +9,10 @@
 //! what to report, whether to take a proximal step toward the last target, and how a local step is
 //! taken (alone, with an all-reduced gradient, or SAM). What each algorithm does, exactly, is
 //! docs/design.md section 2.
+//!
+//! The statistics math the policies decide with lives here too: `weighting` (GRAWA's norms to
+//! weights), `smooth` (the bias-corrected averages of norms) and `loss_window` (LSGD's recent
+//! loss and leader).
 
 mod easgd;
 mod grawa;
@@ -139,6 +143,19 @@ pub struct WorkerPlan {
     pub step: StepKind,
 }
 
+/// `kind`'s default for `flag` from the one table of the algorithms' settings
+/// ([`AlgoKind::default`]); 0 where the flag does not apply (never asked: the build below asks
+/// each algorithm only for its own flags).
+fn table_default(kind: AlgoKind, flag: AlgoFlag) -> f64 {
+    kind.default(flag).unwrap_or(0.0)
+}
+
+/// `value`, or `kind`'s default for `flag`: a resolved configuration holds every value, one made
+/// by hand may leave them out.
+fn or_default(value: Option<f32>, kind: AlgoKind, flag: AlgoFlag) -> f32 {
+    value.unwrap_or_else(|| table_default(kind, flag) as f32)
+}
+
 /// The decision rule of `cfg` for a run of `workers` workers over `layers` layers.
 pub fn build(cfg: &AlgoConfig, workers: usize, layers: usize) -> Box<dyn Policy> {
     match cfg.kind {
@@ -146,13 +163,17 @@ pub fn build(cfg: &AlgoConfig, workers: usize, layers: usize) -> Box<dyn Policy>
         AlgoKind::LocalSgd => Box::new(LocalSgd),
         AlgoKind::Mgrawa | AlgoKind::Lgrawa => Box::new(Grawa::new(
             cfg.kind == AlgoKind::Lgrawa,
-            cfg.weight_power.unwrap_or(1.0),
-            cfg.pull.unwrap_or(0.5),
+            cfg.weight_power
+                .unwrap_or_else(|| table_default(cfg.kind, AlgoFlag::WeightPower)),
+            or_default(cfg.pull, cfg.kind, AlgoFlag::Pull),
             workers,
             layers,
         )),
-        AlgoKind::Easgd => Box::new(Easgd::new(cfg.beta.unwrap_or(0.1), workers)),
-        AlgoKind::Lsgd => Box::new(Lsgd::new(cfg.pull.unwrap_or(0.1))),
+        AlgoKind::Easgd => Box::new(Easgd::new(
+            or_default(cfg.beta, cfg.kind, AlgoFlag::Beta),
+            workers,
+        )),
+        AlgoKind::Lsgd => Box::new(Lsgd::new(or_default(cfg.pull, cfg.kind, AlgoFlag::Pull))),
     }
 }
 
@@ -169,7 +190,7 @@ pub fn worker_plan(cfg: &AlgoConfig, round_every: u64, batch_size: usize) -> Wor
         step: match cfg.kind {
             AlgoKind::Ddp => StepKind::AllReduce,
             AlgoKind::DdpSam => StepKind::Sam {
-                rho: cfg.rho.unwrap_or(0.05),
+                rho: or_default(cfg.rho, cfg.kind, AlgoFlag::Rho),
             },
             _ => StepKind::Local,
         },

@@ -1,6 +1,7 @@
-//! The averaging math of a communication round, as pure functions over flat f32 parameter
-//! vectors (one per worker, laid out by the model's layer table). No tensors, threads other than
-//! rayon's pool, or I/O: the trainer moves the bytes, this module decides the numbers.
+//! The reductions of a communication round, as pure functions over flat f32 parameter vectors
+//! (one per worker, laid out by the model's layer table): the host side of `buffer::FlatBuffer`.
+//! No tensors, threads other than rayon's pool, or I/O. (What the weights are is a decision:
+//! `algo`.)
 //!
 //! - `reduce`: the parallel reductions a round runs (per-layer sum of squares, weighted center,
 //!   pull, the fused center-and-pull, EASGD's round, the uniform average).

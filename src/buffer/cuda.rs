@@ -317,7 +317,7 @@ impl FlatBuffer for CudaBuffer {
 
     fn pull(&mut self, center: &Self, lambda: f32) -> Result<()> {
         self.mirrors.clear();
-        // A center on another GPU (the pulling thread's) is peer-copied here first.
+        // A center on another GPU (the hub's) is peer-copied here first.
         let center = self.readable(center)?;
         let p = self.place.clone();
         p.kernels

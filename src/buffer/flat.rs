@@ -1,7 +1,7 @@
 //! [`Flat`]: a worker's flat parameters as the round carries them, in host memory (the CPU
-//! product) or on a GPU (feature `cuda`). The hub's messages, targets and the pulling thread's
-//! round all hold `Flat`s, so a GPU worker's snapshot reaches the round, and the round's center
-//! reaches the worker, without passing through the host.
+//! product) or on a GPU (feature `cuda`). The workers' messages, the round's targets and the
+//! hub's rounds all hold `Flat`s, so a GPU worker's snapshot reaches the round, and the round's
+//! center reaches the worker, without passing through the host.
 
 use std::borrow::Cow;
 #[cfg(feature = "cuda")]

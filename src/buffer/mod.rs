@@ -11,7 +11,9 @@
 //!
 //! A round combines several workers' buffers: [`RoundBuffer`] (`round.rs`) is what it needs
 //! beyond one buffer's operations, and [`Flat`] (`flat.rs`) is the buffer the trainer's messages
-//! carry, host or GPU.
+//! carry, host or GPU. `tensors` moves values between a model's tensors and a `Flat` where both
+//! live; `staging` is how a round over GPU buffers reaches them (in place or by peer copy) and
+//! the fences those copies need.
 
 #[cfg(feature = "cuda")]
 mod cuda;

@@ -6,14 +6,12 @@
 //! - [`Peers`]: what ranks need of each other, as the primitives every collective library has
 //!   (all-gather of small vectors, all-reduce-sum of a buffer, broadcast). The MPI implementation
 //!   is `mpi` (feature `mpi`); tests can supply their own.
-//! - `collective`: [`RankCollective`], the round's [`Collective`](crate::round::Collective) across
-//!   ranks, hierarchical: each rank combines its own workers, then one cross-rank all-reduce.
-//! - `checkpoint`: [`gather_saves`], every rank's saved workers gathered to rank 0.
 //! - `nccl` (feature `nccl`): one NCCL communicator over the ranks' GPUs, bootstrapped through
-//!   [`Peers`].
-//! - `header`: [`Header`], what the pulling threads of all ranks agree on before each round (who
-//!   stops, the run's total steps, every worker's statistics), so every rank calls the same
-//!   collectives in the same order.
+//!   [`Peers`] (`unique_id`); `nccl_peers` puts it under [`Peers`] for the buffers.
+//! - `gpus`: which GPUs a rank takes on a machine running several.
+//!
+//! This is the communication library of a run across processes, as MPI is; the transport built
+//! on it (the round across ranks, the agreements between the ranks' hubs) is `comm::ranks`.
 
 mod gpus;
 #[cfg(feature = "mpi")]

@@ -1,7 +1,7 @@
 //! Evaluation of a point in parameter space: the uniform average of the workers (or EASGD's
 //! center) is written into a model of its own, its BatchNorm statistics are recalibrated on
-//! training data (the authors' protocol: the workers' running statistics belong to other points),
-//! and it is scored on the test set.
+//! training data (docs/design.md section 2, Evaluation: the workers' running statistics belong
+//! to other points), and it is scored on the test set.
 
 use std::sync::Arc;
 

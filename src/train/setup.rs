@@ -103,7 +103,7 @@ pub fn prepare(cfg: &RunConfig, layout: RankLayout) -> Result<Setup> {
     let budget = StepBudget::new(&cfg.budget, batches_per_epoch as usize);
     let eval_every = cfg.eval_every.unwrap_or(batches_per_epoch);
     let plan = algo::worker_plan(&cfg.algo, eval_every, cfg.batch_size);
-    // Each worker's device (round-robin over the GPUs asked for), and the pulling thread's: the
+    // Each worker's device (round-robin over the GPUs asked for), and the hub's: the
     // first GPU, on a stream of its own, where it evaluates. All CPU without GPUs.
     let (devices, device) = open_devices(&cfg.gpus, layout.local_workers)?;
     // Every worker starts from the same point: the same seed builds the same model.
@@ -186,9 +186,9 @@ fn prepare_outputs(cfg: &RunConfig) -> Result<()> {
     })
 }
 
-/// One device per worker and one for the pulling thread. On GPUs every worker gets a CUDA device
+/// One device per worker and one for the hub. On GPUs every worker gets a CUDA device
 /// with a stream of its own (workers sharing a GPU then overlap, and candle's per-slice events
-/// order their buffers across streams); the pulling thread gets its own stream on the first GPU.
+/// order their buffers across streams); the hub gets its own stream on the first GPU.
 fn open_devices(gpus: &[usize], workers: usize) -> Result<(Vec<Device>, Device)> {
     if gpus.is_empty() {
         return Ok((vec![Device::Cpu; workers], Device::Cpu));

@@ -15,8 +15,8 @@ use super::messages::{Reply, ToHub, WorkerLink};
 use super::setup::{Setup, Shapes};
 use super::shared::Shared;
 use super::worker::{Worker, WorkerContext};
-use crate::algo::{self, AlgoKind, ScheduleKind};
-use crate::buffer::{Flat, RoundBuffer};
+use crate::algo::{self, AlgoKind, Policy, ScheduleKind};
+use crate::buffer::{Flat, FlatPlace, RoundBuffer};
 use crate::checkpoint::{Checkpoint, WorkerSave};
 use crate::comm::Wiring;
 use crate::config::RunConfig;
@@ -106,76 +106,18 @@ fn spawn_worker(worker: Worker, threads: usize, report: Sender<ToHub>) -> Result
 
 /// Starts every worker of this process and the hub; `peers` are the other ranks of a run across
 /// processes (the hub's transport takes them over).
-pub fn start(cfg: &RunConfig, s: Setup, peers: Option<Box<dyn Peers>>) -> Result<Running> {
+pub fn start(cfg: &RunConfig, mut s: Setup, peers: Option<Box<dyn Peers>>) -> Result<Running> {
     let m = cfg.workers;
     let table = s.shapes.table.clone();
     let mut wiring = Wiring::choose(cfg.round, &cfg.gpus, peers, &table)?;
     let layout = wiring.layout(m);
     wiring.check_same_start(&s.x0)?;
     let shared = shared_state(cfg, &s, layout);
-    let train_images = s.train.len();
     let (to_hub, inbox) = unbounded();
     let (events_tx, events) = unbounded();
-    let ctx = Arc::new(WorkerContext {
-        workers: m,
-        plan: s.plan.clone(),
-        mode: cfg.algo.schedule,
-        schedule: cfg.schedule.clone(),
-        budget: s.budget,
-        batches_per_epoch: s.batches_per_epoch,
-        max_staleness: cfg.algo.max_staleness,
-        train: s.train.clone(),
-        norm: s.norm.clone(),
-        events: events_tx.clone(),
-        shared: shared.clone(),
-        slow: cfg.slow_worker,
-    });
-    let mut replies: Vec<Sender<Reply>> = Vec::with_capacity(m);
-    let mut workers = Vec::with_capacity(m);
-    for (id, (model, loader)) in s.models.into_iter().zip(s.loaders).enumerate() {
-        let (reply_tx, reply_rx) = unbounded();
-        replies.push(reply_tx);
-        // Seeded by the global id: the same probes as worker `global` of a one-process run.
-        let global = layout.first_worker() + id;
-        let probe_seed = derive_seed(&[cfg.seed, 0x7072_6f62, global as u64]); // "prob"
-        let link = WorkerLink {
-            to_hub: to_hub.clone(),
-            replies: reply_rx,
-        };
-        let mut worker = Worker::new(id, model, cfg.sgd, loader, probe_seed, link, ctx.clone())?;
-        if let Some(r) = &s.resumed {
-            let save = WorkerSave {
-                state: r.state.workers[global].clone(),
-                tensors: r.workers[global].clone(),
-            };
-            worker.restore(&save, &r.anchor, r.state.pending_pull)?;
-        }
-        workers.push(spawn_worker(
-            worker,
-            (cfg.threads / m).max(1),
-            to_hub.clone(),
-        )?);
-    }
-    // Only the threads may hold senders: the main thread's event loop ends when they have all
-    // returned.
-    drop(to_hub);
-    drop(ctx);
-
-    let mut policy = algo::build(&cfg.algo, layout.global_workers(), table.len());
-    let mut data = RoundData::new(cfg.algo.kind == AlgoKind::Easgd, &s.x0);
-    if let Some(r) = &s.resumed {
-        let bad = |e: String| Error::usage(format!("--resume {}: {e}", cfg.out.display()));
-        policy.restore(&r.state.algo).map_err(bad)?;
-        data.restore(&r.algo_tensors).map_err(bad)?;
-    }
-    // The round's data and anchor start where rounds run (uploaded once on a GPU run).
-    let place = wiring.place();
-    data.move_to(&place)?;
-    let anchor = Flat::Host(match &s.resumed {
-        Some(r) => r.anchor.clone(),
-        None => s.x0,
-    })
-    .copy_to(&place)?;
+    let ctx = worker_context(cfg, &s, &events_tx, &shared);
+    let (workers, replies) = spawn_workers(cfg, &mut s, layout, ctx, to_hub)?;
+    let (policy, data, anchor) = round_state(cfg, &s, layout, &wiring.place())?;
     let clock = RoundClock {
         schedule: cfg.algo.schedule,
         workers: m,
@@ -195,48 +137,144 @@ pub fn start(cfg: &RunConfig, s: Setup, peers: Option<Box<dyn Peers>>) -> Result
     let checkpoints = CheckpointAssembly::new(cfg.checkpoint_every, s.identity, m);
     let (watchdog, shared_hub) = (Watchdog::new(cfg.watchdog, m), shared.clone());
     let rounds = s.resumed.as_ref().map_or(0, |r| r.state.rounds);
-    let hub_pool = pool(cfg.threads, "hub")?;
-    let hub = std::thread::Builder::new()
-        .name("hub".into())
-        .spawn(move || {
-            let failed = events_tx.clone();
-            let result = hub_pool.install(|| {
-                // The transport is opened here: NCCL's communicators belong to the thread that
-                // makes them.
-                let comm = wiring.open(table, m)?;
-                let hub = Hub {
-                    clock,
-                    policy,
-                    data,
-                    comm,
-                    inbox,
-                    replies,
-                    events: events_tx,
-                    evaluation,
-                    checkpoints,
-                    watchdog,
-                    shared: shared_hub,
-                    rounds,
-                    anchor: Arc::new(anchor),
-                };
-                hub.run()
-            });
-            if result.is_err() {
-                let _ = failed.send(Event::Fatal);
-            }
-            result
+    let events_hub = events_tx.clone();
+    // The transport is opened on the hub's thread: NCCL's communicators belong to the thread
+    // that makes them.
+    let hub = spawn_hub(cfg.threads, events_tx, move || {
+        Ok(Hub {
+            comm: wiring.open(table, m)?,
+            clock,
+            policy,
+            data,
+            inbox,
+            replies,
+            events: events_hub,
+            evaluation,
+            checkpoints,
+            watchdog,
+            shared: shared_hub,
+            rounds,
+            anchor: Arc::new(anchor),
         })
-        .map_err(|e| Error::Internal(format!("cannot start the hub: {e}")))?;
+    })?;
     Ok(Running {
         hub,
         workers,
         events,
         shapes: s.shapes,
+        train_images: s.train.len(),
         resumed: s.resumed,
         batches_per_epoch: s.batches_per_epoch,
         max_steps: s.budget.max_steps,
-        train_images,
         layout,
         shared,
     })
+}
+
+/// What every worker of the run shares.
+fn worker_context(
+    cfg: &RunConfig,
+    s: &Setup,
+    events: &Sender<Event>,
+    shared: &Arc<Shared>,
+) -> Arc<WorkerContext> {
+    Arc::new(WorkerContext {
+        workers: cfg.workers,
+        plan: s.plan.clone(),
+        mode: cfg.algo.schedule,
+        schedule: cfg.schedule.clone(),
+        budget: s.budget,
+        batches_per_epoch: s.batches_per_epoch,
+        max_staleness: cfg.algo.max_staleness,
+        train: s.train.clone(),
+        norm: s.norm.clone(),
+        events: events.clone(),
+        shared: shared.clone(),
+        slow: cfg.slow_worker,
+    })
+}
+
+/// The worker threads, and the senders of their replies (the hub's).
+type WorkerThreads = (Vec<JoinHandle<()>>, Vec<Sender<Reply>>);
+
+/// Starts one thread per model of `s` (restored from its checkpoint when resuming), each
+/// reporting to `to_hub`. Only the threads keep senders: the main thread's event loop ends when
+/// they have all returned.
+fn spawn_workers(
+    cfg: &RunConfig,
+    s: &mut Setup,
+    layout: RankLayout,
+    ctx: Arc<WorkerContext>,
+    to_hub: Sender<ToHub>,
+) -> Result<WorkerThreads> {
+    let m = cfg.workers;
+    let mut replies = Vec::with_capacity(m);
+    let mut workers = Vec::with_capacity(m);
+    let models = std::mem::take(&mut s.models);
+    let loaders = std::mem::take(&mut s.loaders);
+    for (id, (model, loader)) in models.into_iter().zip(loaders).enumerate() {
+        let (reply_tx, reply_rx) = unbounded();
+        replies.push(reply_tx);
+        // Seeded by the global id: the same probes as worker `global` of a one-process run.
+        let global = layout.first_worker() + id;
+        let probe_seed = derive_seed(&[cfg.seed, 0x7072_6f62, global as u64]); // "prob"
+        let link = WorkerLink {
+            to_hub: to_hub.clone(),
+            replies: reply_rx,
+        };
+        let mut worker = Worker::new(id, model, cfg.sgd, loader, probe_seed, link, ctx.clone())?;
+        if let Some(r) = &s.resumed {
+            let save = WorkerSave {
+                state: r.state.workers[global].clone(),
+                tensors: r.workers[global].clone(),
+            };
+            worker.restore(&save, &r.anchor, r.state.pending_pull)?;
+        }
+        let threads = (cfg.threads / m).max(1);
+        workers.push(spawn_worker(worker, threads, to_hub.clone())?);
+    }
+    Ok((workers, replies))
+}
+
+/// The round's decision rule, its data and the proximal anchor, at the start of the run or where
+/// a resumed run left off, placed at `place` where the hub makes rounds (uploaded once on a GPU
+/// run).
+fn round_state(
+    cfg: &RunConfig,
+    s: &Setup,
+    layout: RankLayout,
+    place: &FlatPlace,
+) -> Result<(Box<dyn Policy>, RoundData, Flat)> {
+    let table = &s.shapes.table;
+    let mut policy = algo::build(&cfg.algo, layout.global_workers(), table.len());
+    let mut data = RoundData::new(cfg.algo.kind == AlgoKind::Easgd, &s.x0);
+    if let Some(r) = &s.resumed {
+        let bad = |e: String| Error::usage(format!("--resume {}: {e}", cfg.out.display()));
+        policy.restore(&r.state.algo).map_err(bad)?;
+        data.restore(&r.algo_tensors).map_err(bad)?;
+    }
+    data.move_to(place)?;
+    let anchor = s.resumed.as_ref().map_or(&s.x0, |r| &r.anchor);
+    let anchor = Flat::Host(anchor.clone()).copy_to(place)?;
+    Ok((policy, data, anchor))
+}
+
+/// Starts the hub's thread, on a pool of `threads` threads: it makes the hub with `make` and
+/// runs it; a failure tells the main thread (`events`) to stop waiting.
+fn spawn_hub(
+    threads: usize,
+    events: Sender<Event>,
+    make: impl FnOnce() -> Result<Hub> + Send + 'static,
+) -> Result<JoinHandle<Result<Outcome>>> {
+    let hub_pool = pool(threads, "hub")?;
+    std::thread::Builder::new()
+        .name("hub".into())
+        .spawn(move || {
+            let result = hub_pool.install(|| make()?.run());
+            if result.is_err() {
+                let _ = events.send(Event::Fatal);
+            }
+            result
+        })
+        .map_err(|e| Error::Internal(format!("cannot start the hub: {e}")))
 }

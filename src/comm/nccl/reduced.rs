@@ -1,6 +1,6 @@
 //! A round whose all-reduces go through a [`Reducer`]: a collective library that lives for the
-//! whole run (NCCL's communicators over the run's GPUs, `--round nccl`), instead of the pulling
-//! thread combining the gathered buffers itself (`--round hub`, [`super::Gathered`]). Broadcasts
+//! whole run (NCCL's communicators over the run's GPUs, `--round nccl`), instead of the hub
+//! combining the gathered buffers itself (`--round hub`, [`crate::comm::Gathered`]). Broadcasts
 //! stay copies: NCCL would move the same bytes.
 
 use crate::algo::WorkerStats;

@@ -2,8 +2,6 @@
 //! transport, the policy's plan, the round's data moving it; then its metrics line, and the
 //! evaluation of the point the round leaves.
 
-use std::sync::Arc;
-
 use super::Hub;
 use crate::algo::{Plan, ScheduleKind, WorkerStats};
 use crate::buffer::FlatBuffer;
@@ -109,20 +107,13 @@ impl Hub {
         total: u64,
     ) -> Result<Option<EvalEvent>> {
         let seconds = self.shared.seconds();
-        let point = match self.data.evaluation_point() {
-            Some(center) => center,
-            None => {
-                let parts = Participants::buffers(
-                    snaps.iter().map(|s| s.worker).collect(),
-                    snaps.iter().map(|s| &s.params).collect(),
-                );
-                let mut mean = self.comm.collective(parts)?.all_reduce_mean()?;
-                if let Some(t) = target {
-                    t.apply(None, &mut mean)?;
-                }
-                Arc::new(mean)
-            }
-        };
+        let parts = Participants::buffers(
+            snaps.iter().map(|s| s.worker).collect(),
+            snaps.iter().map(|s| &s.params).collect(),
+        );
+        let point = self
+            .data
+            .evaluated(self.comm.collective(parts)?.as_mut(), target)?;
         if !self.comm.layout().is_root() {
             return Ok(None);
         }
