@@ -3,7 +3,7 @@
 //! toward the last leader after every local step (see `WorkerPlan::prox`).
 
 use super::loss_window::{leader, LossWindow};
-use super::{Mix, Plan, Policy, WorkerStats};
+use super::policy::{Mix, Plan, Policy, WorkerStats};
 
 /// Pull toward the leader with strength `lambda`.
 pub struct Lsgd {

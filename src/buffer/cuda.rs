@@ -12,8 +12,9 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::flat_buffer::FlatBuffer;
+use super::round::RoundBuffer;
 use super::staging::{plan, Source};
-use super::{FlatBuffer, RoundBuffer};
 use crate::average::Weights;
 use crate::cuda::cudarc::driver::{CudaContext, CudaSlice, CudaStream};
 use crate::cuda::{fence_read, CudaError, DeviceLayout, DeviceWeights, Kernels};

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 #[cfg(feature = "cuda")]
 use super::cuda::{CudaBuffer, CudaPlace};
-use super::{FlatBuffer, RoundBuffer};
+use super::flat_buffer::FlatBuffer;
+use super::round::RoundBuffer;
 use crate::average::{sum, uniform_average, weighted_center, Weights};
 use crate::model::LayerEntry;
 use crate::optim::SgdConfig;

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use super::FlatBuffer;
+use super::flat_buffer::FlatBuffer;
 use crate::average::Weights;
 use crate::model::LayerEntry;
 use crate::Result;

@@ -9,7 +9,8 @@
 use candle_core::backprop::GradStore;
 use candle_core::Device;
 
-use super::{Flat, FlatPlace, RoundBuffer};
+use super::flat::{Flat, FlatPlace};
+use super::round::RoundBuffer;
 use crate::model::ParamSet;
 use crate::optim::flat_grads;
 use crate::Result;
@@ -23,7 +24,8 @@ impl FlatPlace {
         match device {
             #[cfg(feature = "cuda")]
             Device::Cuda(dev) => {
-                let place = super::CudaPlace::on_stream(dev.cuda_stream(), set.table(), set.len())?;
+                let place =
+                    super::cuda::CudaPlace::on_stream(dev.cuda_stream(), set.table(), set.len())?;
                 Ok(FlatPlace::Device(place))
             }
             _ => Ok(FlatPlace::Host),
@@ -63,7 +65,8 @@ mod device {
     use candle_core::cuda_backend::cudarc::driver::CudaView;
     use candle_core::{CpuStorage, CudaStorage, InplaceOp1, Layout, Storage};
 
-    use crate::buffer::{CudaBuffer, FlatBuffer};
+    use crate::buffer::cuda::CudaBuffer;
+    use crate::buffer::flat_buffer::FlatBuffer;
     use crate::model::ParamSet;
     use crate::{Error, Result};
 

@@ -3,7 +3,8 @@
 //! through `average::reduce`'s fused, parallel reductions; GPU buffers are read in place on the
 //! hub's GPU or peer-copied there first, and combined by our kernels (`buffer::RoundBuffer`).
 
-use super::{Collective, Participants, Transport};
+use super::collective::{Collective, Participants};
+use super::transport::Transport;
 use crate::algo::WorkerStats;
 use crate::average::{sum, weighted_center_window, Weights};
 use crate::buffer::{Flat, FlatPlace, RoundBuffer};

@@ -4,7 +4,7 @@
 //! agreements a lockstep exchange, a checkpoint and the run's end need between processes. In one
 //! process those agreements are identities: the trait's defaults.
 
-use super::{Collective, Participants};
+use super::collective::{Collective, Participants};
 use crate::algo::WorkerStats;
 use crate::checkpoint::WorkerSave;
 use crate::ranks::RankLayout;

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::Target;
+use super::target::Target;
 use crate::algo::{Mix, Plan};
 use crate::buffer::{Flat, FlatBuffer, FlatPlace, RoundBuffer};
 use crate::comm::{Collective, Gathered, Participants};

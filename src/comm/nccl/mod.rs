@@ -15,10 +15,11 @@ pub use gpus::NcclGpus;
 
 #[cfg(feature = "nccl")]
 mod gpus {
+    use super::reduced::Reduced;
     use super::reducer::NcclReducer;
-    use super::Reduced;
     use crate::buffer::FlatPlace;
-    use crate::comm::{Collective, Participants, Transport};
+    use crate::comm::collective::{Collective, Participants};
+    use crate::comm::transport::Transport;
     use crate::model::LayerEntry;
     use crate::ranks::RankLayout;
     use crate::Result;

@@ -6,8 +6,8 @@
 use crate::algo::WorkerStats;
 use crate::average::Weights;
 use crate::buffer::{Flat, FlatPlace};
+use crate::comm::collective::Collective;
 use crate::comm::gathered::broadcast_copy;
-use crate::comm::Collective;
 use crate::Result;
 
 /// Sums of participants' buffers by a collective library.

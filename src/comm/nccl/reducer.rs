@@ -18,7 +18,7 @@
 use std::sync::Arc;
 
 use super::groups::DeviceGroups;
-use super::Reducer;
+use super::reduced::Reducer;
 use crate::average::Weights;
 use crate::buffer::{CudaBuffer, CudaPlace, Flat, FlatBuffer, RoundBuffer};
 use crate::cuda::cudarc::nccl::{group_end, group_start, Comm, ReduceOp};

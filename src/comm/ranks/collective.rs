@@ -7,7 +7,8 @@
 use crate::algo::WorkerStats;
 use crate::average::Weights;
 use crate::buffer::Flat;
-use crate::comm::{Collective, Gathered};
+use crate::comm::collective::Collective;
+use crate::comm::gathered::Gathered;
 use crate::ranks::{Peers, RankLayout};
 use crate::Result;
 

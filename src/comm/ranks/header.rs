@@ -5,7 +5,7 @@
 //! statistics for the round's decision. At the end they agree how the run ended.
 
 use crate::algo::WorkerStats;
-use crate::comm::{Agreed, Ended, Ending, Kind, Proposal};
+use crate::comm::transport::{Agreed, Ended, Ending, Kind, Proposal};
 use crate::ranks::{Peers, RankLayout};
 
 fn kind_code(k: Kind) -> f64 {

@@ -13,9 +13,11 @@ mod saves;
 
 pub use collective::{RankCollective, WINDOW as ALL_REDUCE_WINDOW};
 
-use super::{Agreed, Collective, Ended, Ending, Gathered, Participants, Proposal, Transport};
 use crate::buffer::{Flat, FlatPlace, RoundBuffer};
 use crate::checkpoint::WorkerSave;
+use crate::comm::collective::{Collective, Participants};
+use crate::comm::gathered::Gathered;
+use crate::comm::transport::{Agreed, Ended, Ending, Proposal, Transport};
 use crate::model::LayerEntry;
 use crate::ranks::{Peers, RankLayout};
 use crate::{Error, Result};
