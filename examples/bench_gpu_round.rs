@@ -15,11 +15,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
+use grawa_train::algo::lgrawa_weights;
 use grawa_train::algo::{Mix, Plan};
-use grawa_train::average::lgrawa_weights;
 use grawa_train::buffer::{CudaBuffer, CudaPlace, Flat, FlatPlace, RoundBuffer};
+use grawa_train::comm::{Collective, Gathered};
 use grawa_train::model::LayerEntry;
-use grawa_train::round::{Collective, Gathered, RoundData};
+use grawa_train::round::RoundData;
 
 const SIZES: [usize; 2] = [11_000_000, 100_000_000];
 const WORKERS: usize = 4;
@@ -143,8 +144,8 @@ fn main() -> ExitCode {
         report("hub", ms);
         #[cfg(feature = "nccl")]
         {
-            use grawa_train::cuda::nccl_round::NcclReducer;
-            use grawa_train::round::Reduced;
+            use grawa_train::comm::nccl::reducer::NcclReducer;
+            use grawa_train::comm::nccl::Reduced;
             let reducer = NcclReducer::new(&placement, &t).expect("NCCL communicators");
             let ms = median_ms(
                 || {

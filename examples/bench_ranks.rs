@@ -10,13 +10,14 @@
 
 use std::time::Instant;
 
-use grawa_train::algo::Snapshot;
-use grawa_train::average::lgrawa_weights;
+use grawa_train::algo::lgrawa_weights;
 use grawa_train::buffer::FlatPlace;
+use grawa_train::comm::ranks::{RankCollective, ALL_REDUCE_WINDOW as WINDOW};
+use grawa_train::comm::{Collective, Gathered};
 use grawa_train::model::LayerEntry;
 use grawa_train::ranks::mpi::start;
-use grawa_train::ranks::{Peers, RankCollective, ALL_REDUCE_WINDOW as WINDOW};
-use grawa_train::round::{Collective, Gathered};
+use grawa_train::ranks::Peers;
+use grawa_train::train::messages::{participants, Snapshot};
 
 const SIZES: [usize; 3] = [270_000, 11_000_000, 100_000_000];
 const LOCAL_WORKERS: usize = 2;
@@ -69,7 +70,7 @@ fn main() {
         let mut buf = vec![1f32; n];
         for rep in 0..reps + 1 {
             let t = Instant::now();
-            let local = Gathered::snapshots(&refs, &table, FlatPlace::Host);
+            let local = Gathered::from_parts(participants(&refs), &table, FlatPlace::Host);
             let sum = RankCollective::new(local, &mut peers, Vec::new(), n)
                 .all_reduce_sum(Some(&weights))
                 .expect("round");

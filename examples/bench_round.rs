@@ -14,7 +14,8 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use grawa_train::average::{center_and_pull, lgrawa_weights};
+use grawa_train::algo::lgrawa_weights;
+use grawa_train::average::center_and_pull;
 use grawa_train::model::LayerEntry;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

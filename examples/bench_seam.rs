@@ -1,5 +1,5 @@
 //! The cost of the round's seam: a round carried out through `round::RoundData` over the
-//! in-process collective (`round::Gathered`), against the direct call into `average::reduce` it
+//! in-process collective (`comm::Gathered`), against the direct call into `average::reduce` it
 //! replaced, side by side in one run. Medians of 15 repetitions after 2 warm-ups, 4 workers.
 //!
 //!     cargo run --release --example bench_seam
@@ -11,11 +11,14 @@
 
 use std::time::Instant;
 
-use grawa_train::algo::{Mix, Plan, Snapshot};
-use grawa_train::average::{lgrawa_weights, uniform_average, weighted_center};
+use grawa_train::algo::lgrawa_weights;
+use grawa_train::algo::{Mix, Plan};
+use grawa_train::average::{uniform_average, weighted_center};
 use grawa_train::buffer::FlatPlace;
+use grawa_train::comm::Gathered;
 use grawa_train::model::LayerEntry;
-use grawa_train::round::{Gathered, RoundData};
+use grawa_train::round::RoundData;
+use grawa_train::train::messages::{participants, Snapshot};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -97,7 +100,7 @@ fn main() {
                 norms: None,
             };
             let seam = median_ms(|| {
-                let mut net = Gathered::snapshots(&refs, &table, FlatPlace::Host);
+                let mut net = Gathered::from_parts(participants(&refs), &table, FlatPlace::Host);
                 let t = data.lockstep(&plan, &mut net).expect("round");
                 std::hint::black_box(&t);
             });

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::average::LossWindow;
+use crate::algo::LossWindow;
 use crate::model::LayerEntry;
 use crate::{Error, Result};
 

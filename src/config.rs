@@ -140,8 +140,8 @@ pub fn parse_checkpoint_every(v: &str) -> Result<CheckpointEvery> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RoundTransport {
-    /// The pulling thread gathers the buffers and combines them itself (host memory, or peer
-    /// copies to its GPU and our kernels).
+    /// The hub gathers the buffers and combines them itself (host memory, or peer copies to its
+    /// GPU and our kernels).
     #[default]
     Hub,
     /// NCCL between the run's GPUs (one process; feature `nccl`).

@@ -1,4 +1,4 @@
-//! What workers and the pulling thread tell the main thread. They only send; the main thread
+//! What workers and the hub tell the main thread. They only send; the main thread
 //! renders progress and writes metrics, so nobody ever waits on the screen or the disk.
 
 use serde::Serialize;
@@ -29,7 +29,7 @@ pub struct PullEvent {
     pub lag: u64,
 }
 
-/// One averaging round at the pulling thread.
+/// One averaging round at the hub.
 #[derive(Clone, Debug, Serialize)]
 pub struct RoundEvent {
     pub round: u64,
@@ -93,7 +93,7 @@ pub enum Event {
     },
     /// A checkpoint to write (the main thread adds the metrics position).
     Checkpoint(Box<crate::checkpoint::Checkpoint>),
-    /// The pulling thread has stopped with an error: stop reading events (a stuck worker may
+    /// The hub has stopped with an error: stop reading events (a stuck worker may
     /// never close its end of the channel).
     Fatal,
 }

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod buffer;
 pub mod checkpoint;
 pub mod cli;
+pub mod comm;
 pub mod config;
 #[cfg(feature = "cuda")]
 pub mod cuda;

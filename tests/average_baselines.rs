@@ -1,6 +1,7 @@
 //! EASGD, LSGD's leader and the uniform average against worked examples.
 
-use grawa_train::average::{easgd_round, leader, uniform_average, LossWindow};
+use grawa_train::algo::{leader, LossWindow};
+use grawa_train::average::{easgd_round, uniform_average};
 
 fn close(a: f32, b: f32) -> bool {
     (a - b).abs() <= 1e-6 * (1.0 + b.abs())

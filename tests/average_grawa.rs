@@ -1,11 +1,11 @@
 //! GRAWA weighting, centering and pulling against numbers derived by hand (derivations beside
 //! each test), plus the edge cases of the weighting rule.
 
-use grawa_train::average::{
-    center_and_pull, inverse_weights, layer_norms, layer_sumsq, lgrawa_weights, mgrawa_weights,
-    model_norm, pull, weighted_center, AccumulatedNorms, NormSmoother, Weights,
-    DEFAULT_ACCUMULATED_BETA, DEFAULT_NORM_MOMENTUM,
+use grawa_train::algo::{
+    inverse_weights, layer_norms, lgrawa_weights, mgrawa_weights, model_norm, AccumulatedNorms,
+    NormSmoother, DEFAULT_ACCUMULATED_BETA, DEFAULT_NORM_MOMENTUM,
 };
+use grawa_train::average::{center_and_pull, layer_sumsq, pull, weighted_center, Weights};
 use grawa_train::model::LayerEntry;
 
 fn table(lens: &[usize]) -> Vec<LayerEntry> {

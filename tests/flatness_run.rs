@@ -1,6 +1,6 @@
 //! `flatness::measure_run` on a run folder measures the model the trainer evaluates: the figures it
 //! writes to `flatness.json` equal, bit for bit, those of `measure` on the trainer's own evaluator
-//! (`train::eval::Evaluator`) set to the run's evaluated point, with BatchNorm recalibrated as the
+//! (`train::evaluator::Evaluator`) set to the run's evaluated point, with BatchNorm recalibrated as the
 //! run was. The run: the CNN (BatchNorm) on synthetic data, two workers of local SGD.
 
 mod run_support;
@@ -13,7 +13,7 @@ use grawa_train::data::{DatasetKind, Normalization, SyntheticSpec};
 use grawa_train::flatness::run::evaluated_point;
 use grawa_train::flatness::{measure, measure_run, FlatnessOptions, FlatnessReport};
 use grawa_train::model::{Model, ModelKind};
-use grawa_train::train::eval::{EvalSetup, Evaluator};
+use grawa_train::train::evaluator::{EvalSetup, Evaluator};
 
 const SEED: u64 = 3;
 /// `--bn-recal-batches` of the run.

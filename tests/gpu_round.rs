@@ -13,10 +13,11 @@ mod run_support;
 
 use std::sync::Arc;
 
-use grawa_train::algo::{Plan, Target};
+use grawa_train::algo::Plan;
 use grawa_train::buffer::{host_transfers, CudaBuffer, CudaPlace, Flat, FlatPlace};
+use grawa_train::comm::{Collective, Gathered};
 use grawa_train::model::LayerEntry;
-use grawa_train::round::{Collective, Gathered, RoundData};
+use grawa_train::round::{RoundData, Target};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use run_support::{round_mixes, table_of};
@@ -229,8 +230,8 @@ fn the_round_on_the_gpus_is_the_host_round() {
 #[cfg(feature = "nccl")]
 #[test]
 fn the_nccl_round_is_the_host_round() {
-    use grawa_train::cuda::nccl_round::NcclReducer;
-    use grawa_train::round::Reduced;
+    use grawa_train::comm::nccl::reducer::NcclReducer;
+    use grawa_train::comm::nccl::Reduced;
 
     let Some(count) = gpus() else { return };
     let c = case(count);

@@ -5,9 +5,10 @@
 //!
 //! - The flat view: a model built on the GPU holds exactly the CPU model's initial values (both
 //!   are written from the same seeded host draw), and write_flat/read_flat round-trip bit for bit.
-//! - The optimizer: the fused `sgd_step` kernel, through `Sgd::step` (gradients from autograd on
-//!   the GPU) and `Sgd::step_flat` (a host gradient), equals `optim::sgd_update` on the host bit
-//!   for bit (kernels/sgd.cu is compiled without FMA contraction).
+//! - The worker's step: its parameter store on the GPU (the gradient from autograd packed, the
+//!   fused `sgd_step` kernel, the parameters written back; or a step from a host gradient, an
+//!   all-reduced one from across ranks) equals `optim::sgd_update` on the host bit for bit
+//!   (kernels/sgd.cu is compiled without FMA contraction).
 //! - Whole runs: `--gpus 1 --workers 4` with mgrawa, lgrawa and ddp on synthetic data finish with
 //!   accuracy far above chance and close to the same run on the CPU.
 #![cfg(feature = "cuda")]
@@ -15,11 +16,13 @@
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
+use grawa_train::buffer::Flat;
 use grawa_train::cli::parse_from;
 use grawa_train::config::RunConfig;
 use grawa_train::data::ImageShape;
 use grawa_train::model::{Model, ModelKind};
-use grawa_train::optim::{flat_grads, sgd_update, Sgd, SgdConfig};
+use grawa_train::optim::{flat_grads, sgd_update, SgdConfig};
+use grawa_train::train::worker::{FlatStore, Gradient, ParamStore};
 
 /// The first GPU, or why there is none (the test then passes without checking anything).
 fn gpu() -> Option<Device> {
@@ -75,38 +78,42 @@ fn a_model_on_the_gpu_starts_where_the_cpu_model_does_and_round_trips() {
 }
 
 #[test]
-fn the_fused_sgd_kernel_steps_exactly_as_the_host_twin() {
+fn the_store_steps_on_the_gpu_exactly_as_the_host_twin() {
     let Some(dev) = gpu() else { return };
     let model = Model::new(ModelKind::Cnn, MNIST, 10, 5, &dev).unwrap();
     let params = &model.params;
-    let mut opt = Sgd::new(CFG, params);
+    let mut store = FlatStore::open(&model, CFG).unwrap();
     let mut x = params.to_flat().unwrap();
     let mut buf = vec![0f32; params.len()];
     let images = Tensor::randn(0f32, 1.0, (8, 1, 28, 28), &dev).unwrap();
     let labels = Tensor::new(&[0u32, 1, 2, 3, 4, 5, 6, 7], &dev).unwrap();
     for step in 0..3 {
-        // Autograd on the GPU, the kernel through `Sgd::step`.
+        // Autograd on the GPU, packed, the kernel, written back.
         let logits = model.forward_t(&images, true).unwrap();
         let loss = candle_nn::loss::cross_entropy(&logits, &labels).unwrap();
         let grads = loss.backward().unwrap();
         let mut g = vec![0f32; params.len()];
         flat_grads(params, &grads, &mut g).unwrap();
-        opt.step(params, &grads, 0.05).unwrap();
+        store.step(Gradient::Backward(&grads), 0.05).unwrap();
+        store.sync().unwrap();
         sgd_update(&mut x, &g, &mut buf, 0.05, &CFG);
-        assert_eq!(params.to_flat().unwrap(), x, "Sgd::step, step {step}");
-        assert_eq!(opt.momentum_vec().unwrap(), buf, "momentum, step {step}");
-        // A host gradient (an all-reduced one), the kernel through `Sgd::step_flat`.
+        assert_eq!(params.to_flat().unwrap(), x, "the packed step, step {step}");
+        assert_eq!(store.save().unwrap().1, buf, "momentum, step {step}");
+        // A host gradient (an all-reduced one from across ranks), brought to the GPU.
         let h: Vec<f32> = (0..params.len())
             .map(|i| ((i % 17) as f32 - 8.0) * 1e-3)
             .collect();
-        opt.step_flat(params, &h, 0.1).unwrap();
+        store
+            .step(Gradient::Given(&Flat::Host(h.clone())), 0.1)
+            .unwrap();
+        store.sync().unwrap();
         sgd_update(&mut x, &h, &mut buf, 0.1, &CFG);
-        assert_eq!(params.to_flat().unwrap(), x, "Sgd::step_flat, step {step}");
+        assert_eq!(params.to_flat().unwrap(), x, "a host gradient, step {step}");
     }
-    // A restored momentum reaches the GPU.
+    // A restored state reaches the GPU.
     let restored: Vec<f32> = (0..params.len()).map(|i| i as f32 * 1e-4).collect();
-    opt.set_momentum(&restored).unwrap();
-    assert_eq!(opt.momentum_vec().unwrap(), restored);
+    store.load(x.clone(), restored.clone()).unwrap();
+    assert_eq!(store.save().unwrap(), (x, restored));
 }
 
 fn config(algo: &str, gpus: bool, out: &Path) -> RunConfig {

@@ -9,17 +9,20 @@
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
+use grawa_train::algo::DEFAULT_NORM_MOMENTUM;
 use grawa_train::algo::{
     build, worker_plan, AlgoConfig, AlgoKind, Easgd, Grawa, Mix, NoAveraging, NormSource, Plan,
-    Policy, ScheduleKind, Snapshot, StepKind, Target, WorkerStats,
+    Policy, ScheduleKind, StepKind, WorkerStats,
 };
-use grawa_train::average::{pull, Weights, DEFAULT_NORM_MOMENTUM};
+use grawa_train::average::{pull, Weights};
 use grawa_train::buffer::{Flat, FlatPlace};
 use grawa_train::cli::parse_from;
+use grawa_train::comm::Gathered;
 use grawa_train::config::RunConfig;
 use grawa_train::data::ImageShape;
 use grawa_train::model::{LayerEntry, Model, ModelKind};
-use grawa_train::round::{Gathered, RoundData};
+use grawa_train::round::{RoundData, Target};
+use grawa_train::train::messages::{participants, Snapshot};
 
 /// A 2-entry layer table over a flat vector of 3: layer "a" = x[0..2], layer "b" = x[2..3].
 fn table() -> Vec<LayerEntry> {
@@ -83,7 +86,7 @@ fn round(
 ) -> (Plan, Option<Target>) {
     let refs: Vec<&Snapshot> = snaps.iter().collect();
     let t = table();
-    let mut net = Gathered::snapshots(&refs, &t, FlatPlace::Host);
+    let mut net = Gathered::from_parts(participants(&refs), &t, FlatPlace::Host);
     let stats: Vec<WorkerStats> = snaps.iter().map(Snapshot::stats).collect();
     let plan = policy.decide(&stats);
     let target = data.lockstep(&plan, &mut net).expect("round");
@@ -182,7 +185,7 @@ fn async_easgd_is_a_sequence_of_elastic_exchanges() {
         let refs: Vec<&Snapshot> = newest.iter().flatten().collect();
         let stats: Vec<WorkerStats> = refs.iter().map(|s| s.stats()).collect();
         let plan = policy.decide(&stats);
-        let mut net = Gathered::snapshots(&refs, &t1, FlatPlace::Host);
+        let mut net = Gathered::from_parts(participants(&refs), &t1, FlatPlace::Host);
         let target = data.arrival(&plan, &mut net, *w).unwrap();
         let Some(Target::Exchange { worker, diff: got }) = &target else {
             panic!("arrival {k}: expected an exchange, got {target:?}");

@@ -1,15 +1,18 @@
 //! The collective's contract: any transport that implements the three primitives and adds the
-//! terms of a sum in participant order gives the rounds of `round::Gathered` bit for bit. Checked
+//! terms of a sum in participant order gives the rounds of `comm::Gathered` bit for bit. Checked
 //! with a deliberately plain transport written here (scalar loops, the trait's default
 //! `all_reduce_mean`), for every kind of plan, on random buffers.
 
 mod run_support;
 
-use grawa_train::algo::{Mix, Plan, Snapshot, Target, WorkerStats};
-use grawa_train::average::{lgrawa_weights, mgrawa_weights, Weights};
+use grawa_train::algo::{lgrawa_weights, mgrawa_weights};
+use grawa_train::algo::{Mix, Plan, WorkerStats};
+use grawa_train::average::Weights;
 use grawa_train::buffer::{Flat, FlatPlace};
+use grawa_train::comm::{Collective, Gathered};
 use grawa_train::model::LayerEntry;
-use grawa_train::round::{Collective, Gathered, RoundData};
+use grawa_train::round::{RoundData, Target};
+use grawa_train::train::messages::{participants, Snapshot};
 use grawa_train::Result;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -99,7 +102,7 @@ fn any_ordered_transport_gives_the_gathered_rounds_bit_for_bit() {
         let elastic = matches!(mix, Mix::Elastic { .. });
         let (mut a, mut b) = (RoundData::new(elastic, &x0), RoundData::new(elastic, &x0));
         for round in 0..2 {
-            let mut gathered = Gathered::snapshots(&refs, &table, FlatPlace::Host);
+            let mut gathered = Gathered::from_parts(participants(&refs), &table, FlatPlace::Host);
             let mut plain = Plain {
                 workers: vec![0, 2, 4],
                 xs: snaps.iter().map(|s| s.params.as_host().unwrap()).collect(),

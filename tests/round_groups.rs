@@ -1,8 +1,8 @@
-//! Grouping workers by GPU for NCCL (`round::groups`): one group and rank per GPU, ranked by
+//! Grouping workers by GPU for NCCL (`comm::nccl::groups`): one group and rank per GPU, ranked by
 //! ascending ordinal, the lowest worker leading; restriction to a round's participants; and the
 //! host twin of the grouped sum, exact on small integers and within rounding of a flat sum.
 
-use grawa_train::round::groups::{grouped_sum, DeviceGroup, DeviceGroups};
+use grawa_train::comm::nccl::groups::{grouped_sum, DeviceGroup, DeviceGroups};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

@@ -18,12 +18,14 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use grawa_train::algo::{Mix, Plan, Snapshot, Target};
+use grawa_train::algo::{Mix, Plan};
 use grawa_train::average::Weights;
 use grawa_train::buffer::{Flat, FlatBuffer, FlatPlace, RoundBuffer};
+use grawa_train::comm::Gathered;
 use grawa_train::model::LayerEntry;
 use grawa_train::optim::SgdConfig;
-use grawa_train::round::{Gathered, RoundData};
+use grawa_train::round::{RoundData, Target};
+use grawa_train::train::messages::{participants, Snapshot};
 use grawa_train::Result;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -201,11 +203,11 @@ fn host_round(c: &Case, plan: &Plan, elastic: bool) -> Vec<Target> {
     let refs: Vec<&Snapshot> = snaps.iter().collect();
     let mut out = Vec::new();
     for _ in 0..2 {
-        let mut net = Gathered::snapshots(&refs, &c.table, FlatPlace::Host);
+        let mut net = Gathered::from_parts(participants(&refs), &c.table, FlatPlace::Host);
         out.extend(data.lockstep(plan, &mut net).unwrap());
     }
     for &w in &c.workers {
-        let mut net = Gathered::snapshots(&refs, &c.table, FlatPlace::Host);
+        let mut net = Gathered::from_parts(participants(&refs), &c.table, FlatPlace::Host);
         out.extend(data.arrival(plan, &mut net, w).unwrap());
     }
     out

@@ -1,9 +1,9 @@
-//! The staging plan of a round over GPU buffers (`round::staging`): which buffers are read in
+//! The staging plan of a round over GPU buffers (`buffer::staging`): which buffers are read in
 //! place, which are peer-copied, and the fences the copies need, for the placements `--gpus`
 //! makes.
 
+use grawa_train::buffer::staging::{fences, peer_bytes, plan, Fence, Source};
 use grawa_train::config::placement;
-use grawa_train::round::staging::{fences, peer_bytes, plan, Fence, Source};
 
 #[test]
 fn one_gpu_reads_every_buffer_in_place_and_needs_no_fence() {

@@ -6,7 +6,7 @@
 //! center starts at the common initial point and is what gets evaluated; it is data, so it lives
 //! in the round (`crate::round::RoundData`), not here.
 
-use super::{Mix, Plan, Policy, WorkerStats};
+use super::policy::{Mix, Plan, Policy, WorkerStats};
 
 /// EASGD's moving rate and the run's worker count.
 pub struct Easgd {

@@ -2,10 +2,9 @@
 //! whose weights are inversely proportional to their (smoothed, bias-corrected) gradient norms,
 //! one weight per worker from the sum of its layer norms (M), or one per worker and layer (L).
 
-use super::{Mix, Plan, Policy, WorkerStats};
-use crate::average::{
-    lgrawa_weights, mgrawa_weights, model_norm, NormSmoother, DEFAULT_NORM_MOMENTUM,
-};
+use super::policy::{Mix, Plan, Policy, WorkerStats};
+use super::smooth::{NormSmoother, DEFAULT_NORM_MOMENTUM};
+use super::weighting::{lgrawa_weights, mgrawa_weights, model_norm};
 
 /// GRAWA's state: one norm smoother per worker. A worker's smoother takes only that worker's own
 /// reports, once each, so its bias correction counts the rounds it really reported in.

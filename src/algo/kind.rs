@@ -272,3 +272,20 @@ pub struct AlgoConfig {
     /// built from it.
     pub max_staleness: Option<u64>,
 }
+
+impl AlgoConfig {
+    /// The value of `flag`: the one this configuration holds, else the algorithm's default from
+    /// the one table of settings ([`AlgoKind::default`]; a resolved configuration holds every
+    /// value, one made by hand may leave them out); 0 where the flag does not apply.
+    pub fn setting(&self, flag: AlgoFlag) -> f64 {
+        let given = match flag {
+            AlgoFlag::Tau => self.tau.map(|t| t as f64),
+            AlgoFlag::Pull => self.pull.map(f64::from),
+            AlgoFlag::Prox => self.prox.map(f64::from),
+            AlgoFlag::Beta => self.beta.map(f64::from),
+            AlgoFlag::Rho => self.rho.map(f64::from),
+            AlgoFlag::WeightPower => self.weight_power,
+        };
+        given.or_else(|| self.kind.default(flag)).unwrap_or(0.0)
+    }
+}

@@ -1,6 +1,6 @@
 //! Local SGD: every tau steps all workers are replaced by their uniform average.
 
-use super::{Mix, Plan, Policy, WorkerStats};
+use super::policy::{Mix, Plan, Policy, WorkerStats};
 
 /// Uniform averaging with a full pull (lambda = 1).
 pub struct LocalSgd;

@@ -2,8 +2,8 @@
 //! its last 4 mini-batches; everybody is pulled toward it. Workers also take a proximal step
 //! toward the last leader after every local step (see `WorkerPlan::prox`).
 
-use super::{Mix, Plan, Policy, WorkerStats};
-use crate::average::{leader, LossWindow};
+use super::loss_window::{leader, LossWindow};
+use super::policy::{Mix, Plan, Policy, WorkerStats};
 
 /// Pull toward the leader with strength `lambda`.
 pub struct Lsgd {

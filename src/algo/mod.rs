@@ -9,232 +9,34 @@
 //! what to report, whether to take a proximal step toward the last target, and how a local step is
 //! taken (alone, with an all-reduced gradient, or SAM). What each algorithm does, exactly, is
 //! docs/design.md section 2.
+//!
+//! The statistics math the policies decide with lives here too: `weighting` (GRAWA's norms to
+//! weights), `smooth` (the bias-corrected averages of norms) and `loss_window` (LSGD's recent
+//! loss and leader).
 
 mod easgd;
 mod grawa;
 mod kind;
 mod local_sgd;
+pub mod loss_window;
 mod lsgd;
 mod none;
-
-use std::sync::Arc;
+mod policy;
+pub mod smooth;
+pub mod weighting;
+mod worker_plan;
 
 pub use easgd::Easgd;
 pub use grawa::Grawa;
 pub use kind::{AlgoConfig, AlgoFlag, AlgoKind, NormSource, ScheduleKind};
 pub use local_sgd::LocalSgd;
+pub use loss_window::{leader, LossWindow, LOSS_WINDOW};
 pub use lsgd::Lsgd;
 pub use none::NoAveraging;
-
-use crate::average::Weights;
-use crate::buffer::{Flat, FlatBuffer, RoundBuffer};
-
-/// What a worker hands to the pulling thread at a round: its statistics and its parameters.
-#[derive(Debug)]
-pub struct Snapshot {
-    pub worker: usize,
-    /// Local steps the worker had taken when the snapshot was made.
-    pub step: u64,
-    /// Trainable parameters, flat, in the layer table's order, where the worker keeps them (a GPU
-    /// worker's snapshot stays on its GPU).
-    pub params: Flat,
-    /// Per-layer gradient norms (GRAWA).
-    pub layer_norms: Option<Vec<f64>>,
-    /// Mean training loss of the last few mini-batches (LSGD).
-    pub recent_loss: Option<f64>,
-    /// The training loss of every local step since the worker's previous snapshot: across
-    /// processes, rank 0's metrics take the other ranks' losses from these.
-    pub losses: Vec<f32>,
-}
-
-impl Snapshot {
-    /// The part a policy decides from (no parameters).
-    pub fn stats(&self) -> WorkerStats {
-        WorkerStats {
-            worker: self.worker,
-            step: self.step,
-            layer_norms: self.layer_norms.clone(),
-            recent_loss: self.recent_loss,
-        }
-    }
-}
-
-/// A participant's small statistics at a round: everything a [`Policy`] decides from. A few
-/// numbers per worker, so an all-gather of them is cheap on any transport.
-#[derive(Clone, Debug, PartialEq)]
-pub struct WorkerStats {
-    pub worker: usize,
-    /// Local steps taken when the statistics were made.
-    pub step: u64,
-    /// Per-layer gradient norms (GRAWA).
-    pub layer_norms: Option<Vec<f64>>,
-    /// Mean training loss of the last few mini-batches (LSGD).
-    pub recent_loss: Option<f64>,
-}
-
-/// How a round's center is formed from the participants' parameters `x_i` (in participant
-/// order).
-#[derive(Clone, Debug, PartialEq)]
-pub enum Mix {
-    /// `sum_i w_i x_i`, per worker or per worker and layer (GRAWA).
-    Weighted(Weights),
-    /// `(sum_i x_i) / M` (local SGD).
-    Mean,
-    /// The parameters of this worker (a worker id; LSGD).
-    Leader(usize),
-    /// EASGD's elastic step against the center `c` the round keeps: the target is `c`, and the
-    /// center moves by what the workers move, `c <- c + sum_i lambda (x_i - c)`, which with
-    /// `lambda = beta / M` and every worker present is `(1 - beta) c + beta mean_i(x_i)`.
-    Elastic { beta: f32 },
-}
-
-/// A round's decision: no parameters, only how to combine and pull them.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Plan {
-    /// How the center is formed; `None`: nobody is pulled this round.
-    pub mix: Option<Mix>,
-    /// Pull strength: `x <- (1 - lambda) x + lambda center`.
-    pub lambda: f32,
-    /// The smoothed norms behind GRAWA's weights, per participant (MGRAWA) or participant-major
-    /// per layer (LGRAWA), for the metrics.
-    pub norms: Option<Vec<f64>>,
-}
-
-impl Plan {
-    /// The weights the center is built with, for the metrics: GRAWA's, or uniform ones for the
-    /// mean; `None` for the leader, the elastic step and no pull.
-    pub fn weights(&self, participants: usize) -> Option<Weights> {
-        match &self.mix {
-            Some(Mix::Weighted(w)) => Some(w.clone()),
-            Some(Mix::Mean) => Some(Weights::uniform(participants)),
-            _ => None,
-        }
-    }
-
-    /// The worker everybody is pulled toward (LSGD).
-    pub fn leader(&self) -> Option<usize> {
-        match self.mix {
-            Some(Mix::Leader(l)) => Some(l),
-            _ => None,
-        }
-    }
-}
-
-/// An algorithm's decision rule. `decide` is given the statistics of the workers taking part in
-/// the round, sorted by worker (every worker under `sync` and `permits`; under `async`, those
-/// that have reported at least once).
-pub trait Policy: Send {
-    /// The plan for a round with these participants.
-    fn decide(&mut self, stats: &[WorkerStats]) -> Plan;
-
-    /// The state a checkpoint must keep (JSON; `Null` for stateless policies).
-    fn state(&self) -> serde_json::Value {
-        serde_json::Value::Null
-    }
-
-    /// Restores what `state` returned.
-    fn restore(&mut self, _state: &serde_json::Value) -> Result<(), String> {
-        Ok(())
-    }
-}
-
-/// A point to pull toward, or (async EASGD) an exchange with the center. `B` is the buffer the
-/// round works in: [`Flat`] in the trainer (host or GPU), any [`RoundBuffer`] in tests.
-#[derive(Debug)]
-pub enum Target<B = Flat> {
-    /// `x <- (1 - lambda) x + lambda point`, for every worker that takes the round.
-    Pull { point: Arc<B>, lambda: f32 },
-    /// `x <- x - diff` for `worker` alone: its share of an elastic exchange whose other half,
-    /// `c <- c + diff`, the center has taken already (asynchronous EASGD).
-    Exchange { worker: usize, diff: Arc<B> },
-}
-
-impl<B> Clone for Target<B> {
-    fn clone(&self) -> Self {
-        match self {
-            Target::Pull { point, lambda } => Target::Pull {
-                point: point.clone(),
-                lambda: *lambda,
-            },
-            Target::Exchange { worker, diff } => Target::Exchange {
-                worker: *worker,
-                diff: diff.clone(),
-            },
-        }
-    }
-}
-
-impl<B: RoundBuffer> Target<B> {
-    /// The point later proximal steps go toward (the pulled-to center or leader).
-    pub fn anchor(&self) -> Option<&Arc<B>> {
-        match self {
-            Target::Pull { point, .. } => Some(point),
-            Target::Exchange { .. } => None,
-        }
-    }
-
-    /// Whether worker `w` applies this target.
-    pub fn applies_to(&self, w: usize) -> bool {
-        match self {
-            Target::Pull { .. } => true,
-            Target::Exchange { worker, .. } => *worker == w,
-        }
-    }
-
-    /// Applies the target to the parameters `x` of `worker` (`None`: a point that is no
-    /// worker's, like the workers' mean, which only a pull moves), where they live.
-    pub fn apply(&self, worker: Option<usize>, x: &mut B) -> crate::Result<()> {
-        match self {
-            Target::Pull { point, lambda } => x.pull(point, *lambda),
-            Target::Exchange { worker: w, diff } if worker == Some(*w) => {
-                x.scale_add(1.0, diff, -1.0)
-            }
-            Target::Exchange { .. } => Ok(()),
-        }
-    }
-}
-
-impl Target<Flat> {
-    /// [`Target::apply`] to host parameters (evaluation's copies, checkpoints); a target on a GPU
-    /// is copied to the host first.
-    pub fn apply_host(&self, worker: Option<usize>, x: &mut [f32]) -> crate::Result<()> {
-        match self {
-            Target::Pull { point, lambda } => x.pull(&point.host()?, *lambda),
-            Target::Exchange { worker: w, diff } if worker == Some(*w) => {
-                x.scale_add(1.0, &diff.host()?, -1.0)
-            }
-            Target::Exchange { .. } => Ok(()),
-        }
-    }
-}
-
-/// How a worker takes a local step.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum StepKind {
-    /// On its own gradient.
-    Local,
-    /// On the gradient averaged over all workers (DDP's all-reduce).
-    AllReduce,
-    /// SAM: ascend by `rho` along the local gradient, then descend with the all-reduced gradient
-    /// taken there.
-    Sam { rho: f32 },
-}
-
-/// The worker's side of an algorithm.
-#[derive(Clone, Debug, PartialEq)]
-pub struct WorkerPlan {
-    /// Local steps between rounds.
-    pub tau: u64,
-    /// Which gradient norms to report, if any.
-    pub norms: Option<NormSource>,
-    /// Samples in GRAWA's probe batch.
-    pub probe_samples: usize,
-    /// Report the recent training loss (LSGD).
-    pub report_loss: bool,
-    /// Proximal factor p/tau applied after every local step toward the last target.
-    pub prox: Option<f32>,
-    pub step: StepKind,
-}
+pub use policy::{Mix, Plan, Policy, WorkerStats};
+pub use smooth::{AccumulatedNorms, NormSmoother, DEFAULT_ACCUMULATED_BETA, DEFAULT_NORM_MOMENTUM};
+pub use weighting::{inverse_weights, layer_norms, lgrawa_weights, mgrawa_weights, model_norm};
+pub use worker_plan::{worker_plan, StepKind, WorkerPlan};
 
 /// The decision rule of `cfg` for a run of `workers` workers over `layers` layers.
 pub fn build(cfg: &AlgoConfig, workers: usize, layers: usize) -> Box<dyn Policy> {
@@ -243,32 +45,12 @@ pub fn build(cfg: &AlgoConfig, workers: usize, layers: usize) -> Box<dyn Policy>
         AlgoKind::LocalSgd => Box::new(LocalSgd),
         AlgoKind::Mgrawa | AlgoKind::Lgrawa => Box::new(Grawa::new(
             cfg.kind == AlgoKind::Lgrawa,
-            cfg.weight_power.unwrap_or(1.0),
-            cfg.pull.unwrap_or(0.5),
+            cfg.setting(AlgoFlag::WeightPower),
+            cfg.setting(AlgoFlag::Pull) as f32,
             workers,
             layers,
         )),
-        AlgoKind::Easgd => Box::new(Easgd::new(cfg.beta.unwrap_or(0.1), workers)),
-        AlgoKind::Lsgd => Box::new(Lsgd::new(cfg.pull.unwrap_or(0.1))),
-    }
-}
-
-/// The worker's side of `cfg`; `round_every` is the round period for algorithms without averaging
-/// rounds (they still meet to be evaluated).
-pub fn worker_plan(cfg: &AlgoConfig, round_every: u64, batch_size: usize) -> WorkerPlan {
-    let tau = cfg.tau.unwrap_or(round_every).max(1);
-    WorkerPlan {
-        tau,
-        norms: cfg.norm_source,
-        probe_samples: cfg.probe_samples.unwrap_or(batch_size),
-        report_loss: cfg.kind == AlgoKind::Lsgd,
-        prox: cfg.prox.filter(|&p| p > 0.0).map(|p| p / tau as f32),
-        step: match cfg.kind {
-            AlgoKind::Ddp => StepKind::AllReduce,
-            AlgoKind::DdpSam => StepKind::Sam {
-                rho: cfg.rho.unwrap_or(0.05),
-            },
-            _ => StepKind::Local,
-        },
+        AlgoKind::Easgd => Box::new(Easgd::new(cfg.setting(AlgoFlag::Beta) as f32, workers)),
+        AlgoKind::Lsgd => Box::new(Lsgd::new(cfg.setting(AlgoFlag::Pull) as f32)),
     }
 }

@@ -1,7 +1,7 @@
 //! Algorithms without averaging rounds (single-worker SGD, DDP, DDP-SAM): their workers agree
 //! through the gradient, and meet at rounds only to be evaluated.
 
-use super::{Plan, Policy, WorkerStats};
+use super::policy::{Plan, Policy, WorkerStats};
 
 /// Nobody is pulled.
 pub struct NoAveraging;

@@ -12,13 +12,14 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::{FlatBuffer, RoundBuffer};
+use super::flat_buffer::FlatBuffer;
+use super::round::RoundBuffer;
+use super::staging::{plan, Source};
 use crate::average::Weights;
 use crate::cuda::cudarc::driver::{CudaContext, CudaSlice, CudaStream};
 use crate::cuda::{fence_read, CudaError, DeviceLayout, DeviceWeights, Kernels};
 use crate::model::LayerEntry;
 use crate::optim::SgdConfig;
-use crate::round::staging::{plan, Source};
 use crate::{Error, Result};
 
 /// Copies of a buffer between host and GPU memory (uploads and downloads of whole buffers), in
@@ -142,7 +143,7 @@ impl CudaBuffer {
     }
 
     /// The values on GPU `ordinal`: this buffer or one of its mirrors, if any is there.
-    fn on_gpu(&self, ordinal: usize) -> Option<&CudaBuffer> {
+    pub(super) fn on_gpu(&self, ordinal: usize) -> Option<&CudaBuffer> {
         std::iter::once(self)
             .chain(&self.mirrors)
             .find(|b| b.place.ordinal() == ordinal)
@@ -317,7 +318,7 @@ impl FlatBuffer for CudaBuffer {
 
     fn pull(&mut self, center: &Self, lambda: f32) -> Result<()> {
         self.mirrors.clear();
-        // A center on another GPU (the pulling thread's) is peer-copied here first.
+        // A center on another GPU (the hub's) is peer-copied here first.
         let center = self.readable(center)?;
         let p = self.place.clone();
         p.kernels

@@ -1,7 +1,7 @@
 //! [`Flat`]: a worker's flat parameters as the round carries them, in host memory (the CPU
-//! product) or on a GPU (feature `cuda`). The hub's messages, targets and the pulling thread's
-//! round all hold `Flat`s, so a GPU worker's snapshot reaches the round, and the round's center
-//! reaches the worker, without passing through the host.
+//! product) or on a GPU (feature `cuda`). The workers' messages, the round's targets and the
+//! hub's rounds all hold `Flat`s, so a GPU worker's snapshot reaches the round, and the round's
+//! center reaches the worker, without passing through the host.
 
 use std::borrow::Cow;
 #[cfg(feature = "cuda")]
@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 #[cfg(feature = "cuda")]
 use super::cuda::{CudaBuffer, CudaPlace};
-use super::{FlatBuffer, RoundBuffer};
+use super::flat_buffer::FlatBuffer;
+use super::round::RoundBuffer;
 use crate::average::{sum, uniform_average, weighted_center, Weights};
 use crate::model::LayerEntry;
 use crate::optim::SgdConfig;
@@ -77,6 +78,18 @@ impl Flat {
     /// A host copy of the values.
     pub fn to_vec(&self) -> Result<Vec<f32>> {
         Ok(self.host()?.into_owned())
+    }
+
+    /// Whether the values live at `place` (host memory, or that very GPU stream), so operations
+    /// of that place can use them without a copy.
+    pub fn is_at(&self, place: &FlatPlace) -> bool {
+        match (self, place) {
+            (Flat::Host(_), FlatPlace::Host) => true,
+            #[cfg(feature = "cuda")]
+            (Flat::Device(b), FlatPlace::Device(p)) => Arc::ptr_eq(b.place(), p),
+            #[cfg(feature = "cuda")]
+            _ => false,
+        }
     }
 }
 

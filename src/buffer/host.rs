@@ -1,7 +1,7 @@
 //! [`FlatBuffer`] for host memory: the parallel reductions of `average::reduce` and the optimizer
 //! of `optim`. Every GPU kernel is checked against these (and they against `average::naive`).
 
-use super::FlatBuffer;
+use super::flat_buffer::FlatBuffer;
 use crate::average::{layer_sumsq, pull};
 use crate::model::LayerEntry;
 use crate::optim::{sgd_update, SgdConfig};

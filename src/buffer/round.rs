@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use super::FlatBuffer;
+use super::flat_buffer::FlatBuffer;
 use crate::average::Weights;
 use crate::model::LayerEntry;
 use crate::Result;
@@ -13,7 +13,7 @@ use crate::Result;
 /// A flat buffer a round can combine with others of its kind.
 pub trait RoundBuffer: FlatBuffer + Sized {
     /// Where a round's results are made: nothing for host memory, a GPU's stream for device
-    /// buffers (the pulling thread's own, so its work does not queue behind a worker's).
+    /// buffers (the hub's own, so its work does not queue behind a worker's).
     type Place: Clone;
 
     /// `sum_i s_i x_i`, terms added in the order of `xs`, made at `at`. `scale` gives each

@@ -168,8 +168,8 @@ pub struct TrainArgs {
     #[arg(long, value_delimiter = ',')]
     pub gpu_ids: Vec<usize>,
 
-    /// How rounds and DDP's all-reduce move the workers' buffers: hub (the pulling thread gathers
-    /// and combines them; the default) or nccl (NCCL between the GPUs: needs --gpus and a build
+    /// How rounds and DDP's all-reduce move the workers' buffers: hub (the hub thread gathers and
+    /// combines them; the default) or nccl (NCCL between the GPUs: needs --gpus and a build
     /// with the nccl feature).
     #[arg(long, value_name = "hub|nccl")]
     pub round: Option<RoundTransport>,

@@ -8,8 +8,8 @@
 //! - `kernels`: [`Kernels`] (the functions loaded on one GPU) and their launchers, each taking the
 //!   stream explicitly; [`DeviceLayout`] and [`DeviceWeights`], a layer table and weights on a GPU.
 //! - `device`: enumeration, peer access, device-to-device and peer copies.
-//! - `nccl_round` (feature `nccl`): `--round nccl`, the round's all-reduces over NCCL between
-//!   the run's GPUs in one process.
+//! - `--round nccl`, the round's all-reduces over NCCL between the run's GPUs, is a transport:
+//!   `comm::nccl`.
 //! - `selftest`: the GPU side of `grawa-train selftest` (each kernel against its CPU twin, copy
 //!   bandwidths); the report it fills lives in `crate::selftest::report`, printed by
 //!   `crate::selftest`.
@@ -20,8 +20,6 @@
 pub mod block_pieces;
 pub mod device;
 pub mod kernels;
-#[cfg(feature = "nccl")]
-pub mod nccl_round;
 pub mod ptx;
 pub mod selftest;
 

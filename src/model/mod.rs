@@ -206,7 +206,7 @@ impl Model {
     }
 
     /// As `new`, with BatchNorm's running-statistics momentum set (evaluation uses 1.0 to
-    /// recalibrate the statistics exactly; see `train::eval`).
+    /// recalibrate the statistics exactly; see `train::evaluator`).
     pub fn with_bn_momentum(
         kind: ModelKind,
         shape: ImageShape,

@@ -6,19 +6,14 @@
 //! - [`Peers`]: what ranks need of each other, as the primitives every collective library has
 //!   (all-gather of small vectors, all-reduce-sum of a buffer, broadcast). The MPI implementation
 //!   is `mpi` (feature `mpi`); tests can supply their own.
-//! - `collective`: [`RankCollective`], the round's [`Collective`](crate::round::Collective) across
-//!   ranks, hierarchical: each rank combines its own workers, then one cross-rank all-reduce.
-//! - `checkpoint`: [`gather_saves`], every rank's saved workers gathered to rank 0.
 //! - `nccl` (feature `nccl`): one NCCL communicator over the ranks' GPUs, bootstrapped through
-//!   [`Peers`].
-//! - `header`: [`Header`], what the pulling threads of all ranks agree on before each round (who
-//!   stops, the run's total steps, every worker's statistics), so every rank calls the same
-//!   collectives in the same order.
+//!   [`Peers`] (`unique_id`); `nccl_peers` puts it under [`Peers`] for the buffers.
+//! - `gpus`: which GPUs a rank takes on a machine running several.
+//!
+//! This is the communication library of a run across processes, as MPI is; the transport built
+//! on it (the round across ranks, the agreements between the ranks' hubs) is `comm::ranks`.
 
-mod checkpoint;
-mod collective;
 mod gpus;
-mod header;
 #[cfg(feature = "mpi")]
 pub mod mpi;
 #[cfg(feature = "nccl")]
@@ -27,10 +22,7 @@ pub mod nccl;
 pub mod nccl_peers;
 pub mod unique_id;
 
-pub use checkpoint::gather_saves;
-pub use collective::{RankCollective, WINDOW as ALL_REDUCE_WINDOW};
 pub use gpus::gpus_for_rank;
-pub use header::{agree, others_losses, push_losses, Agreed, Header, Kind};
 
 /// The number of processes an MPI launcher (OpenMPI's mpirun, MPICH's hydra, Slurm's srun with
 /// PMI) says this run has, from its environment; `None` when no launcher started this process.

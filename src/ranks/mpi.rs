@@ -2,7 +2,7 @@
 //! run launched by `mpirun -np R` or Slurm's `srun` trains across processes and machines.
 //!
 //! MPI is initialised with `MPI_THREAD_SERIALIZED`: the main thread makes the set-up calls, then
-//! hands the communicator to the pulling thread, the only one to use it from there on.
+//! hands the communicator to the hub, the only one to use it from there on.
 
 use mpi::collective::SystemOperation;
 use mpi::environment::Universe;
@@ -26,7 +26,7 @@ pub struct MpiPeers {
 
 // SAFETY: MPI was initialised with MPI_THREAD_SERIALIZED, which allows calls from any thread as
 // long as no two are concurrent. The communicator is used by the main thread during set-up and
-// then moved, whole, to the pulling thread, which alone calls it afterwards, or hands one call at
+// then moved, whole, to the hub, which alone calls it afterwards, or hands one call at
 // a time to a thread of the reduction pool and waits for it (the pipelined all-reduce).
 unsafe impl Send for MpiPeers {}
 

@@ -4,7 +4,7 @@
 //! the rank's own stream: the bytes go GPU to GPU (NVLink, PCIe or the network), never through
 //! this process's memory.
 //!
-//! The communicator belongs to the thread that made it (NCCL's rule): the pulling thread, which
+//! The communicator belongs to the thread that made it (NCCL's rule): the hub, which
 //! alone makes a rank's collective calls.
 
 use std::sync::Arc;

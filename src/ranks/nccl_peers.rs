@@ -2,8 +2,8 @@
 //! checkpoint data) stay on MPI, and the round's and DDP's all-reduces and the leader's
 //! broadcast go over one NCCL communicator on the rank's GPU.
 //!
-//! The round is still gathered in host memory (a GPU worker's snapshot comes to the pulling
-//! thread as host data), so each window goes up to the GPU, through NCCL, and back. The bytes
+//! The round is still gathered in host memory (the rank transport stages a GPU worker's snapshot
+//! to the host, `comm::ranks`), so each window goes up to the GPU, through NCCL, and back. The bytes
 //! between ranks move GPU to GPU (NVLink, PCIe, InfiniBand with GPUDirect), which is what NCCL
 //! is for across machines; with a device-resident round the staging copies go away.
 
@@ -22,7 +22,7 @@ pub struct NcclPeers {
 }
 
 // SAFETY: the communicator and its staging buffer are created by the first buffer call and used
-// by one thread at a time from then on (NCCL's rule for a communicator): the pulling thread, or a
+// by one thread at a time from then on (NCCL's rule for a communicator): the hub, or a
 // thread of the reduction pool it hands one all-reduce to and waits for. Before that `nccl` is
 // None and only the MPI half moves between threads, which is Send itself.
 unsafe impl Send for NcclPeers {}

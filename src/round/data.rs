@@ -6,9 +6,10 @@
 
 use std::sync::Arc;
 
-use super::Collective;
-use crate::algo::{Mix, Plan, Target};
+use super::target::Target;
+use crate::algo::{Mix, Plan};
 use crate::buffer::{Flat, FlatBuffer, FlatPlace, RoundBuffer};
+use crate::comm::{Collective, Gathered, Participants};
 use crate::{Error, Result};
 
 /// Checkpoint name of EASGD's center (kept from the first checkpoint format).
@@ -29,7 +30,7 @@ impl RoundData<Flat> {
         }
     }
 
-    /// Moves the data to where the round runs (a GPU run's pulling thread's GPU): once, at the
+    /// Moves the data to where the round runs (the hub's GPU in a GPU run): once, at the
     /// start of a run.
     pub fn move_to(&mut self, place: &FlatPlace) -> Result<()> {
         if let Some(c) = &mut self.center {
@@ -83,7 +84,7 @@ impl<B: RoundBuffer> RoundData<B> {
     /// An asynchronous round triggered by `worker`'s new snapshot; `net` holds the newest
     /// snapshot of every worker that has reported, the arriving one's included. EASGD's elastic
     /// step is one exchange with the arriving worker alone (`diff = lambda (x - c)`,
-    /// `c <- c + diff`, the worker `x <- x - diff`, as in the asynchronous EASGD of Zhang et al.);
+    /// `c <- c + diff`, the worker `x <- x - diff`: docs/design.md section 2, async EASGD);
     /// every other plan is a lockstep round over the reported workers.
     pub fn arrival(
         &mut self,
@@ -118,27 +119,38 @@ impl<B: RoundBuffer> RoundData<B> {
     pub fn evaluation_point(&self) -> Option<Arc<B>> {
         self.center.clone()
     }
+
+    /// The point a run evaluates: the algorithm's own (EASGD's center), else the mean of `net`'s
+    /// participants, moved by `target` when one is given (the average after a round's pull).
+    /// The one definition for training and for `flatness`.
+    pub fn evaluated(
+        &self,
+        net: &mut dyn Collective<B>,
+        target: Option<&Target<B>>,
+    ) -> Result<Arc<B>> {
+        if let Some(c) = &self.center {
+            return Ok(c.clone());
+        }
+        let mut mean = net.all_reduce_mean()?;
+        if let Some(t) = target {
+            t.apply(None, &mut mean)?;
+        }
+        Ok(Arc::new(mean))
+    }
 }
 
 impl RoundData<Flat> {
-    /// The point a run evaluates, given the workers' parameters where they live: the
-    /// algorithm's own (EASGD's center), else the workers' uniform average, moved by `target`
-    /// when one is given (the average after a round's pull), made at `place` (no host copy on a
-    /// GPU). The one definition for training and for `flatness`.
+    /// [`RoundData::evaluated`] of the workers' parameters `workers`, held by this thread,
+    /// made at `place` (no host copy on a GPU).
     pub fn evaluated_flat(
         &self,
         workers: &[&Flat],
         target: Option<&Target>,
         place: &FlatPlace,
     ) -> Result<Flat> {
-        if let Some(c) = &self.center {
-            return c.duplicate();
-        }
-        let mut mean = Flat::mean(workers, place)?;
-        if let Some(t) = target {
-            t.apply(None, &mut mean)?;
-        }
-        Ok(mean)
+        let parts = Participants::buffers((0..workers.len()).collect(), workers.to_vec());
+        let point = self.evaluated(&mut Gathered::from_parts(parts, &[], place.clone()), target)?;
+        Arc::try_unwrap(point).or_else(|shared| shared.duplicate())
     }
 
     /// The round data a checkpoint holds (EASGD's center, if it has one).

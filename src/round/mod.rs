@@ -1,28 +1,19 @@
-//! A round's data movement, apart from its decision. A [`Plan`](crate::algo::Plan) says how the
-//! center is formed; [`RoundData`] carries it out through a [`Collective`], the primitives a
-//! collective library offers (all-gather of small statistics, all-reduce-sum of a buffer,
-//! broadcast), and keeps the data an algorithm owns across rounds (EASGD's center).
+//! A round carried out, apart from its decision and from how bytes move. A
+//! [`Plan`](crate::algo::Plan) says how the center is formed; [`RoundData`] carries it out
+//! through a [`Collective`](crate::comm::Collective) (all-gather of small statistics,
+//! all-reduce-sum of a buffer, broadcast: whatever transport implements them) and keeps the data
+//! an algorithm owns across rounds (EASGD's center); the [`Target`] it hands back is applied to
+//! each worker's parameters where they live.
 //!
-//! - `collective`: the [`Collective`] trait.
-//! - `gathered`: [`Gathered`], the in-process implementation: the pulling thread holds every
-//!   participant's buffer (the hub moved them) and combines them with our fused reductions.
-//! - `data`: [`RoundData`], a plan carried out over any collective, sync or async.
-//! - `groups`: how workers on GPUs are grouped for an NCCL all-reduce (one rank per GPU).
-//! - `reduced`: [`Reduced`], a round whose all-reduces a collective library does ([`Reducer`]:
-//!   NCCL over the run's GPUs, `--round nccl`).
-//! - `staging`: how a round over GPU buffers reaches them (in place or by peer copy) and the
-//!   fences the copies need.
+//! - `data`: [`RoundData`], a plan carried out over any collective, sync or async; the evaluated
+//!   point.
+//! - `target`: [`Target`], a pull toward a point or an exchange with the center, and its
+//!   arithmetic.
 //!
-//! docs/design.md section 4 describes the seam and what an MPI or NCCL implementation must do.
+//! docs/design.md section 4 describes the three layers of a round.
 
-mod collective;
 mod data;
-mod gathered;
-pub mod groups;
-mod reduced;
-pub mod staging;
+mod target;
 
-pub use collective::Collective;
 pub use data::RoundData;
-pub use gathered::Gathered;
-pub use reduced::{Reduced, Reducer};
+pub use target::Target;

@@ -1,5 +1,5 @@
 //! The drain phase of a run: the main thread reads the threads' events until they have all
-//! returned, writing metrics, rendering progress and writing the checkpoints the pulling thread
+//! returned, writing metrics, rendering progress and writing the checkpoints the hub
 //! assembles. It never blocks a worker: they only send.
 
 use std::sync::atomic::Ordering;
@@ -63,7 +63,7 @@ pub fn drain(cfg: &RunConfig, run: &Running) -> Result<f64> {
     let layout = run.shapes.layout();
     let mut train_loss = f64::NAN;
     let mut failed = None;
-    // The channel closes when the workers and the pulling thread have all returned.
+    // The channel closes when the workers and the hub have all returned.
     for mut event in run.events.iter() {
         if let Event::Fatal = event {
             break;

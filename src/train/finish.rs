@@ -5,12 +5,12 @@
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use super::coordinator::Outcome;
-use super::evaluation::Evaluation;
+use super::hub::{EvalSchedule, Outcome};
 use super::loss_meter::TrainLossMeter;
+use super::messages::Snapshot;
 use super::setup::Setup;
 use super::spawn::Running;
-use crate::algo::{ScheduleKind, Snapshot};
+use crate::algo::ScheduleKind;
 use crate::buffer::{Flat, FlatPlace};
 use crate::checkpoint;
 use crate::config::RunConfig;
@@ -32,16 +32,13 @@ pub fn abandon(run: Running) {
     let _ = join(run.hub, run.workers);
 }
 
-/// The pulling thread's outcome, once it and the workers have returned. The pulling thread first:
+/// The hub's outcome, once it and the workers have returned. The hub first:
 /// after a failure a stuck worker may never return, and is not waited for (the process ends with
 /// the error).
 fn join(hub: JoinHandle<Result<Outcome>>, workers: Vec<JoinHandle<()>>) -> Result<Outcome> {
-    let outcome = hub.join().map_err(|p| {
-        Error::Internal(format!(
-            "the pulling thread panicked: {}",
-            panic_message(&*p)
-        ))
-    })??;
+    let outcome = hub
+        .join()
+        .map_err(|p| Error::Internal(format!("the hub panicked: {}", panic_message(&*p))))??;
     for h in workers {
         let _ = h.join();
     }
@@ -72,7 +69,7 @@ pub fn from_checkpoint(cfg: &RunConfig, setup: Setup, wall: Instant) -> Result<S
         })
         .collect();
     let refs: Vec<&Snapshot> = snaps.iter().collect();
-    let evaluation = Evaluation {
+    let evaluation = EvalSchedule {
         evaluator: setup.evaluator,
         every: setup.eval_every,
         workers: cfg.workers,

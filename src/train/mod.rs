@@ -2,29 +2,26 @@
 //!
 //! 1. `setup`: load the data, build one model per worker (all from the same initial point), the
 //!    evaluator and, when resuming, read the checkpoint; only then create the output folder;
-//! 2. `spawn`: start the worker threads and the pulling thread (`coordinator`);
+//! 2. `spawn`: choose the transport (`comm::Wiring`), start the worker threads and the hub;
 //! 3. `drain`: render progress and write metrics and checkpoints from their events until done;
 //! 4. `finish`: join them and write the summary.
 //!
-//! The pulling thread's jobs: `round_clock` (the budget), `evaluation`, `checkpoints` (assembly),
-//! `watchdog`; the worker's loop is `worker`, its messages `hub`.
+//! The threads: `worker` (a model, its step and its side of the exchanges), `hub` (the thread
+//! every worker reports to: rounds, DDP's mean, evaluation, checkpoints, the budget), and the
+//! `messages` between them (`shared` is the little state they all read). `evaluator` scores a
+//! point in parameter space.
 
 pub mod budget;
-mod checkpoints;
-pub mod coordinator;
-mod device_params;
 mod drain;
-pub mod eval;
-mod evaluation;
+pub mod evaluator;
 mod finish;
 pub mod hub;
 pub mod interrupt;
 mod loss_meter;
-mod place;
-mod round_clock;
+pub mod messages;
 mod setup;
+pub mod shared;
 mod spawn;
-mod watchdog;
 pub mod worker;
 
 pub use crate::events;

@@ -7,11 +7,13 @@ use std::sync::Arc;
 use candle_core::Device;
 
 use super::budget::StepBudget;
-use super::eval::{EvalSetup, Evaluator};
+use super::evaluator::{EvalSetup, Evaluator};
 use crate::algo::{self, WorkerPlan};
 use crate::checkpoint::{self, Checkpoint, Identity, Layout};
 use crate::config::RunConfig;
-use crate::data::{self, Augment, Dataset, FolderSpec, Normalization, ShardLoader, SyntheticSpec};
+use crate::data::{
+    self, Augment, Dataset, FolderSpec, Normalization, ShardLoader, Split, SyntheticSpec,
+};
 use crate::metrics::write_json_atomic;
 use crate::model::{LayerEntry, Model};
 use crate::ranks::RankLayout;
@@ -61,6 +63,67 @@ impl Shapes {
 /// run; rank 0 alone across processes). This process holds the workers of `layout`: their shards
 /// are those of the run's global workers.
 pub fn prepare(cfg: &mut RunConfig, layout: RankLayout) -> Result<Setup> {
+    let split = load_data(cfg, layout)?;
+    let (shape, classes) = (split.train.shape, split.train.num_classes);
+    let norm = split.norm.clone();
+    let train = Arc::new(split.train);
+    let loaders = shard_loaders(cfg, &train, &norm, layout)?;
+    let batches_per_epoch = loaders[0].batches_per_epoch() as u64;
+    let eval_every = cfg.eval_every.unwrap_or(batches_per_epoch);
+    // Each worker's device (round-robin over the GPUs asked for), and the hub's: the first GPU,
+    // on a stream of its own, where it evaluates. All CPU without GPUs.
+    let (devices, device) = open_devices(&cfg.gpus, layout.local_workers)?;
+    // Every worker starts from the same point: the same seed builds the same model.
+    let models = devices
+        .iter()
+        .map(|d| Model::new(cfg.model, shape, classes, cfg.seed, d))
+        .collect::<Result<Vec<_>>>()?;
+    cfg.parameters = models[0].params.len();
+    cfg.classes = split.classes.clone();
+    let eval_setup = EvalSetup {
+        kind: cfg.model,
+        shape,
+        num_classes: classes,
+        eval_batch_size: cfg.eval_batch_size,
+        recal_batch_size: cfg.batch_size,
+        recal_batches: cfg.bn_recal_batches,
+        seed: cfg.seed,
+        per_class: cfg.per_class,
+    };
+    let test = Arc::new(split.test);
+    let evaluator = Evaluator::new(&eval_setup, train.clone(), test, norm.clone(), &device)?;
+    let identity = identity(cfg, layout.global_workers());
+    let shapes = Shapes::of(&models[0]);
+    let resumed = if cfg.resume {
+        Some(load_resume(&cfg.out, &identity, &shapes.layout())?)
+    } else {
+        None
+    };
+    let setup = Setup {
+        x0: models[0].params.to_flat()?,
+        train,
+        norm,
+        loaders,
+        batches_per_epoch,
+        budget: StepBudget::new(&cfg.budget, batches_per_epoch as usize),
+        eval_every,
+        plan: algo::worker_plan(&cfg.algo, eval_every, cfg.batch_size),
+        models,
+        evaluator,
+        identity,
+        resumed,
+        shapes,
+    };
+    // Across processes rank 0 alone writes the run folder.
+    if layout.is_root() {
+        prepare_outputs(cfg)?;
+    }
+    Ok(setup)
+}
+
+/// The data set `cfg` asks for, checked to fit the model and to give each of the run's workers a
+/// shard of at least one batch. A folder's decoding shows a progress bar on rank 0.
+fn load_data(cfg: &RunConfig, layout: RankLayout) -> Result<Split> {
     let m = layout.global_workers();
     let synthetic = SyntheticSpec {
         shape: cfg.model.input_shape(cfg.image_size),
@@ -88,14 +151,22 @@ pub fn prepare(cfg: &mut RunConfig, layout: RankLayout) -> Result<Setup> {
             split.train.len()
         )));
     }
-    let (shape, classes) = (split.train.shape, split.train.num_classes);
-    let norm = split.norm.clone();
+    Ok(split)
+}
+
+/// The shard loaders of this process's workers (the run's global workers of `layout`).
+fn shard_loaders(
+    cfg: &RunConfig,
+    train: &Arc<Dataset>,
+    norm: &Normalization,
+    layout: RankLayout,
+) -> Result<Vec<ShardLoader>> {
+    let first = layout.first_worker();
     let augment = match cfg.augment {
         true => Augment::for_kind(cfg.dataset),
         false => Augment::none(),
     };
-    let train = Arc::new(split.train);
-    let loaders = (layout.first_worker()..layout.first_worker() + layout.local_workers)
+    let loaders = (first..first + layout.local_workers)
         .map(|i| {
             ShardLoader::try_new(
                 train.clone(),
@@ -103,83 +174,37 @@ pub fn prepare(cfg: &mut RunConfig, layout: RankLayout) -> Result<Setup> {
                 augment,
                 cfg.batch_size,
                 i,
-                m,
+                layout.global_workers(),
                 cfg.seed,
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let batches_per_epoch = loaders[0].batches_per_epoch() as u64;
-    let budget = StepBudget::new(&cfg.budget, batches_per_epoch as usize);
-    let eval_every = cfg.eval_every.unwrap_or(batches_per_epoch);
-    let plan = algo::worker_plan(&cfg.algo, eval_every, cfg.batch_size);
-    // Each worker's device (round-robin over the GPUs asked for), and the pulling thread's: the
-    // first GPU, on a stream of its own, where it evaluates. All CPU without GPUs.
-    let (devices, device) = open_devices(&cfg.gpus, layout.local_workers)?;
-    // Every worker starts from the same point: the same seed builds the same model.
-    let models = devices
-        .iter()
-        .map(|d| Model::new(cfg.model, shape, classes, cfg.seed, d))
-        .collect::<Result<Vec<_>>>()?;
-    let x0 = models[0].params.to_flat()?;
-    cfg.parameters = models[0].params.len();
-    cfg.classes = split.classes.clone();
-    let eval_setup = EvalSetup {
-        kind: cfg.model,
-        shape,
-        num_classes: classes,
-        eval_batch_size: cfg.eval_batch_size,
-        recal_batches: cfg.bn_recal_batches,
-        recal_batch_size: cfg.batch_size,
-        seed: cfg.seed,
-        per_class: cfg.per_class,
-    };
-    let evaluator = Evaluator::new(
-        &eval_setup,
-        train.clone(),
-        Arc::new(split.test),
-        norm.clone(),
-        &device,
-    )?;
-    let identity = Identity {
+    Ok(loaders)
+}
+
+/// What makes a run the run it is: a checkpoint of another is refused on `--resume`.
+fn identity(cfg: &RunConfig, workers: usize) -> Identity {
+    Identity {
         dataset: cfg.dataset.to_string(),
         model: cfg.model.to_string(),
         algo: cfg.algo.kind.to_string(),
         schedule: cfg.algo.schedule.to_string(),
-        workers: m,
+        workers,
         batch_size: cfg.batch_size,
         seed: cfg.seed,
-    };
-    let shapes = Shapes {
-        table: models[0].params.table().to_vec(),
-        param_shapes: models[0].params.shapes(),
-        buffer_table: models[0].buffers.table().to_vec(),
-        buffer_shapes: models[0].buffers.shapes(),
-    };
-    let resumed = if cfg.resume {
-        Some(load_resume(&cfg.out, &identity, &shapes.layout())?)
-    } else {
-        None
-    };
-    let setup = Setup {
-        train,
-        norm,
-        loaders,
-        batches_per_epoch,
-        budget,
-        eval_every,
-        plan,
-        models,
-        x0,
-        evaluator,
-        identity,
-        resumed,
-        shapes,
-    };
-    // Across processes rank 0 alone writes the run folder.
-    if layout.is_root() {
-        prepare_outputs(cfg)?;
     }
-    Ok(setup)
+}
+
+impl Shapes {
+    /// The layer tables and shapes of `model`.
+    fn of(model: &Model) -> Self {
+        Self {
+            table: model.params.table().to_vec(),
+            param_shapes: model.params.shapes(),
+            buffer_table: model.buffers.table().to_vec(),
+            buffer_shapes: model.buffers.shapes(),
+        }
+    }
 }
 
 /// Refuses an output folder that holds a run, then writes `config.json` for a new run; a write
@@ -198,9 +223,9 @@ fn prepare_outputs(cfg: &RunConfig) -> Result<()> {
     })
 }
 
-/// One device per worker and one for the pulling thread. On GPUs every worker gets a CUDA device
+/// One device per worker and one for the hub. On GPUs every worker gets a CUDA device
 /// with a stream of its own (workers sharing a GPU then overlap, and candle's per-slice events
-/// order their buffers across streams); the pulling thread gets its own stream on the first GPU.
+/// order their buffers across streams); the hub gets its own stream on the first GPU.
 fn open_devices(gpus: &[usize], workers: usize) -> Result<(Vec<Device>, Device)> {
     if gpus.is_empty() {
         return Ok((vec![Device::Cpu; workers], Device::Cpu));

@@ -1,5 +1,5 @@
-//! The spawn phase of a run: the shared state, one thread per worker (each on its own rayon pool,
-//! restored from the checkpoint when resuming), and the pulling thread.
+//! The spawn phase of a run: the transport chosen, the shared state, one thread per worker (each
+//! on its own rayon pool, restored from the checkpoint when resuming), and the hub.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
@@ -9,31 +9,27 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::{unbounded, Receiver, Sender};
 
-use super::checkpoints::CheckpointAssembly;
-use super::coordinator::{Coordinator, Outcome};
-use super::evaluation::Evaluation;
-use super::hub::{Reply, Shared, ToHub, WorkerLink};
+use super::hub::{CheckpointAssembly, EvalSchedule, Hub, Outcome, RoundClock, Watchdog};
 use super::interrupt;
-use super::place::round_place;
-use super::round_clock::RoundClock;
+use super::messages::{Reply, ToHub, WorkerLink};
 use super::setup::{Setup, Shapes};
-use super::watchdog::Watchdog;
+use super::shared::Shared;
 use super::worker::{Worker, WorkerContext};
-use crate::algo::{self, AlgoKind, ScheduleKind};
-use crate::buffer::{Flat, RoundBuffer};
+use crate::algo::{self, AlgoKind, Policy, ScheduleKind};
+use crate::buffer::{Flat, FlatPlace, RoundBuffer};
 use crate::checkpoint::{Checkpoint, WorkerSave};
-use crate::config::{RoundTransport, RunConfig};
+use crate::comm::Wiring;
+use crate::config::RunConfig;
 use crate::data::seed::derive_seed;
 use crate::error::panic_message;
 use crate::events::Event;
-use crate::optim::Sgd;
 use crate::ranks::{Peers, RankLayout};
 use crate::round::RoundData;
 use crate::{Error, Result};
 
 /// A run in progress: its threads and the events they send.
 pub struct Running {
-    /// The pulling thread; it returns how the run ended.
+    /// The hub; it returns how the run ended.
     pub hub: JoinHandle<Result<Outcome>>,
     pub workers: Vec<JoinHandle<()>>,
     pub events: Receiver<Event>,
@@ -88,27 +84,8 @@ fn shared_state(cfg: &RunConfig, s: &Setup, layout: RankLayout) -> Arc<Shared> {
     Arc::new(shared)
 }
 
-/// Checks that every rank starts from the same initial point (the same seed builds the same model
-/// everywhere; a different library or CPU could still differ): a hash of its bits, all-gathered.
-fn same_start_everywhere(peers: &mut dyn Peers, x0: &[f32]) -> Result<()> {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    x0.iter().for_each(|v| v.to_bits().hash(&mut h));
-    let bits = h.finish();
-    // Two f64 halves of the 64-bit hash: exact.
-    let mine = [(bits >> 32) as f64, (bits & 0xffff_ffff) as f64];
-    let all = peers.all_gather(&mine);
-    if let Some(r) = all.iter().position(|v| v[..] != mine[..]) {
-        return Err(Error::Internal(format!(
-            "rank {r} builds a different initial model than rank {} (same seed, other numbers): ranks must run the same binary on the same kind of CPU",
-            peers.layout().rank
-        )));
-    }
-    Ok(())
-}
-
-/// Starts worker `worker`'s thread. A failure of any kind reaches the pulling thread, which stops
-/// the others: no hang.
+/// Starts worker `worker`'s thread. A failure of any kind reaches the hub, which stops the
+/// others: no hang.
 fn spawn_worker(worker: Worker, threads: usize, report: Sender<ToHub>) -> Result<JoinHandle<()>> {
     let id = worker.id;
     let pool = pool(threads, "worker")?;
@@ -127,20 +104,82 @@ fn spawn_worker(worker: Worker, threads: usize, report: Sender<ToHub>) -> Result
         .map_err(|e| Error::Internal(format!("cannot start worker thread: {e}")))
 }
 
-/// Starts every worker of this process and the pulling thread; `peers` are the other ranks of a
-/// run across processes (the pulling thread takes them over).
-pub fn start(cfg: &RunConfig, s: Setup, mut peers: Option<Box<dyn Peers>>) -> Result<Running> {
+/// Starts every worker of this process and the hub; `peers` are the other ranks of a run across
+/// processes (the hub's transport takes them over).
+pub fn start(cfg: &RunConfig, mut s: Setup, peers: Option<Box<dyn Peers>>) -> Result<Running> {
     let m = cfg.workers;
-    let layout = peers.as_ref().map_or(RankLayout::single(m), |p| p.layout());
-    if let Some(p) = &mut peers {
-        same_start_everywhere(p.as_mut(), &s.x0)?;
-    }
+    let table = s.shapes.table.clone();
+    let mut wiring = Wiring::choose(cfg.round, &cfg.gpus, peers, &table)?;
+    let layout = wiring.layout(m);
+    wiring.check_same_start(&s.x0)?;
     let shared = shared_state(cfg, &s, layout);
-    let train_images = s.train.len();
     let (to_hub, inbox) = unbounded();
     let (events_tx, events) = unbounded();
-    let ctx = Arc::new(WorkerContext {
+    let ctx = worker_context(cfg, &s, &events_tx, &shared);
+    let (workers, replies) = spawn_workers(cfg, &mut s, layout, ctx, to_hub)?;
+    let (policy, data, anchor) = round_state(cfg, &s, layout, &wiring.place())?;
+    let clock = RoundClock {
+        schedule: cfg.algo.schedule,
         workers: m,
+        ranks: layout.ranks as u64,
+        tau: s.plan.tau,
+        max_steps: s.budget.max_steps,
+        max_seconds: s.budget.max_seconds,
+    };
+    let evaluation = EvalSchedule {
+        evaluator: s.evaluator,
+        every: s.eval_every,
+        workers: layout.global_workers(),
+        batches_per_epoch: s.batches_per_epoch,
+        eval_workers: cfg.eval_workers,
+        next: s.resumed.as_ref().map_or(0, |r| r.state.next_eval),
+    };
+    let checkpoints = CheckpointAssembly::new(cfg.checkpoint_every, s.identity, m);
+    let (watchdog, shared_hub) = (Watchdog::new(cfg.watchdog, m), shared.clone());
+    let rounds = s.resumed.as_ref().map_or(0, |r| r.state.rounds);
+    let events_hub = events_tx.clone();
+    // The transport is opened on the hub's thread: NCCL's communicators belong to the thread
+    // that makes them.
+    let hub = spawn_hub(cfg.threads, events_tx, move || {
+        Ok(Hub {
+            comm: wiring.open(table, m)?,
+            clock,
+            policy,
+            data,
+            inbox,
+            replies,
+            events: events_hub,
+            evaluation,
+            checkpoints,
+            watchdog,
+            shared: shared_hub,
+            rounds,
+            anchor: Arc::new(anchor),
+        })
+    })?;
+    Ok(Running {
+        hub,
+        workers,
+        events,
+        shapes: s.shapes,
+        train_images: s.train.len(),
+        resumed: s.resumed,
+        batches_per_epoch: s.batches_per_epoch,
+        max_steps: s.budget.max_steps,
+        layout,
+        shared,
+    })
+}
+
+/// What every worker of the run shares.
+fn worker_context(
+    cfg: &RunConfig,
+    s: &Setup,
+    events: &Sender<Event>,
+    shared: &Arc<Shared>,
+) -> Arc<WorkerContext> {
+    Arc::new(WorkerContext {
+        workers: cfg.workers,
         plan: s.plan.clone(),
         mode: cfg.algo.schedule,
         schedule: cfg.schedule.clone(),
@@ -149,16 +188,33 @@ pub fn start(cfg: &RunConfig, s: Setup, mut peers: Option<Box<dyn Peers>>) -> Re
         max_staleness: cfg.algo.max_staleness,
         train: s.train.clone(),
         norm: s.norm.clone(),
-        events: events_tx.clone(),
+        events: events.clone(),
         shared: shared.clone(),
         slow: cfg.slow_worker,
-    });
-    let mut replies: Vec<Sender<Reply>> = Vec::with_capacity(m);
+    })
+}
+
+/// The worker threads, and the senders of their replies (the hub's).
+type WorkerThreads = (Vec<JoinHandle<()>>, Vec<Sender<Reply>>);
+
+/// Starts one thread per model of `s` (restored from its checkpoint when resuming), each
+/// reporting to `to_hub`. Only the threads keep senders: the main thread's event loop ends when
+/// they have all returned.
+fn spawn_workers(
+    cfg: &RunConfig,
+    s: &mut Setup,
+    layout: RankLayout,
+    ctx: Arc<WorkerContext>,
+    to_hub: Sender<ToHub>,
+) -> Result<WorkerThreads> {
+    let m = cfg.workers;
+    let mut replies = Vec::with_capacity(m);
     let mut workers = Vec::with_capacity(m);
-    for (id, (model, loader)) in s.models.into_iter().zip(s.loaders).enumerate() {
+    let models = std::mem::take(&mut s.models);
+    let loaders = std::mem::take(&mut s.loaders);
+    for (id, (model, loader)) in models.into_iter().zip(loaders).enumerate() {
         let (reply_tx, reply_rx) = unbounded();
         replies.push(reply_tx);
-        let opt = Sgd::new(cfg.sgd, &model.params);
         // Seeded by the global id: the same probes as worker `global` of a one-process run.
         let global = layout.first_worker() + id;
         let probe_seed = derive_seed(&[cfg.seed, 0x7072_6f62, global as u64]); // "prob"
@@ -166,7 +222,7 @@ pub fn start(cfg: &RunConfig, s: Setup, mut peers: Option<Box<dyn Peers>>) -> Re
             to_hub: to_hub.clone(),
             replies: reply_rx,
         };
-        let mut worker = Worker::new(id, model, opt, loader, probe_seed, link, ctx.clone())?;
+        let mut worker = Worker::new(id, model, cfg.sgd, loader, probe_seed, link, ctx.clone())?;
         if let Some(r) = &s.resumed {
             let save = WorkerSave {
                 state: r.state.workers[global].clone(),
@@ -174,18 +230,22 @@ pub fn start(cfg: &RunConfig, s: Setup, mut peers: Option<Box<dyn Peers>>) -> Re
             };
             worker.restore(&save, &r.anchor, r.state.pending_pull)?;
         }
-        workers.push(spawn_worker(
-            worker,
-            (cfg.threads / m).max(1),
-            to_hub.clone(),
-        )?);
+        let threads = (cfg.threads / m).max(1);
+        workers.push(spawn_worker(worker, threads, to_hub.clone())?);
     }
-    // Only the threads may hold senders: the main thread's event loop ends when they have all
-    // returned.
-    drop(to_hub);
-    drop(ctx);
+    Ok((workers, replies))
+}
 
-    let table = s.shapes.table.clone();
+/// The round's decision rule, its data and the proximal anchor, at the start of the run or where
+/// a resumed run left off, placed at `place` where the hub makes rounds (uploaded once on a GPU
+/// run).
+fn round_state(
+    cfg: &RunConfig,
+    s: &Setup,
+    layout: RankLayout,
+    place: &FlatPlace,
+) -> Result<(Box<dyn Policy>, RoundData, Flat)> {
+    let table = &s.shapes.table;
     let mut policy = algo::build(&cfg.algo, layout.global_workers(), table.len());
     let mut data = RoundData::new(cfg.algo.kind == AlgoKind::Easgd, &s.x0);
     if let Some(r) = &s.resumed {
@@ -193,68 +253,28 @@ pub fn start(cfg: &RunConfig, s: Setup, mut peers: Option<Box<dyn Peers>>) -> Re
         policy.restore(&r.state.algo).map_err(bad)?;
         data.restore(&r.algo_tensors).map_err(bad)?;
     }
-    // The round's data and anchor start where rounds run (uploaded once on a GPU run).
-    let place = round_place(&cfg.gpus, &table, layout.ranks)?;
-    data.move_to(&place)?;
-    let anchor = Flat::Host(match &s.resumed {
-        Some(r) => r.anchor.clone(),
-        None => s.x0,
-    })
-    .copy_to(&place)?;
-    let coordinator = Coordinator {
-        clock: RoundClock {
-            schedule: cfg.algo.schedule,
-            workers: m,
-            ranks: layout.ranks as u64,
-            tau: s.plan.tau,
-            max_steps: s.budget.max_steps,
-            max_seconds: s.budget.max_seconds,
-        },
-        policy,
-        data,
-        table,
-        inbox,
-        replies,
-        events: events_tx,
-        evaluation: Evaluation {
-            evaluator: s.evaluator,
-            every: s.eval_every,
-            workers: layout.global_workers(),
-            batches_per_epoch: s.batches_per_epoch,
-            eval_workers: cfg.eval_workers,
-            next: s.resumed.as_ref().map_or(0, |r| r.state.next_eval),
-        },
-        checkpoints: CheckpointAssembly::new(cfg.checkpoint_every, s.identity, m),
-        watchdog: Watchdog::new(cfg.watchdog, m),
-        shared: shared.clone(),
-        rounds: s.resumed.as_ref().map_or(0, |r| r.state.rounds),
-        anchor: Arc::new(anchor),
-        place,
-        peers,
-        nccl_gpus: (cfg.round == RoundTransport::Nccl).then(|| cfg.gpus.clone()),
-    };
-    let hub_pool = pool(cfg.threads, "pulling")?;
-    let hub = std::thread::Builder::new()
-        .name("pulling".into())
+    data.move_to(place)?;
+    let anchor = s.resumed.as_ref().map_or(&s.x0, |r| &r.anchor);
+    let anchor = Flat::Host(anchor.clone()).copy_to(place)?;
+    Ok((policy, data, anchor))
+}
+
+/// Starts the hub's thread, on a pool of `threads` threads: it makes the hub with `make` and
+/// runs it; a failure tells the main thread (`events`) to stop waiting.
+fn spawn_hub(
+    threads: usize,
+    events: Sender<Event>,
+    make: impl FnOnce() -> Result<Hub> + Send + 'static,
+) -> Result<JoinHandle<Result<Outcome>>> {
+    let hub_pool = pool(threads, "hub")?;
+    std::thread::Builder::new()
+        .name("hub".into())
         .spawn(move || {
-            let events = coordinator.events.clone();
-            let result = hub_pool.install(|| coordinator.run());
+            let result = hub_pool.install(|| make()?.run());
             if result.is_err() {
                 let _ = events.send(Event::Fatal);
             }
             result
         })
-        .map_err(|e| Error::Internal(format!("cannot start the pulling thread: {e}")))?;
-    Ok(Running {
-        hub,
-        workers,
-        events,
-        shapes: s.shapes,
-        resumed: s.resumed,
-        batches_per_epoch: s.batches_per_epoch,
-        max_steps: s.budget.max_steps,
-        train_images,
-        layout,
-        shared,
-    })
+        .map_err(|e| Error::Internal(format!("cannot start the hub: {e}")))
 }

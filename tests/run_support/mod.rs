@@ -8,8 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use grawa_train::algo::Mix;
-use grawa_train::average::{lgrawa_weights, mgrawa_weights};
+use grawa_train::algo::{lgrawa_weights, mgrawa_weights, Mix};
 use grawa_train::config::RunConfig;
 use grawa_train::metrics::Summary;
 use grawa_train::model::LayerEntry;

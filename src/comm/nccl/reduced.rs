@@ -1,13 +1,13 @@
 //! A round whose all-reduces go through a [`Reducer`]: a collective library that lives for the
-//! whole run (NCCL's communicators over the run's GPUs, `--round nccl`), instead of the pulling
-//! thread combining the gathered buffers itself (`--round hub`, [`super::Gathered`]). Broadcasts
+//! whole run (NCCL's communicators over the run's GPUs, `--round nccl`), instead of the hub
+//! combining the gathered buffers itself (`--round hub`, [`crate::comm::Gathered`]). Broadcasts
 //! stay copies: NCCL would move the same bytes.
 
-use super::gathered::broadcast_copy;
-use super::Collective;
 use crate::algo::WorkerStats;
 use crate::average::Weights;
 use crate::buffer::{Flat, FlatPlace};
+use crate::comm::collective::Collective;
+use crate::comm::gathered::broadcast_copy;
 use crate::Result;
 
 /// Sums of participants' buffers by a collective library.

@@ -1,21 +1,18 @@
-//! Where the pulling thread makes a round's results. On the CPU: host memory. In a GPU run of one
-//! process: its own stream on the first worker's GPU, so the round's kernels do not queue behind
-//! a worker's training and the center never leaves the GPUs. Across ranks the round's
-//! all-reduce takes host buffers (`ranks::RankCollective`), so the place stays the host there.
+//! Where the hub of one process makes a round's results. On the CPU: host memory. On GPUs: its
+//! own stream on the first worker's GPU, so the round's kernels do not queue behind a worker's
+//! training and the center never leaves the GPUs. (Across ranks the round's all-reduce takes host
+//! buffers, so the place is the host there: `super::Wiring::place`.)
 
 use crate::buffer::FlatPlace;
 use crate::model::LayerEntry;
 use crate::Result;
 
-/// The round's place for a run whose workers use `gpus` (one ordinal per local worker; empty on
-/// the CPU), with parameters laid out by `table`, over `ranks` processes.
-pub fn round_place(gpus: &[usize], table: &[LayerEntry], ranks: usize) -> Result<FlatPlace> {
+/// The round's place for a run whose workers use `gpus` (one ordinal per worker; empty on the
+/// CPU), with parameters laid out by `table`.
+pub fn round_place(gpus: &[usize], table: &[LayerEntry]) -> Result<FlatPlace> {
     let Some(&first) = gpus.first() else {
         return Ok(FlatPlace::Host);
     };
-    if ranks > 1 {
-        return Ok(FlatPlace::Host);
-    }
     #[cfg(feature = "cuda")]
     enable_peers(gpus)?;
     device_place(first, table)

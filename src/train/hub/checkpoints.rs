@@ -1,13 +1,17 @@
-//! Checkpoint assembly on the pulling thread: when one is due, the workers' saved states as they
-//! arrive, and the whole checkpoint once every worker still in the run has sent its own. Writing
-//! it is the main thread's job (it adds the metrics position).
+//! Checkpoint assembly on the hub: when one is due, the workers' saved states as they arrive,
+//! and the whole checkpoint once every worker still in the run has sent its own (across
+//! processes, every rank's gathered to rank 0). Writing it is the main thread's job (it adds the
+//! metrics position).
 
 use std::time::Instant;
 
+use super::{Hub, RunState};
 use crate::checkpoint::{Checkpoint, Identity, MetricsState, RunState as SavedRun, WorkerSave};
 use crate::config::CheckpointEvery;
+use crate::round::Target;
+use crate::Result;
 
-/// The pulling thread's side of checkpoints.
+/// The hub's side of checkpoints.
 pub struct CheckpointAssembly {
     every: Option<CheckpointEvery>,
     identity: Identity,
@@ -17,7 +21,7 @@ pub struct CheckpointAssembly {
 }
 
 /// Where the run stands, for a checkpoint.
-pub struct Position {
+struct Position {
     pub rounds: u64,
     pub total_steps: u64,
     pub seconds: f64,
@@ -25,7 +29,7 @@ pub struct Position {
 }
 
 /// The algorithm's own state, for a checkpoint.
-pub struct AlgoParts {
+struct AlgoParts {
     pub policy: serde_json::Value,
     pub data: Vec<(String, Vec<f32>)>,
 }
@@ -82,7 +86,7 @@ impl CheckpointAssembly {
     /// A checkpoint of `saves` (every worker of the run, in order). `pending_pull` is the
     /// lambda of a round's pull the saved states have not had yet (resuming applies it first),
     /// and `anchor` then its point; otherwise `anchor` is the proximal anchor to keep.
-    pub fn build(
+    fn build(
         &self,
         saves: Vec<WorkerSave>,
         at: Position,
@@ -109,5 +113,48 @@ impl CheckpointAssembly {
             anchor,
             algo_tensors: algo.data,
         }
+    }
+}
+
+impl Hub {
+    /// A checkpoint from the workers' saved states (see [`CheckpointAssembly::build`]). `total`
+    /// is the run's local steps (every process's). Across processes every rank's saved workers
+    /// are gathered, and rank 0 alone gets the checkpoint (to write).
+    pub(super) fn checkpoint(
+        &mut self,
+        state: &RunState,
+        pending: Option<&Target>,
+        finished: bool,
+        total: u64,
+    ) -> Result<Option<Checkpoint>> {
+        let Some(saves) = self.checkpoints.take_saves(&state.failed) else {
+            return Ok(None);
+        };
+        let Some(saves) = self.comm.gather_saves(saves) else {
+            return Ok(None);
+        };
+        let at = Position {
+            rounds: self.rounds,
+            total_steps: total,
+            seconds: self.shared.seconds(),
+            next_eval: self.evaluation.next,
+        };
+        let algo = AlgoParts {
+            policy: self.policy.state(),
+            data: self.data.state()?,
+        };
+        // A checkpoint is host data: a GPU round's anchor or pending center is copied here.
+        let (anchor, pending_pull) = match pending {
+            Some(Target::Pull { point, lambda }) => (point.to_vec()?, Some(*lambda)),
+            _ => (self.anchor.to_vec()?, None),
+        };
+        Ok(Some(self.checkpoints.build(
+            saves,
+            at,
+            algo,
+            anchor,
+            pending_pull,
+            finished,
+        )))
     }
 }

@@ -1,14 +1,15 @@
 //! The round's collective across ranks, hierarchical: a rank first combines its own workers with
-//! the in-process reductions (`round::Gathered`), then one all-reduce across ranks adds the ranks'
+//! the in-process reductions ([`Gathered`]), then one all-reduce across ranks adds the ranks'
 //! partial sums. The sum's order differs from one process's (worker by worker), so results agree
 //! with a one-process run to f32 rounding, not bit for bit. Buffers are host memory here: a GPU
-//! rank's snapshots are staged to the host before the round (see `train::coordinator`).
+//! rank's buffers are staged to the host first (`super::Ranks::collective`).
 
-use super::{Peers, RankLayout};
 use crate::algo::WorkerStats;
 use crate::average::Weights;
 use crate::buffer::Flat;
-use crate::round::{Collective, Gathered};
+use crate::comm::collective::Collective;
+use crate::comm::gathered::Gathered;
+use crate::ranks::{Peers, RankLayout};
 use crate::Result;
 
 /// Elements per cross-rank all-reduce call: 256 Ki f32 (1 MiB) fits in L2 with this rank's

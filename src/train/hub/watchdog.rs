@@ -1,4 +1,4 @@
-//! `--watchdog`: the pulling thread's receive with a deadline. A worker it is waiting for that has
+//! `--watchdog`: the hub's receive with a deadline. A worker it is waiting for that has
 //! sent nothing for that long ends the run with an error naming it (it may be stuck for good, so
 //! nobody waits for it any more).
 
@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Receiver, RecvTimeoutError};
 
-use super::hub::{Shared, ToHub};
+use crate::train::messages::ToHub;
+use crate::train::shared::Shared;
 use crate::{Error, Result};
 
 /// When each worker was last heard from, and how long silence may last.

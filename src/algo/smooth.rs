@@ -1,9 +1,9 @@
-//! The two bias-corrected moving averages GRAWA's norms go through: [`NormSmoother`] across rounds
-//! (step 3 of the round in docs/design.md section 2) and [`AccumulatedNorms`] across one round's local steps (the
-//! `accumulated` norm source). Both are Adam-style EMAs: started at 0 and divided by
+//! The two bias-corrected moving averages GRAWA's norms go through: [`NormSmoother`] across
+//! rounds (step 3 of the round in docs/design.md section 2) and [`AccumulatedNorms`] across one
+//! round's local steps (the `accumulated` norm source). Both are Adam-style EMAs: started at 0 and divided by
 //! `1 - m^k`, so early values are not biased toward that 0.
 
-/// GRAWA's default smoothing momentum, m = 0.9^8 (exact in decimal) as in the authors' code.
+/// GRAWA's default smoothing momentum, m = 0.9^8 (exact in decimal; docs/design.md section 2).
 pub const DEFAULT_NORM_MOMENTUM: f64 = 0.430_467_21;
 
 /// The `accumulated` norm source's EMA momentum over local steps.

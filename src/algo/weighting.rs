@@ -3,15 +3,16 @@
 //! Norms come from `layer_sumsq` (probe gradient) or `AccumulatedNorms`, are smoothed by a
 //! `NormSmoother`, and turned into weights here.
 
-use super::weights::Weights;
+use crate::average::Weights;
 
 /// Per-layer L2 norms from per-layer sums of squares.
 pub fn layer_norms(sumsq: &[f64]) -> Vec<f64> {
     sumsq.iter().map(|s| s.sqrt()).collect()
 }
 
-/// MGRAWA's model norm: the SUM of the layer norms, as in the authors' code. Not the global
-/// norm sqrt(sum of squares): the sum weighs a small layer's gradient as much as a large one's.
+/// MGRAWA's model norm: the SUM of the layer norms (docs/design.md section 2, step 2). Not the
+/// global norm sqrt(sum of squares): the sum weighs a small layer's gradient as much as a large
+/// one's.
 pub fn model_norm(layer_norms: &[f64]) -> f64 {
     layer_norms.iter().sum()
 }

@@ -1,8 +1,8 @@
 //! A checkpoint across ranks: each rank holds only its own workers' saved states, so they are
 //! gathered to rank 0, which writes one checkpoint of every worker of the run in global order.
 
-use super::Peers;
 use crate::checkpoint::{WorkerSave, WorkerState, WorkerTensors};
+use crate::ranks::Peers;
 
 /// Every rank's saved workers, gathered: this rank's `saves` (scalars as JSON, vectors as one
 /// flat f32 run per worker: parameters, momentum, BatchNorm buffers) all-gathered, decoded in

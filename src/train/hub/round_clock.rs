@@ -1,10 +1,11 @@
 //! When rounds end the run, and how many permits the next `permits` round hands out: the
-//! budget as the pulling thread sees it.
+//! budget as the hub sees it.
 
-use super::hub::Shared;
-use crate::algo::{ScheduleKind, Snapshot};
+use crate::algo::ScheduleKind;
+use crate::train::messages::Snapshot;
+use crate::train::shared::Shared;
 
-/// The run's budget and schedule, from the pulling thread's side.
+/// The run's budget and schedule, from the hub's side.
 pub struct RoundClock {
     pub schedule: ScheduleKind,
     /// This process's workers.
@@ -40,12 +41,8 @@ impl RoundClock {
         }
     }
 
-    /// Whether a lockstep round over `snaps`, after `total` steps in all, is the run's last.
-    pub fn round_ends_run(&self, snaps: &[Snapshot], total: u64, shared: &Shared) -> bool {
-        self.budget_ends_run(snaps, total) || self.time_up(shared)
-    }
-
-    /// Whether the step budget ends the run at a lockstep round over `snaps` (the clock aside).
+    /// Whether the step budget ends the run at a lockstep round over `snaps`, after `total`
+    /// steps in all (the clock is read before the round, once: `time_up`).
     pub fn budget_ends_run(&self, snaps: &[Snapshot], total: u64) -> bool {
         match self.schedule {
             ScheduleKind::Permits => self.permits_for_next_round(total) == 0,
@@ -55,8 +52,9 @@ impl RoundClock {
         }
     }
 
-    /// Whether the all-reduce for local step `step` (1-based) is the run's last.
-    pub fn all_reduce_ends_run(&self, step: u64, shared: &Shared) -> bool {
-        self.max_steps.is_some_and(|m| step >= m) || self.time_up(shared)
+    /// Whether the all-reduce for local step `step` (1-based) is the run's last (the clock is
+    /// read before the all-reduce, once: `time_up`).
+    pub fn all_reduce_ends_run(&self, step: u64) -> bool {
+        self.max_steps.is_some_and(|m| step >= m)
     }
 }

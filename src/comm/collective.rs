@@ -1,11 +1,31 @@
-//! The data movement of a round as collective primitives. The in-process hub implements them by
-//! gathering every buffer on the pulling thread ([`super::Gathered`]); an MPI or NCCL communicator
-//! implements the same three calls with its own all-gather, all-reduce and broadcast.
+//! A round's data movement as the primitives every collective library offers: all-gather of the
+//! small statistics, all-reduce-sum of the participants' buffers, broadcast of one participant's.
+//! Each transport of `comm` implements them its own way; `round::RoundData` calls only these.
 
 use crate::algo::WorkerStats;
 use crate::average::Weights;
 use crate::buffer::{Flat, RoundBuffer};
 use crate::Result;
+
+/// One exchange's participants: worker ids (sorted, in this process's numbering), their
+/// statistics (empty for plain buffers such as DDP's gradients) and their buffers, in the same
+/// order.
+pub struct Participants<'a, B = Flat> {
+    pub workers: Vec<usize>,
+    pub stats: Vec<WorkerStats>,
+    pub buffers: Vec<&'a B>,
+}
+
+impl<'a, B> Participants<'a, B> {
+    /// Plain buffers of `workers`, with no statistics.
+    pub fn buffers(workers: Vec<usize>, buffers: Vec<&'a B>) -> Self {
+        Self {
+            workers,
+            stats: Vec::new(),
+            buffers,
+        }
+    }
+}
 
 /// One round's participants (workers, sorted by id) and their flat buffers, seen through the
 /// primitives a collective library offers. Results are buffers of kind `B` (host vectors or GPU

@@ -1,15 +1,38 @@
-//! The in-process collective: the hub has brought every participant's buffer to the pulling
-//! thread, which combines them where the round runs (the design card's shape: gather, weigh,
-//! send back). Host buffers go through `average::reduce`'s fused, parallel reductions; GPU
-//! buffers are peer-copied to the pulling thread's GPU and combined by our kernels
-//! (`buffer::RoundBuffer` says how).
+//! The in-process transport (`--round hub`): the hub thread holds every participant's buffer
+//! (the workers' messages brought them) and combines them where the round runs. Host buffers go
+//! through `average::reduce`'s fused, parallel reductions; GPU buffers are read in place on the
+//! hub's GPU or peer-copied there first, and combined by our kernels (`buffer::RoundBuffer`).
 
-use super::Collective;
-use crate::algo::{Snapshot, WorkerStats};
+use super::collective::{Collective, Participants};
+use super::transport::Transport;
+use crate::algo::WorkerStats;
 use crate::average::{sum, weighted_center_window, Weights};
 use crate::buffer::{Flat, FlatPlace, RoundBuffer};
 use crate::model::LayerEntry;
+use crate::ranks::RankLayout;
 use crate::{Error, Result};
+
+/// The transport of one process whose hub combines the buffers itself, at `place` (host memory,
+/// or the hub's stream on the first GPU).
+pub struct InProcess {
+    pub layout: RankLayout,
+    pub table: Vec<LayerEntry>,
+    pub place: FlatPlace,
+}
+
+impl Transport for InProcess {
+    fn layout(&self) -> RankLayout {
+        self.layout
+    }
+
+    fn collective<'a>(&'a mut self, parts: Participants<'a>) -> Result<Box<dyn Collective + 'a>> {
+        Ok(Box::new(Gathered::from_parts(
+            parts,
+            &self.table,
+            self.place.clone(),
+        )))
+    }
+}
 
 /// Participants' buffers held by one thread.
 pub struct Gathered<'a, B: RoundBuffer = Flat> {
@@ -40,6 +63,15 @@ impl<'a, B: RoundBuffer> Gathered<'a, B> {
         }
     }
 
+    /// `parts`, laid out by `table`; results are made at `place`.
+    pub fn from_parts(
+        parts: Participants<'a, B>,
+        table: &'a [LayerEntry],
+        place: B::Place,
+    ) -> Self {
+        Self::new(parts.workers, parts.stats, parts.buffers, table, place)
+    }
+
     fn check(&self) -> Result<()> {
         if self.xs.is_empty() {
             return Err(Error::Internal("all-reduce over no participants".into()));
@@ -49,23 +81,6 @@ impl<'a, B: RoundBuffer> Gathered<'a, B> {
 }
 
 impl<'a> Gathered<'a, Flat> {
-    /// The parameters and statistics of `snaps` (sorted by worker), laid out by `table`, combined
-    /// at `place`.
-    pub fn snapshots(snaps: &[&'a Snapshot], table: &'a [LayerEntry], place: FlatPlace) -> Self {
-        Self::new(
-            snaps.iter().map(|s| s.worker).collect(),
-            snaps.iter().map(|s| s.stats()).collect(),
-            snaps.iter().map(|s| &s.params).collect(),
-            table,
-            place,
-        )
-    }
-
-    /// Plain host buffers (gradients for DDP's all-reduce) of `workers`, with no statistics.
-    pub fn buffers(workers: Vec<usize>, xs: Vec<&'a Flat>, table: &'a [LayerEntry]) -> Self {
-        Self::new(workers, Vec::new(), xs, table, FlatPlace::Host)
-    }
-
     /// Elements `start .. start + out.len()` of [`Collective::all_reduce_sum`], into `out`, with
     /// the same terms in the same order: one window of the sum, for a caller that hands each
     /// window to a cross-rank all-reduce while it is still in cache. Host buffers only.

@@ -8,7 +8,7 @@
 //!
 //! NCCL's single-process, multi-GPU mode: `ncclCommInitAll` makes one communicator per GPU and
 //! one thread issues every GPU's call inside a group (`ncclGroupStart`/`ncclGroupEnd`). The
-//! communicators belong to the pulling thread, which makes them when the run starts and alone
+//! communicators belong to the hub, which makes them when the run starts and alone
 //! calls them (NCCL's rule: a communicator stays on the thread that made it).
 //!
 //! A GPU with no participant this round (async) contributes zeros, since every communicator must
@@ -17,22 +17,22 @@
 
 use std::sync::Arc;
 
-use super::cudarc::nccl::{group_end, group_start, Comm, ReduceOp};
+use super::groups::DeviceGroups;
+use super::reduced::Reducer;
 use crate::average::Weights;
 use crate::buffer::{CudaBuffer, CudaPlace, Flat, FlatBuffer, RoundBuffer};
+use crate::cuda::cudarc::nccl::{group_end, group_start, Comm, ReduceOp};
 use crate::model::LayerEntry;
-use crate::round::groups::DeviceGroups;
-use crate::round::Reducer;
 use crate::{Error, Result};
 
 fn nccl(what: &str, e: impl std::fmt::Debug) -> Error {
     Error::Internal(format!("NCCL: {what}: {e:?}"))
 }
 
-/// NCCL communicators over the GPUs of a run's workers, with the pulling thread's stream on each.
+/// NCCL communicators over the GPUs of a run's workers, with the hub's stream on each.
 pub struct NcclReducer {
     groups: DeviceGroups,
-    /// Per group (in rank order): the pulling thread's place on that GPU.
+    /// Per group (in rank order): the hub's place on that GPU.
     places: Vec<Arc<CudaPlace>>,
     comms: Vec<Comm>,
     table: Vec<LayerEntry>,

@@ -1,14 +1,12 @@
 //! Evaluation of a point in parameter space: the uniform average of the workers (or EASGD's
 //! center) is written into a model of its own, its BatchNorm statistics are recalibrated on
-//! training data (the authors' protocol: the workers' running statistics belong to other points),
-//! and it is scored on the test set.
+//! training data (docs/design.md section 2, Evaluation: the workers' running statistics belong
+//! to other points), and it is scored on the test set.
 
 use std::sync::Arc;
 
 use candle_core::{Device, Result};
 
-#[cfg(feature = "cuda")]
-use super::device_params::write_model;
 use crate::buffer::Flat;
 use crate::data::{Dataset, ImageShape, Normalization};
 use crate::model::evaluate::{evaluate, recalibrate_batchnorm, Recalibration};
@@ -105,21 +103,12 @@ impl Evaluator {
         })
     }
 
-    /// [`Evaluator::score`] of parameters wherever they live: a point on a GPU is written into
-    /// the evaluator's model on the GPU device to device (no host copy); elsewhere through the
-    /// host.
+    /// [`Evaluator::score`] of parameters wherever they live: a point on the evaluator's GPU is
+    /// written into its model device to device (no host copy); elsewhere through the host.
     pub fn score_flat(&self, params: &Flat) -> crate::Result<Score> {
-        match params {
-            Flat::Host(p) => Ok(self.score(p)?),
-            #[cfg(feature = "cuda")]
-            Flat::Device(_) if self.model.device.is_cuda() => {
-                write_model(params, &self.model.params)?;
-                self.recalibrate()?;
-                Ok(self.test_score(&self.model)?)
-            }
-            #[cfg(feature = "cuda")]
-            Flat::Device(_) => Ok(self.score(&params.to_vec()?)?),
-        }
+        params.write_to(&self.model.params)?;
+        self.recalibrate()?;
+        Ok(self.test_score(&self.model)?)
     }
 
     /// Sets BatchNorm running statistics to their mean over a fixed set of training batches (the

@@ -1,17 +1,17 @@
-//! The pulling thread's evaluation policy: when an evaluation is due (every `--eval-every` local
-//! steps per worker, counted over all workers), and what is scored: the evaluated point of
-//! `RoundData::evaluated_flat` after the round's target, and with `--eval-workers` the center and
-//! each worker too.
+//! When the hub evaluates and what it scores: an evaluation is due every `--eval-every` local
+//! steps per worker, counted over all workers; the evaluated point (`RoundData::evaluated_flat`:
+//! the workers' mean after the round's target, or EASGD's center) is scored, and with
+//! `--eval-workers` the center and each worker too.
 
-use super::eval::Evaluator;
-use crate::algo::{Snapshot, Target};
 use crate::buffer::{Flat, FlatPlace, RoundBuffer};
 use crate::events::EvalEvent;
-use crate::round::RoundData;
+use crate::round::{RoundData, Target};
+use crate::train::evaluator::Evaluator;
+use crate::train::messages::Snapshot;
 use crate::Result;
 
 /// When and what to evaluate.
-pub struct Evaluation {
+pub struct EvalSchedule {
     pub evaluator: Evaluator,
     /// Evaluate every this many local steps per worker.
     pub every: u64,
@@ -23,7 +23,7 @@ pub struct Evaluation {
     pub next: u64,
 }
 
-impl Evaluation {
+impl EvalSchedule {
     /// Whether an evaluation is due at a round after `total` local steps in all (then the next
     /// one is scheduled).
     pub fn due(&mut self, total: u64) -> bool {
