@@ -9,7 +9,6 @@ pub mod buffer;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
-#[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod data;
 pub mod error;
