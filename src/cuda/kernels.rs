@@ -110,7 +110,7 @@ impl Kernels {
                 Arg::U32(v) => b.arg(v),
                 Arg::I32(v) => b.arg(v),
                 Arg::F32(v) => b.arg(v),
-                Arg::Workers(v) => b.arg(v),
+                Arg::Workers(v) => b.arg(&**v),
             };
         }
         // SAFETY: the argument list matches the kernel's parameters (checked against the PTX

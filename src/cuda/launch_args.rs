@@ -25,8 +25,8 @@ pub enum Arg {
     U64(u64),
     I32(i32),
     F32(f32),
-    /// `struct Workers`, by value.
-    Workers(WorkerPtrs),
+    /// `struct Workers`, by value (boxed: 512 bytes beside 8).
+    Workers(Box<WorkerPtrs>),
 }
 
 /// A kernel parameter's type as PTX declares it: what the launch must match.
@@ -48,7 +48,7 @@ impl Arg {
             Arg::U32(_) | Arg::I32(_) => Param::Int(4),
             Arg::F32(_) => Param::Float(4),
             Arg::Workers(w) => Param::Bytes {
-                len: std::mem::size_of_val(w),
+                len: std::mem::size_of_val(&**w),
                 align: std::mem::align_of::<u64>(),
             },
         }
@@ -111,7 +111,7 @@ impl Layered {
     fn args(&self) -> Vec<Arg> {
         use Arg::*;
         vec![
-            Workers(self.xs),
+            Workers(Box::new(self.xs)),
             U32(self.m),
             Ptr(self.w),
             U32(self.worker_stride),
@@ -175,7 +175,13 @@ pub fn easgd_round(xs: WorkerPtrs, m: u32, center: u64, n: u64, beta: f32) -> La
     use Arg::*;
     Launch {
         kernel: "easgd_round",
-        args: vec![Workers(xs), U32(m), Ptr(center), U64(n), F32(beta)],
+        args: vec![
+            Workers(Box::new(xs)),
+            U32(m),
+            Ptr(center),
+            U64(n),
+            F32(beta),
+        ],
     }
 }
 
@@ -184,7 +190,7 @@ pub fn uniform_average(xs: WorkerPtrs, m: u32, out: u64, n: u64) -> Launch {
     use Arg::*;
     Launch {
         kernel: "uniform_average",
-        args: vec![Workers(xs), U32(m), Ptr(out), U64(n)],
+        args: vec![Workers(Box::new(xs)), U32(m), Ptr(out), U64(n)],
     }
 }
 
