@@ -84,7 +84,6 @@ impl Peers for NcclPeers {
             // The other ranks' all-reduces now wait for this one for ever: abort the
             // communicator (dropping it is ncclCommAbort) and end the run with the error; the
             // MPI launcher then stops the other ranks.
-            drop(window);
             self.nccl = None;
             return Err(e);
         }
