@@ -183,6 +183,7 @@ run_all() {
         # shellcheck disable=SC2086
         run_planned $line
     done < <(plan)
+    steps_ok
 }
 
 # After the table in summary.md: the runs' figures and the tails that matter.

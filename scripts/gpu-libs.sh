@@ -75,7 +75,8 @@ find_cuda_libs() {
             dir=$(while read -r d; do [[ -e "$d/$soname" ]] && { echo "$d"; break; }; done <<<"$dirs")
             if [[ -n "$dir" ]]; then
                 echo "found $soname in $dir" >>"$log"
-                export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+                [[ ":${LD_LIBRARY_PATH:-}:" == *":$dir:"* ]] ||
+                    export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
             else
                 # Say what is there instead (a CUDA 12 libcublas.so.12 is not a .so.13).
                 echo "not found: $soname (nearby: $(while read -r d; do ls "$d" 2>/dev/null; done <<<"$dirs" |

@@ -218,4 +218,5 @@ nogpu_main() {
     fn_step run-no-gpu 700 check_run "$WORK/out-run" 540
     fn_step run-with-a-hang 120 check_run "$WORK/out-hang" 60 test-selftest_gpu
     fn_step ptxas 1800 check_ptxas
+    steps_ok
 }

@@ -80,6 +80,11 @@ record() {
     write_summary
 }
 
+# True when every step so far exited 0 (none failed, none was skipped): the run's exit status.
+steps_ok() {
+    ! awk -F'\t' '$2 != "0"' "$WORK/steps.tsv" | grep -q .
+}
+
 # The short table: one line per step.
 steps_table() {
     echo "| step | exit | s | note |"
