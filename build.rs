@@ -9,9 +9,8 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Virtual architecture of the PTX. compute_75 (Turing) is the oldest that nvcc 13 accepts; the
-/// driver JIT-compiles PTX for any newer GPU, and the kernels use nothing newer than warp shuffles.
-const PTX_ARCH: &str = "compute_75";
+// PTX_ARCH and NVCC_PTX_FLAGS, shared with tests/ptx_params.rs.
+include!("kernels/nvcc_flags.rs");
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
@@ -61,15 +60,14 @@ fn find_nvcc() -> PathBuf {
     );
 }
 
-/// `kernels/NAME.cu` -> `$OUT_DIR/NAME.ptx`. `--fmad=false`: no FMA contraction, so the
-/// element-wise kernels round exactly as their CPU twins (see kernels/README.md).
+/// `kernels/NAME.cu` -> `$OUT_DIR/NAME.ptx`, with kernels/nvcc_flags.rs's flags.
 fn compile(nvcc: &Path, src: &Path, out_dir: &Path) {
     let stem = src.file_stem().expect("a .cu file has a stem");
     let ptx = out_dir.join(stem).with_extension("ptx");
     let output = Command::new(nvcc)
-        .arg("--ptx")
+        .args(NVCC_PTX_FLAGS)
         .arg(format!("-arch={PTX_ARCH}"))
-        .args(["-O3", "--fmad=false", "-std=c++17", "-o"])
+        .arg("-o")
         .arg(&ptx)
         .arg(src)
         .output()

@@ -63,6 +63,7 @@ fn median_ms(mut f: impl FnMut(), places: &[Arc<CudaPlace>]) -> f64 {
 }
 
 fn main() -> ExitCode {
+    grawa_train::cuda::loading::eager_for_nccl();
     let gpus = match grawa_train::gpus::gpu_count() {
         Ok(0) => {
             eprintln!("bench_gpu_round: the CUDA driver sees no GPU");

@@ -24,6 +24,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    grawa_train::cuda::loading::eager_for_nccl();
     let (_world, mut peers) = start(1)?;
     let layout = peers.layout();
     let gpu = rank_gpu(device_count()?).ok_or("no GPU visible to this rank")?;

@@ -132,16 +132,18 @@ fi
 
 # cudarc's build script adds \$CUDA_HOME/lib and \$CUDA_HOME/lib/stubs to the link search path, and
 # reads the CUDA version from CUDARC_CUDA_VERSION instead of asking a GPU; candle-kernels takes the
-# target architecture from CUDA_COMPUTE_CAP (no nvidia-smi here). 90 = H100/H200, and candle's
-# build (cudaforge) turns 90 into sm_90a: architecture-specific code that runs on H100/H200 only,
-# not on later GPUs (B200 and on) nor earlier ones. For another GPU set CUDA_COMPUTE_CAP to its
-# capability (80 for A100, 89 for L40S, 100 for B200) and rebuild. Our own kernels (build.rs) are
-# compute_75 PTX and run everywhere. LIBRARY_PATH is a second route to the stubs for links outside
-# cudarc.
+# target architecture from CUDA_COMPUTE_CAP (no nvidia-smi here). 80: candle's kernels become PTX
+# for compute_80, which the driver JIT-compiles for every GPU from sm_80 up (A100, A10/A40,
+# RTX 30xx/40xx/50xx, L4/L40S, H100/H200, B200), at the same first-run cost as any other target
+# (candle embeds PTX only). 90 would make candle's build (cudaforge) emit sm_90a, code specific to
+# H100/H200 that no other GPU runs. candle's statically linked MoE/GGUF kernels get sm_80 code
+# only (Ampere and Ada); grawa-train never launches them. Our own kernels (build.rs) are
+# compute_75 PTX and run everywhere. docs/gpu-runs.md has the cards and the costs. LIBRARY_PATH
+# is a second route to the stubs for links outside cudarc.
 cat <<EOF
 export PATH="$cu/bin:\$PATH"
 export CUDA_HOME="$cu"
-export CUDA_COMPUTE_CAP="\${CUDA_COMPUTE_CAP:-90}"
+export CUDA_COMPUTE_CAP="\${CUDA_COMPUTE_CAP:-80}"
 export CUDARC_CUDA_VERSION=13000
 export LIBRARY_PATH="$cu/lib/stubs:$cu/lib\${LIBRARY_PATH:+:\$LIBRARY_PATH}"
 EOF

@@ -9,6 +9,11 @@
 # libnvrtc.so.13) on the machine that runs it, and will not start without them (exit 127). On a
 # workstation with its own CUDA toolkit, build there instead: `cargo build --release --features cuda`.
 #
+# One binary for every GPU from sm_80 up (A100, A10/A40, RTX 30xx/40xx/50xx, L4/L40S, H100/H200,
+# B200): candle's kernels are PTX for compute_80 (CUDA_COMPUTE_CAP=80, scripts/cuda-toolchain.sh),
+# ours compute_75 PTX, and the driver JIT-compiles both for the GPU it finds, once per machine
+# with a CUDA cache (docs/gpu-runs.md has the sizes and the JIT time).
+#
 # Builds into ${CARGO_TARGET_DIR:-<repo root>/target-cuda} so the default build's target/ stays valid.
 # A clean build takes several minutes, most of it nvcc on candle's kernels.
 set -euo pipefail
@@ -32,4 +37,10 @@ echo "gpu-build: $(du -h "$bin" | cut -f1) binary; it loads:" >&2
 if command -v readelf >/dev/null; then
     readelf -d "$bin" | awk '/NEEDED/ {gsub(/[][]/, "", $NF); print "gpu-build:   " $NF}' >&2
 fi
+# What the embedded PTX targets (the newest of each build's outputs).
+for crate in candle-kernels grawa-train; do
+    out=$(ls -td "$CARGO_TARGET_DIR"/release/build/"$crate"-*/out 2>/dev/null | while read -r d; do
+        compgen -G "$d/*.ptx" >/dev/null && { echo "$d"; break; }; done)
+    [[ -n "$out" ]] && echo "gpu-build: $crate PTX: $(grep -h '^\.target' "$out"/*.ptx | sort -u | tr '\n' ' ')" >&2
+done
 echo "$bin"

@@ -1,41 +1,74 @@
 #!/usr/bin/env bash
-# Every GPU check of grawa-train in one device call. Two halves:
+# Every GPU check of grawa-train in one device call, and its proof on a machine without a GPU.
 #
-#   scripts/gpu-check.sh                  # here (no GPU needed): build the CUDA binaries (with and
-#                                         # without NCCL) and the GPU test binaries, pack them as
-#                                         # dist/gpu-check.tar.xz
-#   scripts/gpu-check.sh --run PACK OUT   # on the GPU machine: unpack PACK, run everything, write
-#                                         # the logs and OUT/gpu-check/summary.md
+#   scripts/gpu-check.sh                      # here: build the CUDA binaries (with and without
+#                                             # NCCL) and the GPU test binaries, pack them as
+#                                             # dist/gpu-check.tar.xz
+#   scripts/gpu-check.sh --run PACK OUT       # on the GPU machine: every check, done in 540 s
+#   scripts/gpu-check.sh --no-gpu OUT [PACK]  # here: the pack against CUDA 13's real runtime
+#                                             # libraries and a driver stub with no GPU
+#                                             # (scripts/gpu-nogpu.sh)
+#   scripts/gpu-check.sh --print-runs         # the training runs' arguments, one per line
+#   scripts/gpu-check.sh --print-plan         # every step: KIND BUILD NAME LIMIT [ARGS]
 #
 # With the device tool: build here, then one call
 #   run(command='scripts/gpu-check.sh --run dist/gpu-check.tar.xz "$OUT"',
-#       carry=["dist/gpu-check.tar.xz"], timeout_s=580)
+#       carry=["dist/gpu-check.tar.xz"], timeout_s=600)
 # and copy the figures of summary.md into docs/gpu-runs.md.
 #
-# The run: `ldd` (a missing CUDA library stops the binary before main), `selftest` (every kernel
-# against its CPU twin, peer copies, bandwidth against a device-to-device copy), the GPU test
-# binaries (selftest_gpu, gpu_train, buffer_parity, gpu_round), `--gpus 1 --workers 4` synthetic
-# runs of every algorithm, a ResNet-20 run for images/s, and the round benchmark (the round on
-# the GPU against a device-to-device copy of its bytes). Where the machine has libnccl.so.2, the
-# NCCL build's parts too: gpu_round with the NCCL round, the benchmark with `--round nccl` beside
-# the hub, and `--round nccl` runs. Each step has its own time limit and a failing step does not
-# stop the others. CUDA_CACHE_PATH points into OUT so candle's PTX is JIT-compiled once. The pack
-# is xz-compressed (candle's PTX, in every binary, halves); where `tar` cannot read xz, Python's
-# tarfile unpacks it.
+# The run (docs/gpu-runs.md says what each step proves): the machine and its CUDA libraries
+# (looked for where they usually are, scripts/gpu-libs.sh), `selftest`, the GPU test binaries,
+# `--gpus 1 --workers 4` runs of every algorithm (with NCCL: `--round nccl` runs and NCCL's
+# round test), a ResNet-20 run for images/s, and the round benchmarks, most telling first. One
+# deadline for everything (GPU_CHECK_BUDGET, 540 s), each step capped by the time left
+# (scripts/gpu-steps.sh); OUT gets summary.md (rewritten after every step, and from an exit trap
+# whatever happens) and logs.tar.xz, and the short table of steps is the last thing printed.
+# The CUDA JIT cache is /tmp/grawa-cuda-cache: candle's PTX is compiled once per machine.
 set -uo pipefail
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo_root="$(cd "$script_dir/.." && pwd)"
-TESTS="selftest_gpu gpu_train buffer_parity gpu_round"
-ALGOS="lgrawa mgrawa local-sgd easgd lsgd ddp ddp-sam"
+# shellcheck source=scripts/gpu-steps.sh
+source "$script_dir/gpu-steps.sh"
+# shellcheck source=scripts/gpu-libs.sh
+source "$script_dir/gpu-libs.sh"
+
+TESTS="selftest_gpu buffer_parity gpu_round gpu_train"
 NCCL_TESTS="gpu_round"
-NCCL_ALGOS="lgrawa ddp"
+CARRY_LIMIT=$((64 * 1048576))
+COMMON="--dataset synthetic --model cnn --gpus 1 --workers 4 --steps 200 --batch-size 64 --lr 0.05
+--eval-every 100 --synthetic-train 8000 --synthetic-test 1000 --quiet"
+COMMON=${COMMON//$'\n'/ }
+
+# The steps in the order they run, most telling first: KIND BUILD NAME LIMIT [ARGS...].
+# KIND: selftest, test (ARGS = the test binary), run (ARGS = grawa-train's flags), bench.
+plan() {
+    echo "selftest cuda selftest 90"
+    echo "test cuda test-selftest_gpu 60 selftest_gpu"
+    echo "test cuda test-buffer_parity 60 buffer_parity"
+    echo "test cuda test-gpu_round 90 gpu_round"
+    echo "test cuda test-gpu_train 150 gpu_train"
+    echo "run cuda run-lgrawa 45 $COMMON --algo lgrawa"
+    echo "run cuda run-ddp 45 $COMMON --algo ddp"
+    echo "test nccl test-gpu_round-nccl 90 gpu_round"
+    echo "run nccl run-nccl-lgrawa 45 $COMMON --algo lgrawa --round nccl"
+    echo "run nccl run-nccl-ddp 45 $COMMON --algo ddp --round nccl"
+    local algo
+    for algo in mgrawa local-sgd easgd lsgd ddp-sam; do
+        echo "run cuda run-$algo 45 $COMMON --algo $algo"
+    done
+    echo "run cuda run-resnet20 60 --dataset synthetic --model resnet20 --gpus 1 --workers 1" \
+        "--steps 300 --batch-size 128 --eval-every 300 --synthetic-train 12800" \
+        "--synthetic-test 1000 --quiet"
+    echo "bench cuda bench-gpu-round 60"
+    echo "bench nccl bench-gpu-round-nccl 60"
+}
 
 # Builds the binary, the round benchmark and test binaries TESTS with FEATURES into DIR.
 build_into() {
     local features=$1 dir=$2 tests=$3
     mkdir -p "$dir/tests"
-    cargo build --release --features "$features" --bin grawa-train --example bench_gpu_round >&2
+    cargo build --release --features "$features" --bin grawa-train --example bench_gpu_round >&2 || exit 1
     cp "$CARGO_TARGET_DIR/release/grawa-train" "$CARGO_TARGET_DIR/release/examples/bench_gpu_round" "$dir/"
     local args=()
     for t in $tests; do args+=(--test "$t"); done
@@ -54,122 +87,112 @@ for line in sys.stdin:
     strip "$dir/grawa-train" "$dir/bench_gpu_round" "$dir"/tests/* 2>/dev/null || true
 }
 
+# The bytes that travel with the pack: every file of the work tree git does not ignore.
+work_tree_bytes() {
+    (cd "$repo_root" && git ls-files -co --exclude-standard -z | xargs -0 stat -c %s 2>/dev/null |
+        awk '{s += $1} END {print s + 0}')
+}
+
 pack() {
     set -e
     eval "$("$script_dir/cuda-toolchain.sh")"
     export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo_root/target-cuda}"
     cd "$repo_root"
     local stage="$repo_root/dist/gpu-check" out="$repo_root/dist/gpu-check.tar.xz"
-    rm -rf "$stage" "$repo_root/dist/gpu-check.tar.gz"
+    rm -rf "$stage"
     build_into cuda "$stage" "$TESTS"
     # The NCCL build needs libnccl.so.2 where it runs: kept apart, so a machine without NCCL
     # still runs everything else.
     build_into nccl "$stage/nccl" "$NCCL_TESTS"
-    XZ_OPT="-6 -T0" tar -C "$repo_root/dist" -cJf "$out" gpu-check
+    # One stream with a dictionary larger than a binary: the binaries share most of their bytes
+    # (candle's PTX, the library), which xz then stores once.
+    XZ_OPT="--lzma2=preset=6,dict=192MiB -T1" tar -C "$repo_root/dist" -cJf "$out" gpu-check
     rm -rf "$stage"
-    local bytes
+    local bytes tree
     bytes=$(stat -c %s "$out")
-    echo "gpu-check: dist/gpu-check.tar.xz, $((bytes / 1048576)) MiB (the carry limit is 64 MiB)" >&2
-    if ((bytes >= 64 * 1048576)); then
+    tree=$(work_tree_bytes)
+    echo "gpu-check: dist/gpu-check.tar.xz $((bytes / 1048576)) MiB + work tree $((tree / 1048576)) MiB (the carry limit is 64 MiB for both)" >&2
+    if ((bytes + tree >= CARRY_LIMIT)); then
         echo "gpu-check: too large to carry" >&2
         exit 1
     fi
     echo "$out"
 }
 
-# Runs one step with a time limit, its output in OUT/gpu-check/NAME.txt; records the exit status.
-step() {
-    local name=$1 limit=$2
-    shift 2
-    local t0=$SECONDS
-    timeout "$limit" "$@" >"$res/$name.txt" 2>&1
-    local rc=$?
-    echo "| $name | $rc | $((SECONDS - t0)) s |" >>"$res/steps.md"
-    echo "gpu-check: $name: exit $rc ($((SECONDS - t0)) s)" >&2
-    return $rc
+# The machine, before anything runs (each probe time-limited: a broken driver can hang them).
+describe_machine() {
+    {
+        date -u
+        timeout 20 nvidia-smi -L 2>&1 || echo "nvidia-smi: not available"
+        timeout 20 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv 2>&1 || true
+        echo "cores: $(nproc)  glibc: $(ldd --version 2>&1 | head -n1)"
+    } >"$WORK/machine.txt" 2>&1
+}
+
+# Unpacks PACK into WORK/pack (xz through tar, or Python's tarfile where tar cannot read xz).
+unpack() {
+    mkdir -p "$WORK/pack"
+    timeout 120 tar -C "$WORK/pack" -xf "$1" 2>/dev/null ||
+        timeout 120 python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$1" "$WORK/pack"
+}
+
+# One line of plan() as a step, or skipped when its build cannot load.
+run_planned() {
+    local kind=$1 build=$2 name=$3 limit=$4
+    shift 4
+    local dir="$WORK/pack/gpu-check" missing=$CUDA_MISSING
+    if [[ $build == nccl ]]; then
+        dir="$dir/nccl"
+        missing=$NCCL_MISSING
+    fi
+    if [[ -n "$missing" ]]; then
+        record "$name" skipped 0 "cannot load: $missing missing"
+        return
+    fi
+    # NCCL processes load kernels eagerly (src/cuda/loading.rs); the test binaries are told here.
+    local env=(env)
+    [[ $build == nccl ]] && env+=(CUDA_MODULE_LOADING=EAGER)
+    case $kind in
+        selftest) step "$name" "$limit" "${env[@]}" "$dir/grawa-train" selftest ;;
+        test) step "$name" "$limit" "${env[@]}" "$dir/tests/$1" --test-threads 1 ;;
+        run) step "$name" "$limit" "${env[@]}" "$dir/grawa-train" "$@" --out "$WORK/runs/$name" ;;
+        bench) step "$name" "$limit" "${env[@]}" "$dir/bench_gpu_round" ;;
+    esac
 }
 
 run_all() {
-    local pack=$1 out=$2
-    res="$out/gpu-check"
-    mkdir -p "$res" && : >"$res/steps.md"
-    local dir
-    dir="$(mktemp -d)"
-    tar -C "$dir" -xf "$pack" 2>/dev/null ||
-        python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$pack" "$dir" ||
-        { echo "gpu-check: cannot unpack $pack" >&2; exit 2; }
-    local bin="$dir/gpu-check/grawa-train"
-    export CUDA_CACHE_PATH="$out/cuda-cache" CUDA_CACHE_MAXSIZE=4294967296
-    export RUST_BACKTRACE=1
-    {
-        date -u
-        nvidia-smi -L 2>&1 || true
-        nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 || true
-        nproc
-        ldd "$bin" | grep -E "cuda|cublas|curand|nvrtc|nccl|not found" || true
-    } >"$res/machine.txt" 2>&1
-    if ldd "$bin" | grep -q "=> not found"; then
-        echo "gpu-check: libraries missing, nothing can run:" >&2
-        grep "=> not found" "$res/machine.txt" >&2
+    local pack=$1
+    OUT=$2
+    WORK=$(mktemp -d /tmp/gpu-check.XXXXXX)
+    SUMMARY_TITLE="GPU check"
+    steps_begin "${GPU_CHECK_BUDGET:-540}"
+    describe_machine
+    write_summary
+    if ! unpack "$pack"; then
+        record unpack 1 0 "cannot unpack $pack"
         exit 1
     fi
-    step selftest 180 "$bin" selftest
-    for t in $TESTS; do
-        step "test-$t" 240 "$dir/gpu-check/tests/$t" --test-threads 1
-    done
-    local common=(--dataset synthetic --model cnn --gpus 1 --workers 4 --steps 400 --batch-size 64
-        --lr 0.05 --eval-every 200 --synthetic-train 16000 --synthetic-test 2000 --quiet)
-    for algo in $ALGOS; do
-        step "run-$algo" 120 "$bin" "${common[@]}" --algo "$algo" --out "$res/runs/$algo"
-    done
-    step run-resnet20 180 "$bin" --dataset synthetic --model resnet20 --gpus 1 --workers 1 \
-        --steps 300 --batch-size 128 --eval-every 300 --synthetic-train 12800 --synthetic-test 1000 \
-        --quiet --out "$res/runs/resnet20"
-    step bench-gpu-round 240 "$dir/gpu-check/bench_gpu_round"
-    local nccl="$dir/gpu-check/nccl"
-    if ldd "$nccl/grawa-train" | grep -q "=> not found"; then
-        echo "| nccl | skipped: $(ldd "$nccl/grawa-train" | grep "not found" | tr -s ' \t' ' ' | tr '\n' ';') | |" >>"$res/steps.md"
-    else
-        for t in $NCCL_TESTS; do
-            step "test-$t-nccl" 240 "$nccl/tests/$t" --test-threads 1
-        done
-        step bench-gpu-round-nccl 240 "$nccl/bench_gpu_round"
-        for algo in $NCCL_ALGOS; do
-            step "run-nccl-$algo" 120 "$nccl/grawa-train" "${common[@]}" --algo "$algo" --round nccl \
-                --out "$res/runs/nccl-$algo"
-        done
-    fi
-    summarize "$res" >"$res/summary.md"
-    cat "$res/summary.md"
+    export CUDA_CACHE_PATH=/tmp/grawa-cuda-cache CUDA_CACHE_MAXSIZE=4294967296 RUST_BACKTRACE=1
+    local dir="$WORK/pack/gpu-check"
+    find_cuda_libs "$WORK/machine.txt" "$dir/grawa-train" "$dir/nccl/grawa-train"
+    CUDA_MISSING=$(cuda_missing "$dir/grawa-train" | tr '\n' ' ' | sed 's/ $//')
+    NCCL_MISSING=$(cuda_missing "$dir/nccl/grawa-train" | tr '\n' ' ' | sed 's/ $//')
+    write_summary
+    local line
+    while read -r line; do
+        # shellcheck disable=SC2086
+        run_planned $line
+    done < <(plan)
+    steps_ok
 }
 
-summarize() {
-    local res=$1
-    echo "# GPU check, $(date -u +%Y-%m-%d)"
-    echo
-    echo '```'
-    cat "$res/machine.txt"
-    echo '```'
-    echo
-    echo "| step | exit | time |"
-    echo "|---|---|---|"
-    cat "$res/steps.md"
-    local log
-    for log in "$res"/*.txt; do
-        local name
-        name=$(basename "$log" .txt)
-        if grep -q "^| $name | [1-9]" "$res/steps.md"; then
-            echo
-            echo "Failed: $name, its last lines:"
-            echo '```'
-            tail -n 5 "$log"
-            echo '```'
-        fi
-    done
+# After the table in summary.md: the runs' figures and the tails that matter.
+summary_extra() {
+    [[ -d "$WORK/runs" ]] || return 0
     echo
     echo "## Runs (summary.json)"
     echo
-    python3 - "$res/runs" <<'EOF'
+    timeout 20 python3 - "$WORK/runs" <<'EOF' 2>&1
 import json, pathlib, sys
 print("| run | algo | workers | steps | rounds | test accuracy | images/s |")
 print("|---|---|---|---|---|---|---|")
@@ -179,45 +202,50 @@ for d in sorted(pathlib.Path(sys.argv[1]).glob("*")):
         print(f"| {d.name} | no summary.json | | | | | |")
         continue
     s = json.loads(f.read_text())
-    print(f"| {d.name} | {s['algo']} | {s['workers']} | {s['local_steps_total']} | {s['rounds']} "
-          f"| {s['test_accuracy']:.4f} | {s['images_per_second']:.0f} |")
+    print(f"| {d.name} | {s.get('algo')} | {s.get('workers')} | {s.get('local_steps_total')} "
+          f"| {s.get('rounds')} | {s.get('test_accuracy', 0):.4f} | {s.get('images_per_second', 0):.0f} |")
 EOF
-    local b
-    for b in bench-gpu-round bench-gpu-round-nccl; do
-        [[ -f "$res/$b.txt" ]] || continue
-        echo
-        echo "## $b"
-        echo
-        echo '```'
-        tail -n 20 "$res/$b.txt"
+    local log
+    for log in "$WORK"/logs/bench-*.txt "$WORK/logs/selftest.txt"; do
+        [[ -f "$log" ]] || continue
+        printf '\n## %s\n\n```\n' "$(basename "$log" .txt)"
+        tail -n 40 "$log" | cut -c1-200
         echo '```'
     done
-    echo
-    echo "## selftest"
-    echo
-    echo '```'
-    tail -n 60 "$res/selftest.txt"
-    echo '```'
-    for log in "$res"/test-*.txt; do
-        echo
-        echo "## $(basename "$log" .txt)"
-        echo
-        echo '```'
-        grep -E "^test |test result|panicked|skipped|no GPU" "$log" | tail -n 40
+    for log in "$WORK"/logs/test-*.txt; do
+        [[ -f "$log" ]] || continue
+        printf '\n## %s\n\n```\n' "$(basename "$log" .txt)"
+        grep -E "^test |test result|panicked|skipped|no GPU" "$log" | tail -n 30 | cut -c1-200
         echo '```'
     done
 }
 
+usage() {
+    sed -n '2,18p' "$0" >&2
+    exit 2
+}
+
 case "${1:-}" in
     --run)
-        [[ $# -eq 3 ]] || { sed -n '2,12p' "$0" >&2; exit 2; }
+        [[ $# -eq 3 ]] || usage
         run_all "$2" "$3"
+        ;;
+    --no-gpu)
+        [[ $# -ge 2 && $# -le 3 ]] || usage
+        # shellcheck source=scripts/gpu-nogpu.sh
+        source "$script_dir/gpu-nogpu.sh"
+        nogpu_main "${@:2}"
+        ;;
+    --print-plan)
+        plan
+        ;;
+    --print-runs)
+        plan | awk '$1 == "run" { $1 = ""; $2 = ""; $4 = ""; sub(/^ +/, ""); gsub(/  +/, " "); print }'
         ;;
     "")
         pack
         ;;
     *)
-        sed -n '2,12p' "$0" >&2
-        exit 2
+        usage
         ;;
 esac

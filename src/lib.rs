@@ -10,7 +10,6 @@ pub mod checkpoint;
 pub mod cli;
 pub mod comm;
 pub mod config;
-#[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod data;
 pub mod error;

@@ -7,6 +7,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    grawa_train::cuda::loading::eager_for_nccl();
     grawa_train::alloc::keep_freed_memory();
     grawa_train::cli::run(std::env::args_os())
 }

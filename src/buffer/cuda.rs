@@ -2,11 +2,13 @@
 //! stream of the buffer's [`CudaPlace`]. Each operation queues its kernel and returns; only
 //! `layer_sumsq` and `to_host` wait (they bring numbers back).
 //!
-//! Buffers of two places on one GPU are read in place: cudarc's events order the two streams
-//! (the reader waits for the last write; the owner's next write and its free wait for the read).
-//! A buffer on another GPU is first peer-copied to the reader's GPU, and that copy is fenced by
-//! hand (`cuda::fence_read`): cudarc records a peer copy's read on the source's own stream,
-//! which does not cover a copy queued on the destination's stream.
+//! Buffers of two places on one GPU are read in place: the reader waits for the buffer's last
+//! write (cudarc's write event), and every read queued on a stream that is not the owner's is
+//! fenced by hand (`cuda::fence_read`, the rule in `cuda::ordering`): cudarc's one read event per
+//! buffer remembers only the last reader, so several workers copying one center would leave the
+//! owner free to overwrite or free it under the earlier copies. A buffer on another GPU is first
+//! peer-copied to the reader's GPU, and that copy is fenced the same way (cudarc records a peer
+//! copy's read on the source's own stream, which does not cover it at all).
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -76,11 +78,6 @@ impl CudaPlace {
     /// The stream every operation of these buffers runs on.
     pub fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
-    }
-
-    /// True when `other`'s buffers live on this place's GPU (kernels here can read them).
-    fn same_gpu(&self, other: &CudaPlace) -> bool {
-        self.ordinal() == other.ordinal()
     }
 
     /// The GPU's ordinal.
@@ -174,7 +171,7 @@ impl CudaBuffer {
     }
 }
 
-/// `xs` readable by kernels at `at`, as `round::staging::plan` says: in place on `at`'s GPU, by a
+/// `xs` readable by kernels at `at`, as `buffer::staging::plan` says: in place on `at`'s GPU, by a
 /// fenced peer copy from any other.
 fn stage<'a>(xs: &[&'a CudaBuffer], at: &Arc<CudaPlace>) -> Result<Vec<Readable<'a>>> {
     let gpus: Vec<usize> = xs.iter().map(|x| x.place.ordinal()).collect();
@@ -195,6 +192,22 @@ fn stage<'a>(xs: &[&'a CudaBuffer], at: &Arc<CudaPlace>) -> Result<Vec<Readable<
 enum Readable<'a> {
     There(&'a CudaBuffer),
     Copied(CudaBuffer),
+}
+
+impl Readable<'_> {
+    /// After a kernel on `reader` has read this buffer: orders its owner's next use after that
+    /// read when the owner is another stream (a copy made here is the reader's own already).
+    fn fence_owner(&self, reader: &Arc<CudaStream>) -> Result<()> {
+        match self {
+            Readable::There(b) => fence_read(reader, &b.place.stream).map_err(gpu),
+            Readable::Copied(_) => Ok(()),
+        }
+    }
+}
+
+/// [`Readable::fence_owner`] for every buffer a round's kernel read.
+fn fence_owners(staged: &[Readable<'_>], reader: &Arc<CudaStream>) -> Result<()> {
+    staged.iter().try_for_each(|b| b.fence_owner(reader))
 }
 
 impl std::ops::Deref for Readable<'_> {
@@ -244,6 +257,7 @@ impl RoundBuffer for CudaBuffer {
         at.kernels
             .weighted_center(&at.stream, &slices, &weights, &layout, &mut out.data)
             .map_err(gpu)?;
+        fence_owners(&staged, &at.stream)?;
         Ok(out)
     }
 
@@ -257,6 +271,7 @@ impl RoundBuffer for CudaBuffer {
         at.kernels
             .uniform_average(&at.stream, &slices, &mut out.data)
             .map_err(gpu)?;
+        fence_owners(&staged, &at.stream)?;
         Ok(out)
     }
 
@@ -265,9 +280,9 @@ impl RoundBuffer for CudaBuffer {
         // A copy already on the destination's GPU (a mirror) is a local copy, not a peer copy.
         let src = self.on_gpu(at.ordinal()).unwrap_or(self);
         crate::cuda::copy(&at.stream, &src.data, &mut out.data).map_err(gpu)?;
-        if !src.place.same_gpu(at) {
-            fence_read(&at.stream, &src.place.stream).map_err(gpu)?;
-        }
+        // Whenever the copying stream is not the source's, on this GPU or another: workers on
+        // one GPU copying the same center are several readers of it.
+        fence_read(&at.stream, &src.place.stream).map_err(gpu)?;
         Ok(out)
     }
 
@@ -323,7 +338,8 @@ impl FlatBuffer for CudaBuffer {
         let p = self.place.clone();
         p.kernels
             .pull(&p.stream, &mut self.data, &center.data, lambda)
-            .map_err(gpu)
+            .map_err(gpu)?;
+        center.fence_owner(&p.stream)
     }
 
     fn scale_add(&mut self, a: f32, y: &Self, b: f32) -> Result<()> {
@@ -332,7 +348,8 @@ impl FlatBuffer for CudaBuffer {
         let p = self.place.clone();
         p.kernels
             .scale_add(&p.stream, &mut self.data, a, &y.data, b)
-            .map_err(gpu)
+            .map_err(gpu)?;
+        y.fence_owner(&p.stream)
     }
 
     fn divide(&mut self, d: f32) -> Result<()> {

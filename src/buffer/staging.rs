@@ -4,9 +4,12 @@
 //! follows this plan; the plan itself needs no GPU.
 //!
 //! The rules (docs/design.md section 4, "Ordering on the GPUs"):
-//! - A buffer on the round's GPU is read in place by the kernel, on the round's stream. cudarc's
-//!   per-buffer events order it: the round's stream waits for the buffer's last write, and the
-//!   owner's next write (or free) waits for the kernel's read.
+//! - A buffer on the round's GPU is read in place by the kernel, on the round's stream, which
+//!   waits for the buffer's last write (cudarc's write event). The owner's next write (or free)
+//!   waits for an event the round's stream records after the kernel, whenever the owner is
+//!   another stream: cudarc's one read event per buffer would remember only the last of several
+//!   readers (`cuda::ordering`). These same-GPU fences depend on streams, which this plan (by
+//!   GPU) does not see; `buffer::CudaBuffer` adds them.
 //! - A buffer on another GPU is first peer-copied to the round's GPU, on the round's stream,
 //!   after the owner's work so far (cudarc records an event on the owner's stream and the round's
 //!   stream waits for it). cudarc records that copy's read on the *owner's* stream, which does
@@ -45,7 +48,7 @@ pub fn plan(gpus: &[usize], at: usize) -> Vec<Source> {
         .collect()
 }
 
-/// The fences a plan needs, one per peer copy, in participant order.
+/// The fences between GPUs a plan needs, one per peer copy, in participant order.
 pub fn fences(plan: &[Source], at: usize) -> Vec<Fence> {
     plan.iter()
         .filter_map(|s| match s {

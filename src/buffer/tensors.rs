@@ -127,6 +127,11 @@ mod device {
             let view = src.slice().slice(e.offset..e.offset + e.len);
             var.as_tensor().inplace_op1(&CopyFromDevice(view))?;
         }
+        // The copies ran on the tensors' stream: when that is not the buffer's own (an
+        // evaluator writing the hub's point), its owner must wait for them (cuda::ordering).
+        if let Some(candle_core::Device::Cuda(d)) = set.vars().first().map(|v| v.device()) {
+            crate::cuda::fence_read(&d.cuda_stream(), src.place().stream()).map_err(gpu)?;
+        }
         Ok(())
     }
 

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use super::cudarc::driver::{sys, CudaContext, CudaStream, DevicePtr, DevicePtrMut, DriverError};
+use super::ordering::{read_order, StreamAt};
 use super::{Context, CudaError, Result};
 
 /// How many CUDA GPUs this process can see (after `CUDA_VISIBLE_DEVICES`). A driver that reports
@@ -101,19 +102,38 @@ where
     ))
 }
 
-/// Orders a peer copy's read before the source's next use: `reader` (the stream that queued a
-/// copy out of a buffer owned by `owner`'s stream) records an event, and `owner` waits for it.
-/// cudarc records such a copy's read event on the source's own stream, which does not cover a
-/// copy queued on another GPU's stream, so without this the owner could overwrite or free the
-/// buffer while the copy still reads it. Waiting on another context's event is allowed.
+/// Orders a read of a buffer owned by `owner`'s stream, queued on `reader`, before the owner's
+/// next use of it (its next write, its free): `reader` records an event after the read and
+/// `owner` waits for it. Needed whenever the two streams differ (`ordering::read_order`):
+/// cudarc keeps one read event per buffer, so with several readers only the last one orders
+/// the owner, and a peer copy's read is recorded on the source's own stream, which does not
+/// cover the copy at all. Waiting on another context's event is allowed.
 pub fn fence_read(reader: &Arc<CudaStream>, owner: &Arc<CudaStream>) -> Result<()> {
-    if Arc::ptr_eq(reader, owner) {
+    if !read_order(stream_at(reader), stream_at(owner)).needs_fence() {
         return Ok(());
     }
     let done = reader
         .record_event(None)
-        .context("recording the end of a peer copy")?;
+        .context("recording the end of a read of another stream's buffer")?;
     owner
         .wait(&done)
-        .context("ordering a buffer's next use after a peer copy out of it")
+        .context("ordering a buffer's next use after another stream's read of it")
+}
+
+/// A stream as `ordering`'s rule sees it.
+fn stream_at(s: &CudaStream) -> StreamAt {
+    StreamAt {
+        gpu: s.context().ordinal(),
+        stream: s.cu_stream() as usize,
+    }
+}
+
+/// Records `buf` as written at the current end of `stream`: readers that wait for its write
+/// from now on wait for everything queued there so far. For work cudarc's own record missed,
+/// such as an NCCL collective inside a group, which is enqueued only when the group ends
+/// (`cuda::group`).
+pub fn record_write<T, B: DevicePtrMut<T>>(buf: &mut B, stream: &CudaStream) {
+    // The guard records the buffer's write event on `stream` when it drops.
+    let (_, recorded) = buf.device_ptr_mut(stream);
+    drop(recorded);
 }

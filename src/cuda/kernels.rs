@@ -20,17 +20,14 @@ use std::sync::Arc;
 use super::block_pieces::{Pieces, PIECE};
 use super::cudarc::driver::{
     CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DevicePtrMut,
-    DeviceRepr, DeviceSlice, LaunchConfig, PushKernelArg, SyncOnDrop,
+    DeviceSlice, LaunchConfig, PushKernelArg, SyncOnDrop,
 };
 use super::cudarc::nvrtc::Ptx;
-use super::{ptx, Context, CudaError, Result};
+use super::launch_args::{self as args, Arg, Launch, Layered, SgdScalars, WorkerPtrs};
+use super::{ptx, Context, CudaError, Result, MAX_WORKERS};
 use crate::average::Weights;
 use crate::model::LayerEntry;
 use crate::optim::SgdConfig;
-
-/// Most workers one launch takes: their buffer pointers travel by value in a kernel parameter.
-/// Must match `MAX_WORKERS` in kernels/average.cu.
-pub const MAX_WORKERS: usize = 64;
 
 /// Threads per block for every kernel (a multiple of 32, as `block_sum` needs).
 const BLOCK: u32 = 256;
@@ -39,69 +36,88 @@ const BLOCK: u32 = 256;
 /// current GPU full (an H100 holds 132 x 8 such blocks at once) without launching millions.
 const MAX_GRID: u32 = 4096;
 
-/// The workers' buffer pointers, laid out as `struct Workers` in kernels/average.cu.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct WorkerPtrs([u64; MAX_WORKERS]);
-
-// SAFETY: plain old data with the C layout of `struct Workers { float* x[MAX_WORKERS]; }`.
-unsafe impl DeviceRepr for WorkerPtrs {}
-
 /// The workers' pointers for one launch, from each buffer's `device_ptr` (read) or
 /// `device_ptr_mut` (written in place), and the guards that must be held until the launch is
 /// queued. At most [`MAX_WORKERS`] buffers: callers check that first (`check_workers`).
 fn worker_ptrs<'a>(
     buffers: impl ExactSizeIterator<Item = (u64, SyncOnDrop<'a>)>,
 ) -> (WorkerPtrs, Vec<SyncOnDrop<'a>>) {
-    let mut ptrs = WorkerPtrs([0; MAX_WORKERS]);
+    let mut ptrs = [0; MAX_WORKERS];
     let mut guards = Vec::with_capacity(buffers.len());
     for (i, (p, g)) in buffers.enumerate() {
-        ptrs.0[i] = p;
+        ptrs[i] = p;
         guards.push(g);
     }
     (ptrs, guards)
 }
 
-/// The kernels of `kernels/*.cu`, loaded into one GPU's context.
+/// The kernels of `kernels/*.cu`, loaded into one GPU's context, by name.
 pub struct Kernels {
     ctx: Arc<CudaContext>,
-    layer_sumsq: CudaFunction,
-    weighted_center: CudaFunction,
-    center_and_pull: CudaFunction,
-    pull: CudaFunction,
-    easgd_round: CudaFunction,
-    uniform_average: CudaFunction,
-    sgd_step: CudaFunction,
-    scale_add: CudaFunction,
-    divide: CudaFunction,
+    functions: Vec<(String, CudaFunction)>,
 }
 
 impl Kernels {
-    /// Loads the embedded PTX into `ctx` (the driver JIT-compiles it for this GPU).
+    /// Loads the embedded PTX into `ctx` (the driver JIT-compiles it for this GPU), every kernel
+    /// each module declares. Refuses PTX whose kernels' parameters differ from what the
+    /// launchers pass (`launch_args`): cudarc would launch them anyway and corrupt memory.
     pub fn load(ctx: &Arc<CudaContext>) -> Result<Self> {
-        let average = load_module(ctx, ptx::AVERAGE, "kernels/average.cu")?;
-        let sgd = load_module(ctx, ptx::SGD, "kernels/sgd.cu")?;
-        let f = |m: &Arc<CudaModule>, name: &str| {
-            m.load_function(name)
-                .context(&format!("loading kernel {name} on GPU {}", ctx.ordinal()))
-        };
+        let mut entries = Vec::new();
+        let mut functions = Vec::new();
+        for (file, text) in ptx::MODULES {
+            let found = args::ptx_entries(text)
+                .map_err(|e| CudaError::Invalid(format!("reading the PTX of {file}: {e}")))?;
+            let module = load_module(ctx, text, file)?;
+            for e in &found {
+                let f = module.load_function(&e.name).context(&format!(
+                    "loading kernel {} on GPU {}",
+                    e.name,
+                    ctx.ordinal()
+                ))?;
+                functions.push((e.name.clone(), f));
+            }
+            entries.extend(found);
+        }
+        args::check_launches(&entries, &args::every_kernel()).map_err(|e| {
+            CudaError::Invalid(format!(
+                "the embedded PTX does not match its launchers (rebuild): {e}"
+            ))
+        })?;
         Ok(Self {
             ctx: ctx.clone(),
-            layer_sumsq: f(&average, "layer_sumsq")?,
-            weighted_center: f(&average, "weighted_center")?,
-            center_and_pull: f(&average, "center_and_pull")?,
-            pull: f(&average, "pull")?,
-            easgd_round: f(&average, "easgd_round")?,
-            uniform_average: f(&average, "uniform_average")?,
-            sgd_step: f(&sgd, "sgd_step")?,
-            scale_add: f(&average, "scale_add")?,
-            divide: f(&average, "divide")?,
+            functions,
         })
     }
 
     /// The context the kernels were loaded into.
     pub fn context(&self) -> &Arc<CudaContext> {
         &self.ctx
+    }
+
+    /// Queues `launch` on `stream` with `grid` blocks. The caller holds the guards of every
+    /// buffer whose pointer is among the arguments until this returns.
+    fn launch(&self, stream: &Arc<CudaStream>, launch: &Launch, grid: u32) -> Result<()> {
+        let f = self
+            .functions
+            .iter()
+            .find(|(name, _)| name == launch.kernel)
+            .map(|(_, f)| f)
+            .ok_or_else(|| CudaError::Invalid(format!("no kernel {}", launch.kernel)))?;
+        let mut b = stream.launch_builder(f);
+        for a in &launch.args {
+            match a {
+                Arg::Ptr(v) | Arg::U64(v) => b.arg(v),
+                Arg::U32(v) => b.arg(v),
+                Arg::I32(v) => b.arg(v),
+                Arg::F32(v) => b.arg(v),
+                Arg::Workers(v) => b.arg(&**v),
+            };
+        }
+        // SAFETY: the argument list matches the kernel's parameters (checked against the PTX
+        // when the kernels were loaded); every pointer is a buffer the launcher checked to hold
+        // what the kernel reads and keeps alive (its guards) until the launch is queued.
+        unsafe { b.launch(config(grid)) }.context(&format!("launching {}", launch.kernel))?;
+        Ok(())
     }
 
     /// `out[l]` = sum of squares of `x` over layer l of `layout`, in f64. One launch for all
@@ -135,19 +151,9 @@ impl Kernels {
         let (done, _d) = layout.done.device_ptr_mut(stream);
         let (out_ptr, _o) = out.device_ptr_mut(stream);
         let (pieces, layers) = (layout.pieces as u32, layout.layers as u32);
-        let mut b = stream.launch_builder(&self.layer_sumsq);
-        b.arg(&x_ptr)
-            .arg(&start)
-            .arg(&pieces)
-            .arg(&first)
-            .arg(&layers)
-            .arg(&partial)
-            .arg(&done)
-            .arg(&out_ptr);
-        // SAFETY: the arguments match the kernel's signature; every buffer was checked to hold
-        // what the layout says, and the guards keep them alive until the launch is queued.
-        unsafe { b.launch(config(grid)) }.context("launching layer_sumsq")?;
-        Ok(())
+        // Every buffer was checked to hold what the layout says; the guards are held.
+        let l = args::layer_sumsq(x_ptr, start, pieces, first, layers, partial, done, out_ptr);
+        self.launch(stream, &l, grid)
     }
 
     /// `out[j] = sum_i w_{i,layer(j)} xs[i][j]`, summed from worker 0 up.
@@ -181,22 +187,9 @@ impl Kernels {
         let (start, _s) = layout.piece_start.device_ptr(stream);
         let (layer, _l) = layout.piece_layer.device_ptr(stream);
         let (out_ptr, _o) = out.device_ptr_mut(stream);
-        let (m, pieces) = (m as u32, layout.pieces as u32);
-        let mut b = stream.launch_builder(&self.weighted_center);
-        b.arg(&ptrs)
-            .arg(&m)
-            .arg(&w)
-            .arg(&weights.worker_stride)
-            .arg(&weights.layer_stride)
-            .arg(&start)
-            .arg(&layer)
-            .arg(&pieces)
-            .arg(&out_ptr);
-        // SAFETY: as in `layer_sumsq`; the first `m` pointers are the checked worker buffers,
-        // kept alive by `_guards`.
-        unsafe { b.launch(config(pieces.clamp(1, MAX_GRID))) }
-            .context("launching weighted_center")?;
-        Ok(())
+        let l = layered(ptrs, m, w, weights, start, layer, layout);
+        // The first `m` pointers are the checked worker buffers, kept alive by `_guards`.
+        self.launch(stream, &args::weighted_center(&l, out_ptr), grid_of(&l))
     }
 
     /// [`Kernels::weighted_center`] into `center`, then every worker pulled toward it in place:
@@ -239,22 +232,8 @@ impl Kernels {
         let (start, _s) = layout.piece_start.device_ptr(stream);
         let (layer, _l) = layout.piece_layer.device_ptr(stream);
         let (c, _c) = center.device_ptr_mut(stream);
-        let (m, pieces) = (m as u32, layout.pieces as u32);
-        let mut b = stream.launch_builder(&self.center_and_pull);
-        b.arg(&ptrs)
-            .arg(&m)
-            .arg(&w)
-            .arg(&weights.worker_stride)
-            .arg(&weights.layer_stride)
-            .arg(&start)
-            .arg(&layer)
-            .arg(&pieces)
-            .arg(&c)
-            .arg(&lambda);
-        // SAFETY: as in `weighted_center`.
-        unsafe { b.launch(config(pieces.clamp(1, MAX_GRID))) }
-            .context("launching center_and_pull")?;
-        Ok(())
+        let l = layered(ptrs, m, w, weights, start, layer, layout);
+        self.launch(stream, &args::center_and_pull(&l, c, lambda), grid_of(&l))
     }
 
     /// `x <- (1 - lambda) x + lambda c` in place: the GRAWA/LSGD pull, and the proximal step with
@@ -270,11 +249,9 @@ impl Kernels {
         };
         let (x_ptr, _x) = x.device_ptr_mut(stream);
         let (c_ptr, _c) = c.device_ptr(stream);
-        let mut b = stream.launch_builder(&self.pull);
-        b.arg(&x_ptr).arg(&c_ptr).arg(&n).arg(&lambda);
-        // SAFETY: both buffers hold n f32 on this stream's GPU (`check_elementwise`).
-        unsafe { b.launch(config(elementwise_grid(n))) }.context("launching pull")?;
-        Ok(())
+        // Both buffers hold n f32 on this stream's GPU (`check_elementwise`).
+        let l = args::pull(x_ptr, c_ptr, n, lambda);
+        self.launch(stream, &l, elementwise_grid(n))
     }
 
     /// One EASGD round in place: `x_i <- (1 - beta/M) x_i + (beta/M) c_old`,
@@ -301,12 +278,10 @@ impl Kernels {
         let (ptrs, _guards) = worker_ptrs(xs.iter_mut().map(|x| x.device_ptr_mut(stream)));
         let (c, _c) = center.device_ptr_mut(stream);
         let (m, n) = (m as u32, n as u64);
-        let mut b = stream.launch_builder(&self.easgd_round);
-        b.arg(&ptrs).arg(&m).arg(&c).arg(&n).arg(&beta);
-        // SAFETY: the first m pointers are checked worker buffers of n f32 (kept alive by
-        // `_guards`), as is the center.
-        unsafe { b.launch(config(elementwise_grid(n))) }.context("launching easgd_round")?;
-        Ok(())
+        // The first m pointers are checked worker buffers of n f32 (kept alive by `_guards`),
+        // as is the center.
+        let l = args::easgd_round(ptrs, m, c, n, beta);
+        self.launch(stream, &l, elementwise_grid(n))
     }
 
     /// `out = (sum_i xs[i]) / M`: local SGD's average and the evaluated model.
@@ -331,11 +306,8 @@ impl Kernels {
         let (ptrs, _guards) = worker_ptrs(xs.iter().map(|x| x.device_ptr(stream)));
         let (o, _o) = out.device_ptr_mut(stream);
         let (m, n) = (m as u32, n as u64);
-        let mut b = stream.launch_builder(&self.uniform_average);
-        b.arg(&ptrs).arg(&m).arg(&o).arg(&n);
-        // SAFETY: as in `easgd_round`.
-        unsafe { b.launch(config(elementwise_grid(n))) }.context("launching uniform_average")?;
-        Ok(())
+        let l = args::uniform_average(ptrs, m, o, n);
+        self.launch(stream, &l, elementwise_grid(n))
     }
 
     /// One SGD step in place over flat buffers (PyTorch semantics, see `optim::sgd_update`):
@@ -365,19 +337,15 @@ impl Kernels {
         let (x_ptr, _x) = x.device_ptr_mut(stream);
         let (g_ptr, _g) = g.device_ptr(stream);
         let (b_ptr, _b) = buf.device_ptr_mut(stream);
-        let nesterov = i32::from(cfg.nesterov);
-        let mut b = stream.launch_builder(&self.sgd_step);
-        b.arg(&x_ptr)
-            .arg(&g_ptr)
-            .arg(&b_ptr)
-            .arg(&n)
-            .arg(&lr)
-            .arg(&cfg.momentum)
-            .arg(&cfg.weight_decay)
-            .arg(&nesterov);
-        // SAFETY: the three buffers hold n f32 on this stream's GPU (`check_elementwise`).
-        unsafe { b.launch(config(elementwise_grid(n))) }.context("launching sgd_step")?;
-        Ok(())
+        let scalars = SgdScalars {
+            lr,
+            momentum: cfg.momentum,
+            weight_decay: cfg.weight_decay,
+            nesterov: cfg.nesterov,
+        };
+        // The three buffers hold n f32 on this stream's GPU (`check_elementwise`).
+        let l = args::sgd_step(x_ptr, g_ptr, b_ptr, n, scalars);
+        self.launch(stream, &l, elementwise_grid(n))
     }
 
     /// `x <- a x + b y` in place.
@@ -399,11 +367,9 @@ impl Kernels {
         };
         let (x_ptr, _x) = x.device_ptr_mut(stream);
         let (y_ptr, _y) = y.device_ptr(stream);
-        let mut l = stream.launch_builder(&self.scale_add);
-        l.arg(&x_ptr).arg(&y_ptr).arg(&n).arg(&a).arg(&b);
-        // SAFETY: both buffers hold n f32 on this stream's GPU (`check_elementwise`).
-        unsafe { l.launch(config(elementwise_grid(n))) }.context("launching scale_add")?;
-        Ok(())
+        // Both buffers hold n f32 on this stream's GPU (`check_elementwise`).
+        let l = args::scale_add(x_ptr, y_ptr, n, a, b);
+        self.launch(stream, &l, elementwise_grid(n))
     }
 
     /// `x <- x / d` in place.
@@ -416,11 +382,8 @@ impl Kernels {
             return Ok(());
         };
         let (x_ptr, _x) = x.device_ptr_mut(stream);
-        let mut l = stream.launch_builder(&self.divide);
-        l.arg(&x_ptr).arg(&n).arg(&d);
-        // SAFETY: x holds n f32 on this stream's GPU (`check_elementwise`).
-        unsafe { l.launch(config(elementwise_grid(n))) }.context("launching divide")?;
-        Ok(())
+        // x holds n f32 on this stream's GPU (`check_elementwise`).
+        self.launch(stream, &args::divide(x_ptr, n, d), elementwise_grid(n))
     }
 
     fn check_stream(&self, stream: &CudaStream, what: &str) -> Result<()> {
@@ -582,6 +545,33 @@ fn load_module(ctx: &Arc<CudaContext>, ptx: &str, file: &str) -> Result<Arc<Cuda
         "loading the PTX of {file} on GPU {}",
         ctx.ordinal()
     ))
+}
+
+/// The parameters `weighted_center` and `center_and_pull` share.
+fn layered(
+    xs: WorkerPtrs,
+    m: usize,
+    w: u64,
+    weights: &DeviceWeights,
+    piece_start: u64,
+    piece_layer: u64,
+    layout: &DeviceLayout,
+) -> Layered {
+    Layered {
+        xs,
+        m: m as u32,
+        w,
+        worker_stride: weights.worker_stride,
+        layer_stride: weights.layer_stride,
+        piece_start,
+        piece_layer,
+        pieces: layout.pieces as u32,
+    }
+}
+
+/// Blocks for a launch over a layout's pieces.
+fn grid_of(l: &Layered) -> u32 {
+    l.pieces.clamp(1, MAX_GRID)
 }
 
 fn config(grid: u32) -> LaunchConfig {

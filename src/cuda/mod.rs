@@ -16,73 +16,42 @@
 //!
 //! Every kernel has a CPU twin in `crate::average::naive` or `crate::optim`, the reference it is
 //! checked against.
+//!
+//! The rules that keep the GPUs' work in order are pure code, compiled in every build so CPU tests
+//! check them: `ordering` (when a read of a buffer must fence its owner), `group` (an NCCL group's
+//! order: writes recorded after it ends, every communicator aborted when a call fails),
+//! `launch_args` (each launcher's argument list against the PTX's parameters). `bind` makes a
+//! thread's current context its own GPU's (cuBLAS does not), and `loading` asks for eager kernel
+//! loading in builds with NCCL (lazy loading can deadlock against a spinning collective).
 
+pub mod bind;
+#[cfg(feature = "cuda")]
 pub mod block_pieces;
+#[cfg(feature = "cuda")]
 pub mod device;
+#[cfg(feature = "cuda")]
+mod error;
+pub mod group;
+#[cfg(feature = "cuda")]
 pub mod kernels;
+pub mod launch_args;
+pub mod loading;
+pub mod ordering;
+#[cfg(feature = "cuda")]
 pub mod ptx;
+#[cfg(feature = "cuda")]
 pub mod selftest;
 
+pub use bind::bind_thread;
+#[cfg(feature = "cuda")]
 pub use candle_core::cuda_backend::cudarc;
+#[cfg(feature = "cuda")]
 pub use device::{copy, device_count, enable_peer_access, fence_read, peer_access_possible};
-pub use kernels::{DeviceLayout, DeviceWeights, Kernels, MAX_WORKERS};
+#[cfg(feature = "cuda")]
+pub use kernels::{DeviceLayout, DeviceWeights, Kernels};
+pub use launch_args::MAX_WORKERS;
 
-use cudarc::driver::DriverError;
-use std::panic::Location;
-
-/// An error of the CUDA layer. Driver failures say what was being done and where.
-#[derive(Debug, thiserror::Error)]
-pub enum CudaError {
-    /// A CUDA driver call failed.
-    #[error("{what} failed at {file}:{line}: {code} ({text})")]
-    Driver {
-        what: String,
-        code: String,
-        text: String,
-        file: &'static str,
-        line: u32,
-    },
-    /// Arguments that do not fit together (lengths, worker count, buffers on another GPU).
-    #[error("{0}")]
-    Invalid(String),
-}
-
-/// Results of the CUDA layer.
-pub type Result<T> = std::result::Result<T, CudaError>;
-
-impl CudaError {
-    /// The driver's name for the failure (`CUDA_ERROR_NO_DEVICE`), when it is a driver error.
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            CudaError::Driver { code, .. } => Some(code),
-            CudaError::Invalid(_) => None,
-        }
-    }
-}
-
-/// Turns a cudarc `DriverError` into a [`CudaError`] naming what failed and the caller's line.
-pub(crate) trait Context<T> {
-    fn context(self, what: &str) -> Result<T>;
-}
-
-impl<T> Context<T> for std::result::Result<T, DriverError> {
-    #[track_caller]
-    fn context(self, what: &str) -> Result<T> {
-        let at = Location::caller();
-        self.map_err(|e| CudaError::Driver {
-            what: what.to_string(),
-            // The driver's own name, not the enum's Debug: a newer driver may return a code this
-            // cudarc does not list.
-            code: e
-                .error_name()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|_| format!("CUresult {}", e.0 as u32)),
-            text: e
-                .error_string()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|_| "no description from the driver".to_string()),
-            file: at.file(),
-            line: at.line(),
-        })
-    }
-}
+#[cfg(feature = "cuda")]
+pub(crate) use error::Context;
+#[cfg(feature = "cuda")]
+pub use error::{CudaError, Result};

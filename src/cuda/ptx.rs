@@ -8,3 +8,7 @@ pub const AVERAGE: &str = include_str!(concat!(env!("OUT_DIR"), "/average.ptx"))
 
 /// `kernels/sgd.cu`: sgd_step.
 pub const SGD: &str = include_str!(concat!(env!("OUT_DIR"), "/sgd.ptx"));
+
+/// Every module, with the source it was compiled from (for messages): `Kernels::load` loads
+/// each kernel each one declares.
+pub const MODULES: [(&str, &str); 2] = [("kernels/average.cu", AVERAGE), ("kernels/sgd.cu", SGD)];

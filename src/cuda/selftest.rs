@@ -20,7 +20,8 @@ use rand_distr::StandardNormal;
 
 use super::cudarc::driver::{sys, CudaContext, CudaSlice, CudaStream};
 use super::device::{copy, device_count, driver_version, enable_peer_access};
-use super::kernels::{DeviceLayout, DeviceWeights, Kernels, MAX_WORKERS};
+use super::kernels::{DeviceLayout, DeviceWeights, Kernels};
+use super::MAX_WORKERS;
 use super::{Context, Result};
 use crate::average::naive;
 use crate::average::Weights;

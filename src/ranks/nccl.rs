@@ -25,6 +25,7 @@ impl NcclRanks {
     /// makes the id, every rank receives it over `peers`, and all join the communicator.
     pub fn new(peers: &mut dyn Peers, stream: Arc<CudaStream>) -> Result<Self> {
         let layout = peers.layout();
+        crate::cuda::loading::require_eager()?;
         let id = share_id(peers, || {
             let id = Id::new().map_err(|e| nccl_error("making the unique id", e))?;
             let bytes: [u8; ID_BYTES] = id.internal().map(|c| c as u8);

@@ -80,7 +80,13 @@ impl Peers for NcclPeers {
         let (comm, stream, staging) = self.nccl(send.len())?;
         let mut window = staging.slice_mut(..send.len());
         stream.memcpy_htod(send, &mut window).map_err(staged)?;
-        comm.all_reduce_sum(&mut window)?;
+        if let Err(e) = comm.all_reduce_sum(&mut window) {
+            // The other ranks' all-reduces now wait for this one for ever: abort the
+            // communicator (dropping it is ncclCommAbort) and end the run with the error; the
+            // MPI launcher then stops the other ranks.
+            self.nccl = None;
+            return Err(e);
+        }
         stream.memcpy_dtoh(&window, out).map_err(staged)?;
         stream.synchronize().map_err(staged)
     }

@@ -114,6 +114,7 @@ impl Evaluator {
     /// Sets BatchNorm running statistics to their mean over a fixed set of training batches (the
     /// same batches every time, so evaluations are comparable and runs reproducible).
     fn recalibrate(&self) -> Result<()> {
+        crate::cuda::bind_thread(&self.model.device).map_err(candle_core::Error::wrap)?;
         let recal = Recalibration {
             batches: self.recal_batches,
             batch_size: self.recal_batch_size,

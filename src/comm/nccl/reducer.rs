@@ -1,6 +1,6 @@
 //! `--round nccl`: the round's and DDP's all-reduces over NCCL between the run's GPUs, in one
 //! process. NCCL takes one rank per GPU, so the workers are grouped by GPU
-//! (`round::groups::DeviceGroups`): each GPU's participants are first combined on that GPU by our
+//! (`comm::nccl::groups::DeviceGroups`): each GPU's participants are first combined on that GPU by our
 //! `weighted_center` kernel (the group's rows of the weights), then one NCCL all-reduce sums the
 //! GPUs' partial sums, and every GPU holds the result. The result's copies on the other GPUs
 //! travel with it as mirrors (`CudaBuffer::with_mirrors`), so each worker pulls from the copy on
@@ -11,10 +11,18 @@
 //! communicators belong to the hub, which makes them when the run starts and alone
 //! calls them (NCCL's rule: a communicator stays on the thread that made it).
 //!
+//! The group follows `cuda::group`'s rules: each partial sum's write is recorded again after the
+//! group ends (NCCL enqueues a grouped collective only then, so the event cudarc records when
+//! the call returns would let a worker pull the un-reduced partial sum), and a call that fails
+//! mid-group aborts every communicator (the GPUs whose calls were queued would spin for ever
+//! waiting for the missing one) and ends the run with the error. The communicators are made
+//! only where kernels load eagerly (`cuda::loading`).
+//!
 //! A GPU with no participant this round (async) contributes zeros, since every communicator must
 //! join each collective. The sum's order is NCCL's (groups, then ranks in the ring), so results
 //! agree with the hub's round to f32 rounding, not bit for bit.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use super::groups::DeviceGroups;
@@ -22,6 +30,7 @@ use super::reduced::Reducer;
 use crate::average::Weights;
 use crate::buffer::{CudaBuffer, CudaPlace, Flat, FlatBuffer, RoundBuffer};
 use crate::cuda::cudarc::nccl::{group_end, group_start, Comm, ReduceOp};
+use crate::cuda::group::{run_group, GroupSteps};
 use crate::model::LayerEntry;
 use crate::{Error, Result};
 
@@ -34,7 +43,8 @@ pub struct NcclReducer {
     groups: DeviceGroups,
     /// Per group (in rank order): the hub's place on that GPU.
     places: Vec<Arc<CudaPlace>>,
-    comms: Vec<Comm>,
+    /// `None` once aborted after a failed collective: the run is ending with that error.
+    comms: RefCell<Option<Vec<Comm>>>,
     table: Vec<LayerEntry>,
 }
 
@@ -49,13 +59,14 @@ impl NcclReducer {
             .iter()
             .map(|g| CudaPlace::new(g.gpu, table, len))
             .collect::<Result<Vec<_>>>()?;
+        crate::cuda::loading::require_eager()?;
         let streams = places.iter().map(|p| p.stream().clone()).collect();
         let comms = Comm::from_devices(streams)
             .map_err(|e| nccl("making one communicator per GPU (ncclCommInitAll)", e))?;
         Ok(Self {
             groups,
             places,
-            comms,
+            comms: RefCell::new(Some(comms)),
             table: table.to_vec(),
         })
     }
@@ -95,24 +106,72 @@ impl NcclReducer {
             };
             partials.push(partial);
         }
-        group_start().map_err(|e| nccl("ncclGroupStart", e))?;
-        let queued: Result<()> = self
-            .comms
-            .iter()
-            .zip(&mut partials)
-            .try_for_each(|(comm, p)| {
-                comm.all_reduce_in_place(p.slice_mut(), &ReduceOp::Sum)
-                    .map(|_| ())
-                    .map_err(|e| nccl("all-reduce", e))
-            });
-        // The group is closed whatever happened, or NCCL stays in group mode.
-        group_end().map_err(|e| nccl("ncclGroupEnd", e))?;
-        queued?;
+        let mut comms = self.comms.borrow_mut();
+        if comms.is_none() {
+            return Err(Error::Internal(
+                "NCCL: the communicators were aborted after an earlier failure".into(),
+            ));
+        }
+        let ranks = partials.len();
+        let mut group = SumGroup {
+            comms: &mut comms,
+            partials: &mut partials,
+        };
+        run_group(&mut group, ranks).map_err(|e| match comms.is_none() {
+            true => Error::Internal(format!("{e} (every NCCL communicator was aborted)")),
+            false => e,
+        })?;
         let mut partials = partials.into_iter();
         let first = partials
             .next()
             .ok_or_else(|| Error::Internal("--round nccl over no GPU".into()))?;
         Ok(first.with_mirrors(partials.collect()))
+    }
+}
+
+/// One grouped in-place sum of every GPU's partial, as `cuda::group` orders it.
+struct SumGroup<'a> {
+    comms: &'a mut Option<Vec<Comm>>,
+    partials: &'a mut [CudaBuffer],
+}
+
+impl GroupSteps for SumGroup<'_> {
+    type Error = Error;
+
+    fn start(&mut self) -> Result<()> {
+        group_start()
+            .map(|_| ())
+            .map_err(|e| nccl("ncclGroupStart", e))
+    }
+
+    fn call(&mut self, rank: usize) -> Result<()> {
+        let comm = &self.comms.as_ref().expect("checked before the group")[rank];
+        comm.all_reduce_in_place(self.partials[rank].slice_mut(), &ReduceOp::Sum)
+            .map(|_| ())
+            .map_err(|e| nccl(&format!("all-reduce on GPU {}", comm.ordinal()), e))
+    }
+
+    fn end(&mut self) -> Result<()> {
+        group_end().map(|_| ()).map_err(|e| nccl("ncclGroupEnd", e))
+    }
+
+    fn record_written(&mut self, rank: usize) -> Result<()> {
+        let p = &mut self.partials[rank];
+        let stream = p.place().stream().clone();
+        crate::cuda::device::record_write(p.slice_mut(), &stream);
+        Ok(())
+    }
+
+    fn abort_all(&mut self) {
+        // Dropping a communicator is `ncclCommAbort` (cudarc), which stops its kernels. cudarc
+        // panics if the abort itself fails: keep that from unwinding over the error being
+        // reported, which already ends the run.
+        if let Some(comms) = self.comms.take() {
+            let aborted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(comms)));
+            if aborted.is_err() {
+                eprintln!("grawa-train: NCCL: aborting a communicator failed as well");
+            }
+        }
     }
 }
 

@@ -169,6 +169,7 @@ impl Worker {
     pub fn run(mut self) -> Result<()> {
         let tau = self.ctx.plan.tau;
         loop {
+            crate::cuda::bind_thread(&self.model.device)?;
             let shared = &self.ctx.shared;
             let at_round = match self.ctx.mode {
                 ScheduleKind::Sync => {
