@@ -107,7 +107,7 @@ fn a_cpu_build_refuses_gpus_naming_the_feature() {
 }
 
 /// With the `cuda` feature, asking for one GPU more than the driver sees is a usage error that
-/// says how many it sees; where the driver sees GPUs, the placement is round-robin over them.
+/// says how many it sees (none: "no GPU found"); where the driver sees GPUs, the placement is round-robin over them.
 #[cfg(feature = "cuda")]
 #[test]
 fn a_cuda_build_checks_the_gpus_against_the_driver() {
@@ -121,7 +121,11 @@ fn a_cuda_build_checks_the_gpus_against_the_driver() {
             let too_many = (n + 1).to_string();
             let e = from_args(&["--gpus", &too_many]).unwrap_err();
             assert_eq!(e.exit_code(), 2);
-            assert!(e.to_string().contains(&format!("sees {n}")), "{e}");
+            let says = match n {
+                0 => "no GPU found".to_string(),
+                n => format!("sees {n}"),
+            };
+            assert!(e.to_string().contains(&says), "{e}");
             if n >= 1 {
                 let cfg = from_args(&["--gpus", "1", "--workers", "4"]).unwrap();
                 assert_eq!(cfg.gpus, vec![0, 0, 0, 0]);

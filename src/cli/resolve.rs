@@ -425,6 +425,12 @@ pub fn resolve_gpus(a: &TrainArgs) -> Result<Vec<usize>> {
     let wanted = ids.iter().max().map_or(0, |m| m + 1);
     match crate::gpus::gpu_count() {
         Err(reason) => Err(Error::usage(format!("{flag}: {reason}"))),
+        Ok(0) => Err(Error::usage(format!(
+            "{flag}: no GPU found: the CUDA driver sees none{}",
+            std::env::var("CUDA_VISIBLE_DEVICES")
+                .map(|v| format!(" (CUDA_VISIBLE_DEVICES={v:?})"))
+                .unwrap_or_default()
+        ))),
         Ok(n) if n < wanted => Err(Error::usage(format!(
             "{flag}: needs {wanted} GPUs (ordinals 0..{}), the CUDA driver sees {n}{}",
             wanted - 1,
