@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use super::compare_verdict::{verdict_markdown, verdict_text};
 use super::error::ReportError;
+pub use super::mean_std::MeanStd;
 use super::runs::RunData;
 use super::text_table::{markdown_table, text_table};
 use super::write_atomic;
@@ -48,43 +49,6 @@ pub struct CompareRow {
     pub classes: Option<Vec<String>>,
     /// The run folder.
     pub dir: PathBuf,
-}
-
-/// Mean and sample standard deviation (divisor n - 1) of some numbers.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct MeanStd {
-    pub mean: f64,
-    /// `None` with fewer than two numbers.
-    pub std: Option<f64>,
-    pub n: usize,
-}
-
-impl MeanStd {
-    /// The mean and sample standard deviation of `xs` (NaN mean when `xs` is empty).
-    pub fn of(xs: &[f64]) -> Self {
-        let n = xs.len();
-        let mean = xs.iter().sum::<f64>() / n as f64;
-        let std = (n >= 2).then(|| {
-            let ss: f64 = xs.iter().map(|x| (x - mean) * (x - mean)).sum();
-            (ss / (n - 1) as f64).sqrt()
-        });
-        MeanStd { mean, std, n }
-    }
-
-    /// `"mean ± std"` with `decimals` decimals after scaling by `scale`; just the mean when there
-    /// is no spread to show.
-    pub(crate) fn format(&self, scale: f64, decimals: usize) -> String {
-        match self.std {
-            Some(s) => format!(
-                "{:.*} ± {:.*}",
-                decimals,
-                self.mean * scale,
-                decimals,
-                s * scale
-            ),
-            None => format!("{:.*}", decimals, self.mean * scale),
-        }
-    }
 }
 
 /// One method's runs summarised.
@@ -296,6 +260,18 @@ impl Comparison {
             .collect()
     }
 
+    /// Each method's final test accuracies, in the methods' order: what `compare`'s verdict
+    /// judges.
+    fn accuracies(&self) -> Vec<(String, Vec<f64>)> {
+        self.methods
+            .iter()
+            .map(|m| {
+                let runs = self.rows.iter().filter(|r| r.method == m.method);
+                (m.method.clone(), runs.map(|r| r.test_accuracy).collect())
+            })
+            .collect()
+    }
+
     /// Per-class test accuracy (%) per run, when some run has it: `(header, rows)`.
     fn per_class(&self) -> Option<(Vec<String>, Vec<Vec<String>>)> {
         let classes = self
@@ -339,7 +315,7 @@ impl Comparison {
             let h: Vec<&str> = h.iter().map(String::as_str).collect();
             out.push_str(&text_table(&h, &rows));
         }
-        out.push_str(&verdict_text(self));
+        out.push_str(&verdict_text(&self.accuracies()));
         out
     }
 
@@ -355,7 +331,7 @@ impl Comparison {
             let h: Vec<&str> = h.iter().map(String::as_str).collect();
             out.push_str(&markdown_table(&h, &rows));
         }
-        out.push_str(&verdict_markdown(self));
+        out.push_str(&verdict_markdown(&self.accuracies()));
         out
     }
 

@@ -3,28 +3,21 @@
 //! its 95 % interval, Holm's correction over all the pairs, supported / contradicted / not
 //! resolved). Shown only when the runs hold both a GRAWA method and another one.
 
-use super::compare::{CompareRow, Comparison};
 use super::text_table::{markdown_table, text_table};
 use super::verdict::{is_grawa, judge, Better, Comparison as Pair, Verdict};
 
 /// Each GRAWA method against each rival: names and the comparison.
 type Pairs = Vec<(String, String, Pair)>;
 
+/// Each method's final test accuracies (one per run), by method name.
+pub type Accuracies = [(String, Vec<f64>)];
+
 /// The pairs and the verdict, or `None` without both sides.
-fn pairs(cmp: &Comparison) -> Option<(Pairs, Verdict)> {
-    let accuracies = |m: &str| -> Vec<f64> {
-        cmp.rows
-            .iter()
-            .filter(|r: &&CompareRow| r.method == m)
-            .map(|r| r.test_accuracy)
-            .collect()
-    };
-    let names: Vec<&str> = cmp.methods.iter().map(|m| m.method.as_str()).collect();
+fn pairs(methods: &Accuracies) -> Option<(Pairs, Verdict)> {
     let mut out = Vec::new();
-    for g in names.iter().filter(|m| is_grawa(m)) {
-        for r in names.iter().filter(|m| !is_grawa(m)) {
-            let p = Pair::of(&accuracies(g), &accuracies(r), Better::Higher);
-            out.push((g.to_string(), r.to_string(), p));
+    for (g, ga) in methods.iter().filter(|(m, _)| is_grawa(m)) {
+        for (r, ra) in methods.iter().filter(|(m, _)| !is_grawa(m)) {
+            out.push((g.clone(), r.clone(), Pair::of(ga, ra, Better::Higher)));
         }
     }
     if out.is_empty() {
@@ -82,8 +75,8 @@ fn title(n: usize, verdict: Verdict) -> String {
 }
 
 /// The verdict block for the terminal (empty without both sides).
-pub fn verdict_text(cmp: &Comparison) -> String {
-    let Some((pairs, verdict)) = pairs(cmp) else {
+pub fn verdict_text(methods: &Accuracies) -> String {
+    let Some((pairs, verdict)) = pairs(methods) else {
         return String::new();
     };
     format!(
@@ -94,8 +87,8 @@ pub fn verdict_text(cmp: &Comparison) -> String {
 }
 
 /// The verdict block in Markdown (empty without both sides).
-pub fn verdict_markdown(cmp: &Comparison) -> String {
-    let Some((pairs, verdict)) = pairs(cmp) else {
+pub fn verdict_markdown(methods: &Accuracies) -> String {
+    let Some((pairs, verdict)) = pairs(methods) else {
         return String::new();
     };
     format!(

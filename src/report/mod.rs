@@ -29,6 +29,7 @@ pub mod compare_verdict;
 pub mod csv;
 pub mod curve;
 pub mod error;
+pub mod mean_std;
 pub mod plot;
 pub mod rank;
 pub mod reach;

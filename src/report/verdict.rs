@@ -21,7 +21,7 @@
 //! resolved; the tables print both. (Holm has no matching simultaneous intervals; Bonferroni's
 //! would be wider than the decision needs.)
 
-use super::compare::MeanStd;
+use super::mean_std::MeanStd;
 use super::welch::welch;
 
 /// The GRAWA algorithms the claims are about; every other method is a rival.
