@@ -23,6 +23,9 @@ pub struct RunConfig {
     /// Steps, or a clock form; kept as JSON ([`RunConfig::eval_every_words`]).
     #[serde(default)]
     pub eval_every: Option<serde_json::Value>,
+    /// The evaluation clock (`--eval-every 10s`), in seconds; absent for a step cadence.
+    #[serde(default)]
+    pub eval_every_seconds: Option<f64>,
     /// The modelled interconnect (`--link`), absent without one.
     #[serde(default)]
     pub link: Option<LinkConfig>,
@@ -120,6 +123,9 @@ impl RunConfig {
 
     /// The evaluation cadence as given: `128` (steps) or `10s`; empty when not recorded.
     pub fn eval_every_words(&self) -> String {
+        if let Some(s) = self.eval_every_seconds {
+            return format!("{s}s");
+        }
         match &self.eval_every {
             None | Some(serde_json::Value::Null) => String::new(),
             Some(serde_json::Value::String(s)) => s.clone(),

@@ -33,6 +33,7 @@ pub fn how_it_ran(layout: &Layout) -> String {
     if let Some(mode) = layout.manifest.get("mode") {
         out.push_str(&format!("Mode: {mode}.\n\n"));
     }
+    out.push_str(&notes(layout));
     if !layout.machine.is_empty() {
         out.push_str("Machine (as `scripts/reproduce.sh` recorded it):\n\n");
         for (k, v) in &layout.machine {
@@ -42,6 +43,19 @@ pub fn how_it_ran(layout: &Layout) -> String {
     }
     out.push_str(&timings(layout));
     out
+}
+
+/// The script's own words on its choices: the manifest's `note: TOPIC` lines, by topic.
+fn notes(layout: &Layout) -> String {
+    let notes: Vec<String> = layout
+        .manifest
+        .iter()
+        .filter_map(|(k, v)| Some(format!("- {}: {v}\n", k.strip_prefix("note:")?.trim())))
+        .collect();
+    if notes.is_empty() {
+        return String::new();
+    }
+    format!("The script's notes on its choices:\n\n{}\n", notes.concat())
 }
 
 fn timings(layout: &Layout) -> String {

@@ -1,11 +1,14 @@
 //! The folder `scripts/reproduce.sh` writes, read back:
 //!
 //! ```text
-//! OUT/manifest.txt                   key<TAB>value: command, mode, base (the setting the MLP
-//!                                    parts vary), target_fraction
+//! OUT/manifest.txt                   key<TAB>value: command, mode, base (the setting the
+//!                                    crowding and communication parts vary), and `note: TOPIC`
+//!                                    lines (the script's words on its choices, shown as given)
 //! OUT/machine.txt                    key: value lines about the machine
 //! OUT/timings.tsv                    part<TAB>seconds<TAB>status<TAB>finished at<TAB>load average
 //! OUT/grid/<setting>/<run>/          the learning-rate grid, scored on the validation split
+//! OUT/lr.tsv                         the rates the grid chose (`--choose-lr`), kept: the script
+//!                                    reads it; the report recomputes the choice from the grid
 //! OUT/accuracy/<setting>/<run>/      every algorithm x seed, one folder per setting
 //! OUT/crowding/<run>/                more workers, uneven speeds (the base setting's runs are
 //!                                    the first count)

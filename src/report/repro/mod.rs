@@ -41,6 +41,8 @@ use super::runs::RunData;
 use super::write_atomic;
 use markdown::table as markdown_table;
 
+pub use grid::{choices, choices_in, choices_tsv, Cell, Choice};
+
 /// The run table's file name, beside the charts.
 pub const RUN_TABLE: &str = "runs.csv";
 
