@@ -1,72 +1,86 @@
 #!/usr/bin/env bash
-# Reproduces the GRAWA paper's claims at CPU scale and writes the report (issue 13), with the run
-# table docs/reproduction/runs.csv the report can be recomputed from (`grawa-train
-# reproduction-report --from-csv`). The plan for the paper's regime (async variants, modelled
-# links, a learning-rate grid on a validation split, 5 seeds) is docs/reproduction-plan.md.
+# Reproduces the GRAWA paper's claims at CPU scale in the paper's regime (issue 27) and writes the
+# report, with the run table docs/reproduction/runs.csv it can be recomputed from (`grawa-train
+# reproduction-report --from-csv`). The plan and its sizing: docs/reproduction-plan.md.
 #
-#   scripts/reproduce.sh [--quick] [--doc FILE] [OUT]
+#   scripts/reproduce.sh [--quick] [--dry-run] [--doc FILE] [OUT]
 #
-#   OUT     the run folders (default runs/reproduction; runs/reproduction-quick with --quick)
-#   --doc   the report (default docs/reproduction.md, its charts in docs/reproduction/;
-#           OUT/reproduction.md with --quick)
-#   --quick a seconds-long smoke version on synthetic data (the tests run it): every part, tiny
-#           step budgets instead of minutes, two seeds, two workers (four when crowded)
+#   OUT        the run folders (default runs/reproduction; runs/reproduction-quick with --quick)
+#   --doc      the report (default docs/reproduction.md, its charts and runs.csv in
+#              docs/reproduction/; OUT/reproduction.md with --quick)
+#   --quick    a seconds-long smoke version on synthetic data (the tests run it): every stage, tiny
+#              step budgets instead of a clock, two seeds, two workers (four when crowded)
+#   --dry-run  run nothing: print each stage's runs (finished, to resume, new) and the estimated
+#              wall time of what is left, from the cost model below
 #
 # Environment: GRAWA_BIN (the binary; default: `cargo build --release`, then
 # target/release/grawa-train), REPRO_THREADS (--threads of every run; default 2), GRAWA_DATA (the
 # data folder, as for grawa-train and scripts/fetch-data.sh).
 #
 # Resumable, built on scripts/sweep.sh: a run with a summary.json is skipped, an interrupted one
-# (it checkpoints on Ctrl-C) resumes, a flatness.json already written is kept. Ctrl-C stops the
+# (it checkpoints on Ctrl-C) resumes, a flatness.json already written is kept, and the learning
+# rates the grid chose are kept in OUT/lr.tsv (delete it to choose again). Ctrl-C stops the
 # current run after its checkpoint and exits 130; run the same command again to go on. Each
-# invocation appends the wall time of every part to OUT/timings.tsv (the report sums them) and
+# invocation appends the wall time of every stage to OUT/timings.tsv (the report sums them) and
 # records the machine in OUT/machine.txt.
 #
-# Parts (every run: the same flags and the same wall-clock budget for every algorithm of a part,
-# --threads 2, seeds 1 2 3):
-#   accuracy/mnist-mlp          7 algorithms x 3 seeds, MLP on MNIST, 4 workers, 15 s each;
-#                               flatness at the full protocol (100 Lanczos iterations x 3 starts,
-#                               30 Hutchinson probes, 320 images)
-#   crowding                    mgrawa lgrawa ddp easgd lsgd with 8 and 16 workers, MLP as above
-#                               (4 workers: the accuracy runs)
-#   communication               mgrawa lgrawa local-sgd at tau 8 and 128, MLP as above (tau 32:
-#                               the accuracy runs)
-#   ablation/{accumulated,power2}  mgrawa lgrawa with --norm-source accumulated, --weight-power 2
-#   accuracy/fashion-mnist-cnn  7 algorithms x 3 seeds, CNN on Fashion-MNIST, 4 workers, 3 min
-#                               each; flatness with 10 Lanczos iterations x 1 start and 10
-#                               Hutchinson probes (a CNN Hessian-vector product takes about 5 s on
-#                               these cores: the full 330 would take half an hour per run)
-#   report                      grawa-train reproduction-report OUT --out DOC
+# Stages (every run: Fashion-MNIST, the CNN, batch 64, --threads 2, a 30 s budget with the rate
+# x0.1 at 20 s, evaluations every 5 s of it, 2,000 training images held out for validation):
+#   grid/fmnist-cnn-eth       7 algorithms (sync) x 3 rates x seed 100 on the Ethernet link:
+#                             0.025 0.05 0.1, x4 for ddp and ddp-sam (their 4 workers' gradients
+#                             average to one batch of 256: Goyal et al. 2017's linear rule); the
+#                             best final validation accuracy -> OUT/lr.tsv
+#   accuracy/fmnist-cnn-eth   mgrawa and lgrawa under async and sync, ddp ddp-sam easgd lsgd
+#                             local-sgd: 9 methods x seeds 1-5, 4 workers, cluster Ethernet
+#                             (--link 1Gbit/s,50us: 10 GbE scaled to this CPU's step time);
+#                             flatness of each (Lanczos 6 iterations x 1 start, Hutchinson 4)
+#   accuracy/fmnist-cnn-pcie  async mgrawa and lgrawa, ddp easgd lsgd local-sgd x 5 seeds on
+#                             --link pcie4-x16 (a workstation's GPUs)
+#   crowding                  async mgrawa and lgrawa, ddp easgd lsgd x 5 seeds: 8 workers, two of
+#                             them at half speed (DDP's rate x2 again: its batch is 512)
+#   communication             async mgrawa and lgrawa, local-sgd at tau 128 x 5 seeds
+#   report                    grawa-train reproduction-report OUT --out DOC
+# The async variants take their algorithm's rate; every stage the Ethernet grid's choice.
 #
-# Budget arithmetic for a 2-core machine (measured: an MLP run takes its 15 s plus about 1-2 s to
-# start, load MNIST, evaluate and checkpoint; a CNN run its 180 s plus about 8 s; MLP flatness at
-# the full protocol 20-35 s; a CNN Hessian-vector product 4-6 s):
-#   MLP runs     (21 accuracy + 30 crowding + 18 communication + 12 ablation) = 81 x 17 s ~  23 min
-#   MLP flatness 21 x ~30 s                                                             ~  10 min
-#   CNN runs     21 x (180 + 8) s                                                       ~  66 min
-#   CNN flatness 21 x (20 products x ~5 s + 5 s)                                        ~  37 min
-#   sweep tables and plots, report                                                      ~   3 min
-#   total                                                                               ~ 2 h 20 min
-# (2.5 h if the machine is busy with other work: budgets are wall-clock, so a busy machine gives
-# the runs fewer steps, not more time, but it slows the flatness measurements.)
+# Budget arithmetic (2 cores; docs/reproduction-plan.md has the measurements): a run costs its
+# 30 s budget (evaluations are inside it) plus RUN_OVERHEAD_S to start, load the data and score
+# and checkpoint the end; a flatness measurement FLATNESS_S.
+#   grid           21 runs x (30 + 5) s                                    12.3 min
+#   accuracy, eth  45 runs x 35 s                                           26.3 min
+#   accuracy, pcie 30 runs x 35 s                                           17.5 min
+#   crowding       25 runs x 35 s                                           14.6 min
+#   communication  15 runs x 35 s                                            8.8 min
+#   flatness       45 x 30 s                                                22.5 min
+#   build, data, report                                                      4   min
+#   total          136 runs, 45 measurements                           about 1 h 46 min
+# leaving 29 minutes (21 %) of 2 h 15 min for a busier machine (budgets are wall clock: load
+# stretches the overheads and flatness, not the budgets). `--dry-run` prints the same sums for
+# what is left.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 invocation="scripts/reproduce.sh"
 [[ $# -eq 0 ]] || invocation+="$(printf ' %q' "$@")"
 
+# The cost model of --dry-run (seconds; see the header).
+RUN_OVERHEAD_S=5
+FLATNESS_S=30
+FIXED_S=240
+
 quick=0
+dry=0
 doc=""
 out=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
     --quick) quick=1 ;;
+    --dry-run) dry=1 ;;
     --doc)
         [[ $# -ge 2 ]] || { echo "reproduce: --doc needs a file" >&2; exit 2; }
         doc=$2
         shift
         ;;
     -h | --help)
-        sed -n '2,24p' "$0"
+        sed -n '2,19p' "$0"
         exit 0
         ;;
     -*)
@@ -84,62 +98,84 @@ if [[ -z "$out" ]]; then
     out="$repo/runs/reproduction"
     [[ $quick == 1 ]] && out="$repo/runs/reproduction-quick"
 fi
-mkdir -p "$out"
-out="$(cd "$out" && pwd)"
+[[ $dry == 1 ]] || mkdir -p "$out"
+[[ ! -d "$(dirname "$out")" ]] || out="$(cd "$(dirname "$out")" && pwd)/$(basename "$out")"
 if [[ -z "$doc" ]]; then
     doc="$repo/docs/reproduction.md"
     [[ $quick == 1 ]] && doc="$out/reproduction.md"
 fi
-mkdir -p "$(dirname "$doc")"
-doc="$(cd "$(dirname "$doc")" && pwd)/$(basename "$doc")"
 cd "$repo"
 
-if [[ -n "${GRAWA_BIN:-}" ]]; then
-    bin=$GRAWA_BIN
-else
-    cargo build --release
-    bin="$repo/target/release/grawa-train"
-fi
-[[ -x "$bin" ]] || { echo "reproduce: no binary at $bin" >&2; exit 2; }
-threads=${REPRO_THREADS:-2}
-
 # ---- the plan ---------------------------------------------------------------------------------
-algos="mgrawa lgrawa ddp ddp-sam easgd lsgd local-sgd"
-crowd_algos="mgrawa lgrawa ddp easgd lsgd"
-tau_algos="mgrawa lgrawa local-sgd"
-common=(--threads "$threads" --quiet)
+grid_algos="mgrawa lgrawa easgd lsgd local-sgd"
+grid_scaled="ddp ddp-sam" # their rates scaled by the worker count
+eth_methods="mgrawa:async lgrawa:async mgrawa lgrawa ddp ddp-sam easgd lsgd local-sgd"
+pcie_methods="mgrawa:async lgrawa:async ddp easgd lsgd local-sgd"
+crowd_methods="mgrawa:async lgrawa:async ddp easgd lsgd"
+tau_methods="mgrawa:async lgrawa:async local-sgd"
+eth_link="1Gbit/s,50us"
+pcie_link="pcie4-x16"
+threads=${REPRO_THREADS:-2}
+grid_seeds="100"
 if [[ $quick == 1 ]]; then
+    RUN_OVERHEAD_S=1 FLATNESS_S=1 FIXED_S=0
     seeds="1 2"
     workers=2
-    crowd_workers="4"
-    taus="8 16"
-    base=synthetic-a
-    small=(--dataset synthetic --model mlp --synthetic-test 256 --steps 40 --batch-size 8
-        --lr 0.05 --eval-every 8 "${common[@]}")
-    mlp=("${small[@]}" --synthetic-train 1024)
-    other_name=synthetic-b
-    other=("${small[@]}" --synthetic-train 512 --workers "$workers")
-    mlp_flatness=(--iterations 4 --starts 1 --hutchinson 2 --samples 32)
-    other_flatness=("${mlp_flatness[@]}")
-    sweep_report=0
+    crowd_workers=4
+    crowd_speeds="1,1,1,0.5"
+    val_images=64
+    other_tau=8
+    grid_rates="0.02 0.05"
+    eth=synthetic-eth
+    pcie=synthetic-pcie
+    budget_s=0
+    run=(--dataset synthetic --model mlp --synthetic-train 1024 --synthetic-test 256 --steps 48
+        --batch-size 8 --eval-every 8 --threads "$threads" --quiet)
+    flat=(--iterations 4 --starts 1 --hutchinson 2 --samples 32)
 else
-    seeds="1 2 3"
+    seeds="1 2 3 4 5"
     workers=4
-    crowd_workers="8 16"
-    taus="8 128"
-    base=mnist-mlp
+    crowd_workers=8
+    crowd_speeds="1,1,1,1,1,1,0.5,0.5"
+    val_images=2000
+    other_tau=128
+    grid_rates="0.025 0.05 0.1"
+    eth=fmnist-cnn-eth
+    pcie=fmnist-cnn-pcie
+    budget_s=30
     # A step decay (x0.1) two thirds into the budget (the authors decay at 500 s of 900 s).
-    mlp=(--dataset mnist --model mlp --minutes 0.25 --batch-size 32 --lr 0.05
-        --lr-schedule step --milestones 10s --eval-every 256 "${common[@]}")
-    other_name=fashion-mnist-cnn
-    other=(--dataset fashion-mnist --model cnn --minutes 3 --batch-size 64 --lr 0.1
-        --lr-schedule step --milestones 120s --eval-every 128 --workers "$workers" "${common[@]}")
-    mlp_flatness=()
-    other_flatness=(--iterations 10 --starts 1 --hutchinson 10)
-    sweep_report=1
+    run=(--dataset fashion-mnist --model cnn --minutes 0.5 --batch-size 64 --lr-schedule step
+        --milestones 20s --eval-every 5s --threads "$threads" --quiet)
+    flat=(--iterations 6 --starts 1 --hutchinson 4)
 fi
+# The same held-out images at every worker count (each shard gives val_images / workers).
+val=(--val-split $((val_images / workers)))
+crowd_val=(--val-split $((val_images / crowd_workers)))
+scaled_rates=$(awk -v m="$workers" '{ for (i = 1; i <= NF; i++) printf "%s%g", (i > 1 ? " " : ""), $i * m }' <<<"$grid_rates")
+lr_tsv="$out/lr.tsv"
+crowd_lr_tsv="$out/lr-crowding.tsv"
 
-# ---- timing: one line per part and invocation in OUT/timings.tsv -------------------------------
+# ---- the binary, and the flags the plan needs ---------------------------------------------------
+need_binary() {
+    if [[ -n "${GRAWA_BIN:-}" ]]; then
+        bin=$GRAWA_BIN
+    else
+        cargo build --release
+        bin="$repo/target/release/grawa-train"
+    fi
+    [[ -x "$bin" ]] || { echo "reproduce: no binary at $bin" >&2; exit 2; }
+    # --link, --worker-speed, --val-split and --eval-every's durations came in together (issue 24).
+    local help flag
+    help=$("$bin" --help)
+    for flag in --link --worker-speed --val-split; do
+        grep -q -- "$flag" <<<"$help" ||
+            { echo "reproduce: $bin has no $flag (issue 24's flags): rebuild it" >&2; exit 2; }
+    done
+}
+bin=${GRAWA_BIN:-$repo/target/release/grawa-train}
+[[ $dry == 1 ]] || need_binary
+
+# ---- timing: one line per stage and invocation in OUT/timings.tsv -------------------------------
 part=""
 part_t0=0
 part_load=""
@@ -165,10 +201,8 @@ on_exit() {
         finish "failed (exit $rc)"
     fi
 }
-trap on_exit EXIT
-trap 'exit 130' INT TERM
 
-# run_part NAME COMMAND...: COMMAND, timed as part NAME.
+# run_part NAME COMMAND...: COMMAND, timed as stage NAME.
 run_part() {
     begin "$1"
     shift
@@ -176,16 +210,69 @@ run_part() {
     finish done
 }
 
-# sweep OUT ALGOS [GRID_FLAG GRID_VALUES] -- FLAGS...: scripts/sweep.sh over the seeds.
+# sweep DIR METHODS SEEDS [GRID_FLAG GRID_VALUES] -- FLAGS...: scripts/sweep.sh (LR_TSV as set).
 sweep() {
-    local dir=$1 algos=$2 flag="" values=""
-    shift 2
+    local dir=$1 methods=$2 seeds=$3 flag="" values=""
+    shift 3
     if [[ "$1" != "--" ]]; then
         flag=$1 values=$2
         shift 2
     fi
-    GRAWA_BIN="$bin" SWEEP_REPORT=$sweep_report GRID_FLAG="$flag" GRID_VALUES="$values" \
-        scripts/sweep.sh "$dir" "$algos" "$seeds" "$@"
+    GRAWA_BIN="$bin" SWEEP_REPORT=0 SWEEP_DRY_RUN=$dry GRID_FLAG="$flag" GRID_VALUES="$values" \
+        LR_TSV="${LR_TSV:-}" scripts/sweep.sh "$dir" "$methods" "$seeds" "$@"
+}
+
+# ---- the stages --------------------------------------------------------------------------------
+grid() {
+    sweep "$out/grid/$eth" "$grid_algos" "$grid_seeds" --lr "$grid_rates" -- \
+        "${run[@]}" --workers "$workers" "${val[@]}" --link "$eth_link"
+    sweep "$out/grid/$eth" "$grid_scaled" "$grid_seeds" --lr "$scaled_rates" -- \
+        "${run[@]}" --workers "$workers" "${val[@]}" --link "$eth_link"
+}
+
+# choose_rates: OUT/lr.tsv from the grid (kept once written), and crowding's table from it.
+choose_rates() {
+    if [[ -f "$lr_tsv" ]]; then
+        echo "lr: kept $lr_tsv"
+    else
+        "$bin" reproduction-report "$out" --choose-lr "$eth" >"$lr_tsv.tmp"
+        local algo
+        for algo in $grid_algos $grid_scaled; do
+            awk -F'\t' -v a="$algo" '$1 == a { found = 1 } END { exit !found }' "$lr_tsv.tmp" || {
+                echo "reproduce: the grid chose no learning rate for $algo (no run of it in" \
+                    "$out/grid/$eth finished with a validation score); run again to retry its" \
+                    "runs, or write its line into $lr_tsv" >&2
+                rm -f "$lr_tsv.tmp"
+                exit 1
+            }
+        done
+        mv "$lr_tsv.tmp" "$lr_tsv"
+    fi
+    sed 's/^/lr: /' "$lr_tsv"
+    # DDP's batch grows with the workers: its rate by the same linear rule as the grid's.
+    awk -F'\t' -v OFS='\t' -v k="$crowd_workers" -v m="$workers" \
+        '$1 == "ddp" || $1 == "ddp-sam" { $2 = $2 * k / m } { print }' "$lr_tsv" >"$crowd_lr_tsv"
+}
+
+accuracy_eth() {
+    LR_TSV=$lr_tsv sweep "$out/accuracy/$eth" "$eth_methods" "$seeds" -- \
+        "${run[@]}" --workers "$workers" "${val[@]}" --link "$eth_link"
+}
+
+accuracy_pcie() {
+    LR_TSV=$lr_tsv sweep "$out/accuracy/$pcie" "$pcie_methods" "$seeds" -- \
+        "${run[@]}" --workers "$workers" "${val[@]}" --link "$pcie_link"
+}
+
+crowding() {
+    LR_TSV=$crowd_lr_tsv sweep "$out/crowding" "$crowd_methods" "$seeds" -- \
+        "${run[@]}" --workers "$crowd_workers" "${crowd_val[@]}" --link "$eth_link" \
+        --worker-speed "$crowd_speeds"
+}
+
+communication() {
+    LR_TSV=$lr_tsv sweep "$out/communication" "$tau_methods" "$seeds" --tau "$other_tau" -- \
+        "${run[@]}" --workers "$workers" "${val[@]}" --link "$eth_link"
 }
 
 # flatness DIR FLAGS...: measures every finished run in DIR that has no flatness.json yet.
@@ -212,15 +299,81 @@ flatness() {
 }
 
 fetch_data() {
-    scripts/fetch-data.sh mnist
     scripts/fetch-data.sh fashion-mnist
 }
+
+# ---- --dry-run: the runs left and their estimated time ------------------------------------------
+# plan_line STAGE NEW RESUME FINISHED SECONDS_EACH: one line, and the running totals (what is
+# left, and the whole plan).
+left_s=0
+whole_s=0
+plan_line() {
+    local s=$((($2 + $3) * $5))
+    left_s=$((left_s + s))
+    whole_s=$((whole_s + ($2 + $3 + $4) * $5))
+    printf '%-16s %3d new, %3d to resume, %3d done: about %3d min left\n' "$1" "$2" "$3" "$4" \
+        $(((s + 30) / 60))
+}
+
+# hours_minutes SECONDS: "1 h 46 min".
+hours_minutes() {
+    echo "$(($1 / 3600)) h $(((($1 % 3600) + 30) / 60)) min"
+}
+
+# plan_stage STAGE FUNCTION: the sweep's own dry run, counted.
+plan_stage() {
+    local lines
+    lines=$("$2" | grep '^plan: ' || true)
+    plan_line "$1" "$(grep -c ' new$' <<<"$lines")" "$(grep -c ' resume$' <<<"$lines")" \
+        "$(grep -c ' finished$' <<<"$lines")" $((budget_s + RUN_OVERHEAD_S))
+}
+
+dry_run() {
+    echo "reproduce --dry-run: $([[ $quick == 1 ]] && echo quick || echo full) plan in $out"
+    plan_stage grid grid
+    plan_stage "accuracy, eth" accuracy_eth
+    plan_stage "accuracy, pcie" accuracy_pcie
+    plan_stage crowding crowding
+    plan_stage communication communication
+    local name measured=0 todo=0
+    for name in $(accuracy_eth | sed -n 's/^plan: \([^ ]*\) .*/\1/p'); do
+        if [[ -f "$out/accuracy/$eth/$name/flatness.json" ]]; then
+            measured=$((measured + 1))
+        else
+            todo=$((todo + 1))
+        fi
+    done
+    plan_line flatness "$todo" 0 "$measured" "$FLATNESS_S"
+    left_s=$((left_s + FIXED_S))
+    whole_s=$((whole_s + FIXED_S))
+    echo "build, data and report: about $((FIXED_S / 60)) min"
+    echo "estimated wall time left: about $(hours_minutes $left_s), of $(hours_minutes $whole_s)" \
+        "for the whole plan (on a quiet 2-core machine; the full plan must fit 2 h 15 min)"
+    [[ -f "$lr_tsv" ]] && echo "learning rates kept in $lr_tsv"
+    return 0
+}
+
+if [[ $dry == 1 ]]; then
+    dry_run
+    exit 0
+fi
+trap on_exit EXIT
+trap 'exit 130' INT TERM
 
 # ---- the record of this invocation ------------------------------------------------------------
 {
     printf 'command\t%s\n' "$invocation"
     printf 'mode\t%s\n' "$([[ $quick == 1 ]] && echo "quick (smoke test on synthetic data)" || echo full)"
-    printf 'base\t%s\n' "$base"
+    printf 'base\t%s\n' "$eth"
+    printf 'note: links\t%s\n' "$eth: --link $eth_link, cluster Ethernet: 10 GbE scaled to this \
+CPU's step time (docs/reproduction-plan.md); $pcie: --link $pcie_link, a workstation's PCIe 4.0 \
+x16; crowding and communication on $eth's link"
+    printf 'note: learning rates\t%s\n' "each algorithm's rate chosen on grid/$eth (rates \
+$grid_rates, x$workers for ddp and ddp-sam by the linear scaling rule; seed $grid_seeds; sync) by \
+the best final validation accuracy, kept in lr.tsv; the async variants take their algorithm's \
+rate, every stage the $eth grid's choice; with $crowd_workers workers DDP's rate is x$((crowd_workers / workers)) again"
+    printf 'note: held out\t%s\n' "$val_images training images for validation (--val-split \
+per shard), the same images at every worker count"
 } >"$out/manifest.txt"
 {
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')"
@@ -235,21 +388,19 @@ fetch_data() {
     echo "last invocation started: $(date '+%Y-%m-%d %H:%M:%S %Z')"
 } >"$out/machine.txt"
 
-# ---- the parts ---------------------------------------------------------------------------------
+# ---- the stages, in order ----------------------------------------------------------------------
 [[ $quick == 1 ]] || run_part "data" fetch_data
-run_part "$base: training" sweep "$out/accuracy/$base" "$algos" -- "${mlp[@]}" --workers "$workers"
-run_part "$base: flatness" flatness "$out/accuracy/$base" "${mlp_flatness[@]}"
-run_part "crowding" sweep "$out/crowding" "$crowd_algos" --workers "$crowd_workers" -- "${mlp[@]}"
-run_part "communication" sweep "$out/communication" "$tau_algos" --tau "$taus" -- \
-    "${mlp[@]}" --workers "$workers"
-run_part "ablation: accumulated" sweep "$out/ablation/accumulated" "mgrawa lgrawa" -- \
-    "${mlp[@]}" --workers "$workers" --norm-source accumulated
-run_part "ablation: power2" sweep "$out/ablation/power2" "mgrawa lgrawa" -- \
-    "${mlp[@]}" --workers "$workers" --weight-power 2
-run_part "$other_name: training" sweep "$out/accuracy/$other_name" "$algos" -- "${other[@]}"
-run_part "$other_name: flatness" flatness "$out/accuracy/$other_name" "${other_flatness[@]}"
+run_part "grid" grid
+run_part "learning rates" choose_rates
+run_part "$eth: training" accuracy_eth
+run_part "$eth: flatness" flatness "$out/accuracy/$eth" "${flat[@]}"
+run_part "$pcie: training" accuracy_pcie
+run_part "crowding" crowding
+run_part "communication" communication
 
 echo "== reproduce: report"
+mkdir -p "$(dirname "$doc")"
+doc="$(cd "$(dirname "$doc")" && pwd)/$(basename "$doc")"
 # Paths inside the repository are given relative to it (the report quotes the runs folder).
 "$bin" reproduction-report "${out#"$repo"/}" --out "${doc#"$repo"/}" >/dev/null
 echo "reproduce: report in $doc; runs in $out"

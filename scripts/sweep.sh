@@ -92,12 +92,16 @@ for seed in $seeds; do
                 echo "sweep: $name"
                 args+=(--out "$dir")
             fi
-            # 130: interrupted (the checkpoint is kept): stop the sweep, a re-run resumes it.
+            # 130: interrupted (the checkpoint is kept): stop the sweep, a re-run resumes it. 2: the
+            # flags or the data were refused, as they would be for every other run: stop too.
             status=0
             "$bin" "${args[@]}" || status=$?
             if [[ $status -eq 130 ]]; then
                 echo "sweep: interrupted; run the same command again to resume" >&2
                 exit 130
+            elif [[ $status -eq 2 ]]; then
+                echo "sweep: $name refused its flags or data (exit 2); stopping" >&2
+                exit 2
             elif [[ $status -ne 0 ]]; then
                 echo "sweep: $name failed (exit $status); going on" >&2
             fi
