@@ -62,18 +62,32 @@ pub struct LinkConfig {
 }
 
 impl LinkConfig {
-    /// The preset's name, or the figures (`1.25e9 B/s, 25 us`).
+    /// The preset's name, or the figures as `--link` takes them (`1 Gbit/s, 50 us`).
     pub fn words(&self) -> String {
         if let Some(p) = &self.preset {
             return p.clone();
         }
         let bw = self
             .bandwidth_bytes_per_s
-            .map_or("?".to_string(), |b| format!("{b:e} B/s"));
+            .map_or("?".to_string(), |b| format!("{} Gbit/s", short(b * 8.0 / 1e9)));
         let lat = self
             .latency_s
-            .map_or("?".to_string(), |l| format!("{} us", l * 1e6));
+            .map_or("?".to_string(), |l| format!("{} us", short(l * 1e6)));
         format!("{bw}, {lat}")
+    }
+}
+
+/// `x` to 4 significant digits without trailing zeros (`1`, `0.25`, `49.99999` -> `50`).
+fn short(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return x.to_string();
+    }
+    let decimals = (3 - x.abs().log10().floor() as i32).clamp(0, 9) as usize;
+    let s = format!("{x:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
     }
 }
 
@@ -170,4 +184,27 @@ pub struct AlgoConfig {
     /// GRAWA's weight power.
     #[serde(default)]
     pub weight_power: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_reads_as_its_flag_would_give_it() {
+        let link = |b: f64, l: f64| LinkConfig {
+            bandwidth_bytes_per_s: Some(b),
+            latency_s: Some(l),
+            preset: None,
+        };
+        // 1 Gbit/s is 1.25e8 bytes/s; 50 us parsed as 5e-5 s reads back as 4.9999...e-5.
+        assert_eq!(link(1.25e8, 4.9999999999999996e-05).words(), "1 Gbit/s, 50 us");
+        assert_eq!(link(3.15e9, 1e-6).words(), "25.2 Gbit/s, 1 us");
+        assert_eq!(link(1.25e5, 0.0).words(), "0.001 Gbit/s, 0 us");
+        let preset = LinkConfig {
+            preset: Some("10gbe".to_string()),
+            ..link(1.25e9, 2e-5)
+        };
+        assert_eq!(preset.words(), "10gbe");
+    }
 }
