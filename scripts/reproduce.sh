@@ -3,13 +3,16 @@
 # report, with the run table docs/reproduction/runs.csv it can be recomputed from (`grawa-train
 # reproduction-report --from-csv`). The plan and its sizing: docs/reproduction-plan.md.
 #
-#   scripts/reproduce.sh [--quick] [--dry-run] [--doc FILE] [OUT]
+#   scripts/reproduce.sh [--quick | --check] [--dry-run] [--doc FILE] [OUT]
 #
-#   OUT        the run folders (default runs/reproduction; runs/reproduction-quick with --quick)
+#   OUT        the run folders (default runs/reproduction, runs/reproduction-quick with --quick,
+#              runs/reproduction-check with --check)
 #   --doc      the report (default docs/reproduction.md, its charts and runs.csv in
-#              docs/reproduction/; OUT/reproduction.md with --quick)
+#              docs/reproduction/; OUT/reproduction.md with --quick or --check)
 #   --quick    a seconds-long smoke version on synthetic data (the tests run it): every stage, tiny
 #              step budgets instead of a clock, two seeds, two workers (four when crowded)
+#   --check    the full plan's runs with their real flags and data, one seed, one grid rate, 2
+#              steps each (about 2 minutes): every flag and file the full run needs, checked
 #   --dry-run  run nothing: print each stage's runs (finished, to resume, new) and the estimated
 #              wall time of what is left, from the cost model below
 #
@@ -67,12 +70,14 @@ FLATNESS_S=30
 FIXED_S=240
 
 quick=0
+check=0
 dry=0
 doc=""
 out=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
     --quick) quick=1 ;;
+    --check) check=1 ;;
     --dry-run) dry=1 ;;
     --doc)
         [[ $# -ge 2 ]] || { echo "reproduce: --doc needs a file" >&2; exit 2; }
@@ -80,7 +85,7 @@ while [[ $# -gt 0 ]]; do
         shift
         ;;
     -h | --help)
-        sed -n '2,19p' "$0"
+        sed -n '2,21p' "$0"
         exit 0
         ;;
     -*)
@@ -94,15 +99,17 @@ while [[ $# -gt 0 ]]; do
     esac
     shift
 done
+[[ $quick == 0 || $check == 0 ]] || { echo "reproduce: --quick or --check, not both" >&2; exit 2; }
 if [[ -z "$out" ]]; then
     out="$repo/runs/reproduction"
     [[ $quick == 1 ]] && out="$repo/runs/reproduction-quick"
+    [[ $check == 1 ]] && out="$repo/runs/reproduction-check"
 fi
 [[ $dry == 1 ]] || mkdir -p "$out"
 [[ ! -d "$(dirname "$out")" ]] || out="$(cd "$(dirname "$out")" && pwd)/$(basename "$out")"
 if [[ -z "$doc" ]]; then
     doc="$repo/docs/reproduction.md"
-    [[ $quick == 1 ]] && doc="$out/reproduction.md"
+    [[ $quick == 1 || $check == 1 ]] && doc="$out/reproduction.md"
 fi
 cd "$repo"
 
@@ -147,6 +154,13 @@ else
     run=(--dataset fashion-mnist --model cnn --minutes 0.5 --batch-size 64 --lr-schedule step
         --milestones 20s --eval-every 5s --threads "$threads" --quiet)
     flat=(--iterations 6 --starts 1 --hutchinson 4)
+fi
+if [[ $check == 1 ]]; then
+    seeds="1"
+    grid_rates=${grid_rates%% *}
+    run+=(--steps 2)
+    flat=(--iterations 2 --starts 1 --hutchinson 1 --samples 32)
+    RUN_OVERHEAD_S=5 FLATNESS_S=3 FIXED_S=60 budget_s=0
 fi
 # The same held-out images at every worker count (each shard gives val_images / workers).
 val=(--val-split $((val_images / workers)))
@@ -329,7 +343,7 @@ plan_stage() {
 }
 
 dry_run() {
-    echo "reproduce --dry-run: $([[ $quick == 1 ]] && echo quick || echo full) plan in $out"
+    echo "reproduce --dry-run: the $([[ $quick == 1 ]] && echo quick || { [[ $check == 1 ]] && echo check || echo full; }) plan in $out"
     plan_stage grid grid
     plan_stage "accuracy, eth" accuracy_eth
     plan_stage "accuracy, pcie" accuracy_pcie
@@ -363,7 +377,10 @@ trap 'exit 130' INT TERM
 # ---- the record of this invocation ------------------------------------------------------------
 {
     printf 'command\t%s\n' "$invocation"
-    printf 'mode\t%s\n' "$([[ $quick == 1 ]] && echo "quick (smoke test on synthetic data)" || echo full)"
+    mode=full
+    [[ $quick == 0 ]] || mode="quick (smoke test on synthetic data)"
+    [[ $check == 0 ]] || mode="check (the full plan's flags and data, one seed, 2 steps a run)"
+    printf 'mode\t%s\n' "$mode"
     printf 'base\t%s\n' "$eth"
     printf 'note: links\t%s\n' "$eth: --link $eth_link, cluster Ethernet: 10 GbE scaled to this \
 CPU's step time (docs/reproduction-plan.md); $pcie: --link $pcie_link, a workstation's PCIe 4.0 \
