@@ -20,6 +20,34 @@ use crate::selftest::report::{compare, Check, Comparison, F32_TOLERANCE};
 /// boundary (4096), and a large layer that spans many pieces. 149,793 elements.
 const LAYER_LENS: [usize; 11] = [0, 1, 7, 4095, 4096, 4097, 10_000, 3, 0, 123_457, 31];
 
+/// The SGD variants `sgd_step` is checked in: Nesterov, heavy-ball momentum, and plain.
+const SGD_CASES: [(&str, SgdConfig); 3] = [
+    (
+        "Nesterov, mu 0.9, wd 1e-4",
+        SgdConfig {
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 1e-4,
+        },
+    ),
+    (
+        "heavy ball, mu 0.9, wd 5e-4",
+        SgdConfig {
+            momentum: 0.9,
+            nesterov: false,
+            weight_decay: 5e-4,
+        },
+    ),
+    (
+        "plain, mu 0, wd 0",
+        SgdConfig {
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+        },
+    ),
+];
+
 /// Runs every parity case on one GPU, one [`Check`] each (a CUDA failure fails that case only).
 pub(super) fn check_kernels(
     k: &Kernels,
@@ -87,17 +115,7 @@ pub(super) fn check_kernels(
             check_uniform_average(k, stream, rng, n, m),
         );
     }
-    let sgd_cases = [
-        ("Nesterov, mu 0.9, wd 1e-4", 0.9, true, 1e-4),
-        ("heavy ball, mu 0.9, wd 5e-4", 0.9, false, 5e-4),
-        ("plain, mu 0, wd 0", 0.0, false, 0.0),
-    ];
-    for (case, momentum, nesterov, weight_decay) in sgd_cases {
-        let cfg = SgdConfig {
-            momentum,
-            nesterov,
-            weight_decay,
-        };
+    for (case, cfg) in SGD_CASES {
         push(
             "sgd_step",
             format!("{case}, 3 steps"),
