@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod flatness;
 pub mod flatness_cmd;
+pub mod link;
 pub mod metrics;
 pub mod model;
 pub mod ops;
