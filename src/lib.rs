@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod optim;
+pub mod pace;
 pub mod progress;
 pub mod ranks;
 pub mod report;
