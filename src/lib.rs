@@ -13,6 +13,7 @@ pub mod config;
 pub mod cuda;
 pub mod data;
 pub mod error;
+pub mod eval_clock;
 pub mod events;
 pub mod flatness;
 pub mod flatness_cmd;
