@@ -21,6 +21,7 @@ pub mod cifar;
 mod dataset;
 mod error;
 pub mod files;
+pub mod holdout;
 pub mod idx;
 mod kind;
 pub mod loader;
