@@ -24,6 +24,7 @@ pub mod ops;
 pub mod optim;
 pub mod pace;
 pub mod progress;
+pub mod provenance;
 pub mod ranks;
 pub mod report;
 pub mod round;
