@@ -72,6 +72,11 @@ pub struct EvalEvent {
     /// With --eval-workers: the center's accuracy and each worker's.
     pub center_accuracy: Option<f64>,
     pub worker_accuracy: Option<Vec<f64>>,
+    /// With a validation set (`--val-split`): its loss and accuracy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_accuracy: Option<f64>,
 }
 
 /// Everything that flows to the main thread.

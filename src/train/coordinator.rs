@@ -490,6 +490,9 @@ impl Coordinator {
                 // Where the round runs: a GPU run's gradients never leave the GPUs.
                 let xs: Vec<&Flat> = grads.iter().collect();
                 let stop = self.clock.all_reduce_ends_run(step, &self.shared);
+                if let Some(c) = &self.evaluation.clock {
+                    c.call_meeting(step); // --eval-every on the clock: meet after this step
+                }
                 let mean = match nccl {
                     Some(r) => r.mean(&workers, &xs)?,
                     None => Gathered::new(
@@ -659,6 +662,7 @@ impl Coordinator {
             total_steps: total,
             seconds: self.shared.seconds(),
             next_eval: self.evaluation.next,
+            next_eval_seconds: self.evaluation.clock.as_ref().map(|c| c.next_due()),
         };
         let algo = AlgoParts {
             policy: self.policy.state(),

@@ -1,11 +1,14 @@
 //! The pulling thread's evaluation policy: when an evaluation is due (every `--eval-every` local
-//! steps per worker, counted over all workers), and what is scored: the evaluated point of
+//! steps per worker, counted over all workers, or on the clock: `crate::eval_clock`), and what is scored: the evaluated point of
 //! `RoundData::evaluated_flat` after the round's target, and with `--eval-workers` the center and
 //! each worker too.
+
+use std::sync::Arc;
 
 use super::eval::Evaluator;
 use crate::algo::{Snapshot, Target};
 use crate::buffer::{Flat, FlatPlace, RoundBuffer};
+use crate::eval_clock::EvalClock;
 use crate::events::EvalEvent;
 use crate::round::RoundData;
 use crate::Result;
@@ -21,12 +24,17 @@ pub struct Evaluation {
     pub eval_workers: bool,
     /// Total local steps at which the next evaluation is due.
     pub next: u64,
+    /// `--eval-every` in seconds: the clock that says when instead.
+    pub clock: Option<Arc<EvalClock>>,
 }
 
 impl Evaluation {
     /// Whether an evaluation is due at a round after `total` local steps in all (then the next
     /// one is scheduled).
     pub fn due(&mut self, total: u64) -> bool {
+        if let Some(clock) = &self.clock {
+            return clock.take_due();
+        }
         let every = self.every * self.workers as u64;
         if total < self.next.max(every) {
             return false;
@@ -64,6 +72,8 @@ impl Evaluation {
         seconds: f64,
     ) -> Result<EvalEvent> {
         let score = self.evaluator.score_flat(point)?;
+        // Right after the score: the evaluator's model still holds the evaluated point.
+        let val = self.evaluator.score_validation()?;
         let (center_accuracy, worker_accuracy) = if self.eval_workers {
             let center = match target {
                 Some(Target::Pull { point, .. }) => {
@@ -99,6 +109,8 @@ impl Evaluation {
             train_loss: f64::NAN,
             center_accuracy,
             worker_accuracy,
+            val_loss: val.map(|v| v.loss),
+            val_accuracy: val.map(|v| v.accuracy),
         })
     }
 }

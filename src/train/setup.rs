@@ -75,17 +75,20 @@ pub fn prepare(cfg: &RunConfig, layout: RankLayout) -> Result<Setup> {
             cfg.model, cfg.dataset
         ))
     })?;
-    let shard = split.train.len() / m;
+    // The validation set's one slot, scored beside the test set at each evaluation: held out of
+    // the training set by --val-split (a data set with a validation split of its own fills it too).
+    let (train, val) = data::holdout::validation(split.train, cfg.val_split, m, cfg.batch_size)?;
+    let shard = train.len() / m;
     if shard < cfg.batch_size {
         return Err(Error::usage(format!(
             "--batch-size {}: each of the {m} workers' shards has only {shard} of the {} training images",
             cfg.batch_size,
-            split.train.len()
+            train.len()
         )));
     }
-    let (shape, classes) = (split.train.shape, split.train.num_classes);
+    let (shape, classes) = (train.shape, train.num_classes);
     let norm = Normalization::for_kind(cfg.dataset);
-    let train = Arc::new(split.train);
+    let train = Arc::new(train);
     let loaders = (layout.first_worker()..layout.first_worker() + layout.local_workers)
         .map(|i| {
             ShardLoader::try_new(
@@ -101,6 +104,8 @@ pub fn prepare(cfg: &RunConfig, layout: RankLayout) -> Result<Setup> {
         .collect::<Result<Vec<_>, _>>()?;
     let batches_per_epoch = loaders[0].batches_per_epoch() as u64;
     let budget = StepBudget::new(&cfg.budget, batches_per_epoch as usize);
+    // On the clock, algorithms without rounds meet once an epoch, and whenever it says (see
+    // `crate::eval_clock`).
     let eval_every = cfg.eval_every.unwrap_or(batches_per_epoch);
     let plan = algo::worker_plan(&cfg.algo, eval_every, cfg.batch_size);
     // Each worker's device (round-robin over the GPUs asked for), and the pulling thread's: the
@@ -127,7 +132,8 @@ pub fn prepare(cfg: &RunConfig, layout: RankLayout) -> Result<Setup> {
         Arc::new(split.test),
         norm.clone(),
         &device,
-    )?;
+    )?
+    .with_validation(val);
     let identity = Identity {
         dataset: cfg.dataset.to_string(),
         model: cfg.model.to_string(),
@@ -178,7 +184,8 @@ fn prepare_outputs(cfg: &RunConfig) -> Result<()> {
     if cfg.resume {
         return Ok(());
     }
-    write_json_atomic(&cfg.out.join("config.json"), cfg).map_err(|e| {
+    let config = crate::provenance::config_json(cfg)?;
+    write_json_atomic(&cfg.out.join("config.json"), &config).map_err(|e| {
         if created {
             let _ = std::fs::remove_dir(&cfg.out); // only if empty: never anything else
         }

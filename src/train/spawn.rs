@@ -25,6 +25,7 @@ use crate::checkpoint::{Checkpoint, WorkerSave};
 use crate::config::{RoundTransport, RunConfig};
 use crate::data::seed::derive_seed;
 use crate::error::panic_message;
+use crate::eval_clock::EvalClock;
 use crate::events::Event;
 use crate::optim::Sgd;
 use crate::ranks::{Peers, RankLayout};
@@ -88,6 +89,22 @@ fn shared_state(cfg: &RunConfig, s: &Setup, layout: RankLayout) -> Arc<Shared> {
     Arc::new(shared)
 }
 
+/// `--eval-every` in seconds: the clock of evaluations, on the run's clock (a resumed run's next
+/// one where its checkpoint left it).
+fn eval_clock(cfg: &RunConfig, s: &Setup, shared: &Shared) -> Option<Arc<EvalClock>> {
+    let every = cfg.eval_every_seconds?;
+    let next = s.resumed.as_ref().and_then(|r| r.state.next_eval_seconds);
+    Some(Arc::new(EvalClock::new(every, shared.start, next)))
+}
+
+/// `--worker-speed` of this process's workers (empty: all at full speed).
+fn local_speeds(cfg: &RunConfig, layout: RankLayout) -> Vec<f64> {
+    let first = layout.first_worker();
+    cfg.worker_speed
+        .get(first..first + layout.local_workers)
+        .map_or_else(Vec::new, <[f64]>::to_vec)
+}
+
 /// Checks that every rank starts from the same initial point (the same seed builds the same model
 /// everywhere; a different library or CPU could still differ): a hash of its bits, all-gathered.
 fn same_start_everywhere(peers: &mut dyn Peers, x0: &[f32]) -> Result<()> {
@@ -136,6 +153,7 @@ pub fn start(cfg: &RunConfig, s: Setup, mut peers: Option<Box<dyn Peers>>) -> Re
         same_start_everywhere(p.as_mut(), &s.x0)?;
     }
     let shared = shared_state(cfg, &s, layout);
+    let eval_clock = eval_clock(cfg, &s, &shared);
     let train_images = s.train.len();
     let (to_hub, inbox) = unbounded();
     let (events_tx, events) = unbounded();
@@ -152,6 +170,9 @@ pub fn start(cfg: &RunConfig, s: Setup, mut peers: Option<Box<dyn Peers>>) -> Re
         events: events_tx.clone(),
         shared: shared.clone(),
         slow: cfg.slow_worker,
+        // Workers of algorithms without rounds meet for the clock's evaluations.
+        eval_clock: eval_clock.clone().filter(|_| !cfg.algo.kind.has_rounds()),
+        speed: local_speeds(cfg, layout),
     });
     let mut replies: Vec<Sender<Reply>> = Vec::with_capacity(m);
     let mut workers = Vec::with_capacity(m);
@@ -223,6 +244,7 @@ pub fn start(cfg: &RunConfig, s: Setup, mut peers: Option<Box<dyn Peers>>) -> Re
             batches_per_epoch: s.batches_per_epoch,
             eval_workers: cfg.eval_workers,
             next: s.resumed.as_ref().map_or(0, |r| r.state.next_eval),
+            clock: eval_clock,
         },
         checkpoints: CheckpointAssembly::new(cfg.checkpoint_every, s.identity, m),
         watchdog: Watchdog::new(cfg.watchdog, m),
