@@ -2,25 +2,19 @@
 //! refuse bad values by name (exit 2, nothing written), are documented in `--help`, and are
 //! recorded in `config.json` (with the run's provenance) only when given.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod run_support;
 
-use serde_json::Value;
+use std::path::Path;
+use std::process::Output;
+
+use run_support::{json as read_json, run_bin};
 
 fn grawa(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_grawa-train"))
-        .args(args)
-        .env_remove("GRAWA_DATA")
-        .output()
-        .expect("binary runs")
+    run_bin(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
 }
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// A tiny synthetic run's flags, writing to `out`.
