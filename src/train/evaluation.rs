@@ -1,7 +1,7 @@
 //! The pulling thread's evaluation policy: when an evaluation is due (every `--eval-every` local
-//! steps per worker, counted over all workers, or on the clock: `crate::eval_clock`), and what is scored: the evaluated point of
-//! `RoundData::evaluated_flat` after the round's target, and with `--eval-workers` the center and
-//! each worker too.
+//! steps per worker, counted over all workers, or on the clock: `crate::eval_clock`), and what is
+//! scored: the evaluated point of `RoundData::evaluated_flat` after the round's target (and the
+//! validation set beside the test set), and with `--eval-workers` the center and each worker too.
 
 use std::sync::Arc;
 
