@@ -88,6 +88,9 @@ pub struct RunState {
     pub total_steps: u64,
     pub seconds: f64,
     pub next_eval: u64,
+    /// `--eval-every` in seconds: the seconds of training at which the next evaluation is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_eval_seconds: Option<f64>,
     pub workers: Vec<WorkerState>,
     /// The algorithm's scalar state (GRAWA's smoothed norms, ...).
     pub algo: serde_json::Value,

@@ -76,6 +76,11 @@ pub struct EvalEvent {
     /// image).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub per_class: Option<Vec<f64>>,
+    /// With a validation set (`--val-split`): its loss and accuracy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_accuracy: Option<f64>,
 }
 
 /// Everything that flows to the main thread.

@@ -35,6 +35,11 @@ pub struct Summary {
     pub train_loss: f64,
     pub test_loss: f64,
     pub test_accuracy: f64,
+    /// The final evaluation on the validation set (`--val-split`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_accuracy: Option<f64>,
     pub out: PathBuf,
     /// The model's trainable parameters.
     pub parameters: usize,

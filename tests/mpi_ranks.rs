@@ -260,6 +260,7 @@ fn unsupported_flags_across_processes_exit_2() {
         &["--schedule", "async"][..],
         &["--checkpoint-every", "30s"][..],
         &["--eval-workers"][..],
+        &["--eval-every", "10s"][..],
     ] {
         let out = dir.path().join(extra[0].trim_start_matches('-'));
         let mut a = flags("lgrawa", 2, 1, &out);
@@ -272,6 +273,37 @@ fn unsupported_flags_across_processes_exit_2() {
             "{extra:?}: {err}"
         );
     }
+}
+
+/// `--worker-speed` takes one speed per worker of the whole run, rank by rank: every rank refuses
+/// a list of the wrong length by name, and a whole list is recorded in config.json.
+#[test]
+fn worker_speed_counts_every_worker_of_the_run() {
+    if !have_mpirun() {
+        eprintln!("skipped: mpirun is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("short");
+    let mut a = flags("lgrawa", 2, 1, &out);
+    a.extend(["--worker-speed".to_string(), "1,0.5".to_string()]);
+    let o = bounded(mpirun(2, &a), 60);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--worker-speed 1,0.5: 2 given for 4 workers (2 ranks x 2 workers)"),
+        "{err}"
+    );
+    let out = dir.path().join("run");
+    let mut a = flags("lgrawa", 2, 1, &out);
+    a.extend(["--worker-speed".to_string(), "1,1,1,0.5".to_string()]);
+    let o = bounded(mpirun(2, &a), 120);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let config = json(&out.join("config.json"));
+    assert_eq!(
+        config["worker_speed"],
+        serde_json::json!([1.0, 1.0, 1.0, 0.5])
+    );
 }
 
 /// Ctrl-C on mpirun reaches every rank: they stop together at a round, rank 0 writes one

@@ -76,6 +76,7 @@ pub fn from_checkpoint(cfg: &RunConfig, setup: Setup, wall: Instant) -> Result<S
         batches_per_epoch: setup.batches_per_epoch,
         eval_workers: cfg.eval_workers,
         next: st.next_eval,
+        clock: None,
     };
     let data = RoundData::from_state(&ckpt.algo_tensors);
     let eval = evaluation.evaluate(
@@ -167,6 +168,8 @@ fn summarize(
         center_accuracy: None,
         worker_accuracy: None,
         per_class: None,
+        val_loss: None,
+        val_accuracy: None,
     };
     // Ranks other than 0 score nothing and write nothing: rank 0 reports the run.
     let root = outcome.final_eval.is_some();
@@ -191,6 +194,8 @@ fn summarize(
         train_loss,
         test_loss: eval.test_loss,
         test_accuracy: eval.test_accuracy,
+        val_loss: eval.val_loss,
+        val_accuracy: eval.val_accuracy,
         out: cfg.out.clone(),
         parameters: cfg.parameters,
         classes: cfg.classes.clone(),

@@ -153,6 +153,9 @@ impl Hub {
         let parts = Participants::buffers(workers.clone(), grads.iter().collect());
         let mean = Arc::new(self.comm.collective(parts)?.all_reduce_mean()?);
         let stop = self.clock.all_reduce_ends_run(step);
+        if let Some(c) = &self.evaluation.clock {
+            c.call_meeting(step); // --eval-every on the clock: meet after this step
+        }
         for w in workers {
             let _ = self.replies[w].send(Reply::Grads {
                 mean: mean.clone(),
