@@ -30,9 +30,9 @@ pub fn fill_validation(
 ) -> crate::Result<Split> {
     if let (Some(n), Some(_)) = (per_shard, &split.val) {
         return Err(crate::Error::usage(format!(
-            "--val-split {n} with --dataset {}: {} already holds a validation set (val/); give one of the two (leave out --val-split, or move val/ away)",
+            "--val-split {n} with --dataset {}: {} is the data set's own validation set; give one of the two (leave out --val-split, or move that folder away)",
             split.kind,
-            data_dir.display()
+            data_dir.join("val").display()
         )));
     }
     if split.val.is_none() {
