@@ -91,6 +91,10 @@ pub struct RunState {
     /// `--eval-every` in seconds: the seconds of training at which the next evaluation is due.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_eval_seconds: Option<f64>,
+    /// `--link`: the modelled link's seconds and payload bytes so far (`summary.json`'s
+    /// `link_seconds` and `bytes` go on from them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<(f64, u64)>,
     pub workers: Vec<WorkerState>,
     /// The algorithm's scalar state (GRAWA's smoothed norms, ...).
     pub algo: serde_json::Value,

@@ -10,6 +10,8 @@
 //! - `collective`: the [`Collective`] primitives every transport offers a round;
 //! - `transport`: the [`Transport`] trait and the agreements' types;
 //! - `wiring`: [`Wiring`], the transport the flags choose, opened on the hub's thread;
+//! - `linked`: [`Linked`], any transport over a modelled interconnect (`--link`), wrapped by
+//!   `Wiring::open`;
 //! - `place`: where the hub of one process makes a round's results.
 //!
 //! Adding a transport is one file here implementing [`Transport`], and one arm of [`Wiring`].
@@ -17,6 +19,7 @@
 
 pub mod collective;
 pub mod gathered;
+pub mod linked;
 pub mod nccl;
 pub mod place;
 pub mod ranks;
@@ -25,5 +28,6 @@ mod wiring;
 
 pub use collective::{Collective, Participants};
 pub use gathered::{Gathered, InProcess};
+pub use linked::{Counted, Exchanges, LinkModel, LinkTally, Linked};
 pub use transport::{Agreed, Ended, Ending, Kind, Proposal, Transport};
 pub use wiring::Wiring;

@@ -123,6 +123,7 @@ pub fn from_checkpoint(cfg: &RunConfig, setup: Setup, wall: Instant) -> Result<S
         rounds: st.rounds,
         total_steps: st.total_steps,
         worker_steps: steps,
+        link: st.link,
     };
     let sizes = (setup.batches_per_epoch, setup.train.len());
     summarize(cfg, &outcome, train_loss, sizes, wall)
@@ -140,6 +141,7 @@ pub fn nothing_left(cfg: &RunConfig, setup: Setup, wall: Instant) -> Result<Summ
         rounds,
         total_steps,
         worker_steps,
+        link: None,
     };
     let sizes = (setup.batches_per_epoch, setup.train.len());
     // With no evaluation (not rank 0) nothing is written.
@@ -200,6 +202,8 @@ fn summarize(
         parameters: cfg.parameters,
         classes: cfg.classes.clone(),
         per_class_accuracy: eval.per_class.clone(),
+        link_seconds: outcome.link.map(|l| l.0),
+        bytes: outcome.link.map(|l| l.1),
     };
     if !root {
         return Ok(summary);

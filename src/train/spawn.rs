@@ -18,7 +18,7 @@ use super::worker::{Worker, WorkerContext};
 use crate::algo::{self, AlgoKind, Policy, ScheduleKind};
 use crate::buffer::{Flat, FlatPlace, RoundBuffer};
 use crate::checkpoint::{Checkpoint, WorkerSave};
-use crate::comm::Wiring;
+use crate::comm::{Exchanges, LinkModel, Wiring};
 use crate::config::RunConfig;
 use crate::data::seed::derive_seed;
 use crate::error::panic_message;
@@ -93,6 +93,24 @@ fn eval_clock(cfg: &RunConfig, s: &Setup, shared: &Shared) -> Option<Arc<EvalClo
     Some(Arc::new(EvalClock::new(every, shared.start, next)))
 }
 
+/// `--link`: the modelled interconnect, charged by the schedule's exchanges (a resumed run goes
+/// on from what its checkpoint had spent).
+fn link_model(cfg: &RunConfig, s: &Setup) -> Option<LinkModel> {
+    let exchanges = match cfg.algo.schedule {
+        ScheduleKind::Async => Exchanges::Center,
+        ScheduleKind::Sync | ScheduleKind::Permits => Exchanges::Collective,
+    };
+    Some(LinkModel {
+        link: cfg.link.clone()?,
+        exchanges,
+        before: s
+            .resumed
+            .as_ref()
+            .and_then(|r| r.state.link)
+            .unwrap_or((0.0, 0)),
+    })
+}
+
 /// `--worker-speed` of this process's workers (empty: all at full speed).
 fn local_speeds(cfg: &RunConfig, layout: RankLayout) -> Vec<f64> {
     let first = layout.first_worker();
@@ -130,6 +148,7 @@ pub fn start(cfg: &RunConfig, mut s: Setup, peers: Option<Box<dyn Peers>>) -> Re
     let layout = wiring.layout(m);
     wiring.check_same_start(&s.x0)?;
     let shared = shared_state(cfg, &s, layout);
+    let link = link_model(cfg, &s);
     let eval_clock = eval_clock(cfg, &s, &shared);
     let (to_hub, inbox) = unbounded();
     let (events_tx, events) = unbounded();
@@ -161,7 +180,7 @@ pub fn start(cfg: &RunConfig, mut s: Setup, peers: Option<Box<dyn Peers>>) -> Re
     // that makes them.
     let hub = spawn_hub(cfg.threads, events_tx, move || {
         Ok(Hub {
-            comm: wiring.open(table, m)?,
+            comm: wiring.open(table, m, link)?,
             clock,
             policy,
             data,

@@ -28,6 +28,8 @@ struct Position {
     pub next_eval: u64,
     /// On the clock: seconds of training at which the next evaluation is due.
     pub next_eval_seconds: Option<f64>,
+    /// Over a modelled link: its seconds and bytes so far.
+    pub link: Option<(f64, u64)>,
 }
 
 /// The algorithm's own state, for a checkpoint.
@@ -106,6 +108,7 @@ impl CheckpointAssembly {
                 seconds: at.seconds,
                 next_eval: at.next_eval,
                 next_eval_seconds: at.next_eval_seconds,
+                link: at.link,
                 workers: saves.iter().map(|s| s.state.clone()).collect(),
                 algo: algo.policy,
                 metrics: MetricsState::default(),
@@ -142,6 +145,7 @@ impl Hub {
             seconds: self.shared.seconds(),
             next_eval: self.evaluation.next,
             next_eval_seconds: self.evaluation.clock.as_ref().map(|c| c.next_due()),
+            link: self.link_totals(),
         };
         let algo = AlgoParts {
             policy: self.policy.state(),

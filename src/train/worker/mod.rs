@@ -27,6 +27,7 @@ use crate::checkpoint::{WorkerSave, WorkerState, WorkerTensors};
 use crate::data::{Dataset, Normalization, ShardLoader};
 use crate::eval_clock::EvalClock;
 use crate::events::Event;
+use crate::link::Delayed;
 use crate::model::Model;
 use crate::optim::SgdConfig;
 use crate::schedule::LrSchedule;
@@ -80,6 +81,9 @@ pub struct Worker {
     pulled_for: Option<u64>,
     /// Send the full state with the next round (a checkpoint is due).
     want_state: bool,
+    /// Async over a modelled link: replies on their way, each applied at the first step
+    /// boundary after it arrives.
+    in_flight: Delayed<Reply>,
 }
 
 impl Worker {
@@ -114,6 +118,7 @@ impl Worker {
             last_sent: None,
             pulled_for: None,
             want_state: false,
+            in_flight: Delayed::default(),
         })
     }
 
