@@ -189,6 +189,58 @@ fn validation_scores_and_the_clock_reach_the_outputs() {
     }
 }
 
+/// The regime's flags together, in every schedule (and DDP, which has no rounds), over a
+/// modelled link: worker 1 at a quarter of its speed, evaluations every 0.25 s of a 0.9 s run,
+/// each with the validation score, and the link's time in the summary. Under `permits` and
+/// `async` the slowed worker takes fewer steps; under `sync` as many.
+#[test]
+fn every_schedule_takes_the_regime_flags_together() {
+    let dir = tempfile::tempdir().unwrap();
+    for (algo, schedule) in [
+        ("lgrawa", "sync"),
+        ("local-sgd", "permits"),
+        ("easgd", "async"),
+        ("ddp", "sync"),
+    ] {
+        let out = dir.path().join(format!("{algo}-{schedule}"));
+        let flags = [
+            "--workers",
+            "2",
+            "--algo",
+            algo,
+            "--schedule",
+            schedule,
+            "--worker-speed",
+            "1,0.25",
+            "--eval-every",
+            "0.25s",
+            "--val-split",
+            "50",
+            "--link",
+            "10gbe",
+            "--minutes",
+            "0.015",
+        ];
+        let s = run(config(&flags, &out), 120);
+        let what = format!("{algo} {schedule}");
+        let evals = events(&out, "eval");
+        assert!(evals.len() >= 3, "{what}: {} evaluations", evals.len());
+        assert!(
+            evals.iter().all(|e| e["val_loss"].as_f64().is_some()),
+            "{what}"
+        );
+        assert!(
+            s.val_accuracy.is_some() && s.link_seconds.is_some(),
+            "{what}"
+        );
+        let w = &s.worker_steps;
+        match schedule {
+            "sync" => assert_eq!(w[0], w[1], "{what}: {w:?}"),
+            _ => assert!(w[1] < w[0], "{what}: the slowed worker {w:?}"),
+        }
+    }
+}
+
 /// The validation score is the test score's computation on the validation set: an evaluator
 /// scoring a point on set V as its validation set gives what one with V as its test set gives.
 #[test]

@@ -22,6 +22,12 @@ const LATENCY_UNITS: [(&str, f64); 5] = [
     ("s", 1.0),
 ];
 
+/// The bandwidths a link may have, bytes/s: 1 Mbit/s to 1 PB/s. Beyond them a run would wait
+/// for ever (or a collective take no time at all): no interconnect a run is studied over.
+const BANDWIDTH_RANGE: std::ops::RangeInclusive<f64> = 125e3..=1e15;
+/// The latencies a link may have, seconds: up to a second per message.
+const LATENCY_RANGE: std::ops::RangeInclusive<f64> = 0.0..=1.0;
+
 impl FromStr for Link {
     type Err = String;
 
@@ -43,18 +49,18 @@ impl FromStr for Link {
             ));
         };
         let bandwidth = with_unit(bandwidth, &BANDWIDTH_UNITS)
-            .filter(|b| *b > 0.0)
+            .filter(|b| BANDWIDTH_RANGE.contains(b))
             .ok_or_else(|| {
                 format!(
-                    "bandwidth '{}': expected a positive number with a unit (Gbit/s, Mbit/s, GB/s or MB/s), e.g. 10Gbit/s",
+                    "bandwidth '{}': expected a number with a unit (Gbit/s, Mbit/s, GB/s or MB/s) from 1Mbit/s to 1000000GB/s, e.g. 10Gbit/s",
                     bandwidth.trim()
                 )
             })?;
         let latency = with_unit(latency, &LATENCY_UNITS)
-            .filter(|l| *l >= 0.0)
+            .filter(|l| LATENCY_RANGE.contains(l))
             .ok_or_else(|| {
                 format!(
-                    "latency '{}': expected a number of at least 0 with a unit (ns, us, ms or s), e.g. 25us",
+                    "latency '{}': expected a number with a unit (ns, us, ms or s) from 0 to 1s, e.g. 25us",
                     latency.trim()
                 )
             })?;
@@ -125,6 +131,9 @@ mod tests {
             ("1GB/s,-3us", "latency '-3us'"),
             ("1GB/s,25", "latency '25'"),
             ("1GB/s,NaNus", "latency 'NaNus'"),
+            ("0.1Mbit/s,1us", "bandwidth '0.1Mbit/s'"),
+            ("2000000GB/s,1us", "bandwidth '2000000GB/s'"),
+            ("1GB/s,2s", "latency '2s'"),
             ("1GB/s", "expected BANDWIDTH,LATENCY"),
             ("ethernet", "10gbe, 100gbe, hdr-ib, pcie4-x16, nvlink4"),
             ("", "expected BANDWIDTH,LATENCY"),
