@@ -15,13 +15,12 @@
 //!
 //! # Where the transport calls it
 //!
-//! One call per collective, after the real copy, with the bytes the collective really moves and
-//! its participants: `link.wait(Collective::AllReduce { bytes, participants }, started)` (or the
-//! collective at hand), which sleeps what is left of the modelled time, adds it to the run's
-//! [`LinkMeter`] and returns the modelled milliseconds for the `round` or `steps` event's
-//! `link_ms`. Across processes (`mpirun`) the ranks' real transport already costs something: the
-//! model then applies to the cross-rank part only. Without `--link` nothing is called and every
-//! number is as before.
+//! `comm::Linked` wraps the run's transport: after each collective call's real copy it charges
+//! the call [`Link::time`] of its primitive, for the bytes it really moves and its participants,
+//! and [`hold`]s a lockstep call until that time has passed; under `async` the hub stamps the
+//! reply with [`ready_at`] and the worker keeps it in [`Delayed`] until then. Across processes
+//! (`mpirun`) the ranks' real transport already costs something: the model then applies to the
+//! cross-rank part only. Without `--link` nothing is wrapped and every number is as before.
 
 mod parse;
 pub mod presets;
@@ -123,15 +122,6 @@ impl Link {
             } => self.all_gather(total_bytes, participants),
             Collective::Exchange { bytes } => self.exchange(bytes),
         }
-    }
-
-    /// The call the transport makes after the real copy of `op`, which began at `started`:
-    /// sleeps what is left of the modelled time, counts it in `meter`, and returns the modelled
-    /// milliseconds (the event's `link_ms`).
-    pub fn wait(&self, op: Collective, started: Instant, meter: &LinkMeter) -> f64 {
-        let modelled = self.time(op);
-        meter.add(modelled, op.bytes());
-        hold(started, modelled)
     }
 
     /// The two terms every formula is built from: S/B and L, in seconds.
@@ -268,22 +258,5 @@ mod tests {
         }
         // 25 GB/s, 2 us, 4 MB over 8: 2*7/8 * 160 us + 14 * 2 us = 308 us.
         close(want[0], 308e-6);
-    }
-
-    #[test]
-    fn wait_sleeps_counts_and_reports_the_modelled_time() {
-        let l = Link::new(1e9, 0.0);
-        let meter = LinkMeter::default();
-        let started = Instant::now();
-        // 20 MB at 1 GB/s over 2: 2*1/2 * 20 ms = 20 ms.
-        let op = Collective::AllReduce {
-            bytes: 20_000_000,
-            participants: 2,
-        };
-        let ms = l.wait(op, started, &meter);
-        assert!((ms - 20.0).abs() < 1e-9, "{ms}");
-        assert!(started.elapsed() >= Duration::from_millis(20));
-        assert_eq!(meter.bytes(), 20_000_000);
-        assert!((meter.seconds() - 0.02).abs() < 1e-9);
     }
 }

@@ -83,10 +83,13 @@ pub fn help() -> String {
     let mut text = String::from(
         "Model an interconnect: every collective (DDP's all-reduce, a round's exchanges) then \
          takes at least the time an ideal implementation needs on this link for the bytes it \
-         moves (formulas and sources: docs/design.md section 7). BANDWIDTH,LATENCY, e.g. \
-         10Gbit/s,25us or 25GB/s,2us (bandwidth per direction in Gbit/s, Mbit/s, GB/s or MB/s; \
-         latency per message in ns, us, ms or s), or a preset (peak rates per direction). Not yet \
-         wired into the transport: recorded in config.json, nothing waits yet. Presets:",
+         moves, waited for after the real copy (formulas and sources: docs/design.md section 7). \
+         Under --schedule async a reply reaches its worker that much later, and the worker steps \
+         on meanwhile. Across mpirun ranks the model covers the cross-rank part only (its \
+         participants are the ranks). BANDWIDTH,LATENCY, e.g. 10Gbit/s,25us or 25GB/s,2us \
+         (bandwidth per direction, 1Mbit/s to 1000000GB/s, in Gbit/s, Mbit/s, GB/s or MB/s; \
+         latency per message, up to 1s, in ns, us, ms or s), or a preset (peak rates per \
+         direction). Presets:",
     );
     for p in &PRESETS {
         text.push_str(&format!(

@@ -282,8 +282,12 @@ fn report(cfg: &RunConfig, summary: &Summary) -> Result<()> {
         );
     }
     if !cfg.quiet {
+        // Over a modelled link: how much of the time it modelled.
+        let link = summary
+            .link_seconds
+            .map_or_else(String::new, |l| format!(" (link {l:.2} s)"));
         eprintln!(
-            "test accuracy {:.4}, test loss {:.4}, train loss {:.4} ({} x{} {} {} on {}, {:.2} epochs, {} rounds, {:.1} s, {:.0} img/s) -> {}",
+            "test accuracy {:.4}, test loss {:.4}, train loss {:.4} ({} x{} {} {} on {}, {:.2} epochs, {} rounds, {:.1} s{link}, {:.0} img/s) -> {}",
             summary.test_accuracy,
             summary.test_loss,
             summary.train_loss,
