@@ -26,7 +26,7 @@ mod parse;
 pub mod presets;
 mod wait;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
