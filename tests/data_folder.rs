@@ -432,50 +432,6 @@ fn a_small_folder_trains_well_above_chance() {
     compare_shows_per_class(&out, &summary);
 }
 
-/// A folder's own val/ and --val-split both fill the one validation slot: asked for together,
-/// the run is refused (exit 2, naming both) before anything is written.
-#[test]
-fn a_val_folder_and_val_split_are_refused_together() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("images");
-    make_folder(
-        &root,
-        &[("train", "x", 8), ("test", "x", 2), ("val", "x", 2)],
-        8,
-    );
-    let out = tmp.path().join("run");
-    let o = run_bin(
-        &[
-            "--dataset",
-            "folder",
-            "--data-dir",
-            root.to_str().unwrap(),
-            "--model",
-            "mlp",
-            "--image-size",
-            "8",
-            "--batch-size",
-            "1",
-            "--steps",
-            "1",
-            "--val-split",
-            "2",
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ]
-        .map(String::from),
-    );
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    let val = root.join("val");
-    assert!(
-        err.contains("--val-split 2") && err.contains(&*val.to_string_lossy()),
-        "{err}"
-    );
-    assert!(!out.exists(), "no run folder");
-}
-
 /// compare shows a run's per-class accuracies in a table of their own (percentages under the class
 /// names), and its CSV as fractions by label.
 fn compare_shows_per_class(out: &Path, summary: &serde_json::Value) {

@@ -1,6 +1,7 @@
 //! The regime's flags end to end: `--link`, `--worker-speed`, `--eval-every 10s` and `--val-split`
 //! refuse bad values by name (exit 2, nothing written), are documented in `--help`, and are
-//! recorded in `config.json` (with the run's provenance) only when given.
+//! recorded in `config.json` (with the run's provenance) only when given; a folder data set's own
+//! `val/` and `--val-split` are refused together.
 
 mod run_support;
 
@@ -195,4 +196,48 @@ fn without_the_flags_nothing_new_is_written_but_the_provenance() {
     assert!(summary.get("val_accuracy").is_none() && summary.get("val_loss").is_none());
     let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     assert!(!metrics.contains("val_"), "{metrics}");
+}
+
+/// A folder's own val/ and --val-split both fill the one validation slot: asked for together,
+/// the run is refused (exit 2, naming both) before anything is written.
+#[test]
+fn a_val_folder_and_val_split_are_refused_together() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("images");
+    for (split, n) in [("train", 8), ("test", 2), ("val", 2)] {
+        let dir = root.join(split).join("x");
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..n {
+            let img = image::RgbImage::from_pixel(8, 8, image::Rgb([i as u8 * 20, 90, 160]));
+            img.save(dir.join(format!("{i}.png"))).unwrap();
+        }
+    }
+    let out = tmp.path().join("run");
+    let o = grawa(&[
+        "--dataset",
+        "folder",
+        "--data-dir",
+        root.to_str().unwrap(),
+        "--model",
+        "mlp",
+        "--image-size",
+        "8",
+        "--batch-size",
+        "1",
+        "--steps",
+        "1",
+        "--val-split",
+        "2",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let val = root.join("val");
+    assert!(
+        err.contains("--val-split 2") && err.contains(&*val.to_string_lossy()),
+        "{err}"
+    );
+    assert!(!out.exists(), "no run folder");
 }
