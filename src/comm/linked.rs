@@ -19,15 +19,16 @@
 //! `summary.json`. The evaluated point's collective is no part of the training's traffic and is
 //! not charged ([`Transport::evaluation_collective`]).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::collective::{Collective, Participants};
+use super::link_tally::LinkTally;
 use super::transport::{Agreed, Ended, Ending, Proposal, Transport};
 use crate::algo::WorkerStats;
 use crate::average::Weights;
 use crate::buffer::{Flat, FlatBuffer};
 use crate::checkpoint::WorkerSave;
-use crate::link::{hold, Collective as Op, Link, LinkMeter};
+use crate::link::{hold, Collective as Op, Link};
 use crate::ranks::RankLayout;
 use crate::Result;
 
@@ -60,37 +61,6 @@ pub struct LinkModel {
     pub before: (f64, u64),
 }
 
-/// The modelled time of the exchange in progress, and the run's totals.
-#[derive(Debug, Default)]
-pub struct LinkTally {
-    pending: Duration,
-    meter: LinkMeter,
-    /// What a resumed run had spent before it stopped.
-    before: (f64, u64),
-}
-
-impl LinkTally {
-    fn add(&mut self, modelled: Duration, bytes: u64) {
-        self.pending += modelled;
-        self.meter.add(modelled, bytes);
-    }
-
-    /// The modelled time of the collectives since the last call: one exchange's.
-    pub fn take(&mut self) -> Duration {
-        std::mem::take(&mut self.pending)
-    }
-
-    /// The run's modelled seconds so far (`summary.json`'s `link_seconds`).
-    pub fn seconds(&self) -> f64 {
-        self.before.0 + self.meter.seconds()
-    }
-
-    /// The run's payload bytes so far (`summary.json`'s `bytes`): S for each collective.
-    pub fn bytes(&self) -> u64 {
-        self.before.1 + self.meter.bytes()
-    }
-}
-
 /// A transport over a modelled link.
 pub struct Linked {
     inner: Box<dyn Transport>,
@@ -108,10 +78,7 @@ impl Linked {
             link: model.link,
             exchanges: model.exchanges,
             counted,
-            tally: LinkTally {
-                before: model.before,
-                ..LinkTally::default()
-            },
+            tally: LinkTally::resumed(model.before),
         }
     }
 }

@@ -11,7 +11,7 @@
 //! - `transport`: the [`Transport`] trait and the agreements' types;
 //! - `wiring`: [`Wiring`], the transport the flags choose, opened on the hub's thread;
 //! - `linked`: [`Linked`], any transport over a modelled interconnect (`--link`), wrapped by
-//!   `Wiring::open`;
+//!   `Wiring::open`; `link_tally`: what it has charged ([`LinkTally`]);
 //! - `place`: where the hub of one process makes a round's results.
 //!
 //! Adding a transport is one file here implementing [`Transport`], and one arm of [`Wiring`].
@@ -19,6 +19,7 @@
 
 pub mod collective;
 pub mod gathered;
+mod link_tally;
 pub mod linked;
 pub mod nccl;
 pub mod place;
@@ -28,6 +29,7 @@ mod wiring;
 
 pub use collective::{Collective, Participants};
 pub use gathered::{Gathered, InProcess};
-pub use linked::{Counted, Exchanges, LinkModel, LinkTally, Linked};
+pub use link_tally::LinkTally;
+pub use linked::{Counted, Exchanges, LinkModel, Linked};
 pub use transport::{Agreed, Ended, Ending, Kind, Proposal, Transport};
 pub use wiring::Wiring;

@@ -5,7 +5,7 @@
 //! process those agreements are identities: the trait's defaults.
 
 use super::collective::{Collective, Participants};
-use super::linked::LinkTally;
+use super::link_tally::LinkTally;
 use crate::algo::WorkerStats;
 use crate::checkpoint::WorkerSave;
 use crate::ranks::RankLayout;
