@@ -88,6 +88,13 @@ pub struct RunState {
     pub total_steps: u64,
     pub seconds: f64,
     pub next_eval: u64,
+    /// `--eval-every` in seconds: the seconds of training at which the next evaluation is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_eval_seconds: Option<f64>,
+    /// `--link`: the modelled link's seconds and payload bytes so far (`summary.json`'s
+    /// `link_seconds` and `bytes` go on from them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<(f64, u64)>,
     pub workers: Vec<WorkerState>,
     /// The algorithm's scalar state (GRAWA's smoothed norms, ...).
     pub algo: serde_json::Value,

@@ -8,7 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::TrainArgs;
 use crate::algo::{AlgoConfig, AlgoFlag, AlgoKind, NormSource, ScheduleKind};
 use crate::config::{
-    parse_checkpoint_every, placement, workers_for_gpus, Budget, RoundTransport, RunConfig,
+    parse_checkpoint_every, parse_eval_every, placement, workers_for_gpus, Budget, RoundTransport,
+    RunConfig,
 };
 use crate::optim::SgdConfig;
 use crate::schedule::{parse_milestones, Decay, LrSchedule};
@@ -141,6 +142,10 @@ impl RunConfig {
                 "--checkpoint-every needs --schedule sync or permits (async runs checkpoint at the end and on Ctrl-C)",
             ));
         }
+        let (eval_every, eval_every_seconds) = match a.eval_every.as_deref() {
+            Some(v) => parse_eval_every(v)?,
+            None => (None, None),
+        };
         Ok(Self {
             dataset: a.dataset,
             data_dir: a.data_dir.clone(),
@@ -162,10 +167,8 @@ impl RunConfig {
                 decay,
                 warmup_steps: a.warmup_steps,
             },
-            eval_every: a
-                .eval_every
-                .map(|v| positive("eval-every", v))
-                .transpose()?,
+            eval_every,
+            eval_every_seconds,
             eval_batch_size: positive("eval-batch-size", a.eval_batch_size)?,
             eval_workers: a.eval_workers,
             bn_recal_batches: positive("bn-recal-batches", a.bn_recal_batches)?,
@@ -188,6 +191,9 @@ impl RunConfig {
             tensorboard: !a.no_tensorboard,
             parameters: 0,
             classes: None,
+            link: a.link.clone(),
+            worker_speed: worker_speed(&a.worker_speed, a.workers)?,
+            val_split: a.val_split.map(|n| positive("val-split", n)).transpose()?,
             resume: a.resume.is_some(),
             quiet: a.quiet,
             json: a.json,
@@ -243,6 +249,37 @@ fn fraction(flag: &str, v: f32) -> Result<f32> {
             "--{flag} {v}: expected a value in (0, 1]"
         )))
     }
+}
+
+/// `--worker-speed`: one speed in (0, 1] per worker of the run (`workers` in this process, times
+/// the ranks an MPI launcher started); empty when not given.
+fn worker_speed(speeds: &[f64], workers: usize) -> Result<Vec<f64>> {
+    if speeds.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ranks = crate::ranks::launched_size()
+        .filter(|&n| n > 1)
+        .unwrap_or(1);
+    let want = workers * ranks;
+    if speeds.len() != want {
+        let across = if ranks > 1 {
+            format!(" ({ranks} ranks x {workers} workers)")
+        } else {
+            String::new()
+        };
+        let given: Vec<String> = speeds.iter().map(f64::to_string).collect();
+        return Err(Error::usage(format!(
+            "--worker-speed {}: {} given for {want} workers{across}; give one speed per worker",
+            given.join(","),
+            speeds.len()
+        )));
+    }
+    if let Some(bad) = speeds.iter().find(|f| !(**f > 0.0 && **f <= 1.0)) {
+        return Err(Error::usage(format!(
+            "--worker-speed {bad}: expected a speed in (0, 1] (1 is full speed, 0.5 half)"
+        )));
+    }
+    Ok(speeds.to_vec())
 }
 
 /// Resolves `--algo` and its settings from the algorithms' table (`AlgoKind::default`).
