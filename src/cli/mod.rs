@@ -20,6 +20,7 @@ mod launch;
 mod plot;
 mod reproduction_report;
 mod resolve;
+mod resolve_algo;
 mod resume;
 mod selftest;
 
