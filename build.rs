@@ -13,6 +13,9 @@ use std::process::Command;
 include!("kernels/nvcc_flags.rs");
 
 fn main() {
+    // Provenance (regime): the commit goes into every build, so this runs before the early return
+    // of a build without `cuda`.
+    embed_commit();
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=kernels");
     if env::var_os("CARGO_FEATURE_CUDA").is_none() {
@@ -81,5 +84,44 @@ fn compile(nvcc: &Path, src: &Path, out_dir: &Path) {
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+}
+
+/// Provenance: `GRAWA_COMMIT` for `src/provenance.rs`, the checkout's `git rev-parse HEAD` with
+/// `-dirty` appended when tracked files have changes; `unknown` without git or a checkout (never a
+/// build failure). Rerun when HEAD, its branch or the index move; edits not yet staged or
+/// committed show as `-dirty` from the next build that reruns this script.
+fn embed_commit() {
+    let git = |args: &[&str]| -> Option<String> {
+        let out = Command::new("git")
+            .args(["--no-optional-locks"])
+            .args(args)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let commit = git(&["rev-parse", "HEAD"]).filter(|c| !c.is_empty());
+    let dirty =
+        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    let value = match commit {
+        Some(c) if dirty => format!("{c}-dirty"),
+        Some(c) => c,
+        None => "unknown".to_string(),
+    };
+    println!("cargo:rustc-env=GRAWA_COMMIT={value}");
+    let branch = git(&["symbolic-ref", "-q", "HEAD"]);
+    let watched = ["HEAD", "index", "packed-refs"]
+        .into_iter()
+        .map(str::to_string)
+        .chain(branch);
+    for name in watched {
+        // Only files that exist: a missing one would make cargo rerun this on every build.
+        if let Some(path) =
+            git(&["rev-parse", "--git-path", &name]).filter(|p| Path::new(p).exists())
+        {
+            println!("cargo:rerun-if-changed={path}");
+        }
     }
 }

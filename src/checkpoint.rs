@@ -88,6 +88,13 @@ pub struct RunState {
     pub total_steps: u64,
     pub seconds: f64,
     pub next_eval: u64,
+    /// `--eval-every` in seconds: the seconds of training at which the next evaluation is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_eval_seconds: Option<f64>,
+    /// `--link`: the modelled link's seconds and payload bytes so far (`summary.json`'s
+    /// `link_seconds` and `bytes` go on from them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<(f64, u64)>,
     pub workers: Vec<WorkerState>,
     /// The algorithm's scalar state (GRAWA's smoothed norms, ...).
     pub algo: serde_json::Value,
@@ -228,91 +235,113 @@ fn write_inner(
     layout: &Layout,
     keep: usize,
 ) -> Result<PathBuf> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |e: std::io::Error| Error::write(&path, e)
-    };
-    std::fs::create_dir_all(root).map_err(io(root))?;
-    let dir = root.join(name);
+    clear_unfinished(root)?;
     let tmp = root.join(format!("{name}.tmp"));
-    // A `.tmp` folder is what a killed writer left behind: never whole, never read.
-    for entry in std::fs::read_dir(root).map_err(io(root))?.flatten() {
+    std::fs::create_dir_all(&tmp).map_err(write_err(&tmp))?;
+    write_files(&tmp, ckpt, layout)?;
+    let dir = root.join(name);
+    publish(root, &tmp, &dir)?;
+    prune(root, keep)?;
+    Ok(dir)
+}
+
+/// Creates the checkpoints folder `root` and removes every `.tmp` folder in it: what a killed
+/// writer left behind, never whole, never read.
+fn clear_unfinished(root: &Path) -> Result<()> {
+    std::fs::create_dir_all(root).map_err(write_err(root))?;
+    for entry in std::fs::read_dir(root).map_err(write_err(root))?.flatten() {
         if entry.path().extension().is_some_and(|e| e == "tmp") {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
-    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    Ok(())
+}
 
-    let mut map = HashMap::new();
-    let build = || -> candle_core::Result<HashMap<String, Tensor>> {
-        let mut map = HashMap::new();
-        for (i, w) in ckpt.workers.iter().enumerate() {
-            put(
-                &mut map,
-                &format!("worker{i}/params"),
-                &w.params,
-                layout.params,
-                layout.param_shapes,
-            )?;
-            put(
-                &mut map,
-                &format!("worker{i}/momentum"),
-                &w.momentum,
-                layout.params,
-                layout.param_shapes,
-            )?;
-            put(
-                &mut map,
-                &format!("worker{i}/buffers"),
-                &w.buffers,
-                layout.buffers,
-                layout.buffer_shapes,
-            )?;
-        }
-        put(
-            &mut map,
-            "anchor",
-            &ckpt.anchor,
-            layout.params,
-            layout.param_shapes,
-        )?;
-        for (n, v) in &ckpt.algo_tensors {
-            map.insert(
-                format!("algo/{n}"),
-                Tensor::from_slice(v, v.len(), &Device::Cpu)?,
-            );
-        }
-        Ok(map)
-    };
-    map.extend(build().map_err(|e| Error::Internal(format!("checkpoint tensors: {e}")))?);
+/// Writes the tensors, the state and their checksums into `tmp` and syncs each to disk.
+fn write_files(tmp: &Path, ckpt: &Checkpoint, layout: &Layout) -> Result<()> {
+    let map = tensor_map(ckpt, layout)
+        .map_err(|e| Error::Internal(format!("checkpoint tensors: {e}")))?;
     let tensors = tmp.join("tensors.safetensors");
     candle_core::safetensors::save(&map, &tensors).map_err(|e| Error::write(&tensors, e))?;
     let state = tmp.join("state.json");
     let text =
         serde_json::to_string_pretty(&ckpt.state).map_err(|e| Error::Internal(e.to_string()))?;
-    std::fs::write(&state, text).map_err(io(&state))?;
+    std::fs::write(&state, text).map_err(write_err(&state))?;
     let mut sums = String::new();
     for name in DATA_FILES {
         let f = tmp.join(name);
-        let hex = sha256_file(&f).map_err(io(&f))?;
+        let hex = sha256_file(&f).map_err(write_err(&f))?;
         sums.push_str(&format!("{hex}  {name}\n"));
     }
     let sums_path = tmp.join(SUMS);
-    std::fs::write(&sums_path, sums).map_err(io(&sums_path))?;
+    std::fs::write(&sums_path, sums).map_err(write_err(&sums_path))?;
     for f in [&tensors, &state, &sums_path] {
-        File::open(f).and_then(|f| f.sync_all()).map_err(io(f))?;
+        File::open(f)
+            .and_then(|f| f.sync_all())
+            .map_err(write_err(f))?;
     }
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::rename(&tmp, &dir).map_err(io(&dir))?;
+    Ok(())
+}
+
+/// Every vector of `ckpt` as named tensors in their layers' shapes (see the module comment).
+fn tensor_map(ckpt: &Checkpoint, layout: &Layout) -> candle_core::Result<HashMap<String, Tensor>> {
+    let mut map = HashMap::new();
+    for (i, w) in ckpt.workers.iter().enumerate() {
+        put(
+            &mut map,
+            &format!("worker{i}/params"),
+            &w.params,
+            layout.params,
+            layout.param_shapes,
+        )?;
+        put(
+            &mut map,
+            &format!("worker{i}/momentum"),
+            &w.momentum,
+            layout.params,
+            layout.param_shapes,
+        )?;
+        put(
+            &mut map,
+            &format!("worker{i}/buffers"),
+            &w.buffers,
+            layout.buffers,
+            layout.buffer_shapes,
+        )?;
+    }
+    put(
+        &mut map,
+        "anchor",
+        &ckpt.anchor,
+        layout.params,
+        layout.param_shapes,
+    )?;
+    for (n, v) in &ckpt.algo_tensors {
+        map.insert(
+            format!("algo/{n}"),
+            Tensor::from_slice(v, v.len(), &Device::Cpu)?,
+        );
+    }
+    Ok(map)
+}
+
+/// Renames the finished `tmp` to `dir` (replacing an older one of the same round), marks it whole
+/// and syncs the folder, so that the rename and the mark survive a crash.
+fn publish(root: &Path, tmp: &Path, dir: &Path) -> Result<()> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::rename(tmp, dir).map_err(write_err(dir))?;
     let marker = dir.join(COMPLETE);
     File::create(&marker)
         .and_then(|f| f.sync_all())
-        .map_err(io(&marker))?;
+        .map_err(write_err(&marker))?;
     File::open(root)
         .and_then(|f| f.sync_all())
-        .map_err(io(root))?;
-    prune(root, keep)?;
-    Ok(dir)
+        .map_err(write_err(root))
+}
+
+/// An I/O error writing `path`, as [`Error::write`].
+fn write_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::write(path, e)
 }
 
 /// Moves a damaged checkpoint out of the way as `<name>.damaged` (no longer whole, so never read

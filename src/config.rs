@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::algo::AlgoConfig;
 use crate::data::DatasetKind;
+use crate::link::Link;
 use crate::model::ModelKind;
 use crate::optim::SgdConfig;
 use crate::schedule::LrSchedule;
@@ -41,7 +42,11 @@ pub struct RunConfig {
     pub batch_size: usize,
     pub sgd: SgdConfig,
     pub schedule: LrSchedule,
+    /// Evaluate every this many local steps per worker (`--eval-every N`).
     pub eval_every: Option<u64>,
+    /// Evaluate every this many seconds of training instead (`--eval-every 10s`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eval_every_seconds: Option<f64>,
     pub eval_batch_size: usize,
     pub eval_workers: bool,
     pub bn_recal_batches: usize,
@@ -54,6 +59,15 @@ pub struct RunConfig {
     pub keep: usize,
     pub flatness: bool,
     pub watchdog: Option<std::time::Duration>,
+    /// The modelled interconnect (`--link`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<Link>,
+    /// Each worker's speed as a fraction of its real one, by global worker (`--worker-speed`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub worker_speed: Vec<f64>,
+    /// Training images held out of every worker's shard for validation (`--val-split`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_split: Option<usize>,
     /// How rounds and DDP's all-reduce move the workers' buffers (`--round`).
     #[serde(skip_serializing_if = "RoundTransport::is_hub")]
     pub round: RoundTransport,
@@ -109,31 +123,54 @@ pub enum CheckpointEvery {
 
 /// `--checkpoint-every`: "N" rounds, or a duration with a unit: "30s", "10m", "1h".
 pub fn parse_checkpoint_every(v: &str) -> Result<CheckpointEvery> {
-    let bad = || {
-        Error::usage(format!(
+    match count_or_seconds(v) {
+        Some(CountOrSeconds::Count(n)) => Ok(CheckpointEvery::Rounds(n)),
+        Some(CountOrSeconds::Seconds(s)) => Ok(CheckpointEvery::Seconds(s)),
+        None => Err(Error::usage(format!(
             "--checkpoint-every {v}: expected a number of rounds (50) or a duration (30s, 10m, 1h)"
-        ))
-    };
-    let (num, scale) = match v.chars().last() {
-        Some('s') => (&v[..v.len() - 1], Some(1.0)),
-        Some('m') => (&v[..v.len() - 1], Some(60.0)),
-        Some('h') => (&v[..v.len() - 1], Some(3600.0)),
-        _ => (v, None),
-    };
-    match scale {
-        None => num
-            .parse::<u64>()
-            .ok()
-            .filter(|&n| n > 0)
-            .map(CheckpointEvery::Rounds)
-            .ok_or_else(bad),
-        Some(s) => num
-            .parse::<f64>()
-            .ok()
-            .filter(|x| x.is_finite() && *x > 0.0)
-            .map(|x| CheckpointEvery::Seconds(x * s))
-            .ok_or_else(bad),
+        ))),
     }
+}
+
+/// `--eval-every`: "N" local steps per worker, or seconds of training with a unit ("10s", "2m",
+/// "1h"), as (steps, seconds) with one of them set.
+pub fn parse_eval_every(v: &str) -> Result<(Option<u64>, Option<f64>)> {
+    match count_or_seconds(v) {
+        Some(CountOrSeconds::Count(n)) => Ok((Some(n), None)),
+        Some(CountOrSeconds::Seconds(s)) => Ok((None, Some(s))),
+        None => Err(Error::usage(format!(
+            "--eval-every {v}: expected a number of local steps (200) or seconds of training (10s, 2m, 1h)"
+        ))),
+    }
+}
+
+/// A flag's value as a count or as a duration.
+enum CountOrSeconds {
+    Count(u64),
+    Seconds(f64),
+}
+
+/// A positive count ("50") or a positive duration with a unit s, m or h ("30s", "2m"); `None`
+/// for anything else.
+fn count_or_seconds(v: &str) -> Option<CountOrSeconds> {
+    let scale = match v.chars().last() {
+        Some('s') => 1.0,
+        Some('m') => 60.0,
+        Some('h') => 3600.0,
+        _ => {
+            return v
+                .parse::<u64>()
+                .ok()
+                .filter(|&n| n > 0)
+                .map(CountOrSeconds::Count)
+        }
+    };
+    v[..v.len() - 1]
+        .parse::<f64>()
+        .ok()
+        .map(|x| x * scale)
+        .filter(|x| x.is_finite() && *x > 0.0)
+        .map(CountOrSeconds::Seconds)
 }
 
 /// How a round's all-reduces move the workers' buffers (`--round`).
@@ -198,5 +235,35 @@ pub fn workers_for_gpus(given: usize, gpus: usize) -> Result<usize> {
         Err(Error::usage(format!(
             "--workers {given} on {gpus} GPUs: every GPU needs a worker; ask for at least {gpus} workers or fewer GPUs"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eval_every_takes_steps_or_seconds() {
+        assert_eq!(parse_eval_every("20").unwrap(), (Some(20), None));
+        assert_eq!(parse_eval_every("10s").unwrap(), (None, Some(10.0)));
+        assert_eq!(parse_eval_every("2m").unwrap(), (None, Some(120.0)));
+        assert_eq!(parse_eval_every("0.5h").unwrap(), (None, Some(1800.0)));
+        for bad in ["0", "0s", "-3s", "ten", "NaNs", "infm", "", "1.5", "10x"] {
+            let e = parse_eval_every(bad).expect_err(bad).to_string();
+            assert!(e.contains(&format!("--eval-every {bad}:")), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn checkpoint_every_is_unchanged() {
+        assert_eq!(
+            parse_checkpoint_every("50").unwrap(),
+            CheckpointEvery::Rounds(50)
+        );
+        assert_eq!(
+            parse_checkpoint_every("10m").unwrap(),
+            CheckpointEvery::Seconds(600.0)
+        );
+        assert!(parse_checkpoint_every("0").is_err());
     }
 }

@@ -18,6 +18,8 @@ pub struct StepEvent {
     pub images: usize,
     /// Seconds since training started.
     pub seconds: f64,
+    /// Over a modelled link: the modelled milliseconds of this step's all-reduce (DDP, SAM).
+    pub link_ms: Option<f64>,
 }
 
 /// Async: a worker applied a pull.
@@ -56,6 +58,10 @@ pub struct RoundEvent {
     pub scatter_ms: f64,
     /// Parameter bytes moved: snapshots in and targets out.
     pub bytes: u64,
+    /// Over a modelled link (`--link`): the round's modelled milliseconds (a lockstep round
+    /// waits for them, inside `compute_ms`; an async reply reaches its worker that much later).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_ms: Option<f64>,
 }
 
 /// A test-set evaluation.
@@ -76,6 +82,11 @@ pub struct EvalEvent {
     /// image).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub per_class: Option<Vec<f64>>,
+    /// With a validation set (`--val-split`): its loss and accuracy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_accuracy: Option<f64>,
 }
 
 /// Everything that flows to the main thread.

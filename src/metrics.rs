@@ -35,6 +35,11 @@ pub struct Summary {
     pub train_loss: f64,
     pub test_loss: f64,
     pub test_accuracy: f64,
+    /// The final evaluation on the validation set (`--val-split`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_accuracy: Option<f64>,
     pub out: PathBuf,
     /// The model's trainable parameters.
     pub parameters: usize,
@@ -44,6 +49,12 @@ pub struct Summary {
     /// With --per-class: the final evaluation's accuracy of each class, by label.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub per_class_accuracy: Option<Vec<f64>>,
+    /// With --link: the modelled link's seconds in all (every collective's modelled time), and
+    /// the payload bytes of those collectives (S each).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
 
 /// An open step window as a checkpoint keeps it: loss sum, steps, images.
@@ -56,6 +67,9 @@ struct Window {
     steps: u64,
     images: u64,
     started: f64,
+    /// Over a modelled link: the modelled milliseconds of the window's all-reduces (a resumed
+    /// run's first window counts those since the resume).
+    link_ms: Option<f64>,
 }
 
 /// Lines reach the disk at least this often, so `tail -f metrics.jsonl` follows a run.
@@ -110,6 +124,7 @@ impl MetricsWriter {
                 steps,
                 images,
                 started: 0.0,
+                link_ms: None,
             };
         }
         Ok(w)
@@ -165,11 +180,14 @@ impl MetricsWriter {
         w.loss_sum += s.loss as f64;
         w.steps += 1;
         w.images += s.images as u64;
+        if let Some(ms) = s.link_ms {
+            *w.link_ms.get_or_insert(0.0) += ms;
+        }
         if !s.step.is_multiple_of(self.log_every) {
             return Ok(());
         }
         let dt = s.seconds - w.started;
-        let v = json!({
+        let mut v = json!({
             "event": "steps",
             "worker": s.worker,
             "step": s.step,
@@ -179,6 +197,9 @@ impl MetricsWriter {
             "train_loss": w.loss_sum / w.steps as f64,
             "images_per_second": if dt > 0.0 { w.images as f64 / dt } else { 0.0 },
         });
+        if let Some(ms) = w.link_ms {
+            v["link_ms"] = json!(ms);
+        }
         *w = Window {
             started: s.seconds,
             ..Window::default()

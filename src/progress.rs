@@ -379,6 +379,7 @@ mod tests {
             lr: 0.1,
             images: 32,
             seconds: 0.0,
+            link_ms: None,
         })
     }
 

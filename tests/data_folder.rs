@@ -381,6 +381,7 @@ fn a_small_folder_trains_well_above_chance() {
     for c in classes {
         layout.push(("train", c, 60));
         layout.push(("test", c, 15));
+        layout.push(("val", c, 5));
     }
     make_folder(&root, &layout, 12);
     let out = tmp.path().join("run");
@@ -415,6 +416,11 @@ fn a_small_folder_trains_well_above_chance() {
     assert!(acc > 0.6, "test accuracy {acc} (chance 0.25)");
     assert_eq!(summary["classes"], serde_json::json!(classes));
     assert_eq!(summary["per_class_accuracy"].as_array().unwrap().len(), 4);
+    // val/ is the validation set, scored beside the test set.
+    let val = summary["val_accuracy"].as_f64().expect("val_accuracy");
+    assert!(val > 0.6, "validation accuracy {val} (chance 0.25)");
+    let evals = run_support::events(&out, "eval");
+    assert!(evals.iter().all(|e| e["val_loss"].as_f64().is_some()));
     // cnn on 1x16x16, 4 classes, by hand: conv 1->32 (288 + 32), BN 64, conv 32->64 (18,432 +
     // 64), BN 128, features 64 x 2 x 2 -> 128 (32,768 + 128), 128 -> 4 (512 + 4) = 52,420.
     let config = json(&out.join("config.json"));

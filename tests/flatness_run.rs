@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use candle_core::Device;
 use grawa_train::checkpoint::{self, Layout};
-use grawa_train::data::{DatasetKind, Normalization, SyntheticSpec};
+use grawa_train::data::{holdout, DatasetKind, Normalization, SyntheticSpec};
 use grawa_train::flatness::run::evaluated_point;
 use grawa_train::flatness::{measure, measure_run, FlatnessOptions, FlatnessReport};
 use grawa_train::model::{Model, ModelKind};
@@ -30,8 +30,13 @@ fn options() -> FlatnessOptions {
 }
 
 /// The reference: the run's newest checkpoint read by hand, its evaluated point scored the way the
-/// trainer scores it (`Evaluator::prepare`), and measured.
-fn measured_by_the_evaluator(dir: &std::path::Path, bn_recal_batches: usize) -> FlatnessReport {
+/// trainer scores it (`Evaluator::prepare`), and measured; on the training images without the
+/// `val_split` images per worker (of two) held out, as the run trained.
+fn measured_by_the_evaluator(
+    dir: &std::path::Path,
+    bn_recal_batches: usize,
+    val_split: Option<usize>,
+) -> FlatnessReport {
     let kind = ModelKind::Cnn;
     let spec = SyntheticSpec {
         shape: kind.synthetic_shape(),
@@ -40,7 +45,10 @@ fn measured_by_the_evaluator(dir: &std::path::Path, bn_recal_batches: usize) -> 
         test: 64,
         seed: SEED,
     };
-    let (train, test) = spec.generate().unwrap();
+    let (mut train, test) = spec.generate().unwrap();
+    if let Some(n) = val_split {
+        train = holdout::hold_out(train, n, 2).unwrap().0;
+    }
     let probe = Model::new(kind, spec.shape, 10, SEED, &Device::Cpu).unwrap();
     let (ps, bs) = (probe.params.shapes(), probe.buffers.shapes());
     let layout = Layout {
@@ -80,11 +88,12 @@ fn without_time(mut r: FlatnessReport) -> FlatnessReport {
     r
 }
 
-#[test]
-fn a_run_is_measured_at_the_model_its_evaluator_scores() {
+/// Runs the test's run with `extra` flags and measures it; checks flatness.json and compares with
+/// the reference.
+fn measured_run_matches_the_evaluator(extra: &[&str], val_split: Option<usize>) {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let flags = [
+    let base = [
         "--dataset=synthetic",
         "--model=cnn",
         "--synthetic-train=256",
@@ -99,6 +108,7 @@ fn a_run_is_measured_at_the_model_its_evaluator_scores() {
         "--threads=2",
         "--quiet",
     ];
+    let flags = [&base[..], extra].concat();
     run_support::run(run_support::run_config(&flags, &out), 300);
     let report = measure_run(&out, None, &options(), false).unwrap();
     let written: FlatnessReport =
@@ -107,6 +117,18 @@ fn a_run_is_measured_at_the_model_its_evaluator_scores() {
     assert!(report.lambda_max.is_finite() && report.loss.is_finite());
     assert_eq!(
         without_time(report),
-        without_time(measured_by_the_evaluator(&out, RECAL_BATCHES))
+        without_time(measured_by_the_evaluator(&out, RECAL_BATCHES, val_split))
     );
+}
+
+#[test]
+fn a_run_is_measured_at_the_model_its_evaluator_scores() {
+    measured_run_matches_the_evaluator(&[], None);
+}
+
+/// With `--val-split` the run trained (and recalibrated BatchNorm) on the images left after the
+/// held-out ones: flatness is measured on those too.
+#[test]
+fn a_run_with_a_validation_split_is_measured_on_the_images_it_trained_on() {
+    measured_run_matches_the_evaluator(&["--val-split=40"], Some(40));
 }

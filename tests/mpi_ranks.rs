@@ -260,6 +260,7 @@ fn unsupported_flags_across_processes_exit_2() {
         &["--schedule", "async"][..],
         &["--checkpoint-every", "30s"][..],
         &["--eval-workers"][..],
+        &["--eval-every", "10s"][..],
     ] {
         let out = dir.path().join(extra[0].trim_start_matches('-'));
         let mut a = flags("lgrawa", 2, 1, &out);
@@ -272,6 +273,74 @@ fn unsupported_flags_across_processes_exit_2() {
             "{extra:?}: {err}"
         );
     }
+}
+
+/// `--worker-speed` takes one speed per worker of the whole run, rank by rank: every rank refuses
+/// a list of the wrong length by name, and a whole list is recorded in config.json.
+#[test]
+fn worker_speed_counts_every_worker_of_the_run() {
+    if !have_mpirun() {
+        eprintln!("skipped: mpirun is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("short");
+    let mut a = flags("lgrawa", 2, 1, &out);
+    a.extend(["--worker-speed".to_string(), "1,0.5".to_string()]);
+    let o = bounded(mpirun(2, &a), 60);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--worker-speed 1,0.5: 2 given for 4 workers (2 ranks x 2 workers)"),
+        "{err}"
+    );
+    let out = dir.path().join("run");
+    let mut a = flags("lgrawa", 2, 1, &out);
+    a.extend(["--worker-speed".to_string(), "1,1,1,0.5".to_string()]);
+    let o = bounded(mpirun(2, &a), 120);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let config = json(&out.join("config.json"));
+    assert_eq!(
+        config["worker_speed"],
+        serde_json::json!([1.0, 1.0, 1.0, 0.5])
+    );
+}
+
+/// `--link` across ranks models the cross-rank part only: DDP over 2 ranks of 2 workers is
+/// charged the ring all-reduce over 2 participants (the ranks), `2(2-1)/2 S/B + 2(2-1) L`, per
+/// step: 20 of them per `steps` line, within 5 %.
+#[test]
+fn the_link_across_ranks_counts_the_ranks() {
+    if !have_mpirun() {
+        eprintln!("skipped: mpirun is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut a = flags("ddp", 2, 1, &out);
+    a.extend(["--link".to_string(), "1Gbit/s,50us".to_string()]);
+    let o = bounded(mpirun(2, &a), 120);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = json(&out.join("config.json"))["parameters"]
+        .as_f64()
+        .unwrap()
+        * 4.0;
+    let step_ms = (s / (1e9 / 8.0) + 2.0 * 50e-6) * 1e3;
+    let lines: Vec<serde_json::Value> = run_support::events(&out, "steps")
+        .into_iter()
+        .filter(|v| v.get("link_ms").is_some())
+        .collect();
+    assert!(!lines.is_empty(), "steps lines carry link_ms");
+    for v in &lines {
+        let ms = v["link_ms"].as_f64().unwrap();
+        assert!((ms - 20.0 * step_ms).abs() <= 0.05 * 20.0 * step_ms, "{v}");
+    }
+    let summary = json(&out.join("summary.json"));
+    let total = summary["link_seconds"].as_f64().unwrap();
+    assert!(
+        (total - 40.0 * step_ms / 1e3).abs() <= 0.05 * 40.0 * step_ms / 1e3,
+        "{summary}"
+    );
 }
 
 /// Ctrl-C on mpirun reaches every rank: they stop together at a round, rank 0 writes one

@@ -237,13 +237,15 @@ fn sync_all_reduce_and_full_averaging_leave_identical_workers() {
 }
 
 /// `--schedule async`, 3 workers, lgrawa, tau 4, --max-staleness 12, --steps 60 (180 in all),
-/// worker 0 slowed by 8 ms per step. Rules: nobody waits for a round, so the fast workers take
+/// worker 0 slowed by 30 ms per step. Rules: nobody waits for a round, so the fast workers take
 /// more steps than worker 0; the run stops once the total reaches 3 * 60, each worker checking
 /// before its step (so at most M - 1 = 2 extra steps); every snapshot (one per tau steps of a
 /// worker) gets a round; and no worker runs more than 12 steps past the oldest snapshot the
-/// pulling thread holds: every round's `staleness` and every pull's `lag` is at most 12.
-/// Without the bound, the fast workers (about 3x the slow one's pace) would be dozens of steps
-/// ahead by the end.
+/// hub holds: every round's `staleness` and every pull's `lag` is at most 12.
+/// Without the bound, the fast workers (an MLP step takes a few ms on a quiet machine: several
+/// times the slow one's pace) would be dozens of steps ahead by the end. The sleep is long beside
+/// a step so that on a loaded machine, where the fast workers' steps slow down and the sleeper is
+/// woken first, they are still faster (at 8 ms they were not, about 1 run in 6).
 #[test]
 fn async_fast_workers_run_ahead_within_the_staleness_bound() {
     let dir = tempfile::tempdir().unwrap();
@@ -265,7 +267,7 @@ fn async_fast_workers_run_ahead_within_the_staleness_bound() {
         ],
         &out,
     );
-    cfg.slow_worker = Some((0, Duration::from_millis(8)));
+    cfg.slow_worker = Some((0, Duration::from_millis(30)));
     let s = run(cfg, 60);
     let ws = &s.worker_steps;
     assert!(ws[1] > ws[0] && ws[2] > ws[0], "fast workers ahead: {ws:?}");

@@ -235,6 +235,7 @@ fn expected(out: &Path) -> BTreeMap<(String, u64), f32> {
             "gather_ms",
             "compute_ms",
             "scatter_ms",
+            "link_ms",
             "staleness",
         ] {
             put(&mut want, format!("round/{k}"), s, &r[k]);
@@ -243,8 +244,8 @@ fn expected(out: &Path) -> BTreeMap<(String, u64), f32> {
     want
 }
 
-/// Two LGRAWA workers: every scalar of the event file is a figure of metrics.jsonl, and every
-/// figure the file should hold is there.
+/// Two LGRAWA workers over a modelled link: every scalar of the event file is a figure of
+/// metrics.jsonl, and every figure the file should hold is there.
 #[test]
 fn the_event_file_holds_the_metrics() {
     let tmp = tempfile::tempdir().unwrap();
@@ -267,6 +268,8 @@ fn the_event_file_holds_the_metrics() {
             "20",
             "--eval-workers",
             "--per-class",
+            "--link",
+            "10gbe",
             "--synthetic-train",
             "1000",
             "--synthetic-test",

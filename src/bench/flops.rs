@@ -71,107 +71,111 @@ fn conv_out(side: usize, kernel: usize, stride: usize, pad: usize) -> usize {
 pub fn layers(kind: ModelKind, shape: ImageShape, classes: usize) -> Vec<Layer> {
     let (c, h, w) = (shape.channels, shape.height, shape.width);
     match kind {
-        ModelKind::Mlp => vec![
-            Layer::Linear {
-                inputs: c * h * w,
-                outputs: crate::model::mlp::HIDDEN,
-            },
-            Layer::Linear {
-                inputs: crate::model::mlp::HIDDEN,
-                outputs: classes,
-            },
-        ],
-        ModelKind::Cnn => {
-            // valid conv3x3, pool2, valid conv3x3, pool2
-            let (h1, w1) = (h - 2, w - 2);
-            let (h2, w2) = (h1 / 2 - 2, w1 / 2 - 2);
-            let (fh, fw) = (
-                cnn::feature_side(h).unwrap_or(0),
-                cnn::feature_side(w).unwrap_or(0),
-            );
-            let conv = |cin, cout, out_h, out_w| Layer::Conv {
-                cin,
-                cout,
-                kernel: 3,
-                out_h,
-                out_w,
-                bias: true,
-            };
-            vec![
-                conv(c, 32, h1, w1),
-                conv(32, 64, h2, w2),
-                Layer::Linear {
-                    inputs: 64 * fh * fw,
-                    outputs: 128,
-                },
-                Layer::Linear {
-                    inputs: 128,
-                    outputs: classes,
-                },
-            ]
-        }
-        ModelKind::Resnet20 => {
-            let conv = |cin, cout, stride, (ih, iw): (usize, usize)| {
-                let (oh, ow) = (conv_out(ih, 3, stride, 1), conv_out(iw, 3, stride, 1));
-                (
-                    Layer::Conv {
-                        cin,
-                        cout,
-                        kernel: 3,
-                        out_h: oh,
-                        out_w: ow,
-                        bias: false,
-                    },
-                    (oh, ow),
-                )
-            };
-            let mut out = Vec::new();
-            let (first, mut hw) = conv(c, 16, 1, (h, w));
-            out.push(first);
-            let mut in_planes = 16;
-            for (stage, planes) in [16, 32, 64].into_iter().enumerate() {
-                for b in 0..crate::model::resnet::ResNet20::BLOCKS_PER_STAGE {
-                    let stride = if stage > 0 && b == 0 { 2 } else { 1 };
-                    let (c1, hw1) = conv(in_planes, planes, stride, hw);
-                    let (c2, hw2) = conv(planes, planes, 1, hw1);
-                    out.extend([c1, c2]);
-                    hw = hw2;
-                    in_planes = planes;
-                }
-            }
-            out.push(Layer::Linear {
-                inputs: 64,
-                outputs: classes,
-            });
-            out
-        }
-        ModelKind::Vgg16 => {
-            let mut out = Vec::new();
-            let (mut cin, mut hh, mut ww) = (c, h, w);
-            for &cout in VGG16_CFG.iter() {
-                if cout == 0 {
-                    (hh, ww) = (hh / 2, ww / 2);
-                    continue;
-                }
-                out.push(Layer::Conv {
-                    cin,
-                    cout,
-                    kernel: 3,
-                    out_h: hh,
-                    out_w: ww,
-                    bias: true,
-                });
-                cin = cout;
-            }
-            out.push(Layer::Linear {
-                inputs: 512 * hh * ww,
-                outputs: classes,
-            });
-            out
-        }
+        ModelKind::Mlp => mlp_layers(c * h * w, classes),
+        ModelKind::Cnn => cnn_layers(c, (h, w), classes),
+        ModelKind::Resnet20 => resnet20_layers(c, (h, w), classes),
+        ModelKind::Vgg16 => vgg16_layers(c, (h, w), classes),
         ModelKind::Wrn16_8 => wrn_layers(c, (h, w), classes),
         ModelKind::Densenet121 => densenet_layers(c, (h, w), classes),
     }
+}
+
+/// The MLP's two layers, as src/model/mlp.rs builds them.
+fn mlp_layers(inputs: usize, classes: usize) -> Vec<Layer> {
+    vec![
+        Layer::Linear {
+            inputs,
+            outputs: crate::model::mlp::HIDDEN,
+        },
+        Layer::Linear {
+            inputs: crate::model::mlp::HIDDEN,
+            outputs: classes,
+        },
+    ]
+}
+
+/// The small CNN's layers, as src/model/cnn.rs builds them: valid conv3x3, pool2, valid conv3x3,
+/// pool2, two linear layers.
+fn cnn_layers(c: usize, (h, w): (usize, usize), classes: usize) -> Vec<Layer> {
+    let (h1, w1) = (h - 2, w - 2);
+    let (h2, w2) = (h1 / 2 - 2, w1 / 2 - 2);
+    let (fh, fw) = (
+        cnn::feature_side(h).unwrap_or(0),
+        cnn::feature_side(w).unwrap_or(0),
+    );
+    let conv = |cin, cout, out_h, out_w| Layer::Conv {
+        cin,
+        cout,
+        kernel: 3,
+        out_h,
+        out_w,
+        bias: true,
+    };
+    vec![
+        conv(c, 32, h1, w1),
+        conv(32, 64, h2, w2),
+        Layer::Linear {
+            inputs: 64 * fh * fw,
+            outputs: 128,
+        },
+        Layer::Linear {
+            inputs: 128,
+            outputs: classes,
+        },
+    ]
+}
+
+/// ResNet-20's layers, as src/model/resnet.rs builds them (its shortcuts have no weights).
+fn resnet20_layers(c: usize, hw: (usize, usize), classes: usize) -> Vec<Layer> {
+    // A 3x3 convolution (padding 1) and the side of the map it produces.
+    let conv = |cin, cout, stride, (ih, iw): (usize, usize)| {
+        let out = (conv_out(ih, 3, stride, 1), conv_out(iw, 3, stride, 1));
+        (conv_nb(cin, cout, 3, out), out)
+    };
+    let (first, mut hw) = conv(c, 16, 1, hw);
+    let mut out = vec![first];
+    let mut in_planes = 16;
+    for (stage, planes) in [16, 32, 64].into_iter().enumerate() {
+        for b in 0..crate::model::resnet::ResNet20::BLOCKS_PER_STAGE {
+            let stride = if stage > 0 && b == 0 { 2 } else { 1 };
+            let (c1, hw1) = conv(in_planes, planes, stride, hw);
+            let (c2, hw2) = conv(planes, planes, 1, hw1);
+            out.extend([c1, c2]);
+            hw = hw2;
+            in_planes = planes;
+        }
+    }
+    out.push(Layer::Linear {
+        inputs: 64,
+        outputs: classes,
+    });
+    out
+}
+
+/// VGG-16's layers, as src/model/vgg.rs builds them.
+fn vgg16_layers(c: usize, (h, w): (usize, usize), classes: usize) -> Vec<Layer> {
+    let mut out = Vec::new();
+    let (mut cin, mut hh, mut ww) = (c, h, w);
+    for &cout in VGG16_CFG.iter() {
+        if cout == 0 {
+            (hh, ww) = (hh / 2, ww / 2);
+            continue;
+        }
+        out.push(Layer::Conv {
+            cin,
+            cout,
+            kernel: 3,
+            out_h: hh,
+            out_w: ww,
+            bias: true,
+        });
+        cin = cout;
+    }
+    out.push(Layer::Linear {
+        inputs: 512 * hh * ww,
+        outputs: classes,
+    });
+    out
 }
 
 /// A bias-free convolution (padding kernel / 2) producing an `h x w` map.

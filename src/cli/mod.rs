@@ -20,6 +20,7 @@ mod launch;
 mod plot;
 mod reproduction_report;
 mod resolve;
+mod resolve_algo;
 mod resume;
 mod selftest;
 
@@ -227,10 +228,26 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     pub warmup_steps: u64,
 
-    /// Evaluate on the test set every N local steps per worker (default: once per epoch; always at
-    /// the end). With several workers, at the first round after that many steps.
-    #[arg(long)]
-    pub eval_every: Option<u64>,
+    /// Evaluate on the test set every N local steps per worker, or every interval of training
+    /// time (10s, 2m, 1h) (default: once per epoch; always at the end). Taken at the first round
+    /// after that; algorithms without rounds (ddp, ddp-sam, sgd) meet for it at the next step.
+    #[arg(long, value_name = "N|DURATION")]
+    pub eval_every: Option<String>,
+
+    /// Hold N training images out of every worker's shard (the same images for every seed and
+    /// method) and score them at each evaluation beside the test set (val_loss, val_accuracy):
+    /// choose hyperparameters on these, report the test set.
+    #[arg(long, value_name = "N")]
+    pub val_split: Option<usize>,
+
+    #[arg(long, value_name = "BANDWIDTH,LATENCY|PRESET", help = crate::link::presets::help())]
+    pub link: Option<crate::link::Link>,
+
+    /// Slow workers down: one speed per worker (across mpirun ranks, per worker of the whole run,
+    /// rank by rank), each in (0, 1]; worker i sleeps its measured step time times (1/f - 1)
+    /// after each step, so its steps take 1/f as long (e.g. 1,1,1,0.5: the last at half speed).
+    #[arg(long, value_delimiter = ',', value_name = "F,F,...")]
+    pub worker_speed: Vec<f64>,
 
     /// Images per evaluation batch.
     #[arg(long, default_value_t = 1000)]

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::TrainArgs;
-use crate::algo::{AlgoConfig, AlgoFlag, AlgoKind, NormSource, ScheduleKind};
+use crate::algo::ScheduleKind;
 use crate::config::{
-    parse_checkpoint_every, placement, workers_for_gpus, Budget, RoundTransport, RunConfig,
+    parse_checkpoint_every, parse_eval_every, placement, workers_for_gpus, Budget, RoundTransport,
+    RunConfig,
 };
 use crate::optim::SgdConfig;
 use crate::schedule::{parse_milestones, Decay, LrSchedule};
@@ -20,7 +21,7 @@ pub const MAX_WORKERS: usize = 256;
 /// `--threads` past this many per core only adds contention.
 const MAX_THREADS_PER_CORE: usize = 4;
 
-fn positive_f64(flag: &str, v: f64) -> Result<f64> {
+pub(super) fn positive_f64(flag: &str, v: f64) -> Result<f64> {
     if v.is_finite() && v > 0.0 {
         Ok(v)
     } else {
@@ -30,7 +31,10 @@ fn positive_f64(flag: &str, v: f64) -> Result<f64> {
     }
 }
 
-fn positive<T: PartialOrd + Default + std::fmt::Display + Copy>(flag: &str, v: T) -> Result<T> {
+pub(super) fn positive<T: PartialOrd + Default + std::fmt::Display + Copy>(
+    flag: &str,
+    v: T,
+) -> Result<T> {
     if v > T::default() {
         Ok(v)
     } else {
@@ -45,92 +49,18 @@ impl RunConfig {
     pub fn from_args(a: &TrainArgs) -> Result<Self> {
         let gpu_ids = resolve_gpus(a)?;
         let mut resolved = a.clone();
-        if a.workers > MAX_WORKERS {
-            return Err(Error::usage(format!(
-                "--workers {}: at most {MAX_WORKERS} (each worker is a thread with a whole model of its own)",
-                a.workers
-            )));
-        }
-        resolved.workers = workers_for_gpus(positive("workers", a.workers)?, gpu_ids.len())?;
+        resolved.workers = resolve_workers(a.workers, gpu_ids.len())?;
         let a = &resolved;
-        let mut budget = Budget {
-            epochs: a.epochs.map(|v| positive_f64("epochs", v)).transpose()?,
-            steps: a.steps.map(|v| positive("steps", v)).transpose()?,
-            minutes: a.minutes.map(|v| positive_f64("minutes", v)).transpose()?,
+        let budget = resolve_budget(a)?;
+        let schedule = LrSchedule {
+            base: positive_f64("lr", a.lr)?,
+            decay: resolve_decay(a)?,
+            warmup_steps: a.warmup_steps,
         };
-        if budget.epochs.is_none() && budget.steps.is_none() && budget.minutes.is_none() {
-            budget.epochs = Some(1.0);
-        }
-        let lr = positive_f64("lr", a.lr)?;
-        if !(0.0..1.0).contains(&a.momentum) {
-            return Err(Error::usage(format!(
-                "--momentum {}: expected a value in [0, 1)",
-                a.momentum
-            )));
-        }
-        if !(a.weight_decay.is_finite() && a.weight_decay >= 0.0) {
-            return Err(Error::usage(format!(
-                "--weight-decay {}: expected a non-negative number",
-                a.weight_decay
-            )));
-        }
-        let decay = match a.lr_schedule.as_str() {
-            "step" => {
-                if a.milestones.is_empty() {
-                    return Err(Error::usage(
-                        "--lr-schedule step needs --milestones (e.g. 30,60 or 300s)",
-                    ));
-                }
-                let (milestones, unit) = parse_milestones(&a.milestones).map_err(Error::Usage)?;
-                let gamma = positive_f64("gamma", a.gamma.unwrap_or(0.1))?;
-                Decay::Step {
-                    milestones,
-                    unit,
-                    gamma,
-                }
-            }
-            other => {
-                if !a.milestones.is_empty() {
-                    return Err(Error::usage(format!(
-                        "--milestones only applies to --lr-schedule step (got --lr-schedule {other})"
-                    )));
-                }
-                if let Some(g) = a.gamma {
-                    return Err(Error::usage(format!(
-                        "--gamma {g} only applies to --lr-schedule step (got --lr-schedule {other})"
-                    )));
-                }
-                if other == "cosine" {
-                    Decay::Cosine
-                } else {
-                    Decay::Constant
-                }
-            }
-        };
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let threads = match a.threads {
-            Some(t) if t > MAX_THREADS_PER_CORE * cores => {
-                return Err(Error::usage(format!(
-                    "--threads {t}: this machine has {cores} cores; more than {} threads ({MAX_THREADS_PER_CORE} per core) only slow training down",
-                    MAX_THREADS_PER_CORE * cores
-                )))
-            }
-            Some(t) => positive("threads", t)?,
-            None => cores,
-        };
-        let out = match (&a.resume, &a.out) {
-            (Some(r), Some(o)) if r != o => {
-                return Err(Error::usage(format!(
-                    "--resume {} continues in that folder: drop --out {} or make them the same",
-                    r.display(),
-                    o.display()
-                )))
-            }
-            (Some(r), _) => r.clone(),
-            (None, Some(o)) => o.clone(),
-            (None, None) => default_out_dir(a),
-        };
-        let algo = algo_config(a)?;
+        let sgd = resolve_sgd(a)?;
+        let threads = resolve_threads(a.threads)?;
+        let out = resolve_out(a)?;
+        let algo = super::resolve_algo::algo_config(a)?;
         let checkpoint_every = a
             .checkpoint_every
             .as_deref()
@@ -141,6 +71,10 @@ impl RunConfig {
                 "--checkpoint-every needs --schedule sync or permits (async runs checkpoint at the end and on Ctrl-C)",
             ));
         }
+        let (eval_every, eval_every_seconds) = match a.eval_every.as_deref() {
+            Some(v) => parse_eval_every(v)?,
+            None => (None, None),
+        };
         Ok(Self {
             dataset: a.dataset,
             data_dir: a.data_dir.clone(),
@@ -152,20 +86,10 @@ impl RunConfig {
             gpus: placement(&gpu_ids, a.workers),
             budget,
             batch_size: positive("batch-size", a.batch_size)?,
-            sgd: SgdConfig {
-                momentum: a.momentum as f32,
-                nesterov: !a.no_nesterov,
-                weight_decay: a.weight_decay as f32,
-            },
-            schedule: LrSchedule {
-                base: lr,
-                decay,
-                warmup_steps: a.warmup_steps,
-            },
-            eval_every: a
-                .eval_every
-                .map(|v| positive("eval-every", v))
-                .transpose()?,
+            sgd,
+            schedule,
+            eval_every,
+            eval_every_seconds,
             eval_batch_size: positive("eval-batch-size", a.eval_batch_size)?,
             eval_workers: a.eval_workers,
             bn_recal_batches: positive("bn-recal-batches", a.bn_recal_batches)?,
@@ -188,6 +112,9 @@ impl RunConfig {
             tensorboard: !a.no_tensorboard,
             parameters: 0,
             classes: None,
+            link: a.link.clone(),
+            worker_speed: worker_speed(&a.worker_speed, a.workers)?,
+            val_split: a.val_split.map(|n| positive("val-split", n)).transpose()?,
             resume: a.resume.is_some(),
             quiet: a.quiet,
             json: a.json,
@@ -195,6 +122,118 @@ impl RunConfig {
             slow_worker: None,
         })
     }
+}
+
+/// `--workers`: 1 to [`MAX_WORKERS`], and at least one per GPU.
+fn resolve_workers(workers: usize, gpus: usize) -> Result<usize> {
+    if workers > MAX_WORKERS {
+        return Err(Error::usage(format!(
+            "--workers {workers}: at most {MAX_WORKERS} (each worker is a thread with a whole model of its own)"
+        )));
+    }
+    workers_for_gpus(positive("workers", workers)?, gpus)
+}
+
+/// The budget flags given (each positive); one epoch when none is.
+fn resolve_budget(a: &TrainArgs) -> Result<Budget> {
+    let mut budget = Budget {
+        epochs: a.epochs.map(|v| positive_f64("epochs", v)).transpose()?,
+        steps: a.steps.map(|v| positive("steps", v)).transpose()?,
+        minutes: a.minutes.map(|v| positive_f64("minutes", v)).transpose()?,
+    };
+    if budget.epochs.is_none() && budget.steps.is_none() && budget.minutes.is_none() {
+        budget.epochs = Some(1.0);
+    }
+    Ok(budget)
+}
+
+/// `--momentum` in [0, 1), `--weight-decay` non-negative, Nesterov unless `--no-nesterov`.
+fn resolve_sgd(a: &TrainArgs) -> Result<SgdConfig> {
+    if !(0.0..1.0).contains(&a.momentum) {
+        return Err(Error::usage(format!(
+            "--momentum {}: expected a value in [0, 1)",
+            a.momentum
+        )));
+    }
+    if !(a.weight_decay.is_finite() && a.weight_decay >= 0.0) {
+        return Err(Error::usage(format!(
+            "--weight-decay {}: expected a non-negative number",
+            a.weight_decay
+        )));
+    }
+    Ok(SgdConfig {
+        momentum: a.momentum as f32,
+        nesterov: !a.no_nesterov,
+        weight_decay: a.weight_decay as f32,
+    })
+}
+
+/// `--lr-schedule` with its `--milestones` and `--gamma`, each refused where it does not apply.
+fn resolve_decay(a: &TrainArgs) -> Result<Decay> {
+    Ok(match a.lr_schedule.as_str() {
+        "step" => {
+            if a.milestones.is_empty() {
+                return Err(Error::usage(
+                    "--lr-schedule step needs --milestones (e.g. 30,60 or 300s)",
+                ));
+            }
+            let (milestones, unit) = parse_milestones(&a.milestones).map_err(Error::Usage)?;
+            let gamma = positive_f64("gamma", a.gamma.unwrap_or(0.1))?;
+            Decay::Step {
+                milestones,
+                unit,
+                gamma,
+            }
+        }
+        other => {
+            if !a.milestones.is_empty() {
+                return Err(Error::usage(format!(
+                    "--milestones only applies to --lr-schedule step (got --lr-schedule {other})"
+                )));
+            }
+            if let Some(g) = a.gamma {
+                return Err(Error::usage(format!(
+                    "--gamma {g} only applies to --lr-schedule step (got --lr-schedule {other})"
+                )));
+            }
+            if other == "cosine" {
+                Decay::Cosine
+            } else {
+                Decay::Constant
+            }
+        }
+    })
+}
+
+/// `--threads`: at least 1 and at most a few per core; the machine's cores when not given.
+fn resolve_threads(threads: Option<usize>) -> Result<usize> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Ok(match threads {
+        Some(t) if t > MAX_THREADS_PER_CORE * cores => {
+            return Err(Error::usage(format!(
+                "--threads {t}: this machine has {cores} cores; more than {} threads ({MAX_THREADS_PER_CORE} per core) only slow training down",
+                MAX_THREADS_PER_CORE * cores
+            )))
+        }
+        Some(t) => positive("threads", t)?,
+        None => cores,
+    })
+}
+
+/// The run's folder: `--resume`'s, `--out`, or a new one under `runs/`.
+fn resolve_out(a: &TrainArgs) -> Result<PathBuf> {
+    Ok(match (&a.resume, &a.out) {
+        (Some(r), Some(o)) if r != o => {
+            return Err(Error::usage(format!(
+                "--resume {} continues in that folder: drop --out {} or make them the same",
+                r.display(),
+                o.display()
+            )))
+        }
+        (Some(r), _) => r.clone(),
+        (None, Some(o)) => o.clone(),
+        (None, None) => default_out_dir(a),
+    })
 }
 
 /// `runs/<dataset>-<model>-seed<seed>-<unix seconds>`: unique enough for runs started by hand, and
@@ -219,140 +258,35 @@ fn default_out_dir(a: &TrainArgs) -> PathBuf {
     ))
 }
 
-/// Refuses a flag given for an algorithm it does not apply to.
-fn only_for<T>(
-    flag: &str,
-    value: Option<T>,
-    applies: bool,
-    who: &str,
-    algo: AlgoKind,
-) -> Result<Option<T>> {
-    if value.is_some() && !applies {
+/// `--worker-speed`: one speed in (0, 1] per worker of the run (`workers` in this process, times
+/// the ranks an MPI launcher started); empty when not given.
+fn worker_speed(speeds: &[f64], workers: usize) -> Result<Vec<f64>> {
+    if speeds.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ranks = crate::ranks::launched_size()
+        .filter(|&n| n > 1)
+        .unwrap_or(1);
+    let want = workers * ranks;
+    if speeds.len() != want {
+        let across = if ranks > 1 {
+            format!(" ({ranks} ranks x {workers} workers)")
+        } else {
+            String::new()
+        };
+        let given: Vec<String> = speeds.iter().map(f64::to_string).collect();
         return Err(Error::usage(format!(
-            "--{flag} applies to {who} only, not --algo {algo}"
+            "--worker-speed {}: {} given for {want} workers{across}; give one speed per worker",
+            given.join(","),
+            speeds.len()
         )));
     }
-    Ok(value)
-}
-
-fn fraction(flag: &str, v: f32) -> Result<f32> {
-    if v.is_finite() && v > 0.0 && v <= 1.0 {
-        Ok(v)
-    } else {
-        Err(Error::usage(format!(
-            "--{flag} {v}: expected a value in (0, 1]"
-        )))
-    }
-}
-
-/// Resolves `--algo` and its settings from the algorithms' table (`AlgoKind::default`).
-fn algo_config(a: &TrainArgs) -> Result<AlgoConfig> {
-    let kind = a.algo.unwrap_or(if a.workers > 1 {
-        AlgoKind::Lgrawa
-    } else {
-        AlgoKind::Sgd
-    });
-    if kind == AlgoKind::Sgd && a.workers > 1 {
+    if let Some(bad) = speeds.iter().find(|f| !(**f > 0.0 && **f <= 1.0)) {
         return Err(Error::usage(format!(
-            "--algo sgd trains one worker; with --workers {} pick an averaging algorithm (lgrawa, mgrawa, ddp, ddp-sam, local-sgd, easgd, lsgd)",
-            a.workers
+            "--worker-speed {bad}: expected a speed in (0, 1] (1 is full speed, 0.5 half)"
         )));
     }
-    if !kind.schedules().contains(&a.schedule) {
-        return Err(Error::usage(format!(
-            "--schedule {}: --algo {kind} averages gradients at every step and runs with --schedule sync only",
-            a.schedule
-        )));
-    }
-    // A value given for an algorithm that does not take the flag is refused; one not given takes
-    // the algorithm's default (None where the flag does not apply).
-    let setting = |flag: AlgoFlag, given: Option<f64>| -> Result<Option<f64>> {
-        let default = kind.default(flag);
-        if given.is_some() && default.is_none() {
-            return Err(Error::usage(format!(
-                "--{} applies to {} only, not --algo {kind}",
-                flag.name(),
-                flag.takers()
-            )));
-        }
-        Ok(given.or(default))
-    };
-    let grawa = kind.is_grawa();
-    let tau = setting(AlgoFlag::Tau, a.tau.map(|t| t as f64))?
-        .map(|t| positive("tau", t as u64))
-        .transpose()?;
-    let pull = setting(AlgoFlag::Pull, a.pull.map(f64::from))?
-        .map(|v| fraction("pull", v as f32))
-        .transpose()?;
-    let prox = setting(AlgoFlag::Prox, a.prox.map(f64::from))?.map(|p| p as f32);
-    if let Some(p) = prox {
-        if !(p.is_finite() && (0.0..=1.0).contains(&p)) {
-            return Err(Error::usage(format!(
-                "--prox {p}: expected a value in [0, 1] (0 turns it off)"
-            )));
-        }
-    }
-    let prox = prox.filter(|&p| p > 0.0);
-    let beta = setting(AlgoFlag::Beta, a.beta.map(f64::from))?
-        .map(|v| fraction("beta", v as f32))
-        .transpose()?;
-    let rho = setting(AlgoFlag::Rho, a.rho.map(f64::from))?
-        .map(|v| positive_f64("rho", v).map(|v| v as f32))
-        .transpose()?;
-    let weight_power = setting(AlgoFlag::WeightPower, a.weight_power)?;
-    if let Some(p) = weight_power {
-        if p != 1.0 && p != 2.0 {
-            return Err(Error::usage(format!("--weight-power {p}: expected 1 or 2")));
-        }
-    }
-    let norm_source = only_for(
-        "norm-source",
-        a.norm_source,
-        grawa,
-        "mgrawa and lgrawa",
-        kind,
-    )?
-    .or(grawa.then_some(NormSource::Probe));
-    let probe = norm_source == Some(NormSource::Probe);
-    let probe_samples = only_for(
-        "probe-samples",
-        a.probe_samples,
-        probe,
-        "GRAWA with --norm-source probe",
-        kind,
-    )?
-    .map(|v| positive("probe-samples", v))
-    .transpose()?
-    .or(probe.then_some(a.batch_size));
-    let is_async = a.schedule == ScheduleKind::Async;
-    let max_staleness = if a.max_staleness.is_some() && !is_async {
-        return Err(Error::usage(
-            "--max-staleness applies to --schedule async only",
-        ));
-    } else {
-        a.max_staleness
-            .or(if is_async { tau.map(|t| 4 * t) } else { None })
-    };
-    if let (Some(s), Some(t)) = (max_staleness, tau) {
-        if s < t {
-            return Err(Error::usage(format!(
-                "--max-staleness {s}: must be at least --tau ({t}), or a worker could wait for a snapshot it has not sent"
-            )));
-        }
-    }
-    Ok(AlgoConfig {
-        kind,
-        schedule: a.schedule,
-        tau,
-        pull,
-        prox,
-        beta,
-        rho,
-        norm_source,
-        weight_power,
-        probe_samples,
-        max_staleness,
-    })
+    Ok(speeds.to_vec())
 }
 
 /// `--image-size`: folder and synthetic data sets only, at least 1; a folder set records the

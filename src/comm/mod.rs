@@ -10,6 +10,8 @@
 //! - `collective`: the [`Collective`] primitives every transport offers a round;
 //! - `transport`: the [`Transport`] trait and the agreements' types;
 //! - `wiring`: [`Wiring`], the transport the flags choose, opened on the hub's thread;
+//! - `linked`: [`Linked`], any transport over a modelled interconnect (`--link`), wrapped by
+//!   `Wiring::open`; `link_tally`: what it has charged ([`LinkTally`]);
 //! - `place`: where the hub of one process makes a round's results.
 //!
 //! Adding a transport is one file here implementing [`Transport`], and one arm of [`Wiring`].
@@ -17,6 +19,8 @@
 
 pub mod collective;
 pub mod gathered;
+mod link_tally;
+pub mod linked;
 pub mod nccl;
 pub mod place;
 pub mod ranks;
@@ -25,5 +29,7 @@ mod wiring;
 
 pub use collective::{Collective, Participants};
 pub use gathered::{Gathered, InProcess};
+pub use link_tally::LinkTally;
+pub use linked::{Counted, Exchanges, LinkModel, Linked};
 pub use transport::{Agreed, Ended, Ending, Kind, Proposal, Transport};
 pub use wiring::Wiring;

@@ -5,6 +5,7 @@
 //! process those agreements are identities: the trait's defaults.
 
 use super::collective::{Collective, Participants};
+use super::link_tally::LinkTally;
 use crate::algo::WorkerStats;
 use crate::checkpoint::WorkerSave;
 use crate::ranks::RankLayout;
@@ -83,6 +84,22 @@ pub trait Transport {
     /// memory, or the hub's GPU). Every byte the run moves between workers goes through a
     /// collective made here: the one place a model of the interconnect wraps.
     fn collective<'a>(&'a mut self, parts: Participants<'a>) -> Result<Box<dyn Collective + 'a>>;
+
+    /// The collective that forms the point an evaluation scores (the workers' mean): the same as
+    /// [`Transport::collective`], but no part of the training's traffic, so a modelled link does
+    /// not charge it (an evaluation observes the run; it does not train it).
+    fn evaluation_collective<'a>(
+        &'a mut self,
+        parts: Participants<'a>,
+    ) -> Result<Box<dyn Collective + 'a>> {
+        self.collective(parts)
+    }
+
+    /// The modelled link's account (`--link`; `None` without one): after each exchange,
+    /// [`LinkTally::take`] gives its modelled time.
+    fn link(&mut self) -> Option<&mut LinkTally> {
+        None
+    }
 
     /// What every process agrees on before a lockstep exchange, so that all take the same branch
     /// and make the same collective calls.

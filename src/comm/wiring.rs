@@ -2,6 +2,7 @@
 //! hub's thread. Adding a transport is one arm here.
 
 use super::gathered::InProcess;
+use super::linked::{Counted, LinkModel, Linked};
 use super::transport::Transport;
 use super::{place, ranks};
 use crate::buffer::FlatPlace;
@@ -69,8 +70,27 @@ impl Wiring {
     }
 
     /// The transport, on the thread that will use it, for `workers` workers of this process with
-    /// parameters laid out by `table`.
-    pub fn open(self, table: Vec<LayerEntry>, workers: usize) -> Result<Box<dyn Transport>> {
+    /// parameters laid out by `table`; over `link`'s modelled interconnect when one is given
+    /// (across processes it models the cross-rank part: the ranks are its participants).
+    pub fn open(
+        self,
+        table: Vec<LayerEntry>,
+        workers: usize,
+        link: Option<LinkModel>,
+    ) -> Result<Box<dyn Transport>> {
+        let counted = match &self {
+            Wiring::Ranks { peers } => Counted::Ranks(peers.layout().ranks),
+            _ => Counted::Participants,
+        };
+        let real = self.open_real(table, workers)?;
+        Ok(match link {
+            Some(model) => Box::new(Linked::new(real, model, counted)),
+            None => real,
+        })
+    }
+
+    /// The transport that moves the bytes.
+    fn open_real(self, table: Vec<LayerEntry>, workers: usize) -> Result<Box<dyn Transport>> {
         Ok(match self {
             Wiring::InProcess { place } => Box::new(InProcess {
                 layout: RankLayout::single(workers),

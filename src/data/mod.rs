@@ -23,6 +23,7 @@ mod dataset;
 mod error;
 pub mod files;
 pub mod folder;
+pub mod holdout;
 pub mod idx;
 mod kind;
 pub mod loader;

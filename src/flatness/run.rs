@@ -9,7 +9,7 @@ use candle_core::Device;
 
 use super::figures::{measure, FlatnessOptions, FlatnessReport};
 use crate::checkpoint::{self, Checkpoint, Layout};
-use crate::data::{self, Dataset, DatasetKind, FolderSpec, Normalization, SyntheticSpec};
+use crate::data::{self, holdout, Dataset, DatasetKind, FolderSpec, Normalization, SyntheticSpec};
 use crate::metrics::write_json_atomic;
 use crate::model::evaluate::{recalibrate_batchnorm, Recalibration};
 use crate::model::{Model, ModelKind};
@@ -27,6 +27,10 @@ struct RunInfo {
     bn_recal_batches: usize,
     /// A folder data set's image side.
     image_size: Option<usize>,
+    /// `--val-split`: images held out of each of `shards` shards, not trained on.
+    val_split: Option<usize>,
+    /// The run's workers, all processes together.
+    shards: usize,
 }
 
 fn read_run(dir: &Path) -> Result<RunInfo> {
@@ -52,6 +56,8 @@ fn read_run(dir: &Path) -> Result<RunInfo> {
         synthetic_test: u("synthetic_test")? as usize,
         bn_recal_batches: u("bn_recal_batches")? as usize,
         image_size: v["image_size"].as_u64().map(|s| s as usize),
+        val_split: v["val_split"].as_u64().map(|n| n as usize),
+        shards: (u("workers")? * v["ranks"].as_u64().unwrap_or(1)) as usize,
     })
 }
 
@@ -93,7 +99,11 @@ pub fn measure_run(
         shape: info.model.input_shape(info.image_size),
         progress: false,
     };
-    let split = data::load_with(info.dataset, &data_dir, &synthetic, &folder)?;
+    let mut split = data::load_with(info.dataset, &data_dir, &synthetic, &folder)?;
+    // The images the run trained on (and recalibrated BatchNorm on): without --val-split's.
+    if let Some(n) = info.val_split {
+        split.train = holdout::hold_out(split.train, n, info.shards)?.0;
+    }
     let images = split.train.len();
     let mut opts = opts.clone();
     if opts.samples > images {

@@ -241,6 +241,30 @@ struct Saved {
     affine: Vec<Affine>,
 }
 
+impl Saved {
+    /// Channel `c`'s constants of dx = a g - b (x - mean) - cc, from its backward sums
+    /// `(sum g, sum g (x - mean))` over `m` values. In evaluation the statistics are constants,
+    /// so only `a` remains.
+    #[inline]
+    fn dx_coef(&self, c: usize, (s1, s2): (f64, f64), m: f64, train: bool) -> DxCoef {
+        let inv = self.invstd[c];
+        let gi = self.gamma[c] as f64 * inv;
+        if train {
+            DxCoef {
+                a: gi as f32,
+                b: (gi * inv * inv * s2 / m) as f32,
+                cc: (gi * s1 / m) as f32,
+            }
+        } else {
+            DxCoef {
+                a: gi as f32,
+                b: 0.0,
+                cc: 0.0,
+            }
+        }
+    }
+}
+
 /// The fused op. Inputs: (x, gamma, beta), or (x, [gamma; beta], residual) for `AddRelu`.
 pub(crate) struct BnOp {
     eps: f64,
@@ -445,6 +469,19 @@ impl BnOp {
         }
     }
 
+    /// How the backward finds where the ReLU was active: `zv` is the forward's output, which
+    /// only `AddRelu` needs (the others recompute or have no ReLU).
+    fn backward_mask<'a>(&self, zv: Option<&'a [f32]>) -> Result<Mask<'a>> {
+        Ok(match (self.epi, zv) {
+            (Epilogue::None, _) => Mask::None,
+            (Epilogue::Relu, _) => Mask::Recompute,
+            (Epilogue::AddRelu, Some(zv)) => Mask::Output(zv),
+            (Epilogue::AddRelu, None) => {
+                bail!("batch-norm backward: add-relu without its output")
+            }
+        })
+    }
+
     /// The gradients from the input `x` and the output's gradient `dy` (contiguous); `out`, the
     /// forward's output, is read only for `AddRelu` (its ReLU mask), and `Relu` recomputes the
     /// mask from x.
@@ -470,14 +507,7 @@ impl BnOp {
             {
                 bail!("batch-norm backward: shapes do not match")
             }
-            let mask = match (self.epi, zv) {
-                (Epilogue::None, _) => Mask::None,
-                (Epilogue::Relu, _) => Mask::Recompute,
-                (Epilogue::AddRelu, Some(zv)) => Mask::Output(zv),
-                (Epilogue::AddRelu, None) => {
-                    bail!("batch-norm backward: add-relu without its output")
-                }
-            };
+            let mask = self.backward_mask(zv)?;
             let dres_ptr = add_relu.then_some(dres_ptr);
             Ok(per_channel(&g, |c| {
                 let k = saved.affine[c];
@@ -485,21 +515,7 @@ impl BnOp {
                 // planes of dres and dx.
                 let (s1, s2) = unsafe { kern::backward_sums(&g, c, xv, dyv, mask, dres_ptr, k) };
                 if need_dx {
-                    let inv = saved.invstd[c];
-                    let gi = saved.gamma[c] as f64 * inv;
-                    let d = if train {
-                        DxCoef {
-                            a: gi as f32,
-                            b: (gi * inv * inv * s2 / m) as f32,
-                            cc: (gi * s1 / m) as f32,
-                        }
-                    } else {
-                        DxCoef {
-                            a: gi as f32,
-                            b: 0.0,
-                            cc: 0.0,
-                        }
-                    };
+                    let d = saved.dx_coef(c, (s1, s2), m, train);
                     unsafe { kern::backward_dx(&g, c, xv, dyv, mask, dres_ptr, dx_ptr, k, d) };
                 }
                 (s1, s2)
@@ -520,6 +536,7 @@ impl BnOp {
                 dres.set_len(g.len());
             }
         }
+        // sum g is beta's gradient; sum g (x - mean) * invstd is gamma's.
         let dbeta: Vec<f32> = sums.iter().map(|s| s.0 as f32).collect();
         let dgamma: Vec<f32> = sums
             .iter()

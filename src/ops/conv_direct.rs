@@ -206,6 +206,68 @@ pub struct Direct {
 /// Bytes of image buffers per forward call (see `Direct::chunk_images`).
 const FWD_CHUNK_BYTES: usize = 256 << 10;
 
+/// Per tap k = (ci*kh + ki)*kw + kj of `g`: its offset into an image's buffer (phase planes of
+/// `hq x wq`, `front` zeros before the image) and the lanes it loads (all but, under `Masked`,
+/// those whose column falls in the padding).
+fn tap_offsets(
+    g: &Geom,
+    scheme: Scheme,
+    hq: usize,
+    wq: usize,
+    front: usize,
+) -> (Vec<usize>, Vec<u16>) {
+    let (cin, kh, kw, s, pad_w, wo) = (g.cin, g.kh, g.kw, g.stride, g.pad_w, g.wo);
+    let plane = hq * wq;
+    let mut offs = Vec::with_capacity(cin * kh * kw);
+    let mut masks = Vec::with_capacity(cin * kh * kw);
+    for ci in 0..cin {
+        for ki in 0..kh {
+            for kj in 0..kw {
+                let (r, di) = (ki % s, ki / s);
+                // Column of the tap relative to the output column (in plane columns), and
+                // its phase.
+                let (c, dj) = if scheme == Scheme::Masked {
+                    let t = kj as isize - pad_w as isize;
+                    (t.rem_euclid(s as isize) as usize, t.div_euclid(s as isize))
+                } else {
+                    (kj % s, (kj / s) as isize)
+                };
+                let base = front + (ci * s * s + r * s + c) * plane + di * wq;
+                offs.push((base as isize + dj) as usize);
+                let mask = if scheme == Scheme::Masked {
+                    (0..16).fold(0u16, |m, l| {
+                        let col = (l % wo) as isize + dj;
+                        if (0..wq as isize).contains(&col) {
+                            m | (1 << l)
+                        } else {
+                            m
+                        }
+                    })
+                } else {
+                    u16::MAX
+                };
+                masks.push(mask);
+            }
+        }
+    }
+    (offs, masks)
+}
+
+/// The forward tile with the least cost for `nvec` output vectors by `cout` channels: padded
+/// work, times how much a tile waits on loads: per tap it loads nv vectors and broadcasts nc
+/// weights for nv*nc FMAs, and with more loads than half its FMAs the load ports, not the FMA
+/// units, set its pace (docs/cpu-bench.md, "The convolution paths' thresholds").
+fn cheapest_tile(nvec: usize, cout: usize) -> Tile {
+    let cost = |t: &Tile| {
+        let work = (nvec.div_ceil(t.nv) * t.nv * cout.div_ceil(t.nc) * t.nc) as f64;
+        work * (2.0 * (t.nv + t.nc) as f64 / (t.nv * t.nc) as f64).max(1.0)
+    };
+    *TILES
+        .iter()
+        .min_by(|a, b| cost(a).total_cmp(&cost(b)))
+        .unwrap()
+}
+
 impl Direct {
     /// The direct form of a convolution; `None` when the kernel does not fit the padded image.
     /// `tile` forces a forward tile (else the one with the least padded work).
@@ -241,8 +303,6 @@ impl Direct {
             h,
             w,
             cout,
-            kh,
-            kw,
             stride: s,
             pad_h,
             pad_w,
@@ -275,40 +335,8 @@ impl Direct {
             wp.div_ceil(s)
         };
         let front = if scheme == Scheme::Masked { 16 } else { 0 };
-        let plane = hq * wq;
         let mp = (ho * wq).div_ceil(16) * 16;
-        let mut offs = Vec::with_capacity(cin * kh * kw);
-        let mut masks = Vec::with_capacity(cin * kh * kw);
-        for ci in 0..cin {
-            for ki in 0..kh {
-                for kj in 0..kw {
-                    let (r, di) = (ki % s, ki / s);
-                    // Column of the tap relative to the output column (in plane columns), and
-                    // its phase.
-                    let (c, dj) = if scheme == Scheme::Masked {
-                        let t = kj as isize - pad_w as isize;
-                        (t.rem_euclid(s as isize) as usize, t.div_euclid(s as isize))
-                    } else {
-                        (kj % s, (kj / s) as isize)
-                    };
-                    let base = front + (ci * s * s + r * s + c) * plane + di * wq;
-                    offs.push((base as isize + dj) as usize);
-                    let mask = if scheme == Scheme::Masked {
-                        (0..16).fold(0u16, |m, l| {
-                            let col = (l % wo) as isize + dj;
-                            if (0..wq as isize).contains(&col) {
-                                m | (1 << l)
-                            } else {
-                                m
-                            }
-                        })
-                    } else {
-                        u16::MAX
-                    };
-                    masks.push(mask);
-                }
-            }
-        }
+        let (offs, masks) = tap_offsets(g, scheme, hq, wq, front);
         let vecs: Vec<(usize, usize)> = match scheme {
             Scheme::Rows => (0..ho)
                 .flat_map(|oy| (0..wo / 16).map(move |c| (oy * wq + 16 * c, oy * wo + 16 * c)))
@@ -322,21 +350,7 @@ impl Direct {
         } else {
             (FWD_CHUNK_BYTES / (4 * img_xp).max(1)).max(1)
         };
-        let nvec = vecs.len() * chunk_images;
-        // Padded work, times how much a tile waits on loads: per tap it loads nv vectors and
-        // broadcasts nc weights for nv*nc FMAs, and with more loads than half its FMAs the load
-        // ports, not the FMA units, set its pace (docs/cpu-bench.md, "The convolution paths'
-        // thresholds").
-        let cost = |t: &Tile| {
-            let work = (nvec.div_ceil(t.nv) * t.nv * cout.div_ceil(t.nc) * t.nc) as f64;
-            work * (2.0 * (t.nv + t.nc) as f64 / (t.nv * t.nc) as f64).max(1.0)
-        };
-        let tile = tile.unwrap_or_else(|| {
-            *TILES
-                .iter()
-                .min_by(|a, b| cost(a).total_cmp(&cost(b)))
-                .unwrap()
-        });
+        let tile = tile.unwrap_or_else(|| cheapest_tile(vecs.len() * chunk_images, cout));
         Some(Self {
             g: *g,
             scheme,
@@ -428,7 +442,6 @@ impl Direct {
             "an input map needs stride 1 and one transform per input channel"
         );
         let (h, w, s, hq, wq) = (self.g.h, self.g.w, self.g.stride, self.hq, self.wq);
-        let ph = self.g.pad_h;
         // Horizontal padding inside the buffer (none when masked).
         let pw = if self.scheme == Scheme::Masked {
             0
@@ -446,49 +459,74 @@ impl Direct {
             .zip(body.chunks_exact_mut(s * s * hq * wq))
             .enumerate()
         {
-            if s == 1 {
-                let wp = wq;
-                dst[..ph * wp + pw].fill(0.0);
-                for (y, row) in src.chunks_exact(w).enumerate() {
-                    let at = (ph + y) * wp + pw;
-                    match map {
-                        None => dst[at..at + w].copy_from_slice(row),
-                        Some(m) => m.row(plane % self.g.cin, row, &mut dst[at..at + w]),
-                    }
-                    // The right border of this row and the left border of the next.
-                    let end = (at + w + 2 * pw).min(hq * wp);
-                    dst[at + w..end].fill(0.0);
-                }
-                dst[(ph + h) * wp..].fill(0.0);
-                continue;
+            match s {
+                1 => self.fill_plane1(src, dst, pw, map.map(|m| (m, plane % self.g.cin))),
+                2 => self.fill_phases2(src, dst, pw),
+                _ => self.fill_phases(src, dst, pw),
             }
-            if s == 2 {
-                self.fill_phases2(src, dst, pw);
-                continue;
+        }
+    }
+
+    /// `fill_buffer` for one channel and stride 1: `src` (H x W) into `dst` inside its zero
+    /// border (`pw` columns each side), through `map`'s transform of its channel when given.
+    #[inline]
+    fn fill_plane1(
+        &self,
+        src: &[f32],
+        dst: &mut [f32],
+        pw: usize,
+        map: Option<(&BnReluInput, usize)>,
+    ) {
+        let (h, w, hq, ph) = (self.g.h, self.g.w, self.hq, self.g.pad_h);
+        let wp = self.wq;
+        dst[..ph * wp + pw].fill(0.0);
+        for (y, row) in src.chunks_exact(w).enumerate() {
+            let at = (ph + y) * wp + pw;
+            match map {
+                None => dst[at..at + w].copy_from_slice(row),
+                Some((m, channel)) => m.row(channel, row, &mut dst[at..at + w]),
             }
-            for r in 0..s {
-                for c in 0..s {
-                    let pl = &mut dst[(r * s + c) * hq * wq..(r * s + c + 1) * hq * wq];
-                    for (a, prow) in pl.chunks_exact_mut(wq).enumerate() {
-                        // Padded row s*a + r is image row s*a + r - ph.
-                        let iy = (s * a + r).checked_sub(ph).filter(|&iy| iy < h);
-                        match iy {
-                            None => prow.fill(0.0),
-                            Some(iy) => {
-                                // Plane column b is image column s*b + c - pw: inside the image
-                                // for b in b0..b1.
-                                let xrow = &src[iy * w..(iy + 1) * w];
-                                let b0 = pw.saturating_sub(c).div_ceil(s).min(wq);
-                                let b1 = (w + pw).saturating_sub(c).div_ceil(s).clamp(b0, wq);
-                                prow[..b0].fill(0.0);
-                                prow[b1..].fill(0.0);
-                                if b1 > b0 {
-                                    let ix0 = s * b0 + c - pw;
-                                    let seg = &xrow[ix0..ix0 + s * (b1 - b0 - 1) + 1];
-                                    for (v, x) in prow[b0..b1].iter_mut().zip(seg.iter().step_by(s))
-                                    {
-                                        *v = *x;
-                                    }
+            // The right border of this row and the left border of the next.
+            let end = (at + w + 2 * pw).min(hq * wp);
+            dst[at + w..end].fill(0.0);
+        }
+        dst[(ph + h) * wp..].fill(0.0);
+    }
+
+    /// `fill_buffer` for one channel and any stride: the s*s phase planes of `src` (H x W) into
+    /// `dst`, with `pw` zero columns on the left of the image (see `fill_phases2`, its unrolled
+    /// form for stride 2).
+    #[inline]
+    fn fill_phases(&self, src: &[f32], dst: &mut [f32], pw: usize) {
+        let (h, w, s, hq, wq, ph) = (
+            self.g.h,
+            self.g.w,
+            self.g.stride,
+            self.hq,
+            self.wq,
+            self.g.pad_h,
+        );
+        for r in 0..s {
+            for c in 0..s {
+                let pl = &mut dst[(r * s + c) * hq * wq..(r * s + c + 1) * hq * wq];
+                for (a, prow) in pl.chunks_exact_mut(wq).enumerate() {
+                    // Padded row s*a + r is image row s*a + r - ph.
+                    let iy = (s * a + r).checked_sub(ph).filter(|&iy| iy < h);
+                    match iy {
+                        None => prow.fill(0.0),
+                        Some(iy) => {
+                            // Plane column b is image column s*b + c - pw: inside the image
+                            // for b in b0..b1.
+                            let xrow = &src[iy * w..(iy + 1) * w];
+                            let b0 = pw.saturating_sub(c).div_ceil(s).min(wq);
+                            let b1 = (w + pw).saturating_sub(c).div_ceil(s).clamp(b0, wq);
+                            prow[..b0].fill(0.0);
+                            prow[b1..].fill(0.0);
+                            if b1 > b0 {
+                                let ix0 = s * b0 + c - pw;
+                                let seg = &xrow[ix0..ix0 + s * (b1 - b0 - 1) + 1];
+                                for (v, x) in prow[b0..b1].iter_mut().zip(seg.iter().step_by(s)) {
+                                    *v = *x;
                                 }
                             }
                         }

@@ -69,6 +69,10 @@ pub fn check_supported(cfg: &crate::config::RunConfig) -> crate::Result<()> {
     if cfg.eval_workers {
         return refuse("--eval-workers");
     }
+    if cfg.eval_every_seconds.is_some() {
+        // As with checkpoints: each rank's clock would decide alone (give a number of steps).
+        return refuse("--eval-every with a duration (give a number of steps)");
+    }
     if cfg.flatness {
         return refuse("--flatness");
     }

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
@@ -176,10 +177,39 @@ fn tick_formatter(span: f64) -> impl Fn(&f64) -> String {
     move |v: &f64| format!("{v:.decimals$}")
 }
 
+/// A chart's plotting area: f64 coordinates on both axes (the x axis already on its scale).
+type Plot<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
 fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Result<(), String> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(err)?;
+    let ((x0, x1), (y0, y1)) = ranges(chart);
+    let mut ctx = ChartBuilder::on(root)
+        .caption(&chart.title, ("sans-serif", 24).into_font())
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(72)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(err)?;
+    draw_mesh(&mut ctx, chart, x1 - x0, y1 - y0)?;
+    draw_series(&mut ctx, chart)?;
+    ctx.configure_series_labels()
+        .position(match chart.legend {
+            Legend::UpperRight => SeriesLabelPosition::UpperRight,
+            Legend::LowerRight => SeriesLabelPosition::LowerRight,
+            Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
+        })
+        .label_font(("sans-serif", 15))
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(160, 160, 160))
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
 
+/// The x and y ranges of the plotting area, x on the axis scale: the chart's own x range or one
+/// covering its points, and a y range covering points and bands with room for the legend.
+fn ranges(chart: &Chart) -> ((f64, f64), (f64, f64)) {
     let scale = chart.x_scale;
     let to_x = |x: f64| scale.axis(x);
     let points = || chart.series.iter().flat_map(|s| s.points.iter());
@@ -189,7 +219,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
             .iter()
             .flat_map(|s| s.band.iter().flat_map(|b| [b.1, b.2]))
     };
-    let (x0, x1) = if let Some((lo, hi)) = chart.x_range {
+    let x = if let Some((lo, hi)) = chart.x_range {
         (to_x(lo), to_x(hi))
     } else if scale != XScale::Linear {
         axis_range(points().map(|p| to_x(p.0)), false)
@@ -204,25 +234,28 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
     // pixels of a plotting area about 480 high.
     let f = ((20.0 * chart.series.len() as f64 + 20.0) / 480.0).min(0.6);
     let grown = (y1 - y0) / (1.0 - f);
-    let (y0, y1) = match chart.legend {
+    let y = match chart.legend {
         Legend::UpperRight | Legend::UpperLeft => (y0, y0 + grown),
         Legend::LowerRight => (y1 - grown, y1),
     };
+    (x, y)
+}
 
-    let mut ctx = ChartBuilder::on(root)
-        .caption(&chart.title, ("sans-serif", 24).into_font())
-        .margin(16)
-        .x_label_area_size(48)
-        .y_label_area_size(72)
-        .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(err)?;
-
-    let x_fmt = tick_formatter(x1 - x0);
+/// The grid, the axis labels and the tick labels (in data units on a log axis, whole numbers
+/// for `integer_x`, else with as many decimals as the span `x_span` or `y_span` needs).
+fn draw_mesh<DB: DrawingBackend>(
+    ctx: &mut Plot<'_, DB>,
+    chart: &Chart,
+    x_span: f64,
+    y_span: f64,
+) -> Result<(), String> {
+    let scale = chart.x_scale;
+    let x_fmt = tick_formatter(x_span);
     let int_fmt = |v: &f64| format!("{v:.0}");
     let log_fmt = |v: &f64| significant(scale.data(*v));
-    let y_fmt = tick_formatter(y1 - y0);
+    let y_fmt = tick_formatter(y_span);
     let x_ticks = if chart.integer_x {
-        ((x1 - x0).floor() as usize + 1).clamp(2, 11)
+        (x_span.floor() as usize + 1).clamp(2, 11)
     } else {
         10
     };
@@ -242,9 +275,14 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
     } else {
         mesh.x_label_formatter(&x_fmt);
     }
-    mesh.draw().map_err(err)?;
+    mesh.draw().map_err(|e| e.to_string())
+}
 
-    // Bands first, so every line stays visible over them.
+/// Every series' band, then every series' line (so each line stays visible over the bands),
+/// with its legend entry and its markers.
+fn draw_series<DB: DrawingBackend>(ctx: &mut Plot<'_, DB>, chart: &Chart) -> Result<(), String> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let to_x = |x: f64| chart.x_scale.axis(x);
     for s in &chart.series {
         let band: Vec<(f64, f64, f64)> = s
             .band
@@ -287,18 +325,6 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
                 .map_err(err)?;
         }
     }
-
-    ctx.configure_series_labels()
-        .position(match chart.legend {
-            Legend::UpperRight => SeriesLabelPosition::UpperRight,
-            Legend::LowerRight => SeriesLabelPosition::LowerRight,
-            Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
-        })
-        .label_font(("sans-serif", 15))
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(160, 160, 160))
-        .draw()
-        .map_err(err)?;
     Ok(())
 }
 

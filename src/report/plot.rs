@@ -51,57 +51,13 @@ pub fn plot(runs: &[RunData], out_dir: &Path) -> Result<Vec<PathBuf>, ReportErro
     );
     let rounds: Vec<Vec<u64>> = order.iter().map(|r| r.eval_rounds()).collect();
     for m in &METRICS {
-        let Metric {
-            stem,
-            y_label,
-            legend,
-            value,
-        } = *m;
-        let series_over = |x_of: &dyn Fn(usize, usize) -> f64| -> Vec<Series> {
-            order
-                .iter()
-                .zip(&labels)
-                .enumerate()
-                .map(|(i, (run, label))| Series {
-                    label: label.clone(),
-                    color: PALETTE[i % PALETTE.len()],
-                    dashed: false,
-                    markers: true,
-                    band: Vec::new(),
-                    points: run
-                        .evals
-                        .iter()
-                        .enumerate()
-                        .map(|(k, e)| (x_of(i, k), value(e)))
-                        .collect(),
-                })
-                .collect()
-        };
-        let vs_time = Chart {
-            title: format!("{y_label} against training time"),
-            x_label: format!("training time ({})", time.name),
-            y_label: y_label.to_string(),
-            integer_x: false,
-            x_scale: XScale::Linear,
-            y_from_zero: false,
-            x_range: None,
-            legend,
-            series: series_over(&|i, k| order[i].evals[k].seconds / time.seconds),
-        };
-        written.extend(render(&vs_time, out_dir, &format!("{stem}_vs_time"))?);
-
-        let vs_rounds = Chart {
-            title: format!("{y_label} against averaging rounds"),
-            x_label: "rounds".to_string(),
-            y_label: y_label.to_string(),
-            integer_x: true,
-            x_scale: XScale::Linear,
-            y_from_zero: false,
-            x_range: None,
-            legend,
-            series: series_over(&|i, k| rounds[i][k] as f64),
-        };
-        written.extend(render(&vs_rounds, out_dir, &format!("{stem}_vs_rounds"))?);
+        let [vs_time, vs_rounds] = metric_charts(m, &order, &labels, &time, &rounds);
+        written.extend(render(&vs_time, out_dir, &format!("{}_vs_time", m.stem))?);
+        written.extend(render(
+            &vs_rounds,
+            out_dir,
+            &format!("{}_vs_rounds", m.stem),
+        )?);
     }
     if order.iter().any(|r| has_link_time(r)) {
         let (top, bottom) = link_panels(&order, &labels, &time);
@@ -115,6 +71,72 @@ pub fn plot(runs: &[RunData], out_dir: &Path) -> Result<Vec<PathBuf>, ReportErro
 
     written.extend(weights_charts(&order, &labels, out_dir)?);
     Ok(written)
+}
+
+/// The charts of one measure, every run overlaid: against training time, and against the rounds
+/// completed when each evaluation ran (`rounds`, per run and evaluation).
+fn metric_charts(
+    m: &Metric,
+    order: &[&RunData],
+    labels: &[String],
+    time: &TimeUnit,
+    rounds: &[Vec<u64>],
+) -> [Chart; 2] {
+    let chart = |title: String, x_label: String, integer_x: bool, series: Vec<Series>| Chart {
+        title,
+        x_label,
+        y_label: m.y_label.to_string(),
+        integer_x,
+        x_scale: XScale::Linear,
+        y_from_zero: false,
+        x_range: None,
+        legend: m.legend,
+        series,
+    };
+    [
+        chart(
+            format!("{} against training time", m.y_label),
+            format!("training time ({})", time.name),
+            false,
+            eval_series(order, labels, m.value, &|i, k| {
+                order[i].evals[k].seconds / time.seconds
+            }),
+        ),
+        chart(
+            format!("{} against averaging rounds", m.y_label),
+            "rounds".to_string(),
+            true,
+            eval_series(order, labels, m.value, &|i, k| rounds[i][k] as f64),
+        ),
+    ]
+}
+
+/// One series per run (colour by its place in `order`): `value` of each of its evaluations at
+/// `x_of(run, evaluation)`.
+fn eval_series(
+    order: &[&RunData],
+    labels: &[String],
+    value: fn(&EvalRecord) -> f64,
+    x_of: &dyn Fn(usize, usize) -> f64,
+) -> Vec<Series> {
+    order
+        .iter()
+        .zip(labels)
+        .enumerate()
+        .map(|(i, (run, label))| Series {
+            label: label.clone(),
+            color: PALETTE[i % PALETTE.len()],
+            dashed: false,
+            markers: true,
+            band: Vec::new(),
+            points: run
+                .evals
+                .iter()
+                .enumerate()
+                .map(|(k, e)| (x_of(i, k), value(e)))
+                .collect(),
+        })
+        .collect()
 }
 
 /// The GRAWA weights chart of every run that has weights, file names made unique.
@@ -146,23 +168,9 @@ fn weights_charts(
 /// run in both panels, on one shared time axis.
 fn link_panels(order: &[&RunData], labels: &[String], time: &TimeUnit) -> (Chart, Chart) {
     let color = |i: usize| PALETTE[i % PALETTE.len()];
-    let accuracy: Vec<Series> = order
-        .iter()
-        .zip(labels)
-        .enumerate()
-        .map(|(i, (run, label))| Series {
-            label: label.clone(),
-            color: color(i),
-            dashed: false,
-            markers: true,
-            band: Vec::new(),
-            points: run
-                .evals
-                .iter()
-                .map(|e| (e.seconds / time.seconds, 100.0 * e.test_accuracy))
-                .collect(),
-        })
-        .collect();
+    let accuracy = eval_series(order, labels, ACCURACY.value, &|i, k| {
+        order[i].evals[k].seconds / time.seconds
+    });
     let link: Vec<Series> = order
         .iter()
         .zip(labels)
@@ -291,13 +299,15 @@ struct Metric {
     value: fn(&EvalRecord) -> f64,
 }
 
+const ACCURACY: Metric = Metric {
+    stem: "test_accuracy",
+    y_label: "test accuracy (%)",
+    legend: Legend::LowerRight,
+    value: |e| 100.0 * e.test_accuracy,
+};
+
 const METRICS: [Metric; 2] = [
-    Metric {
-        stem: "test_accuracy",
-        y_label: "test accuracy (%)",
-        legend: Legend::LowerRight,
-        value: |e| 100.0 * e.test_accuracy,
-    },
+    ACCURACY,
     Metric {
         stem: "test_loss",
         y_label: "test loss",

@@ -34,6 +34,23 @@ impl Report {
     /// verdict line.
     pub fn table(&self) -> String {
         let mut s = String::new();
+        self.write_devices(&mut s);
+        self.write_checks(&mut s);
+        self.write_peer_copies(&mut s);
+        self.write_bandwidth(&mut s);
+        let failed = self.failures().count();
+        let _ = if self.checks.is_empty() {
+            writeln!(s, "\nFAILED: no check ran")
+        } else if failed == 0 {
+            writeln!(s, "\npassed: {} checks", self.checks.len())
+        } else {
+            writeln!(s, "\nFAILED: {failed} of {} checks", self.checks.len())
+        };
+        s
+    }
+
+    /// The title line and one line per GPU.
+    fn write_devices(&self, s: &mut String) {
         let _ = writeln!(
             s,
             "grawa-train selftest: {} GPU(s), CUDA driver {}, seed {}",
@@ -48,6 +65,10 @@ impl Report {
                 d.ordinal, d.name, d.compute_capability, d.memory_gib
             );
         }
+    }
+
+    /// One line per check: its error against the tolerance, and why it failed.
+    fn write_checks(&self, s: &mut String) {
         let _ = writeln!(
             s,
             "\nkernels against their CPU twins (error |got-want|/max(|want|,1)):"
@@ -77,58 +98,59 @@ impl Report {
                 c.tolerance
             );
         }
-        if !self.peer_copies.is_empty() {
-            let _ = writeln!(s, "\ncopies between GPUs:");
-            let _ = writeln!(
-                s,
-                "  {:>3} -> {:<3}  {:<12} {:>9} {:>9}",
-                "src", "dst", "path", "MiB", "GB/s"
-            );
-            for p in &self.peer_copies {
-                let path = if p.peer_access { "peer" } else { "via host" };
-                let _ = writeln!(
-                    s,
-                    "  {:>3} -> {:<3}  {:<12} {:>9.1} {:>9.1}",
-                    p.src,
-                    p.dst,
-                    path,
-                    p.bytes as f64 / (1u64 << 20) as f64,
-                    p.gb_per_s
-                );
-            }
+    }
+
+    /// The copies between GPUs, when there were any (one GPU has none).
+    fn write_peer_copies(&self, s: &mut String) {
+        if self.peer_copies.is_empty() {
+            return;
         }
-        if !self.bandwidth.is_empty() {
+        let _ = writeln!(s, "\ncopies between GPUs:");
+        let _ = writeln!(
+            s,
+            "  {:>3} -> {:<3}  {:<12} {:>9} {:>9}",
+            "src", "dst", "path", "MiB", "GB/s"
+        );
+        for p in &self.peer_copies {
+            let path = if p.peer_access { "peer" } else { "via host" };
             let _ = writeln!(
                 s,
-                "\nbandwidth against a device-to-device copy moving the same bytes (read + write):"
+                "  {:>3} -> {:<3}  {:<12} {:>9.1} {:>9.1}",
+                p.src,
+                p.dst,
+                path,
+                p.bytes as f64 / (1u64 << 20) as f64,
+                p.gb_per_s
             );
-            let _ = writeln!(
-                s,
-                "  {:>3}  {:<16} {:>10} {:>12} {:>10} {:>12}",
-                "GPU", "kernel", "MiB moved", "kernel GB/s", "copy GB/s", "kernel/copy"
-            );
-            for b in &self.bandwidth {
-                let _ = writeln!(
-                    s,
-                    "  {:>3}  {:<16} {:>10.1} {:>12.1} {:>10.1} {:>12.2}",
-                    b.device,
-                    b.kernel,
-                    b.bytes as f64 / (1u64 << 20) as f64,
-                    b.kernel_gb_per_s,
-                    b.copy_gb_per_s,
-                    b.ratio()
-                );
-            }
         }
-        let failed = self.failures().count();
-        let _ = if self.checks.is_empty() {
-            writeln!(s, "\nFAILED: no check ran")
-        } else if failed == 0 {
-            writeln!(s, "\npassed: {} checks", self.checks.len())
-        } else {
-            writeln!(s, "\nFAILED: {failed} of {} checks", self.checks.len())
-        };
-        s
+    }
+
+    /// Each kernel's bandwidth next to a copy's, when they were measured.
+    fn write_bandwidth(&self, s: &mut String) {
+        if self.bandwidth.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            s,
+            "\nbandwidth against a device-to-device copy moving the same bytes (read + write):"
+        );
+        let _ = writeln!(
+            s,
+            "  {:>3}  {:<16} {:>10} {:>12} {:>10} {:>12}",
+            "GPU", "kernel", "MiB moved", "kernel GB/s", "copy GB/s", "kernel/copy"
+        );
+        for b in &self.bandwidth {
+            let _ = writeln!(
+                s,
+                "  {:>3}  {:<16} {:>10.1} {:>12.1} {:>10.1} {:>12.2}",
+                b.device,
+                b.kernel,
+                b.bytes as f64 / (1u64 << 20) as f64,
+                b.kernel_gb_per_s,
+                b.copy_gb_per_s,
+                b.ratio()
+            );
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! | line | tags (x = global step) |
 //! |---|---|
-//! | `steps` (per worker, every 20 steps) | `train/loss` (mean over the workers), `train/lr` (mean), `train/images_per_second` (sum), once every worker of this process has reached the step |
+//! | `steps` (per worker, every 20 steps) | `train/loss` (mean over the workers), `train/lr` (mean), `train/images_per_second` (sum), `train/link_ms` (mean, when present: DDP's all-reduces over `--link`), once every worker of this process has reached the step |
 //! | `eval` | `test/accuracy`, `test/loss`, `train/loss_since_eval`, `val/accuracy`, `val/loss` (when present), `test/center_accuracy`, `test/worker_accuracy/worker<i>` (`--eval-workers`), `test/class_accuracy/<class>` (`--per-class`) |
 //! | `round` | `round/weight/worker<i>` (LGRAWA: the mean over layers), `round/lambda`, `round/gather_ms`, `round/compute_ms`, `round/scatter_ms`, `round/link_ms` (when present), `round/staleness` |
 //!
@@ -24,6 +24,8 @@ struct Pending {
     loss: f64,
     lr: f64,
     images_per_second: f64,
+    /// The workers' modelled link milliseconds (DDP over `--link`), summed.
+    link_ms: Option<f64>,
 }
 
 /// Scalars from metrics lines into an event file.
@@ -102,6 +104,9 @@ impl Scalars {
         p.loss += line["train_loss"].as_f64().unwrap_or(f64::NAN);
         p.lr += line["lr"].as_f64().unwrap_or(f64::NAN);
         p.images_per_second += line["images_per_second"].as_f64().unwrap_or(f64::NAN);
+        if let Some(ms) = line["link_ms"].as_f64() {
+            *p.link_ms.get_or_insert(0.0) += ms;
+        }
         if p.workers < self.local {
             return Ok(());
         }
@@ -114,12 +119,16 @@ impl Scalars {
             return Ok(());
         };
         let n = p.workers as f64;
-        let values = [
+        let mut values: Vec<(String, f32)> = [
             ("train/loss", p.loss / n),
             ("train/lr", p.lr / n),
             ("train/images_per_second", p.images_per_second),
         ]
-        .map(|(t, v)| (t.to_string(), v as f32));
+        .map(|(t, v)| (t.to_string(), v as f32))
+        .into();
+        if let Some(ms) = p.link_ms {
+            values.push(("train/link_ms".to_string(), (ms / n) as f32));
+        }
         self.write(step, &values)
     }
 

@@ -28,6 +28,8 @@ pub struct Evaluator {
     model: Model,
     train: Arc<Dataset>,
     test: Arc<Dataset>,
+    /// The validation set (`--val-split`, or a folder set's `val/`), scored beside the test set.
+    val: Option<Arc<Dataset>>,
     norm: Normalization,
     eval_batch_size: usize,
     recal_batches: usize,
@@ -70,6 +72,7 @@ impl Evaluator {
             model,
             train,
             test,
+            val: None,
             norm,
             eval_batch_size: setup.eval_batch_size,
             recal_batches: setup.recal_batches,
@@ -77,6 +80,26 @@ impl Evaluator {
             seed: setup.seed,
             per_class: setup.per_class,
         })
+    }
+
+    /// The evaluator with a validation set to score beside the test set.
+    pub fn with_validation(mut self, val: Option<Arc<Dataset>>) -> Self {
+        self.val = val;
+        self
+    }
+
+    /// Loss and accuracy on the validation set of the model as the last score left it (the
+    /// evaluated point, BatchNorm recalibrated); `None` without a validation set.
+    pub fn score_validation(&self) -> Result<Option<Score>> {
+        let Some(val) = &self.val else {
+            return Ok(None);
+        };
+        let (loss, accuracy, _) = evaluate(&self.model, val, &self.norm, self.eval_batch_size)?;
+        Ok(Some(Score {
+            loss,
+            accuracy,
+            per_class: None,
+        }))
     }
 
     /// The model set to `params` (flat, layer-table order) with BatchNorm recalibrated: the model

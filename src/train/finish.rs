@@ -76,6 +76,7 @@ pub fn from_checkpoint(cfg: &RunConfig, setup: Setup, wall: Instant) -> Result<S
         batches_per_epoch: setup.batches_per_epoch,
         eval_workers: cfg.eval_workers,
         next: st.next_eval,
+        clock: None,
     };
     let data = RoundData::from_state(&ckpt.algo_tensors);
     let eval = evaluation.evaluate(
@@ -122,6 +123,7 @@ pub fn from_checkpoint(cfg: &RunConfig, setup: Setup, wall: Instant) -> Result<S
         rounds: st.rounds,
         total_steps: st.total_steps,
         worker_steps: steps,
+        link: st.link,
     };
     let sizes = (setup.batches_per_epoch, setup.train.len());
     summarize(cfg, &outcome, train_loss, sizes, wall)
@@ -139,6 +141,7 @@ pub fn nothing_left(cfg: &RunConfig, setup: Setup, wall: Instant) -> Result<Summ
         rounds,
         total_steps,
         worker_steps,
+        link: None,
     };
     let sizes = (setup.batches_per_epoch, setup.train.len());
     // With no evaluation (not rank 0) nothing is written.
@@ -167,6 +170,8 @@ fn summarize(
         center_accuracy: None,
         worker_accuracy: None,
         per_class: None,
+        val_loss: None,
+        val_accuracy: None,
     };
     // Ranks other than 0 score nothing and write nothing: rank 0 reports the run.
     let root = outcome.final_eval.is_some();
@@ -191,10 +196,14 @@ fn summarize(
         train_loss,
         test_loss: eval.test_loss,
         test_accuracy: eval.test_accuracy,
+        val_loss: eval.val_loss,
+        val_accuracy: eval.val_accuracy,
         out: cfg.out.clone(),
         parameters: cfg.parameters,
         classes: cfg.classes.clone(),
         per_class_accuracy: eval.per_class.clone(),
+        link_seconds: outcome.link.map(|l| l.0),
+        bytes: outcome.link.map(|l| l.1),
     };
     if !root {
         return Ok(summary);
@@ -273,8 +282,12 @@ fn report(cfg: &RunConfig, summary: &Summary) -> Result<()> {
         );
     }
     if !cfg.quiet {
+        // Over a modelled link: how much of the time it modelled.
+        let link = summary
+            .link_seconds
+            .map_or_else(String::new, |l| format!(" (link {l:.2} s)"));
         eprintln!(
-            "test accuracy {:.4}, test loss {:.4}, train loss {:.4} ({} x{} {} {} on {}, {:.2} epochs, {} rounds, {:.1} s, {:.0} img/s) -> {}",
+            "test accuracy {:.4}, test loss {:.4}, train loss {:.4} ({} x{} {} {} on {}, {:.2} epochs, {} rounds, {:.1} s{link}, {:.0} img/s) -> {}",
             summary.test_accuracy,
             summary.test_loss,
             summary.train_loss,

@@ -2,6 +2,7 @@
 //! worker has its own reply channel. Messages move buffers (no copies on the CPU).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crossbeam::channel::{Receiver, Sender};
 
@@ -96,9 +97,17 @@ pub enum Reply {
         stop: bool,
         /// Send your full state with the next round (a checkpoint is due).
         checkpoint_next: bool,
+        /// Async over a modelled link: the instant the reply reaches the worker (its exchange's
+        /// link time after it was sent); the worker holds it until then, stepping meanwhile.
+        ready_at: Option<Instant>,
     },
-    /// The all-reduced gradient, and whether to stop after applying it.
-    Grads { mean: Arc<Flat>, stop: bool },
+    /// The all-reduced gradient, and whether to stop after applying it; over a modelled link,
+    /// the all-reduce's modelled milliseconds (for the worker's step accounting).
+    Grads {
+        mean: Arc<Flat>,
+        stop: bool,
+        link_ms: Option<f64>,
+    },
 }
 
 impl Reply {
@@ -109,6 +118,15 @@ impl Reply {
             sources: Arc::new(Vec::new()),
             stop: true,
             checkpoint_next: false,
+            ready_at: None,
+        }
+    }
+
+    /// When the reply may be applied (`None`: at once).
+    pub fn ready_at(&self) -> Option<Instant> {
+        match self {
+            Reply::Round { ready_at, .. } => *ready_at,
+            Reply::Grads { .. } => None,
         }
     }
 }

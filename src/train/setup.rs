@@ -12,7 +12,7 @@ use crate::algo::{self, WorkerPlan};
 use crate::checkpoint::{self, Checkpoint, Identity, Layout};
 use crate::config::RunConfig;
 use crate::data::{
-    self, Augment, Dataset, FolderSpec, Normalization, ShardLoader, Split, SyntheticSpec,
+    self, holdout, Augment, Dataset, FolderSpec, Normalization, ShardLoader, Split, SyntheticSpec,
 };
 use crate::metrics::write_json_atomic;
 use crate::model::{LayerEntry, Model};
@@ -91,7 +91,8 @@ pub fn prepare(cfg: &mut RunConfig, layout: RankLayout) -> Result<Setup> {
         per_class: cfg.per_class,
     };
     let test = Arc::new(split.test);
-    let evaluator = Evaluator::new(&eval_setup, train.clone(), test, norm.clone(), &device)?;
+    let evaluator = Evaluator::new(&eval_setup, train.clone(), test, norm.clone(), &device)?
+        .with_validation(split.val.map(Arc::new));
     let identity = identity(cfg, layout.global_workers());
     let shapes = Shapes::of(&models[0]);
     let resumed = if cfg.resume {
@@ -122,7 +123,9 @@ pub fn prepare(cfg: &mut RunConfig, layout: RankLayout) -> Result<Setup> {
 }
 
 /// The data set `cfg` asks for, checked to fit the model and to give each of the run's workers a
-/// shard of at least one batch. A folder's decoding shows a progress bar on rank 0.
+/// shard of at least one batch. A folder's decoding shows a progress bar on rank 0. The
+/// validation set, scored beside the test set at each evaluation, is the folder's own `val/` or
+/// `--val-split`'s images held out of the training set.
 fn load_data(cfg: &RunConfig, layout: RankLayout) -> Result<Split> {
     let m = layout.global_workers();
     let synthetic = SyntheticSpec {
@@ -137,6 +140,7 @@ fn load_data(cfg: &RunConfig, layout: RankLayout) -> Result<Split> {
         progress: !cfg.quiet && layout.is_root(),
     };
     let split = data::load_with(cfg.dataset, &cfg.data_dir, &synthetic, &folder)?;
+    let split = holdout::fill_validation(split, cfg.val_split, m, cfg.batch_size, &cfg.data_dir)?;
     cfg.model.check_input(split.train.shape).map_err(|why| {
         Error::usage(format!(
             "--model {} with --dataset {}: {why}",
@@ -215,7 +219,8 @@ fn prepare_outputs(cfg: &RunConfig) -> Result<()> {
     if cfg.resume {
         return Ok(());
     }
-    write_json_atomic(&cfg.out.join("config.json"), cfg).map_err(|e| {
+    let config = crate::provenance::config_json(cfg)?;
+    write_json_atomic(&cfg.out.join("config.json"), &config).map_err(|e| {
         if created {
             let _ = std::fs::remove_dir(&cfg.out); // only if empty: never anything else
         }

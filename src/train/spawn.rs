@@ -18,10 +18,11 @@ use super::worker::{Worker, WorkerContext};
 use crate::algo::{self, AlgoKind, Policy, ScheduleKind};
 use crate::buffer::{Flat, FlatPlace, RoundBuffer};
 use crate::checkpoint::{Checkpoint, WorkerSave};
-use crate::comm::Wiring;
+use crate::comm::{Exchanges, LinkModel, Wiring};
 use crate::config::RunConfig;
 use crate::data::seed::derive_seed;
 use crate::error::panic_message;
+use crate::eval_clock::EvalClock;
 use crate::events::Event;
 use crate::ranks::{Peers, RankLayout};
 use crate::round::RoundData;
@@ -84,6 +85,40 @@ fn shared_state(cfg: &RunConfig, s: &Setup, layout: RankLayout) -> Arc<Shared> {
     Arc::new(shared)
 }
 
+/// `--eval-every` in seconds: the clock of evaluations, on the run's clock (a resumed run's next
+/// one where its checkpoint left it).
+fn eval_clock(cfg: &RunConfig, s: &Setup, shared: &Shared) -> Option<Arc<EvalClock>> {
+    let every = cfg.eval_every_seconds?;
+    let next = s.resumed.as_ref().and_then(|r| r.state.next_eval_seconds);
+    Some(Arc::new(EvalClock::new(every, shared.start, next)))
+}
+
+/// `--link`: the modelled interconnect, charged by the schedule's exchanges (a resumed run goes
+/// on from what its checkpoint had spent).
+fn link_model(cfg: &RunConfig, s: &Setup) -> Option<LinkModel> {
+    let exchanges = match cfg.algo.schedule {
+        ScheduleKind::Async => Exchanges::Center,
+        ScheduleKind::Sync | ScheduleKind::Permits => Exchanges::Collective,
+    };
+    Some(LinkModel {
+        link: cfg.link.clone()?,
+        exchanges,
+        before: s
+            .resumed
+            .as_ref()
+            .and_then(|r| r.state.link)
+            .unwrap_or((0.0, 0)),
+    })
+}
+
+/// `--worker-speed` of this process's workers (empty: all at full speed).
+fn local_speeds(cfg: &RunConfig, layout: RankLayout) -> Vec<f64> {
+    let first = layout.first_worker();
+    cfg.worker_speed
+        .get(first..first + layout.local_workers)
+        .map_or_else(Vec::new, <[f64]>::to_vec)
+}
+
 /// Starts worker `worker`'s thread. A failure of any kind reaches the hub, which stops the
 /// others: no hang.
 fn spawn_worker(worker: Worker, threads: usize, report: Sender<ToHub>) -> Result<JoinHandle<()>> {
@@ -113,9 +148,11 @@ pub fn start(cfg: &RunConfig, mut s: Setup, peers: Option<Box<dyn Peers>>) -> Re
     let layout = wiring.layout(m);
     wiring.check_same_start(&s.x0)?;
     let shared = shared_state(cfg, &s, layout);
+    let link = link_model(cfg, &s);
+    let eval_clock = eval_clock(cfg, &s, &shared);
     let (to_hub, inbox) = unbounded();
     let (events_tx, events) = unbounded();
-    let ctx = worker_context(cfg, &s, &events_tx, &shared);
+    let ctx = worker_context(cfg, &s, layout, &events_tx, &shared, eval_clock.clone());
     let (workers, replies) = spawn_workers(cfg, &mut s, layout, ctx, to_hub)?;
     let (policy, data, anchor) = round_state(cfg, &s, layout, &wiring.place())?;
     let clock = RoundClock {
@@ -133,6 +170,7 @@ pub fn start(cfg: &RunConfig, mut s: Setup, peers: Option<Box<dyn Peers>>) -> Re
         batches_per_epoch: s.batches_per_epoch,
         eval_workers: cfg.eval_workers,
         next: s.resumed.as_ref().map_or(0, |r| r.state.next_eval),
+        clock: eval_clock,
     };
     let checkpoints = CheckpointAssembly::new(cfg.checkpoint_every, s.identity, m);
     let (watchdog, shared_hub) = (Watchdog::new(cfg.watchdog, m), shared.clone());
@@ -142,7 +180,7 @@ pub fn start(cfg: &RunConfig, mut s: Setup, peers: Option<Box<dyn Peers>>) -> Re
     // that makes them.
     let hub = spawn_hub(cfg.threads, events_tx, move || {
         Ok(Hub {
-            comm: wiring.open(table, m)?,
+            comm: wiring.open(table, m, link)?,
             clock,
             policy,
             data,
@@ -171,12 +209,14 @@ pub fn start(cfg: &RunConfig, mut s: Setup, peers: Option<Box<dyn Peers>>) -> Re
     })
 }
 
-/// What every worker of the run shares.
+/// What every worker of this process (of `layout`) shares.
 fn worker_context(
     cfg: &RunConfig,
     s: &Setup,
+    layout: RankLayout,
     events: &Sender<Event>,
     shared: &Arc<Shared>,
+    eval_clock: Option<Arc<EvalClock>>,
 ) -> Arc<WorkerContext> {
     Arc::new(WorkerContext {
         workers: cfg.workers,
@@ -191,6 +231,9 @@ fn worker_context(
         events: events.clone(),
         shared: shared.clone(),
         slow: cfg.slow_worker,
+        // Workers of algorithms without rounds meet for the clock's evaluations.
+        eval_clock: eval_clock.filter(|_| !cfg.algo.kind.has_rounds()),
+        speed: local_speeds(cfg, layout),
     })
 }
 

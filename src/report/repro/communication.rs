@@ -186,6 +186,40 @@ fn tau_part(
          The base setting with tau (local steps between rounds) changed for GRAWA and local SGD; \
          the same wall-clock budget.\n\n",
     );
+    let groups = runs_by_tau(records);
+    if groups.is_empty() {
+        out.push_str("No runs.\n\n");
+        return Ok((out, Family::judge(CLAIM_4B, WHAT_4B, "tau", Vec::new())));
+    }
+    let mut methods: Vec<String> = groups
+        .iter()
+        .flat_map(|(_, ms)| ms.iter().map(|(m, _)| m.clone()))
+        .collect();
+    super::methods::sort_methods(&mut methods);
+    methods.dedup();
+    let stats = tau_stats(&groups);
+    out.push_str(&tau_table(&methods, &stats));
+    if let Some(c) = charts.as_deref_mut() {
+        out.push_str(&tau_chart(&methods, &stats, c)?);
+    }
+    let keep = |_: &str, r: &str| algo_of(r) == "local-sgd";
+    let judged: Vec<_> = groups
+        .iter()
+        .flat_map(|(t, ms)| rows(&format!("tau {t}"), FINAL_ACCURACY, ms, &keep))
+        .collect();
+    let family = Family::judge(CLAIM_4B, WHAT_4B, "tau", judged);
+    out.push_str(&format!(
+        "Claim 4b (less frequent communication), **{}**:\n\n",
+        family.verdict_words()
+    ));
+    out.push_str(&table(&family.rows));
+    out.push('\n');
+    Ok((out, family))
+}
+
+/// The runs of the tau comparison (the base setting's and `communication/`'s, GRAWA and local
+/// SGD only) by tau, then by method; smallest tau first.
+fn runs_by_tau(records: &[RunRecord]) -> Vec<(u64, ByMethod<'_>)> {
     let mut by_tau: BTreeMap<u64, Vec<&RunRecord>> = BTreeMap::new();
     for r in base_runs(records)
         .into_iter()
@@ -196,21 +230,15 @@ fn tau_part(
             by_tau.entry(t).or_default().push(r);
         }
     }
-    if by_tau.is_empty() {
-        out.push_str("No runs.\n\n");
-        return Ok((out, Family::judge(CLAIM_4B, WHAT_4B, "tau", Vec::new())));
-    }
-    let groups: Vec<(u64, ByMethod)> = by_tau
+    by_tau
         .into_iter()
         .map(|(t, rs)| (t, by_method(rs)))
-        .collect();
-    let mut methods: Vec<String> = groups
-        .iter()
-        .flat_map(|(_, ms)| ms.iter().map(|(m, _)| m.clone()))
-        .collect();
-    super::methods::sort_methods(&mut methods);
-    methods.dedup();
-    let stats: Vec<(u64, PerMethod, PerMethod)> = groups
+        .collect()
+}
+
+/// Per tau, each method's final accuracy and its rounds.
+fn tau_stats(groups: &[(u64, ByMethod)]) -> Vec<(u64, PerMethod, PerMethod)> {
+    groups
         .iter()
         .map(|(t, ms)| {
             let acc = ms
@@ -226,41 +254,33 @@ fn tau_part(
                 .collect();
             (*t, acc, rounds)
         })
-        .collect();
-    out.push_str(&tau_table(&methods, &stats));
-    if let Some(c) = charts.as_deref_mut() {
-        let lines = method_lines(
-            &methods,
-            stats.iter().map(|(t, acc, _)| (*t as f64, acc.as_slice())),
-        );
-        let png = stat_chart(
-            Axes {
-                title: "Final test accuracy against tau (same budget)".to_string(),
-                x_label: "tau, local steps between rounds (log scale)".to_string(),
-                y_label: "test accuracy (%)".to_string(),
-                x_scale: XScale::Log2,
-                integer_x: true,
-            },
-            &lines,
-            100.0,
-            &c.plots,
-            "tau",
-        )?;
-        out.push_str(&c.image(png, "accuracy against tau"));
-    }
-    let keep = |_: &str, r: &str| algo_of(r) == "local-sgd";
-    let judged: Vec<_> = groups
-        .iter()
-        .flat_map(|(t, ms)| rows(&format!("tau {t}"), FINAL_ACCURACY, ms, &keep))
-        .collect();
-    let family = Family::judge(CLAIM_4B, WHAT_4B, "tau", judged);
-    out.push_str(&format!(
-        "Claim 4b (less frequent communication), **{}**:\n\n",
-        family.verdict_words()
-    ));
-    out.push_str(&table(&family.rows));
-    out.push('\n');
-    Ok((out, family))
+        .collect()
+}
+
+/// The chart of final accuracy against tau, one line per method; returns its image link.
+fn tau_chart(
+    methods: &[String],
+    stats: &[(u64, PerMethod, PerMethod)],
+    c: &mut Charts,
+) -> Result<String, ReportError> {
+    let lines = method_lines(
+        methods,
+        stats.iter().map(|(t, acc, _)| (*t as f64, acc.as_slice())),
+    );
+    let png = stat_chart(
+        Axes {
+            title: "Final test accuracy against tau (same budget)".to_string(),
+            x_label: "tau, local steps between rounds (log scale)".to_string(),
+            y_label: "test accuracy (%)".to_string(),
+            x_scale: XScale::Log2,
+            integer_x: true,
+        },
+        &lines,
+        100.0,
+        &c.plots,
+        "tau",
+    )?;
+    Ok(c.image(png, "accuracy against tau"))
 }
 
 /// Accuracy and rounds per method at each tau.

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use super::{Hub, RunState};
 use crate::events::Event;
+use crate::link::ready_at;
 use crate::train::messages::{Reply, Snapshot, ToHub};
 use crate::{Error, Result};
 
@@ -75,6 +76,8 @@ impl Hub {
                 sources: Arc::new(sources.collect()),
                 stop: false,
                 checkpoint_next: false,
+                // Over a modelled link the reply reaches the worker the exchange's time later.
+                ready_at: result.link.map(|d| ready_at(t1, d)),
             },
         );
         let scatter_ms = t1.elapsed().as_secs_f64() * 1e3;

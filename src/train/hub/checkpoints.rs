@@ -26,6 +26,10 @@ struct Position {
     pub total_steps: u64,
     pub seconds: f64,
     pub next_eval: u64,
+    /// On the clock: seconds of training at which the next evaluation is due.
+    pub next_eval_seconds: Option<f64>,
+    /// Over a modelled link: its seconds and bytes so far.
+    pub link: Option<(f64, u64)>,
 }
 
 /// The algorithm's own state, for a checkpoint.
@@ -103,6 +107,8 @@ impl CheckpointAssembly {
                 total_steps: at.total_steps,
                 seconds: at.seconds,
                 next_eval: at.next_eval,
+                next_eval_seconds: at.next_eval_seconds,
+                link: at.link,
                 workers: saves.iter().map(|s| s.state.clone()).collect(),
                 algo: algo.policy,
                 metrics: MetricsState::default(),
@@ -138,6 +144,8 @@ impl Hub {
             total_steps: total,
             seconds: self.shared.seconds(),
             next_eval: self.evaluation.next,
+            next_eval_seconds: self.evaluation.clock.as_ref().map(|c| c.next_due()),
+            link: self.link_totals(),
         };
         let algo = AlgoParts {
             policy: self.policy.state(),

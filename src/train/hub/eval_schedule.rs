@@ -1,9 +1,13 @@
 //! When the hub evaluates and what it scores: an evaluation is due every `--eval-every` local
-//! steps per worker, counted over all workers; the evaluated point (`RoundData::evaluated_flat`:
-//! the workers' mean after the round's target, or EASGD's center) is scored, and with
-//! `--eval-workers` the center and each worker too.
+//! steps per worker, counted over all workers, or on the clock (`crate::eval_clock`); the
+//! evaluated point (`RoundData::evaluated_flat`: the workers' mean after the round's target, or
+//! EASGD's center) is scored on the test set and the validation set, and with `--eval-workers`
+//! the center and each worker too.
+
+use std::sync::Arc;
 
 use crate::buffer::{Flat, FlatPlace, RoundBuffer};
+use crate::eval_clock::EvalClock;
 use crate::events::EvalEvent;
 use crate::round::{RoundData, Target};
 use crate::train::evaluator::Evaluator;
@@ -21,12 +25,17 @@ pub struct EvalSchedule {
     pub eval_workers: bool,
     /// Total local steps at which the next evaluation is due.
     pub next: u64,
+    /// `--eval-every` in seconds: the clock that says when instead.
+    pub clock: Option<Arc<EvalClock>>,
 }
 
 impl EvalSchedule {
     /// Whether an evaluation is due at a round after `total` local steps in all (then the next
     /// one is scheduled).
     pub fn due(&mut self, total: u64) -> bool {
+        if let Some(clock) = &self.clock {
+            return clock.take_due();
+        }
         let every = self.every * self.workers as u64;
         if total < self.next.max(every) {
             return false;
@@ -64,6 +73,8 @@ impl EvalSchedule {
         seconds: f64,
     ) -> Result<EvalEvent> {
         let score = self.evaluator.score_flat(point)?;
+        // Right after the score: the evaluator's model still holds the evaluated point.
+        let val = self.evaluator.score_validation()?;
         let (center_accuracy, worker_accuracy) = if self.eval_workers {
             let center = match target {
                 Some(Target::Pull { point, .. }) => {
@@ -100,6 +111,8 @@ impl EvalSchedule {
             center_accuracy,
             worker_accuracy,
             per_class: score.per_class,
+            val_loss: val.as_ref().map(|v| v.loss),
+            val_accuracy: val.map(|v| v.accuracy),
         })
     }
 }

@@ -121,6 +121,7 @@ impl Hub {
                 sources: sources.clone(),
                 stop,
                 checkpoint_next,
+                ready_at: None,
             });
         }
         if !checkpointing {
@@ -152,11 +153,16 @@ impl Hub {
         }
         let parts = Participants::buffers(workers.clone(), grads.iter().collect());
         let mean = Arc::new(self.comm.collective(parts)?.all_reduce_mean()?);
+        let link_ms = self.take_link().map(|d| d.as_secs_f64() * 1e3);
         let stop = self.clock.all_reduce_ends_run(step);
+        if let Some(c) = &self.evaluation.clock {
+            c.call_meeting(step); // --eval-every on the clock: meet after this step
+        }
         for w in workers {
             let _ = self.replies[w].send(Reply::Grads {
                 mean: mean.clone(),
                 stop,
+                link_ms,
             });
         }
         Ok(())
@@ -170,6 +176,7 @@ impl Hub {
                 ToHub::Grads { grads, .. } => Reply::Grads {
                     mean: Arc::new(grads),
                     stop: true,
+                    link_ms: None,
                 },
                 _ => Reply::stop(),
             };

@@ -67,6 +67,8 @@ pub struct Outcome {
     pub total_steps: u64,
     /// Each worker's local steps.
     pub worker_steps: Vec<u64>,
+    /// Over a modelled link: its seconds and payload bytes in all.
+    pub link: Option<(f64, u64)>,
 }
 
 /// What the hub tracks across rounds.
@@ -157,7 +159,13 @@ impl Hub {
             rounds: self.rounds,
             total_steps: total,
             worker_steps: ended.worker_steps,
+            link: self.link_totals(),
         })
+    }
+
+    /// The modelled link's seconds and payload bytes so far (`None` without `--link`).
+    fn link_totals(&mut self) -> Option<(f64, u64)> {
+        self.comm.link().map(|l| (l.seconds(), l.bytes()))
     }
 
     /// Rank 0's main thread gets other ranks' step losses, for its training-loss figures.

@@ -2,10 +2,12 @@
 //! transport, the policy's plan, the round's data moving it; then its metrics line, and the
 //! evaluation of the point the round leaves.
 
+use std::time::Duration;
+
 use super::Hub;
 use crate::algo::{Plan, ScheduleKind, WorkerStats};
 use crate::buffer::FlatBuffer;
-use crate::comm::Participants;
+use crate::comm::{LinkTally, Participants};
 use crate::events::{flat_weights, EvalEvent, Event, RoundEvent};
 use crate::round::Target;
 use crate::train::messages::{participants, Snapshot};
@@ -17,6 +19,8 @@ pub(super) struct Decided {
     pub target: Option<Target>,
     /// The participants, in the run's numbering.
     pub participants: Vec<usize>,
+    /// Over a modelled link: the round's modelled time (lockstep rounds have waited for it).
+    pub link: Option<Duration>,
 }
 
 impl Hub {
@@ -38,11 +42,19 @@ impl Hub {
             Some(w) => self.data.arrival(&plan, net.as_mut(), w)?,
             None => self.data.lockstep(&plan, net.as_mut())?,
         };
+        let participants = net.participants().to_vec();
+        drop(net);
         Ok(Decided {
-            participants: net.participants().to_vec(),
+            participants,
             plan,
             target,
+            link: self.take_link(),
         })
+    }
+
+    /// The modelled link time of the exchange just made (`None` without `--link`).
+    pub(super) fn take_link(&mut self) -> Option<Duration> {
+        self.comm.link().map(LinkTally::take)
     }
 
     /// The metrics line of a round over `snapshots` snapshots after `total` steps in all; `ms`
@@ -80,6 +92,7 @@ impl Hub {
             compute_ms: ms[1],
             scatter_ms: ms[2],
             bytes,
+            link_ms: r.link.map(|d| d.as_secs_f64() * 1e3),
         }
     }
 
@@ -111,9 +124,9 @@ impl Hub {
             snaps.iter().map(|s| s.worker).collect(),
             snaps.iter().map(|s| &s.params).collect(),
         );
-        let point = self
-            .data
-            .evaluated(self.comm.collective(parts)?.as_mut(), target)?;
+        let mut net = self.comm.evaluation_collective(parts)?;
+        let point = self.data.evaluated(net.as_mut(), target)?;
+        drop(net);
         if !self.comm.layout().is_root() {
             return Ok(None);
         }

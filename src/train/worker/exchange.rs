@@ -1,9 +1,9 @@
 //! A worker's side of the exchanges with the hub: its snapshot, the lockstep round (report, wait,
 //! pull), and under `async` posting snapshots and taking replies at step boundaries without
-//! waiting, within the staleness bound.
+//! waiting (over a modelled link, once they have arrived), within the staleness bound.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Worker;
 use crate::algo::NormSource;
@@ -133,9 +133,10 @@ impl Worker {
             }
         }
         while let Ok(reply) = self.link.replies.try_recv() {
-            if self.take_async_reply(reply)? {
-                return Ok(true);
-            }
+            self.hold(reply);
+        }
+        if self.take_arrived()? {
+            return Ok(true);
         }
         let bound = self.ctx.max_staleness.unwrap_or(u64::MAX);
         let shared = self.ctx.shared.clone();
@@ -144,13 +145,29 @@ impl Worker {
                 return Ok(true);
             }
             match self.link.replies.recv_timeout(Duration::from_millis(2)) {
-                Ok(reply) => {
-                    if self.take_async_reply(reply)? {
-                        return Ok(true);
-                    }
-                }
+                Ok(reply) => self.hold(reply),
                 Err(crossbeam::channel::RecvTimeoutError::Timeout) => {}
                 Err(_) => return Err(self.hub_gone()),
+            }
+            if self.take_arrived()? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Async: puts `reply` on its way; it arrives at its stamp (over a modelled link), else now.
+    fn hold(&mut self, reply: Reply) {
+        let at = reply.ready_at().unwrap_or_else(Instant::now);
+        self.in_flight.push(at, reply);
+    }
+
+    /// Async: takes the replies that have arrived, in the order they were sent. Returns whether
+    /// to stop.
+    fn take_arrived(&mut self) -> Result<bool> {
+        while let Some(reply) = self.in_flight.pop_ready(Instant::now()) {
+            if self.take_async_reply(reply)? {
+                return Ok(true);
             }
         }
         Ok(false)

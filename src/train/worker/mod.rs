@@ -25,7 +25,9 @@ use crate::algo::{
 use crate::buffer::{Flat, FlatBuffer, RoundBuffer};
 use crate::checkpoint::{WorkerSave, WorkerState, WorkerTensors};
 use crate::data::{Dataset, Normalization, ShardLoader};
+use crate::eval_clock::EvalClock;
 use crate::events::Event;
+use crate::link::Delayed;
 use crate::model::Model;
 use crate::optim::SgdConfig;
 use crate::schedule::LrSchedule;
@@ -47,6 +49,10 @@ pub struct WorkerContext {
     pub shared: Arc<Shared>,
     /// Tests only: sleep this long after each step of this worker.
     pub slow: Option<(usize, Duration)>,
+    /// `--eval-every` in seconds, for algorithms without rounds: when to meet for an evaluation.
+    pub eval_clock: Option<Arc<EvalClock>>,
+    /// `--worker-speed` of this process's workers, by local id (empty: all at full speed).
+    pub speed: Vec<f64>,
 }
 
 /// Everything one worker owns.
@@ -75,6 +81,9 @@ pub struct Worker {
     pulled_for: Option<u64>,
     /// Send the full state with the next round (a checkpoint is due).
     want_state: bool,
+    /// Async over a modelled link: replies on their way, each applied at the first step
+    /// boundary after it arrives.
+    in_flight: Delayed<Reply>,
 }
 
 impl Worker {
@@ -109,6 +118,7 @@ impl Worker {
             last_sent: None,
             pulled_for: None,
             want_state: false,
+            in_flight: Delayed::default(),
         })
     }
 
@@ -176,6 +186,9 @@ impl Worker {
                     self.since_round == tau
                         || self.ctx.budget.max_steps == Some(self.step)
                         || shared.stopping()
+                        || self.ctx.eval_clock.as_ref().is_some_and(|c| {
+                            c.worker_meets(self.step, self.since_round, self.ctx.workers == 1)
+                        })
                 }
                 ScheduleKind::Permits => shared.stopping() || !shared.take_permit(),
                 ScheduleKind::Async => {
@@ -193,7 +206,8 @@ impl Worker {
                 self.since_round = 0;
                 continue;
             }
-            let stop = self.train_one_step()?;
+            let speed = self.ctx.speed.get(self.id).copied().unwrap_or(1.0);
+            let stop = crate::pace::paced(speed, || self.train_one_step())?;
             if stop {
                 break;
             }

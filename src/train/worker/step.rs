@@ -21,6 +21,16 @@ use crate::schedule::Progress;
 use crate::train::messages::{Reply, ToHub};
 use crate::{Error, Result};
 
+/// What a local step gives back.
+struct LocalStep {
+    /// The mean training loss of the batch.
+    loss: f32,
+    /// The all-reduce said stop.
+    stop: bool,
+    /// Over a modelled link: the all-reduce's modelled milliseconds.
+    link_ms: Option<f64>,
+}
+
 impl Worker {
     /// One local step (and the proximal step after it); true when the all-reduce said stop.
     pub(super) fn train_one_step(&mut self) -> Result<bool> {
@@ -41,7 +51,11 @@ impl Worker {
         };
         let lr = ctx.schedule.lr(&progress);
         let batch = self.loader.next_batch();
-        let (loss, stop) = self.local_step(&batch, lr as f32)?;
+        let LocalStep {
+            loss,
+            stop,
+            link_ms,
+        } = self.local_step(&batch, lr as f32)?;
         self.step += 1;
         self.since_round += 1;
         let total = ctx.shared.total_steps.fetch_add(1, Ordering::SeqCst) + 1;
@@ -65,6 +79,7 @@ impl Worker {
             lr,
             images: batch.len(),
             seconds: ctx.shared.seconds(),
+            link_ms,
         }));
         if let Some((w, d)) = ctx.slow {
             if w == self.id {
@@ -74,12 +89,11 @@ impl Worker {
         Ok(stop)
     }
 
-    /// The step on `batch` with learning rate `lr`: the mean loss, and whether an all-reduce said
-    /// stop.
-    fn local_step(&mut self, batch: &Batch, lr: f32) -> Result<(f32, bool)> {
+    /// The step on `batch` with learning rate `lr`.
+    fn local_step(&mut self, batch: &Batch, lr: f32) -> Result<LocalStep> {
         let (loss, grads) = self.forward_backward(batch)?;
         let table = self.model.params.table();
-        let (mean, stop) = match self.ctx.plan.step {
+        let (mean, stop, link_ms) = match self.ctx.plan.step {
             StepKind::Local => {
                 match &mut self.accumulated {
                     Some(acc) => {
@@ -89,7 +103,11 @@ impl Worker {
                     }
                     None => self.store.step(Gradient::Backward(&grads), lr)?,
                 }
-                return Ok((loss, false));
+                return Ok(LocalStep {
+                    loss,
+                    stop: false,
+                    link_ms: None,
+                });
             }
             StepKind::AllReduce => {
                 let g = self.store.pack(&grads)?.duplicate()?;
@@ -111,7 +129,11 @@ impl Worker {
             }
         };
         self.store.step(Gradient::Given(&mean), lr)?;
-        Ok((loss, stop))
+        Ok(LocalStep {
+            loss,
+            stop,
+            link_ms,
+        })
     }
 
     /// Forward and backward on `batch`: the mean loss and the gradients.
@@ -131,15 +153,20 @@ impl Worker {
         Ok((value, grads))
     }
 
-    /// Sends a gradient for all-reduce and waits for the mean.
-    fn all_reduce(&self, grads: Flat) -> Result<(Arc<Flat>, bool)> {
+    /// Sends a gradient for all-reduce and waits for the mean: the mean, whether to stop, and
+    /// the all-reduce's modelled milliseconds over a modelled link.
+    fn all_reduce(&self, grads: Flat) -> Result<(Arc<Flat>, bool, Option<f64>)> {
         self.send(ToHub::Grads {
             worker: self.id,
             step: self.step + 1,
             grads,
         })?;
         match self.recv()? {
-            Reply::Grads { mean, stop } => Ok((mean, stop)),
+            Reply::Grads {
+                mean,
+                stop,
+                link_ms,
+            } => Ok((mean, stop, link_ms)),
             Reply::Round { .. } => Err(Error::Internal(format!(
                 "worker {}: a round reply during all-reduce",
                 self.id
