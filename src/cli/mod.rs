@@ -23,6 +23,7 @@ mod resolve;
 mod resolve_algo;
 mod resume;
 mod selftest;
+mod value_checks;
 
 use config_file::config_file_args;
 use exit::{exit_code, usage_exit};

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::value_checks::{positive, positive_f64};
 use super::TrainArgs;
 use crate::algo::ScheduleKind;
 use crate::config::{
@@ -20,29 +21,6 @@ pub const MAX_WORKERS: usize = 256;
 
 /// `--threads` past this many per core only adds contention.
 const MAX_THREADS_PER_CORE: usize = 4;
-
-pub(super) fn positive_f64(flag: &str, v: f64) -> Result<f64> {
-    if v.is_finite() && v > 0.0 {
-        Ok(v)
-    } else {
-        Err(Error::usage(format!(
-            "--{flag} {v}: expected a positive number"
-        )))
-    }
-}
-
-pub(super) fn positive<T: PartialOrd + Default + std::fmt::Display + Copy>(
-    flag: &str,
-    v: T,
-) -> Result<T> {
-    if v > T::default() {
-        Ok(v)
-    } else {
-        Err(Error::usage(format!(
-            "--{flag} {v}: expected a positive integer"
-        )))
-    }
-}
 
 impl RunConfig {
     /// Validates parsed flags and fills in derived defaults.

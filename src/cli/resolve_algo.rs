@@ -2,7 +2,7 @@
 //! (`AlgoKind::default`), a value given for an algorithm that does not take the flag refused by
 //! name, every value checked.
 
-use super::resolve::{positive, positive_f64};
+use super::value_checks::{fraction, positive, positive_f64};
 use super::TrainArgs;
 use crate::algo::{AlgoConfig, AlgoFlag, AlgoKind, NormSource, ScheduleKind};
 use crate::{Error, Result};
@@ -158,14 +158,4 @@ fn only_for<T>(
         )));
     }
     Ok(value)
-}
-
-fn fraction(flag: &str, v: f32) -> Result<f32> {
-    if v.is_finite() && v > 0.0 && v <= 1.0 {
-        Ok(v)
-    } else {
-        Err(Error::usage(format!(
-            "--{flag} {v}: expected a value in (0, 1]"
-        )))
-    }
 }

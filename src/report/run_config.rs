@@ -67,9 +67,9 @@ impl LinkConfig {
         if let Some(p) = &self.preset {
             return p.clone();
         }
-        let bw = self
-            .bandwidth_bytes_per_s
-            .map_or("?".to_string(), |b| format!("{} Gbit/s", short(b * 8.0 / 1e9)));
+        let bw = self.bandwidth_bytes_per_s.map_or("?".to_string(), |b| {
+            format!("{} Gbit/s", short(b * 8.0 / 1e9))
+        });
         let lat = self
             .latency_s
             .map_or("?".to_string(), |l| format!("{} us", short(l * 1e6)));
@@ -198,7 +198,10 @@ mod tests {
             preset: None,
         };
         // 1 Gbit/s is 1.25e8 bytes/s; 50 us parsed as 5e-5 s reads back as 4.9999...e-5.
-        assert_eq!(link(1.25e8, 4.9999999999999996e-05).words(), "1 Gbit/s, 50 us");
+        assert_eq!(
+            link(1.25e8, 4.9999999999999996e-05).words(),
+            "1 Gbit/s, 50 us"
+        );
         assert_eq!(link(3.15e9, 1e-6).words(), "25.2 Gbit/s, 1 us");
         assert_eq!(link(1.25e5, 0.0).words(), "0.001 Gbit/s, 0 us");
         let preset = LinkConfig {
