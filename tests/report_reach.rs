@@ -114,6 +114,29 @@ fn bytes_per_update_by_pattern() {
     assert_eq!(Pattern::AllReducePerRound.bytes_per_update(1, 1000), 0.0);
 }
 
+/// Under `--schedule async` a round is one worker's exchange (up and back, 2 x 4000 bytes for
+/// 1000 parameters, whatever the worker count), a pattern of its own: its rounds are never
+/// counted against a sync method's all-worker rounds. DDP has no async form.
+#[test]
+fn an_async_round_is_one_workers_exchange() {
+    for a in ["mgrawa", "lgrawa", "local-sgd", "easgd", "lsgd"] {
+        assert_eq!(
+            Pattern::of_run(a, "async"),
+            Some(Pattern::ExchangePerRound),
+            "{a}"
+        );
+        assert_eq!(Pattern::of_run(a, "sync"), Pattern::of(a), "{a}");
+        assert_eq!(Pattern::of_run(a, "permits"), Pattern::of(a), "{a}");
+    }
+    assert_eq!(
+        Pattern::of_run("ddp", "sync"),
+        Some(Pattern::AllReducePerStep)
+    );
+    assert_eq!(Pattern::ExchangePerRound.bytes_per_update(4, 1000), 8_000.0);
+    assert_eq!(Pattern::ExchangePerRound.bytes_per_update(8, 1000), 8_000.0);
+    assert!(!Pattern::ExchangePerRound.per_step());
+}
+
 #[test]
 fn parameter_count_builds_the_model() {
     // MLP 784 -> 256 -> 10: 784 * 256 + 256 + 256 * 10 + 10.

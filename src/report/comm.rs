@@ -8,7 +8,10 @@
 //! parameters of 4 bytes (f32):
 //!
 //! - ring all-reduce: each worker sends 2 (M - 1) / M of the vector, `2 (M - 1) 4 P` bytes in all;
-//! - broadcast (a pipelined chain): every worker but the source receives it once, `(M - 1) 4 P`.
+//! - broadcast (a pipelined chain): every worker but the source receives it once, `(M - 1) 4 P`;
+//! - an asynchronous round (`--schedule async`) is one worker's exchange with the center: its
+//!   parameters up and the result back, `2 x 4 P`, whatever the algorithm's collective (so its
+//!   rounds are not the all-worker rounds of `sync`, and are never counted against them).
 //!
 //! The statistics exchanged beside them (GRAWA's gradient norms, one per worker or per layer;
 //! LSGD's losses) are a few floats per worker and are not counted.
@@ -27,6 +30,9 @@ pub enum Pattern {
     AllReducePerRound,
     /// The leader's parameters broadcast once per round (lsgd).
     BroadcastPerRound,
+    /// One worker's parameters up to the center and the result back, once per round: every
+    /// averaging algorithm under `--schedule async`.
+    ExchangePerRound,
 }
 
 impl Pattern {
@@ -37,6 +43,16 @@ impl Pattern {
             "local-sgd" | "mgrawa" | "lgrawa" | "easgd" => Some(Pattern::AllReducePerRound),
             "lsgd" => Some(Pattern::BroadcastPerRound),
             _ => None,
+        }
+    }
+
+    /// The pattern of `algo` run under `schedule`: an async round is one worker's exchange.
+    pub fn of_run(algo: &str, schedule: &str) -> Option<Self> {
+        let pattern = Self::of(algo)?;
+        if schedule == "async" && !pattern.per_step() {
+            Some(Pattern::ExchangePerRound)
+        } else {
+            Some(pattern)
         }
     }
 
@@ -52,6 +68,7 @@ impl Pattern {
         match self {
             Pattern::AllReducePerStep | Pattern::AllReducePerRound => 2.0 * others * vector,
             Pattern::BroadcastPerRound => others * vector,
+            Pattern::ExchangePerRound => 2.0 * vector,
         }
     }
 
@@ -60,6 +77,7 @@ impl Pattern {
         match self {
             Pattern::AllReducePerStep | Pattern::AllReducePerRound => "2 (M - 1) 4 P",
             Pattern::BroadcastPerRound => "(M - 1) 4 P",
+            Pattern::ExchangePerRound => "2 x 4 P",
         }
     }
 }

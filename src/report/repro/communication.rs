@@ -31,7 +31,9 @@ const TAU_ALGOS: [&str; 3] = ["mgrawa", "lgrawa", "local-sgd"];
 const FORMULA: &str = "A distributed update is one collective over all parameters: DDP and SAM \
 all-reduce the gradients at every local step; local SGD, MGRAWA, LGRAWA and EASGD all-reduce the \
 (weighted) parameters once per round; LSGD broadcasts the leader's parameters once per round. \
-Bytes per update, for M workers and P f32 parameters, are what a bandwidth-optimal collective \
+Under `--schedule async` a round is one worker's exchange with the center (its parameters up, the \
+result back: `2 x 4 P`), so an async method counts M rounds where a sync one counts one for the \
+same traffic per worker: its rounds are compared with async rivals only. Bytes per update, for M workers and P f32 parameters, are what a bandwidth-optimal collective \
 moves in total: a ring all-reduce `2 (M - 1) 4 P`, a broadcast `(M - 1) 4 P`; bytes to a target \
 are updates to it times that. Link seconds are the modelled time on the setting's link \
 (`--link`), summed from the runs' `link_ms`. Updates are counted at evaluations, so the cadence \
@@ -43,7 +45,7 @@ method learns per round.\n\n";
 /// The communication pattern and tau of a method's runs (`None` for an unknown algorithm).
 fn schedule_of(runs: &[&RunRecord]) -> Option<(Pattern, Option<u64>)> {
     let r = runs.first()?;
-    let p = Pattern::of(&r.algo)?;
+    let p = Pattern::of_run(&r.algo, &r.schedule)?;
     Some((p, if p.per_step() { None } else { r.tau }))
 }
 
@@ -118,7 +120,9 @@ fn facts(s: &Setting) -> String {
         .methods
         .iter()
         .map(|(m, rs)| {
-            let pattern = Pattern::of(algo_of(m));
+            let pattern = rs
+                .first()
+                .and_then(|r| Pattern::of_run(&r.algo, &r.schedule));
             let workers = rs.first().map_or(0, |r| r.workers);
             let per = match (pattern, p) {
                 (Some(pt), Some(n)) => format!(

@@ -97,8 +97,12 @@ pub fn all_pairs(_: &str, _: &str) -> bool {
 }
 
 /// The comparisons as a Markdown table: where, measure, each side's mean ± std (n), the
-/// difference with its plain 95 % interval, Welch's p, Holm's p and the outcome.
+/// difference with its plain 95 % interval, Welch's p, Holm's p and the outcome; nothing for
+/// none (the verdict above it says why).
 pub fn table(rows: &[Row]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -188,10 +192,11 @@ impl Family {
         }
     }
 
-    /// The verdict as the summary prints it; a family without comparisons is not judged.
+    /// The verdict as the summary prints it; a family without comparisons (no runs of the
+    /// measure, or no rival of the same kind) is not judged.
     pub fn verdict_words(&self) -> &'static str {
         if self.rows.is_empty() {
-            "not judged: no runs"
+            "not judged: no comparable runs"
         } else {
             self.verdict.words()
         }
