@@ -106,7 +106,10 @@ pack() {
     build_into nccl "$stage/nccl" "$NCCL_TESTS"
     # One stream with a dictionary larger than a binary: the binaries share most of their bytes
     # (candle's PTX, the library), which xz then stores once.
-    XZ_OPT="--lzma2=preset=6,dict=192MiB -T1" tar -C "$repo_root/dist" -cJf "$out" gpu-check
+    # Written beside and renamed: a pack cut short (Ctrl-C, a time limit) never stands as one.
+    rm -f "$out.tmp"
+    XZ_OPT="--lzma2=preset=6,dict=192MiB -T1" tar -C "$repo_root/dist" -cJf "$out.tmp" gpu-check
+    mv "$out.tmp" "$out"
     rm -rf "$stage"
     local bytes tree
     bytes=$(stat -c %s "$out")

@@ -1,8 +1,9 @@
 # Sourced by scripts/gpu-check.sh for `--no-gpu OUT [PACK]`: the GPU check proven on a machine
 # without a GPU.
 #
-# The packed binaries (PACK, default dist/gpu-check.tar.xz, built by scripts/gpu-check.sh when
-# missing) run against CUDA 13's real runtime libraries, from NVIDIA's PyPI wheels (cuBLAS,
+# The packed binaries (PACK as given; without it dist/gpu-check.tar.xz, built by
+# scripts/gpu-check.sh from this checkout each time, incrementally) run against CUDA 13's real
+# runtime libraries, from NVIDIA's PyPI wheels (cuBLAS,
 # cudart, cuRAND, NVRTC, NCCL: about 800 MB, fetched once into ${GRAWA_CUDA_CACHE:-~/.cache/grawa-cuda},
 # never into the repository), and a libcuda.so.1 stub in place of the driver: every entry
 # returns CUDA_ERROR_NO_DEVICE, cuGetErrorString/Name give the driver's message and
@@ -189,6 +190,8 @@ fn_step() {
 nogpu_main() {
     OUT=$(mkdir -p "$1" && cd "$1" && pwd)
     PACK="${2:-$repo_root/dist/gpu-check.tar.xz}"
+    # Without PACK the pack is built from this checkout (incrementally), never an older one reused.
+    BUILD_PACK=$([[ $# -ge 2 ]] && echo 0 || echo 1)
     WORK=$(mktemp -d /tmp/gpu-nogpu.XXXXXX)
     SUMMARY_TITLE="GPU check without a GPU"
     # Steps run in a child bash: it needs these functions and settings.
@@ -202,7 +205,7 @@ nogpu_main() {
     eval "$("$script_dir/cuda-toolchain.sh")"
     fn_step runtime 1800 fetch_runtime
     fn_step stub 120 build_stub
-    if [[ ! -f "$PACK" ]]; then
+    if [[ $BUILD_PACK == 1 || ! -f "$PACK" ]]; then
         step pack 3000 "$script_dir/gpu-check.sh"
     fi
     mkdir -p "$WORK/pack"
