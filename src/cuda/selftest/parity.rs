@@ -199,10 +199,7 @@ fn check_weighted_center(
 
     let layout = DeviceLayout::new(stream, table, n)?;
     let dw = DeviceWeights::new(stream, &weights)?;
-    let dxs = xs
-        .iter()
-        .map(|x| upload(stream, x))
-        .collect::<Result<Vec<_>>>()?;
+    let dxs = upload_all(stream, &xs)?;
     let dx_refs: Vec<&CudaSlice<f32>> = dxs.iter().collect();
     let mut out = upload(stream, &vec![f32::NAN; n])?;
     k.weighted_center(stream, &dx_refs, &dw, &layout, &mut out)?;
@@ -224,10 +221,7 @@ fn check_center_and_pull(
     let weights = random_weights(rng, m, table.len(), per_layer);
     let layout = DeviceLayout::new(stream, table, n)?;
     let dw = DeviceWeights::new(stream, &weights)?;
-    let mut dxs = xs
-        .iter()
-        .map(|x| upload(stream, x))
-        .collect::<Result<Vec<_>>>()?;
+    let mut dxs = upload_all(stream, &xs)?;
     let mut center = upload(stream, &vec![f32::NAN; n])?;
     {
         let mut refs: Vec<&mut CudaSlice<f32>> = dxs.iter_mut().collect();
@@ -237,12 +231,7 @@ fn check_center_and_pull(
     let mut want_center = vec![0.0f32; n];
     let mut refs: Vec<&mut [f32]> = xs.iter_mut().map(|x| x.as_mut_slice()).collect();
     naive::naive_center_and_pull(&mut refs, &weights, table, &mut want_center, lambda);
-    let (mut got, mut want) = (download(stream, &center)?, want_center);
-    for (dx, x) in dxs.iter().zip(&xs) {
-        got.extend(download(stream, dx)?);
-        want.extend_from_slice(x);
-    }
-    Ok(compare(&got, &want))
+    compare_center_and_workers(stream, &center, want_center, &dxs, &xs)
 }
 
 fn check_pull(
@@ -271,10 +260,7 @@ fn check_easgd(
 ) -> Result<Comparison> {
     let mut xs: Vec<Vec<f32>> = (0..m).map(|_| normal(rng, n)).collect();
     let mut center = normal(rng, n);
-    let mut dxs = xs
-        .iter()
-        .map(|x| upload(stream, x))
-        .collect::<Result<Vec<_>>>()?;
+    let mut dxs = upload_all(stream, &xs)?;
     let mut dc = upload(stream, &center)?;
     {
         let mut refs: Vec<&mut CudaSlice<f32>> = dxs.iter_mut().collect();
@@ -282,12 +268,7 @@ fn check_easgd(
     }
     let mut refs: Vec<&mut [f32]> = xs.iter_mut().map(|x| x.as_mut_slice()).collect();
     naive::naive_easgd_round(&mut refs, &mut center, beta);
-    let (mut got, mut want) = (download(stream, &dc)?, center);
-    for (dx, x) in dxs.iter().zip(&xs) {
-        got.extend(download(stream, dx)?);
-        want.extend_from_slice(x);
-    }
-    Ok(compare(&got, &want))
+    compare_center_and_workers(stream, &dc, center, &dxs, &xs)
 }
 
 fn check_uniform_average(
@@ -301,10 +282,7 @@ fn check_uniform_average(
     let refs: Vec<&[f32]> = xs.iter().map(|x| x.as_slice()).collect();
     let mut want = vec![0.0f32; n];
     naive::naive_uniform_average(&refs, &mut want);
-    let dxs = xs
-        .iter()
-        .map(|x| upload(stream, x))
-        .collect::<Result<Vec<_>>>()?;
+    let dxs = upload_all(stream, &xs)?;
     let dx_refs: Vec<&CudaSlice<f32>> = dxs.iter().collect();
     let mut out = upload(stream, &vec![f32::NAN; n])?;
     k.uniform_average(stream, &dx_refs, &mut out)?;
@@ -334,4 +312,26 @@ fn check_sgd(
     got.extend(download(stream, &dbuf)?);
     x.extend_from_slice(&buf);
     Ok(compare(&got, &x))
+}
+
+/// Each host vector on the device, in order.
+fn upload_all(stream: &Arc<CudaStream>, xs: &[Vec<f32>]) -> Result<Vec<CudaSlice<f32>>> {
+    xs.iter().map(|x| upload(stream, x)).collect()
+}
+
+/// A round that writes a center and every worker: the device's center and workers, one after
+/// the other, against the reference's.
+fn compare_center_and_workers(
+    stream: &Arc<CudaStream>,
+    center: &CudaSlice<f32>,
+    want_center: Vec<f32>,
+    dxs: &[CudaSlice<f32>],
+    xs: &[Vec<f32>],
+) -> Result<Comparison> {
+    let (mut got, mut want) = (download(stream, center)?, want_center);
+    for (dx, x) in dxs.iter().zip(xs) {
+        got.extend(download(stream, dx)?);
+        want.extend_from_slice(x);
+    }
+    Ok(compare(&got, &want))
 }
