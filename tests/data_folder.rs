@@ -12,7 +12,7 @@ use grawa_train::data::folder::stats::channel_stats;
 use grawa_train::data::folder::{load, FolderSpec};
 use grawa_train::data::{DataError, Dataset, ImageShape};
 use image::{Rgb, RgbImage};
-use run_support::{json, run_bin};
+use run_support::{argv, json, run_bin};
 
 /// The test pattern of tests and of /tmp's PIL reference: pixel (x, y) = ((37x + 11y) mod 256,
 /// (5x + 53y) mod 256, (x^2 + 7y^2) mod 256).
@@ -332,7 +332,7 @@ fn bad_folders_are_refused_by_name_and_nothing_is_written() {
         std::fs::create_dir_all(&root).unwrap();
         build(&root);
         let out = tmp.path().join(format!("{name}-run"));
-        let o = run_bin(
+        let o = run_bin(&argv(
             &[
                 "--dataset",
                 "folder",
@@ -347,11 +347,9 @@ fn bad_folders_are_refused_by_name_and_nothing_is_written() {
                 "--steps",
                 "1",
                 "--quiet",
-                "--out",
-                out.to_str().unwrap(),
-            ]
-            .map(String::from),
-        );
+            ],
+            &out,
+        ));
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{name}: {err}");
         let culprit = root.join(culprit);
@@ -385,7 +383,7 @@ fn a_small_folder_trains_well_above_chance() {
     }
     make_folder(&root, &layout, 12);
     let out = tmp.path().join("run");
-    let o = run_bin(
+    let o = run_bin(&argv(
         &[
             "--dataset",
             "folder",
@@ -405,11 +403,9 @@ fn a_small_folder_trains_well_above_chance() {
             "--threads",
             "2",
             "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ]
-        .map(String::from),
-    );
+        ],
+        &out,
+    ));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let summary = json(&out.join("summary.json"));
     let acc = summary["test_accuracy"].as_f64().unwrap();

@@ -8,7 +8,7 @@ mod run_support;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use run_support::{events, run_bin};
+use run_support::{argv, events, run_bin};
 use serde_json::Value;
 
 /// CRC-32C bit by bit (polynomial 0x82f63b78, reflected), as RFC 3720 defines it.
@@ -250,7 +250,7 @@ fn expected(out: &Path) -> BTreeMap<(String, u64), f32> {
 fn the_event_file_holds_the_metrics() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let o = run_bin(
+    let o = run_bin(&argv(
         &[
             "--dataset",
             "synthetic",
@@ -279,11 +279,9 @@ fn the_event_file_holds_the_metrics() {
             "--threads",
             "2",
             "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ]
-        .map(String::from),
-    );
+        ],
+        &out,
+    ));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let path = event_file(&out);
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -353,7 +351,7 @@ fn flatness_and_resumed_runs() {
 fn no_tensorboard_writes_no_event_file() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let o = run_bin(
+    let o = run_bin(&argv(
         &[
             "--dataset",
             "synthetic",
@@ -369,11 +367,9 @@ fn no_tensorboard_writes_no_event_file() {
             "16",
             "--no-tensorboard",
             "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ]
-        .map(String::from),
-    );
+        ],
+        &out,
+    ));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(grawa_train::tensorboard::event_files(&out).is_empty());
     assert_eq!(
