@@ -37,7 +37,7 @@ pub fn first_reach(points: &[EvalPoint], target: f64) -> Option<EvalPoint> {
 
 /// The distributed updates completed at each evaluation of `run` (see the module docs).
 pub fn updates_at_evals(run: &RunData) -> Vec<u64> {
-    match Pattern::of(&run.summary.algo) {
+    match Pattern::of_run(&run.summary.algo, &run.summary.schedule) {
         Some(p) if p.per_step() => {
             let workers = run.summary.workers.max(1) as u64;
             run.evals.iter().map(|e| e.total_steps / workers).collect()

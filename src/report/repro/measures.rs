@@ -65,7 +65,7 @@ pub const UPDATES_TO_MAIN: Measure = Measure {
 /// A run's distributed updates over its whole budget: steps per worker for the methods that
 /// all-reduce every step, rounds for the others.
 pub fn total_updates(r: &RunRecord) -> u64 {
-    match Pattern::of(&r.algo) {
+    match Pattern::of_run(&r.algo, &r.schedule) {
         Some(p) if p.per_step() => r.steps,
         _ => r.rounds,
     }
